@@ -1,0 +1,76 @@
+"""One hierarchy of typed errors.
+
+Every layer raises these; the HTTP layer maps them to status codes in one
+place (:mod:`haven.api.errors`) and the CLI prints them and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class HavenError(Exception):
+    """Base of every error Haven reports to a user."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class InvalidInput(HavenError):
+    """A value a user sent is malformed or out of range."""
+
+    code = "invalid"
+    status = 400
+
+
+class NotFound(HavenError):
+    """The named record does not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(HavenError):
+    """The write clashes with stored state (duplicate name, stale version)."""
+
+    code = "conflict"
+    status = 409
+
+
+class StaleVersion(Conflict):
+    """An update named a version that is no longer current."""
+
+    code = "stale_version"
+
+    def __init__(self, message: str, *, current_version: int | None = None) -> None:
+        super().__init__(message, field="version")
+        self.current_version = current_version
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["current_version"] = self.current_version
+        return d
+
+
+class ImportFailed(HavenError):
+    """An import file has problems; nothing was written."""
+
+    code = "import_failed"
+    status = 400
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class StoreUnavailable(HavenError):
+    """The database cannot be opened or is not at the expected schema."""
+
+    code = "store_unavailable"
+    status = 503

@@ -1,0 +1,245 @@
+"""The data model: what a galaxy, region, system, planet, moon and station are.
+
+Input models validate everything a user can send (API bodies, import
+records). The store returns plain dicts shaped like these models, so hot
+read paths never build model objects.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from haven.errors import InvalidInput
+
+NAME_MAX_CHARS = 200
+TEXT_MAX_CHARS = 20_000
+MAX_PLANETS = 64
+MAX_MOONS_PER_PLANET = 64
+
+
+def _text_or_none(value: Any) -> Any:
+    """Legacy files carry numbers where text belongs (``"fauna": 5``): keep them as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number or text")
+        return str(value)
+    return value
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str):
+        raise ValueError("must be a number, not text")
+    return value
+
+
+Text = Annotated[str | None, BeforeValidator(_text_or_none), Field(default=None, max_length=TEXT_MAX_CHARS)]
+Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
+OptionalNumber = Annotated[float | None, BeforeValidator(_finite), Field(default=None, allow_inf_nan=False)]
+
+
+def clean_name(value: Any) -> str:
+    """Names are trimmed, non-empty, at most 200 characters; any Unicode is fine."""
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > NAME_MAX_CHARS:
+        raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, BeforeValidator(clean_name)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class BodyFields(_Input):
+    """Fields shared by planets and moons."""
+
+    name: Name
+    sentinel: Text = None
+    fauna: Text = None
+    flora: Text = None
+    properties: Text = None
+    materials: Text = None
+    base_location: Text = None
+    photo: Text = None
+    notes: Text = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class MoonIn(BodyFields):
+    orbit_radius: OptionalNumber = None
+    orbit_speed: OptionalNumber = None
+
+
+class PlanetIn(BodyFields):
+    moons: list[MoonIn] = Field(default_factory=list, max_length=MAX_MOONS_PER_PLANET)
+
+    @field_validator("moons")
+    @classmethod
+    def _unique_moon_names(cls, moons: list[MoonIn]) -> list[MoonIn]:
+        _check_unique([m.name for m in moons], "moon")
+        return moons
+
+
+class StationIn(_Input):
+    name: Name
+    x: Coordinate
+    y: Coordinate
+    z: Coordinate
+    race: Text = None
+    sell_percent: OptionalNumber = None
+    buy_percent: OptionalNumber = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class SystemIn(_Input):
+    """A star system as a user creates or replaces it."""
+
+    name: Name
+    x: Coordinate
+    y: Coordinate
+    z: Coordinate
+    region: Text = None
+    fauna: Text = None
+    flora: Text = None
+    sentinel: Text = None
+    materials: Text = None
+    base_location: Text = None
+    photo: Text = None
+    attributes: Text = None
+    glyph: Text = None
+    legacy_id: Text = None
+    provenance: Text = None
+    confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    planets: list[PlanetIn] = Field(default_factory=list, max_length=MAX_PLANETS)
+    space_station: StationIn | None = None
+    created_at: Text = None
+    modified_at: Text = None
+    version: int | None = Field(default=None, ge=1)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if len(value) > NAME_MAX_CHARS:
+            raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
+        return value or None
+
+    @field_validator("planets")
+    @classmethod
+    def _unique_planet_names(cls, planets: list[PlanetIn]) -> list[PlanetIn]:
+        _check_unique([p.name for p in planets], "planet")
+        return planets
+
+
+class SystemPatch(_Input):
+    """A partial update: only the fields present change; ``planets`` replaces the list."""
+
+    name: Name | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+    z: Coordinate | None = None
+    region: Text = None
+    fauna: Text = None
+    flora: Text = None
+    sentinel: Text = None
+    materials: Text = None
+    base_location: Text = None
+    photo: Text = None
+    attributes: Text = None
+    glyph: Text = None
+    provenance: Text = None
+    confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
+    extra: dict[str, Any] | None = None
+    planets: list[PlanetIn] | None = Field(default=None, max_length=MAX_PLANETS)
+    space_station: StationIn | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+def _check_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"two {what}s are named {name!r}; {what} names must be unique")
+        seen.add(name)
+
+
+SYSTEM_TEXT_FIELDS = (
+    "fauna",
+    "flora",
+    "sentinel",
+    "materials",
+    "base_location",
+    "photo",
+    "attributes",
+    "glyph",
+    "legacy_id",
+    "provenance",
+)
+BODY_TEXT_FIELDS = ("sentinel", "fauna", "flora", "properties", "materials", "base_location", "photo", "notes")
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``('planets', 0, 'moons', 1, 'name')`` → ``planets[0].moons[1].name``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    """Turn pydantic's first error into an :class:`InvalidInput` naming the field."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = field_path(loc)
+    if prefix:
+        path = f"{prefix}.{path}" if path else prefix
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err["type"] == "extra_forbidden":
+        msg = "is not a known field (put custom data under 'extra')"
+    return InvalidInput(f"{path or 'body'}: {msg}", field=path or None)
+
+
+def validate_system(data: Any) -> SystemIn:
+    """Validate a whole system, raising :class:`InvalidInput` that names the field."""
+    if not isinstance(data, dict):
+        raise InvalidInput("a system must be a JSON object", field=None)
+    try:
+        return SystemIn.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+
+
+def validate_patch(data: Any) -> SystemPatch:
+    if not isinstance(data, dict):
+        raise InvalidInput("a patch must be a JSON object", field=None)
+    try:
+        patch = SystemPatch.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+    for key in ("name", "x", "y", "z"):
+        if key in data and data[key] is None:
+            raise InvalidInput(f"{key}: cannot be null", field=key)
+    return patch

@@ -1,0 +1,128 @@
+"""63-bit Morton codes: 21 bits per axis, bit ``3i`` = x bit ``i``, ``3i+1`` = y, ``3i+2`` = z."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+BITS_PER_AXIS = 21
+MAX_LEVEL = BITS_PER_AXIS
+GRID_SIZE = 1 << BITS_PER_AXIS  # cells per axis at the deepest level
+
+_MASKS = (
+    (0x1FFFFF, 0),
+    (0x1F00000000FFFF, 32),
+    (0x1F0000FF0000FF, 16),
+    (0x100F00F00F00F00F, 8),
+    (0x10C30C30C30C30C3, 4),
+    (0x1249249249249249, 2),
+)
+
+
+def _spread(v: int) -> int:
+    """Put the 21 bits of ``v`` two bits apart (bit i → bit 3i)."""
+    v &= 0x1FFFFF
+    for mask, shift in _MASKS[1:]:
+        v = (v | (v << shift)) & mask
+    return v
+
+
+def _compact(v: int) -> int:
+    """Inverse of :func:`_spread`."""
+    v &= 0x1249249249249249
+    for mask, shift in reversed(_MASKS[1:]):
+        # undo one spreading step: fold the bits back together
+        v = (v | (v >> shift)) & _previous_mask(mask)
+    return v
+
+
+def _previous_mask(mask: int) -> int:
+    masks = [m for m, _ in _MASKS]
+    return masks[masks.index(mask) - 1]
+
+
+def interleave3(ix: int, iy: int, iz: int) -> int:
+    """Morton code of integer grid coordinates (each 0 ≤ i < 2^21)."""
+    return _spread(ix) | (_spread(iy) << 1) | (_spread(iz) << 2)
+
+
+def deinterleave3(code: int) -> tuple[int, int, int]:
+    """Grid coordinates of a Morton code."""
+    return _compact(code), _compact(code >> 1), _compact(code >> 2)
+
+
+def _spread_array(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
+    for mask, shift in _MASKS[1:]:
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def interleave3_array(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`interleave3`; returns int64 codes."""
+    code = _spread_array(ix) | (_spread_array(iy) << np.uint64(1)) | (_spread_array(iz) << np.uint64(2))
+    return code.astype(np.int64)
+
+
+def cell_code_range(level: int, cell: int) -> tuple[int, int]:
+    """Inclusive range of full-depth codes inside octree node ``(level, cell)``."""
+    shift = 3 * (MAX_LEVEL - level)
+    return cell << shift, ((cell + 1) << shift) - 1
+
+
+@dataclass(frozen=True)
+class Cube:
+    """A galaxy's bounding cube, in light years."""
+
+    centre_x_ly: float
+    centre_y_ly: float
+    centre_z_ly: float
+    half_size_ly: float
+
+    @property
+    def min_ly(self) -> tuple[float, float, float]:
+        h = self.half_size_ly
+        return (self.centre_x_ly - h, self.centre_y_ly - h, self.centre_z_ly - h)
+
+    @property
+    def side_ly(self) -> float:
+        return 2.0 * self.half_size_ly
+
+    def contains(self, x_ly: float, y_ly: float, z_ly: float) -> bool:
+        h = self.half_size_ly
+        return (
+            abs(x_ly - self.centre_x_ly) <= h
+            and abs(y_ly - self.centre_y_ly) <= h
+            and abs(z_ly - self.centre_z_ly) <= h
+        )
+
+    def grid_coord(self, value_ly: float, axis: int) -> int:
+        """Quantize one coordinate to the 21-bit grid, clamped to the cube."""
+        lo = self.min_ly[axis]
+        i = math.floor((value_ly - lo) / self.side_ly * GRID_SIZE)
+        return min(max(i, 0), GRID_SIZE - 1)
+
+    def code(self, x_ly: float, y_ly: float, z_ly: float) -> int:
+        """Morton code of a position inside the cube."""
+        return interleave3(self.grid_coord(x_ly, 0), self.grid_coord(y_ly, 1), self.grid_coord(z_ly, 2))
+
+    def codes(self, x_ly: np.ndarray, y_ly: np.ndarray, z_ly: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`code`."""
+        lo = self.min_ly
+        grid = []
+        for axis, v in enumerate((x_ly, y_ly, z_ly)):
+            i = np.floor((np.asarray(v, dtype=np.float64) - lo[axis]) / self.side_ly * GRID_SIZE)
+            grid.append(np.clip(i, 0, GRID_SIZE - 1).astype(np.int64))
+        return interleave3_array(*grid)
+
+    def cell_side_ly(self, level: int) -> float:
+        return self.side_ly / (1 << level)
+
+    def cell_bounds(self, level: int, cell: int) -> tuple[tuple[float, float, float], float]:
+        """Lower corner and side (LY) of octree node ``(level, cell)``."""
+        ix, iy, iz = deinterleave3(cell)
+        side = self.cell_side_ly(level)
+        lo = self.min_ly
+        return (lo[0] + ix * side, lo[1] + iy * side, lo[2] + iz * side), side

@@ -1,0 +1,31 @@
+"""Storage: the store contract and its engines.
+
+``open_store()`` returns the engine named by ``HAVEN_DATABASE_URL`` (SQLite by
+default). ``init_store()`` creates or upgrades the schema first.
+"""
+
+from __future__ import annotations
+
+from haven.config import DatabaseUrl, database_url, sqlite_synchronous
+from haven.errors import StoreUnavailable
+from haven.store import migrate
+from haven.store.base import MAX_LIMIT, MAX_OFFSET, ImportResult, Page, Store
+from haven.store.sqlite import SQLiteStore
+
+
+def open_store(url: DatabaseUrl | None = None) -> SQLiteStore:
+    """Open the configured store; the schema must be current."""
+    url = url or database_url()
+    if url.engine != "sqlite":
+        raise StoreUnavailable(f"the {url.engine} engine is not available in this version of Haven")
+    return SQLiteStore(url.sqlite_path, synchronous=sqlite_synchronous())
+
+
+def init_store(url: DatabaseUrl | None = None) -> SQLiteStore:
+    """Create the database if needed, bring its schema to the newest revision, open it."""
+    url = url or database_url()
+    migrate.upgrade(url)
+    return open_store(url)
+
+
+__all__ = ["MAX_LIMIT", "MAX_OFFSET", "ImportResult", "Page", "Store", "SQLiteStore", "init_store", "open_store"]

@@ -1,0 +1,77 @@
+"""The store contract: what every engine (SQLite, PostgreSQL) provides.
+
+Every read on a request path is O(log n) or O(result): keyset pages in name
+order, counters for totals, an n-gram index for search, Morton code ranges for
+space. The contract tests in ``tests/store`` run against every engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Literal, Protocol
+
+from haven.model import SystemIn, SystemPatch
+
+MAX_LIMIT = 5000
+MAX_OFFSET = 10_000  # legacy page numbers are served only while OFFSET stays this cheap
+MIN_SEARCH_CHARS = 3  # shorter queries match the start of names instead
+
+OnConflict = Literal["error", "skip", "replace"]
+
+
+@dataclass
+class Page:
+    """One page of systems in name order."""
+
+    items: list[dict[str, Any]]
+    total: int
+    has_more: bool
+    has_previous: bool = False
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    replaced: int = 0
+    skipped: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """Operations every engine implements with the same meaning."""
+
+    # galaxies and regions
+    def ensure_galaxy(self, name: str, *, half_size_ly: float | None = None) -> dict[str, Any]: ...
+    def galaxy(self, name: str) -> dict[str, Any]: ...
+    def galaxies(self) -> list[dict[str, Any]]: ...
+    def regions(self, galaxy: str) -> list[dict[str, Any]]: ...
+    def stats(self, galaxy: str) -> dict[str, Any]: ...
+
+    # reads
+    def page(
+        self,
+        galaxy: str,
+        *,
+        region: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page: ...
+    def search(self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None) -> list[dict[str, Any]]: ...
+    def system(self, system_id: int) -> dict[str, Any]: ...
+    def system_by_name(self, galaxy: str, name: str) -> dict[str, Any]: ...
+    def near(self, galaxy: str, x_ly: float, y_ly: float, z_ly: float, radius_ly: float, *, limit: int = 100) -> list[dict[str, Any]]: ...
+    def box(self, galaxy: str, lo_ly: tuple[float, float, float], hi_ly: tuple[float, float, float], *, limit: int = 100) -> list[dict[str, Any]]: ...
+    def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]: ...
+
+    # writes
+    def create(self, galaxy: str, system: SystemIn) -> dict[str, Any]: ...
+    def replace(self, system_id: int, system: SystemIn) -> dict[str, Any]: ...
+    def patch(self, system_id: int, patch: SystemPatch) -> dict[str, Any]: ...
+    def delete(self, system_id: int, *, expected_version: int | None = None) -> None: ...
+    def import_systems(self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error") -> ImportResult: ...
+
+    # operations
+    def meta_value(self, key: str) -> str | None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,663 @@
+"""The embedded engine: one SQLite file, WAL, foreign keys, busy timeout.
+
+Each thread gets its own connection (SQLite connections are not shared
+across threads). Writes run in ``BEGIN IMMEDIATE`` transactions so counters,
+children and the search index change together or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
+from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
+from haven.spatial import Cube, box_code_ranges, sphere_code_ranges
+from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
+from haven.store.migrate import head_revision
+from haven.timeutil import now_ms, parse_ms, to_iso
+
+DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
+BUSY_TIMEOUT_MS = 10_000
+
+SYSTEM_COLUMNS = (
+    "s.id, s.name, s.x, s.y, s.z, r.name AS region, s.fauna, s.flora, s.sentinel, s.materials, "
+    "s.base_location, s.photo, s.attributes, s.glyph, s.legacy_id, s.provenance, s.confidence, "
+    "s.extra, s.version, s.created_at, s.modified_at"
+)
+SYSTEM_FROM = "system s LEFT JOIN region r ON r.id = s.region_id"
+
+
+def _system_row(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["extra"] = orjson.loads(d["extra"]) if d["extra"] else {}
+    d["created_at"] = to_iso(d["created_at"])
+    d["modified_at"] = to_iso(d["modified_at"])
+    return d
+
+
+def _body_row(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["extra"] = orjson.loads(d["extra"]) if d["extra"] else {}
+    return d
+
+
+def _json_or_null(value: dict[str, Any]) -> bytes | None:
+    return orjson.dumps(value) if value else None
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+
+
+class SQLiteStore:
+    """The store contract over one SQLite file."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        if not self.path.exists():
+            raise StoreUnavailable(f"no database at {self.path}; run `haven init` first")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._galaxies: dict[str, tuple[int, Cube]] = {}
+        self._cubes: dict[int, Cube] = {}
+        revision = self.conn.execute(
+            "SELECT version_num FROM alembic_version"
+        ).fetchone() if self._has_table("alembic_version") else None
+        expected = head_revision()
+        if revision is None or revision[0] != expected:
+            found = revision[0] if revision else "none"
+            raise StoreUnavailable(
+                f"database {self.path} is at schema revision {found}, this Haven needs {expected}; "
+                "run `haven db upgrade`"
+            )
+
+    # -- connections -------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several statements see one snapshot."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def meta_value(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- galaxies and regions ---------------------------------------------
+
+    def ensure_galaxy(self, name: str, *, half_size_ly: float | None = None) -> dict[str, Any]:
+        """Create the galaxy if it does not exist; its cube is fixed once created."""
+        name = name.strip()
+        if not name:
+            raise InvalidInput("galaxy name must not be empty", field="galaxy")
+        half = DEFAULT_HALF_SIZE_LY if half_size_ly is None else half_size_ly
+        if not (math.isfinite(half) and half > 0):
+            raise InvalidInput("half_size_ly must be a positive number", field="half_size_ly")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO galaxy (name, half_size_ly, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, half, now_ms()),
+            )
+        return self.galaxy(name)
+
+    def galaxy(self, name: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM galaxy WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no galaxy named {name!r}", field="galaxy")
+        d = dict(row)
+        d["created_at"] = to_iso(d["created_at"])
+        return d
+
+    def galaxies(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT name FROM galaxy ORDER BY name").fetchall()
+        return [self.galaxy(r[0]) for r in rows]
+
+    def _galaxy_key(self, name: str) -> tuple[int, Cube]:
+        """Galaxy id and cube (immutable once created, so cached)."""
+        cached = self._galaxies.get(name)
+        if cached is None:
+            g = self.galaxy(name)
+            cube = Cube(g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"], g["half_size_ly"])
+            cached = (g["id"], cube)
+            self._galaxies[name] = cached
+            self._cubes[g["id"]] = cube
+        return cached
+
+    def _region_id(self, conn: sqlite3.Connection, galaxy_id: int, name: str | None) -> int | None:
+        if name is None:
+            return None
+        row = conn.execute(
+            "SELECT id FROM region WHERE galaxy_id = ? AND name = ?", (galaxy_id, name)
+        ).fetchone()
+        if row:
+            return row[0]
+        return conn.execute(
+            "INSERT INTO region (galaxy_id, name) VALUES (?, ?)", (galaxy_id, name)
+        ).lastrowid
+
+    def regions(self, galaxy: str) -> list[dict[str, Any]]:
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        rows = self.conn.execute(
+            "SELECT name, system_count FROM region WHERE galaxy_id = ? ORDER BY name", (galaxy_id,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def stats(self, galaxy: str) -> dict[str, Any]:
+        g = self.galaxy(galaxy)
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        page_count = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        return {
+            "galaxy": g["name"],
+            "total_systems": g["system_count"],
+            "regions": self.regions(galaxy),
+            "database_size_bytes": page_size * page_count,
+        }
+
+    def _bump_counts(self, conn: sqlite3.Connection, galaxy_id: int, region_id: int | None, delta: int) -> None:
+        conn.execute("UPDATE galaxy SET system_count = system_count + ? WHERE id = ?", (delta, galaxy_id))
+        if region_id is not None:
+            conn.execute("UPDATE region SET system_count = system_count + ? WHERE id = ?", (delta, region_id))
+
+    # -- reads -------------------------------------------------------------
+
+    def _page_query(
+        self,
+        galaxy_id: int,
+        region_id: int | None,
+        after: str | None,
+        before: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[str, list[Any]]:
+        """The one query builder for name-ordered pages (keyset, optional region)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if region_id is not None:
+            where.append("s.region_id = ?")  # (region_id, name) index: region implies galaxy
+            params.append(region_id)
+        else:
+            where.append("s.galaxy_id = ?")
+            params.append(galaxy_id)
+        order = "ASC"
+        if after is not None:
+            where.append("s.name > ?")
+            params.append(after)
+        elif before is not None:
+            where.append("s.name < ?")
+            params.append(before)
+            order = "DESC"
+        sql = (
+            f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} WHERE {' AND '.join(where)} "
+            f"ORDER BY s.name {order} LIMIT ? OFFSET ?"
+        )
+        params += [limit + 1, offset]
+        return sql, params
+
+    def page(
+        self,
+        galaxy: str,
+        *,
+        region: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """Systems in name order after (or before) a name, with the O(1) total."""
+        _check_limit(limit)
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}; use a cursor", field="offset")
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        with self._read() as conn:
+            if region is not None:
+                row = conn.execute(
+                    "SELECT id, system_count FROM region WHERE galaxy_id = ? AND name = ?",
+                    (galaxy_id, region),
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no region named {region!r}", field="region")
+                region_id, total = row
+            else:
+                region_id = None
+                total = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+            sql, params = self._page_query(galaxy_id, region_id, after, before, limit, offset)
+            rows = conn.execute(sql, params).fetchall()
+        more = len(rows) > limit
+        items = [_system_row(r) for r in rows[:limit]]
+        if before is not None:
+            items.reverse()
+            return Page(items, total, has_more=True, has_previous=more)
+        return Page(items, total, has_more=more, has_previous=after is not None or offset > 0)
+
+    def search_query(self, galaxy_id: int, q: str, limit: int, after_id: int | None) -> tuple[str, list[Any]]:
+        """The one query builder for search: trigram index, or name prefix for short terms."""
+        if len(q) >= MIN_SEARCH_CHARS:
+            phrase = '"' + q.replace('"', '""') + '"'
+            sql = (
+                f"SELECT {SYSTEM_COLUMNS} FROM system_fts f JOIN system s ON s.id = f.rowid "
+                "LEFT JOIN region r ON r.id = s.region_id "
+                "WHERE system_fts MATCH ? AND s.galaxy_id = ? AND f.rowid > ? "
+                "ORDER BY f.rowid LIMIT ?"
+            )
+            return sql, [phrase, galaxy_id, after_id or 0, limit]
+        sql = (
+            f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
+            "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
+        )
+        return sql, [galaxy_id, q, q + "\U0010ffff", limit]
+
+    def search(self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None) -> list[dict[str, Any]]:
+        """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
+
+        Terms shorter than three characters match the start of names instead.
+        """
+        _check_limit(limit)
+        q = q.strip()
+        if not q:
+            raise InvalidInput("q must not be empty", field="q")
+        if len(q) > 200:
+            raise InvalidInput("q must be at most 200 characters", field="q")
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        sql, params = self.search_query(galaxy_id, q, limit, after_id)
+        return [_system_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def _children(self, conn: sqlite3.Connection, system_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Planets (with moons) and stations for a batch of systems."""
+        out: dict[int, dict[str, Any]] = {sid: {"planets": [], "space_station": None} for sid in system_ids}
+        if not system_ids:
+            return out
+        marks = ",".join("?" * len(system_ids))
+        planets = conn.execute(
+            f"SELECT * FROM planet WHERE system_id IN ({marks}) ORDER BY system_id, position", system_ids
+        ).fetchall()
+        by_planet: dict[int, dict[str, Any]] = {}
+        for row in planets:
+            p = _body_row(row)
+            p["moons"] = []
+            by_planet[p["id"]] = p
+            out[p["system_id"]]["planets"].append(p)
+        if by_planet:
+            pmarks = ",".join("?" * len(by_planet))
+            for row in conn.execute(
+                f"SELECT * FROM moon WHERE planet_id IN ({pmarks}) ORDER BY planet_id, position", list(by_planet)
+            ):
+                m = _body_row(row)
+                by_planet[m["planet_id"]]["moons"].append(m)
+        for row in conn.execute(f"SELECT * FROM space_station WHERE system_id IN ({marks})", system_ids):
+            out[row["system_id"]]["space_station"] = _body_row(row)
+        for sid in system_ids:
+            for p in out[sid]["planets"]:
+                del p["system_id"], p["position"]
+                for m in p["moons"]:
+                    del m["planet_id"], m["position"]
+            if out[sid]["space_station"]:
+                del out[sid]["space_station"]["system_id"]
+        return out
+
+    def _detail(self, where: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {SYSTEM_COLUMNS}, g.name AS galaxy FROM {SYSTEM_FROM} "
+                f"JOIN galaxy g ON g.id = s.galaxy_id WHERE {where}",
+                params,
+            ).fetchone()
+            if row is None:
+                raise NotFound(missing)
+            d = _system_row(row)
+            d.update(self._children(conn, [d["id"]])[d["id"]])
+        return d
+
+    def system(self, system_id: int) -> dict[str, Any]:
+        """One system with its planets, moons and station."""
+        return self._detail("s.id = ?", (system_id,), f"no system with id {system_id}")
+
+    def system_by_name(self, galaxy: str, name: str) -> dict[str, Any]:
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")
+
+    def _spatial_query(self, galaxy_id: int, n_ranges: int, extra_where: str) -> str:
+        """The one query builder for space: scan code ranges, filter exactly, order by distance."""
+        values = ", ".join(f"(:lo{i}, :hi{i})" for i in range(n_ranges))
+        d2 = "((s.x - :cx) * (s.x - :cx) + (s.y - :cy) * (s.y - :cy) + (s.z - :cz) * (s.z - :cz))"
+        return (
+            f"WITH ranges (lo, hi) AS (VALUES {values}) "
+            f"SELECT {SYSTEM_COLUMNS}, {d2} AS d2 FROM ranges "
+            f"JOIN system s ON s.galaxy_id = {galaxy_id:d} AND s.code BETWEEN ranges.lo AND ranges.hi "
+            f"LEFT JOIN region r ON r.id = s.region_id "
+            f"WHERE {extra_where} ORDER BY d2, s.id LIMIT :limit"
+        )
+
+    def _run_spatial(
+        self, galaxy_id: int, ranges: list[tuple[int, int]], where: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if not ranges:
+            return []
+        sql = self._spatial_query(galaxy_id, len(ranges), where)
+        bound = dict(params)
+        for i, (lo, hi) in enumerate(ranges):
+            bound[f"lo{i}"], bound[f"hi{i}"] = lo, hi
+        out = []
+        for row in self.conn.execute(sql, bound):
+            d = _system_row(row)
+            d["distance"] = math.sqrt(d.pop("d2"))
+            out.append(d)
+        return out
+
+    def near(
+        self, galaxy: str, x_ly: float, y_ly: float, z_ly: float, radius_ly: float, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Systems within ``radius_ly`` of a point: exact distance, nearest first, at most ``limit``."""
+        _check_limit(limit)
+        for field, v in (("x", x_ly), ("y", y_ly), ("z", z_ly)):
+            if not math.isfinite(v):
+                raise InvalidInput(f"{field} must be a finite number", field=field)
+        if not (math.isfinite(radius_ly) and radius_ly > 0):
+            raise InvalidInput("radius must be a finite number above 0", field="radius")
+        galaxy_id, cube = self._galaxy_key(galaxy)
+        ranges = sphere_code_ranges(cube, x_ly, y_ly, z_ly, radius_ly)
+        params = {"cx": x_ly, "cy": y_ly, "cz": z_ly, "r2": radius_ly * radius_ly, "limit": limit}
+        return self._run_spatial(galaxy_id, ranges, "d2 <= :r2", params)
+
+    def box(
+        self,
+        galaxy: str,
+        lo_ly: tuple[float, float, float],
+        hi_ly: tuple[float, float, float],
+        *,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Systems inside an axis-aligned box, ordered by distance from its centre."""
+        _check_limit(limit)
+        for axis, (a, b) in enumerate(zip(lo_ly, hi_ly)):
+            if not (math.isfinite(a) and math.isfinite(b)) or a > b:
+                name = "xyz"[axis]
+                raise InvalidInput(f"box {name} bounds must be finite with min ≤ max", field=name)
+        galaxy_id, cube = self._galaxy_key(galaxy)
+        ranges = box_code_ranges(cube, lo_ly, hi_ly)
+        centre = [(a + b) / 2 for a, b in zip(lo_ly, hi_ly)]
+        params = {
+            "cx": centre[0], "cy": centre[1], "cz": centre[2], "limit": limit,
+            "x0": lo_ly[0], "x1": hi_ly[0], "y0": lo_ly[1], "y1": hi_ly[1], "z0": lo_ly[2], "z1": hi_ly[2],
+        }
+        where = "s.x BETWEEN :x0 AND :x1 AND s.y BETWEEN :y0 AND :y1 AND s.z BETWEEN :z0 AND :z1"
+        return self._run_spatial(galaxy_id, ranges, where, params)
+
+    def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every system of a galaxy with its children, in name order, in keyset batches."""
+        after: str | None = None
+        while True:
+            page = self.page(galaxy, after=after, limit=batch_size)
+            if not page.items:
+                return
+            with self._read() as conn:
+                children = self._children(conn, [s["id"] for s in page.items])
+            for s in page.items:
+                s.update(children[s["id"]])
+                yield s
+            if not page.has_more:
+                return
+            after = page.items[-1]["name"]
+
+    # -- writes ------------------------------------------------------------
+
+    def _position(self, cube: Cube, x: float, y: float, z: float) -> int:
+        for name, v, c in (("x", x, cube.centre_x_ly), ("y", y, cube.centre_y_ly), ("z", z, cube.centre_z_ly)):
+            if abs(v - c) > cube.half_size_ly:
+                raise InvalidInput(
+                    f"{name} = {v} lies outside the galaxy (±{cube.half_size_ly:g} LY around {c:g})", field=name
+                )
+        return cube.code(x, y, z)
+
+    def _name_taken(self, conn: sqlite3.Connection, galaxy_id: int, name: str, except_id: int | None = None) -> bool:
+        row = conn.execute("SELECT id FROM system WHERE galaxy_id = ? AND name = ?", (galaxy_id, name)).fetchone()
+        return row is not None and row[0] != except_id
+
+    def _insert_children(self, conn: sqlite3.Connection, system_id: int, planets: list[PlanetIn], station: StationIn | None) -> None:
+        for pos, p in enumerate(planets):
+            planet_id = conn.execute(
+                "INSERT INTO planet (system_id, position, name, sentinel, fauna, flora, properties, materials, "
+                "base_location, photo, notes, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (system_id, pos, p.name, *(getattr(p, f) for f in BODY_TEXT_FIELDS), _json_or_null(p.extra)),
+            ).lastrowid
+            if p.moons:
+                conn.executemany(
+                    "INSERT INTO moon (planet_id, position, name, sentinel, fauna, flora, properties, materials, "
+                    "base_location, photo, notes, orbit_radius, orbit_speed, extra) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (planet_id, mpos, m.name, *(getattr(m, f) for f in BODY_TEXT_FIELDS),
+                         m.orbit_radius, m.orbit_speed, _json_or_null(m.extra))
+                        for mpos, m in enumerate(p.moons)
+                    ],
+                )
+        if station is not None:
+            conn.execute(
+                "INSERT INTO space_station (system_id, name, x, y, z, race, sell_percent, buy_percent, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (system_id, station.name, station.x, station.y, station.z, station.race,
+                 station.sell_percent, station.buy_percent, _json_or_null(station.extra)),
+            )
+
+    def _delete_children(self, conn: sqlite3.Connection, system_id: int, planets: bool, station: bool) -> None:
+        if planets:
+            conn.execute("DELETE FROM planet WHERE system_id = ?", (system_id,))
+        if station:
+            conn.execute("DELETE FROM space_station WHERE system_id = ?", (system_id,))
+
+    def _insert_system(self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn) -> int:
+        code = self._position(cube, s.x, s.y, s.z)
+        region_id = self._region_id(conn, galaxy_id, s.region)
+        now = now_ms()
+        created = parse_ms(s.created_at, "created_at") if s.created_at else now
+        modified = parse_ms(s.modified_at, "modified_at") if s.modified_at else created
+        system_id = conn.execute(
+            "INSERT INTO system (galaxy_id, region_id, name, x, y, z, code, "
+            + ", ".join(SYSTEM_TEXT_FIELDS)
+            + ", confidence, extra, version, created_at, modified_at) VALUES ("
+            + ", ".join("?" * (7 + len(SYSTEM_TEXT_FIELDS) + 5))
+            + ")",
+            (galaxy_id, region_id, s.name, s.x, s.y, s.z, code,
+             *(getattr(s, f) for f in SYSTEM_TEXT_FIELDS),
+             s.confidence, _json_or_null(s.extra), 1, created, modified),
+        ).lastrowid
+        self._insert_children(conn, system_id, s.planets, s.space_station)
+        self._bump_counts(conn, galaxy_id, region_id, +1)
+        return system_id
+
+    def create(self, galaxy: str, system: SystemIn) -> dict[str, Any]:
+        """Add a system with its children; names are unique per galaxy."""
+        galaxy_id, cube = self._galaxy_key(galaxy)
+        with self._write() as conn:
+            if self._name_taken(conn, galaxy_id, system.name):
+                raise Conflict(f"a system named {system.name!r} already exists", field="name")
+            system_id = self._insert_system(conn, galaxy_id, cube, system)
+        return self.system(system_id)
+
+    def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
+        row = conn.execute(
+            "SELECT id, galaxy_id, region_id, name, x, y, z, version FROM system WHERE id = ?", (system_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no system with id {system_id}")
+        if expected_version is not None and row["version"] != expected_version:
+            raise StaleVersion(
+                f"system {system_id} is at version {row['version']}, not {expected_version}; "
+                "reload it and apply your change again",
+                current_version=row["version"],
+            )
+        return row
+
+    def _update_fields(self, conn: sqlite3.Connection, current: sqlite3.Row, fields: dict[str, Any]) -> None:
+        """Apply changed top-level fields, keeping code, counters and version in step."""
+        galaxy_id = current["galaxy_id"]
+        if "name" in fields and fields["name"] != current["name"]:
+            if self._name_taken(conn, galaxy_id, fields["name"], except_id=current["id"]):
+                raise Conflict(f"a system named {fields['name']!r} already exists", field="name")
+        if {"x", "y", "z"} & fields.keys():
+            cube = self._cube(galaxy_id)
+            pos = [fields.get(k, current[k]) for k in ("x", "y", "z")]
+            fields["code"] = self._position(cube, *pos)
+        if "region" in fields:
+            region_id = self._region_id(conn, galaxy_id, fields.pop("region"))
+            if region_id != current["region_id"]:
+                conn.execute("UPDATE region SET system_count = system_count - 1 WHERE id = ?", (current["region_id"],))
+                conn.execute("UPDATE region SET system_count = system_count + 1 WHERE id = ?", (region_id,))
+            fields["region_id"] = region_id
+        if "extra" in fields:
+            fields["extra"] = _json_or_null(fields["extra"] or {})
+        fields["modified_at"] = now_ms()
+        assignments = ", ".join(f"{k} = :{k}" for k in fields)
+        conn.execute(
+            f"UPDATE system SET {assignments}, version = version + 1 WHERE id = :id", {**fields, "id": current["id"]}
+        )
+
+    def replace(self, system_id: int, system: SystemIn) -> dict[str, Any]:
+        """Replace every field and child; ``system.version``, when given, must be current."""
+        with self._write() as conn:
+            current = self._current(conn, system_id, system.version)
+            fields = system.model_dump(exclude={"planets", "space_station", "version", "created_at", "modified_at", "legacy_id"})
+            self._update_fields(conn, current, fields)
+            self._delete_children(conn, system_id, planets=True, station=True)
+            self._insert_children(conn, system_id, system.planets, system.space_station)
+        return self.system(system_id)
+
+    def patch(self, system_id: int, patch: SystemPatch) -> dict[str, Any]:
+        """Change only the fields present in the patch."""
+        given = patch.model_fields_set - {"version"}
+        with self._write() as conn:
+            current = self._current(conn, system_id, patch.version)
+            fields = {k: getattr(patch, k) for k in given - {"planets", "space_station"}}
+            if "region" in fields and fields["region"] is not None:
+                fields["region"] = fields["region"].strip() or None
+            self._update_fields(conn, current, fields)
+            if "planets" in given:
+                self._delete_children(conn, system_id, planets=True, station=False)
+                self._insert_children(conn, system_id, patch.planets or [], None)
+            if "space_station" in given:
+                self._delete_children(conn, system_id, planets=False, station=True)
+                self._insert_children(conn, system_id, [], patch.space_station)
+        return self.system(system_id)
+
+    def _cube(self, galaxy_id: int) -> Cube:
+        cube = self._cubes.get(galaxy_id)
+        if cube is None:
+            name = self.conn.execute("SELECT name FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+            cube = self._galaxy_key(name)[1]
+        return cube
+
+    def delete(self, system_id: int, *, expected_version: int | None = None) -> None:
+        """Delete a system and (by cascade) its planets, moons and station."""
+        with self._write() as conn:
+            current = self._current(conn, system_id, expected_version)
+            conn.execute("DELETE FROM system WHERE id = ?", (system_id,))
+            self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
+
+    def import_systems(
+        self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error"
+    ) -> ImportResult:
+        """Write a batch in one transaction: all of it or, on any error, none of it."""
+        galaxy_id, cube = self._galaxy_key(galaxy)
+        result = ImportResult()
+        with self._write() as conn:
+            for s in systems:
+                row = conn.execute(
+                    "SELECT id, region_id FROM system WHERE galaxy_id = ? AND name = ?", (galaxy_id, s.name)
+                ).fetchone()
+                if row is not None:
+                    if on_conflict == "error":
+                        raise Conflict(f"a system named {s.name!r} already exists", field="name")
+                    if on_conflict == "skip":
+                        result.skipped += 1
+                        continue
+                    conn.execute("DELETE FROM system WHERE id = ?", (row["id"],))
+                    self._bump_counts(conn, galaxy_id, row["region_id"], -1)
+                    result.replaced += 1
+                else:
+                    result.created += 1
+                self._insert_system(conn, galaxy_id, cube, s)
+                result.names.append(s.name)
+        return result
+
+    # -- operations --------------------------------------------------------
+
+    def explain(self, sql: str, params: list[Any] | tuple[Any, ...] | dict[str, Any]) -> list[str]:
+        """``EXPLAIN QUERY PLAN`` details, for tests that prove a query uses an index."""
+        return [r["detail"] for r in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def backup(self, target: str | Path) -> None:
+        """Copy the live database to ``target`` (a consistent snapshot; writers keep going)."""
+        target = Path(target)
+        if target.exists():
+            raise Conflict(f"{target} already exists; choose a new file", field="path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dst = sqlite3.connect(target)
+        try:
+            self.conn.backup(dst)
+            dst.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dst.close()

@@ -1,0 +1,44 @@
+"""Timestamps: stored as integer milliseconds since the Unix epoch (UTC)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from haven.errors import InvalidInput
+
+_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_iso(ms: int | None) -> str | None:
+    """``1762374733000`` → ``2025-11-05T20:32:13Z`` (milliseconds shown only when set)."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if ms % 1000:
+        text += f".{ms % 1000:03d}"
+    return text + "Z"
+
+
+def parse_ms(text: str, field: str) -> int:
+    """Parse the timestamp shapes real files carry; naive times are UTC."""
+    value = text.strip()
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        for fmt in _FORMATS:
+            try:
+                dt = datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            raise InvalidInput(f"{field}: {text!r} is not a date and time", field=field) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return round(dt.timestamp() * 1000)
