@@ -39,9 +39,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str | None, BeforeValidator(_text_or_none), Field(default=None, max_length=TEXT_MAX_CHARS)]
+Text = Annotated[Annotated[str, Field(max_length=TEXT_MAX_CHARS)] | None, BeforeValidator(_text_or_none)]
 Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
-OptionalNumber = Annotated[float | None, BeforeValidator(_finite), Field(default=None, allow_inf_nan=False)]
+OptionalNumber = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_finite)]
 
 
 def clean_name(value: Any) -> str:

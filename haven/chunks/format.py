@@ -27,7 +27,7 @@ bytes compress better under gzip than interleaved little-endian words.
 Positions are quantized to 16 bits per axis inside the node's cube::
 
     q = clamp(round((v - min) / side * 65535), 0, 65535)
-    v' = min + q * side / 65535       # centre of q's rounding interval
+    v' = min + q * (side / 65535)     # centre of q's rounding interval
 
 so a position inside the cube comes back within half a step
 (``side / 65535 / 2``) of where it was.
@@ -40,7 +40,6 @@ for picking.
 
 from __future__ import annotations
 
-import math
 import operator
 import struct
 import zlib
@@ -228,9 +227,20 @@ def _unpack_metadata(raw: bytes | memoryview) -> dict[str, Any]:
     def no_ext(code: int, data: bytes) -> Any:
         raise ChunkFormatError(f"metadata uses msgpack extension type {code}, which CHNK does not allow")
 
+    def string_keys(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        for k, _ in pairs:
+            if not isinstance(k, str):
+                raise ChunkFormatError(f"metadata map keys must be strings, got {k!r}")
+        return dict(pairs)
+
     try:
         meta = msgpack.unpackb(
-            bytes(raw), raw=False, use_list=True, strict_map_key=True, ext_hook=no_ext
+            bytes(raw),
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=no_ext,
+            object_pairs_hook=string_keys,
         )
     except ChunkFormatError:
         raise
@@ -238,9 +248,6 @@ def _unpack_metadata(raw: bytes | memoryview) -> dict[str, Any]:
         raise ChunkFormatError(f"metadata is not valid msgpack: {type(e).__name__}: {e}") from None
     if not isinstance(meta, dict):
         raise ChunkFormatError(f"metadata must be a msgpack map, got {type(meta).__name__}")
-    for k in meta:
-        if not isinstance(k, str):
-            raise ChunkFormatError(f"metadata keys must be strings, got {k!r}")
     return meta
 
 
@@ -309,7 +316,7 @@ def encode_chunk(
         id_arr = _as_uint("ids", ids, count, 0xFFFFFFFF)
         flags |= FLAG_IDS
 
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"level": level, "cell": cell}
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise ValueError(f"metadata must be a mapping, got {type(metadata).__name__}")
@@ -321,9 +328,7 @@ def encode_chunk(
                 isinstance(metadata[key], bool) or metadata[key] != want
             ):
                 raise ValueError(f"metadata[{key!r}]={metadata[key]!r} disagrees with {key}={want}")
-        meta.update(metadata)
-    meta["level"] = level
-    meta["cell"] = cell
+        meta.update((k, v) for k, v in metadata.items() if k not in RESERVED_METADATA_KEYS)
     packed_meta = _pack_metadata(meta)
 
     parts: list[bytes] = []
@@ -387,7 +392,7 @@ def decode_chunk(
     length, trailing bytes, CRC mismatch, broken metadata.
     """
     if isinstance(data, memoryview):
-        data = data.cast("B") if data.format != "B" or data.ndim != 1 else data
+        data = data.tobytes()
     hdr = read_header(data)
     n = hdr.count
     total = len(data)
@@ -450,11 +455,8 @@ def decode_chunk(
             )
         node_cell = 0
 
-    try:
-        node_min, side = node_bounds(hdr.level, node_cell, centre_ly, half_size_ly)
-    except ValueError as e:
-        # A bad cell argument from the caller is a caller error, not a format error.
-        raise ValueError(str(e)) from None
+    # A bad centre/half size (or cell= argument) is the caller's error: plain ValueError.
+    node_min, side = node_bounds(hdr.level, node_cell, centre_ly, half_size_ly)
 
     off = HEADER_SIZE
     q = np.empty((3, n), dtype=np.uint16)
@@ -468,8 +470,8 @@ def decode_chunk(
         ids = _unplanes(data, off, n, 4)
         off += 4 * n
 
-    scale = side / QUANT_MAX
-    xyz = [node_min[a] + q[a].astype(np.float64) * scale for a in range(3)]
+    step = side / QUANT_MAX
+    xyz = [node_min[a] + q[a].astype(np.float64) * step for a in range(3)]
 
     return DecodedChunk(
         level=hdr.level,
@@ -487,7 +489,3 @@ def decode_chunk(
         flags=hdr.flags,
         quantized=q,
     )
-
-
-def _finite(v: float) -> bool:  # pragma: no cover - tiny helper kept for clarity
-    return math.isfinite(v)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages Haven needs when they are missing.
+# Usage: scripts/system-deps.sh [test]   ("test" adds what the test suite needs)
+set -euo pipefail
+
+need=()
+python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+if [ "${1:-}" = "test" ]; then
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "Installing system packages: ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"

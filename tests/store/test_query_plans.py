@@ -1,0 +1,89 @@
+"""Every request-path query is an index search, never a table scan (DESIGN principle 1)."""
+
+from __future__ import annotations
+
+from haven.config import DEFAULT_GALAXY as GALAXY
+from haven.model import validate_system
+from haven.spatial import sphere_code_ranges
+
+
+def populate(store, n: int = 300) -> None:
+    store.import_systems(
+        GALAXY,
+        [validate_system({"name": f"Sys {i:04d}", "x": i, "y": -i, "z": i % 7, "region": f"R{i % 5}",
+                          "materials": "Gold" if i % 20 == 0 else "Salt",
+                          "planets": [{"name": "p", "moons": [{"name": "m"}]}]})
+         for i in range(n)],
+    )
+    store.conn.execute("ANALYZE")
+
+
+def assert_no_scan(plan: list[str], must_use: str) -> None:
+    text = " | ".join(plan)
+    assert must_use in text, text
+    for step in plan:
+        # A SCAN of a real table would be O(n); FTS5 virtual-table scans and CTE rows are fine.
+        if step.startswith("SCAN") and not any(ok in step for ok in ("VIRTUAL TABLE", "ranges", "CONSTANT ROW")):
+            raise AssertionError(f"table scan on a request path: {text}")
+    assert "USE TEMP B-TREE FOR ORDER BY" not in text or "ranges" in text, text
+
+
+def galaxy_id(store) -> int:
+    return store._galaxy_key(GALAXY)[0]
+
+
+def test_name_pages_use_the_name_index(store):
+    populate(store)
+    for after, before in ((None, None), ("Sys 0100", None), (None, "Sys 0100")):
+        sql, params = store._page_query(galaxy_id(store), None, after, before, 100, 0)
+        assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
+
+
+def test_region_pages_use_the_region_index(store):
+    populate(store)
+    region_id = store.conn.execute("SELECT id FROM region WHERE name = 'R3'").fetchone()[0]
+    sql, params = store._page_query(galaxy_id(store), region_id, "Sys 0010", None, 100, 0)
+    assert_no_scan(store.explain(sql, params), "USING INDEX system_region_name")
+
+
+def test_search_uses_the_trigram_index(store):
+    populate(store)
+    sql, params = store.search_query(galaxy_id(store), "gold", 100, None)
+    plan = store.explain(sql, params)
+    assert_no_scan(plan, "VIRTUAL TABLE INDEX")
+    assert any(p.startswith("SEARCH s USING INTEGER PRIMARY KEY") for p in plan), plan
+    sql, params = store.search_query(galaxy_id(store), "Sy", 100, None)
+    assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
+
+
+def test_detail_queries_use_keys(store):
+    populate(store)
+    conn = store.conn
+    checks = [
+        ("SELECT * FROM system s WHERE s.id = ?", [1], "USING INTEGER PRIMARY KEY"),
+        ("SELECT * FROM system s WHERE s.galaxy_id = ? AND s.name = ?", [1, "Sys 0001"], "USING INDEX system_name"),
+        ("SELECT * FROM planet WHERE system_id IN (?) ORDER BY system_id, position", [1], "USING INDEX planet_system"),
+        ("SELECT * FROM moon WHERE planet_id IN (?) ORDER BY planet_id, position", [1], "USING INDEX moon_planet"),
+        ("SELECT * FROM space_station WHERE system_id IN (?)", [1], "USING INTEGER PRIMARY KEY"),
+    ]
+    for sql, params, index in checks:
+        plan = [r["detail"] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        assert_no_scan(plan, index)
+
+
+def test_sphere_scans_code_ranges(store):
+    populate(store)
+    gid, cube = store._galaxy_key(GALAXY)
+    ranges = sphere_code_ranges(cube, 10, -10, 0, 50)
+    sql = store._spatial_query(gid, len(ranges), "d2 <= :r2")
+    params = {"cx": 10, "cy": -10, "cz": 0, "r2": 2500, "limit": 100}
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    assert_no_scan(store.explain(sql, params), "USING INDEX system_code (galaxy_id=? AND code>? AND code<?)")
+
+
+def test_counters_not_count_star(store):
+    """Totals come from counters: the page query never counts rows."""
+    populate(store)
+    sql, _ = store._page_query(galaxy_id(store), None, None, None, 100, 0)
+    assert "count(" not in sql.lower()
