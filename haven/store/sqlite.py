@@ -19,6 +19,7 @@ import orjson
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
 from haven.spatial import Cube, box_code_ranges, sphere_code_ranges
+from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
 from haven.timeutil import now_ms, parse_ms, to_iso
@@ -70,6 +71,7 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._galaxies: dict[str, tuple[int, Cube]] = {}
         self._cubes: dict[int, Cube] = {}
+        self._capacities: dict[int, int] = {}
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -149,19 +151,23 @@ class SQLiteStore:
 
     # -- galaxies and regions ---------------------------------------------
 
-    def ensure_galaxy(self, name: str, *, half_size_ly: float | None = None) -> dict[str, Any]:
-        """Create the galaxy if it does not exist; its cube is fixed once created."""
+    def ensure_galaxy(
+        self, name: str, *, half_size_ly: float | None = None, lod_capacity: int = DEFAULT_CAPACITY
+    ) -> dict[str, Any]:
+        """Create the galaxy if it does not exist; its cube and node capacity are fixed once created."""
         name = name.strip()
         if not name:
             raise InvalidInput("galaxy name must not be empty", field="galaxy")
         half = DEFAULT_HALF_SIZE_LY if half_size_ly is None else half_size_ly
         if not (math.isfinite(half) and half > 0):
             raise InvalidInput("half_size_ly must be a positive number", field="half_size_ly")
+        if not 1 <= lod_capacity <= 1_000_000:
+            raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO galaxy (name, half_size_ly, created_at) VALUES (?, ?, ?) "
+                "INSERT INTO galaxy (name, half_size_ly, lod_capacity, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
-                (name, half, now_ms()),
+                (name, half, lod_capacity, now_ms()),
             )
         return self.galaxy(name)
 
@@ -186,6 +192,7 @@ class SQLiteStore:
             cached = (g["id"], cube)
             self._galaxies[name] = cached
             self._cubes[g["id"]] = cube
+            self._capacities[g["id"]] = g["lod_capacity"]
         return cached
 
     def _region_id(self, conn: sqlite3.Connection, galaxy_id: int, name: str | None) -> int | None:
@@ -509,7 +516,7 @@ class SQLiteStore:
         if station:
             conn.execute("DELETE FROM space_station WHERE system_id = ?", (system_id,))
 
-    def _insert_system(self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn) -> int:
+    def _insert_system(self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn, lod: LodTree) -> int:
         code = self._position(cube, s.x, s.y, s.z)
         region_id = self._region_id(conn, galaxy_id, s.region)
         now = now_ms()
@@ -527,6 +534,7 @@ class SQLiteStore:
         ).lastrowid
         self._insert_children(conn, system_id, s.planets, s.space_station)
         self._bump_counts(conn, galaxy_id, region_id, +1)
+        lod.insert(Member(system_id, code, priority_of(system_id)))
         return system_id
 
     def create(self, galaxy: str, system: SystemIn) -> dict[str, Any]:
@@ -535,12 +543,14 @@ class SQLiteStore:
         with self._write() as conn:
             if self._name_taken(conn, galaxy_id, system.name):
                 raise Conflict(f"a system named {system.name!r} already exists", field="name")
-            system_id = self._insert_system(conn, galaxy_id, cube, system)
+            system_id = self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id))
         return self.system(system_id)
 
     def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
         row = conn.execute(
-            "SELECT id, galaxy_id, region_id, name, x, y, z, version FROM system WHERE id = ?", (system_id,)
+            "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version "
+            "FROM system WHERE id = ?",
+            (system_id,),
         ).fetchone()
         if row is None:
             raise NotFound(f"no system with id {system_id}")
@@ -562,6 +572,8 @@ class SQLiteStore:
             cube = self._cube(galaxy_id)
             pos = [fields.get(k, current[k]) for k in ("x", "y", "z")]
             fields["code"] = self._position(cube, *pos)
+            if fields["code"] != current["code"]:
+                self._move_in_octree(conn, current, fields["code"])
         if "region" in fields:
             region_id = self._region_id(conn, galaxy_id, fields.pop("region"))
             if region_id != current["region_id"]:
@@ -575,6 +587,11 @@ class SQLiteStore:
         conn.execute(
             f"UPDATE system SET {assignments}, version = version + 1 WHERE id = :id", {**fields, "id": current["id"]}
         )
+
+    def _move_in_octree(self, conn: sqlite3.Connection, current: sqlite3.Row, new_code: int) -> None:
+        lod = self._lod(conn, current["galaxy_id"])
+        lod.remove(current["lod_level"], current["lod_cell"], current["id"])
+        lod.insert(Member(current["id"], new_code, current["priority"]))
 
     def replace(self, system_id: int, system: SystemIn) -> dict[str, Any]:
         """Replace every field and child; ``system.version``, when given, must be current."""
@@ -603,6 +620,11 @@ class SQLiteStore:
                 self._insert_children(conn, system_id, [], patch.space_station)
         return self.system(system_id)
 
+    def _lod(self, conn: sqlite3.Connection, galaxy_id: int) -> LodTree:
+        """Octree maintenance for this write; advances the galaxy's node clock once."""
+        self._cube(galaxy_id)
+        return LodTree(conn, galaxy_id, self._capacities[galaxy_id], next_clock(conn, galaxy_id))
+
     def _cube(self, galaxy_id: int) -> Cube:
         cube = self._cubes.get(galaxy_id)
         if cube is None:
@@ -614,8 +636,12 @@ class SQLiteStore:
         """Delete a system and (by cascade) its planets, moons and station."""
         with self._write() as conn:
             current = self._current(conn, system_id, expected_version)
-            conn.execute("DELETE FROM system WHERE id = ?", (system_id,))
-            self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
+            self._delete_row(conn, current, self._lod(conn, current["galaxy_id"]))
+
+    def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree) -> None:
+        lod.remove(current["lod_level"], current["lod_cell"], current["id"])
+        conn.execute("DELETE FROM system WHERE id = ?", (current["id"],))
+        self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
 
     def import_systems(
         self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error"
@@ -624,9 +650,11 @@ class SQLiteStore:
         galaxy_id, cube = self._galaxy_key(galaxy)
         result = ImportResult()
         with self._write() as conn:
+            lod = self._lod(conn, galaxy_id)
             for s in systems:
                 row = conn.execute(
-                    "SELECT id, region_id FROM system WHERE galaxy_id = ? AND name = ?", (galaxy_id, s.name)
+                    "SELECT id, galaxy_id, region_id, lod_level, lod_cell FROM system WHERE galaxy_id = ? AND name = ?",
+                    (galaxy_id, s.name),
                 ).fetchone()
                 if row is not None:
                     if on_conflict == "error":
@@ -634,12 +662,11 @@ class SQLiteStore:
                     if on_conflict == "skip":
                         result.skipped += 1
                         continue
-                    conn.execute("DELETE FROM system WHERE id = ?", (row["id"],))
-                    self._bump_counts(conn, galaxy_id, row["region_id"], -1)
+                    self._delete_row(conn, row, lod)
                     result.replaced += 1
                 else:
                     result.created += 1
-                self._insert_system(conn, galaxy_id, cube, s)
+                self._insert_system(conn, galaxy_id, cube, s, lod)
                 result.names.append(s.name)
         return result
 

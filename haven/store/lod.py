@@ -1,0 +1,242 @@
+"""The additive level-of-detail octree, kept inside the store.
+
+Every system has a fixed ``priority`` (a hash of its id). Every octree node
+``(level, cell)`` holds at most ``capacity`` systems: the highest-priority
+systems of its cube that no ancestor holds. So drawing every node down to some
+depth shows a uniform random sample of that space, denser the deeper you go.
+
+Each system row records its node as ``(lod_level, lod_cell)``; the index
+``system_lod (galaxy_id, lod_level, lod_cell, priority)`` makes a node's
+members one range scan, already in priority order. ``lod_node`` keeps each
+node's count, lowest and highest member priority and version, so inserts and
+deletes touch O(depth) nodes and clients can walk the hierarchy without
+touching systems. A node's version is the galaxy's ``lod_clock`` at the write
+that last changed it: it only grows, so it works as an HTTP ETag.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+from haven.spatial.morton import MAX_LEVEL
+
+DEFAULT_CAPACITY = 4096
+PRIORITY_BITS = 31
+
+_MASK64 = (1 << 64) - 1
+
+
+def priority_of(system_id: int) -> int:
+    """A system's priority: a well-mixed 31-bit hash of its id (splitmix64 finaliser)."""
+    z = (system_id + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> (64 - PRIORITY_BITS)
+
+
+def priorities_of(system_ids: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`priority_of`."""
+    with np.errstate(over="ignore"):
+        z = system_ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(64 - PRIORITY_BITS)).astype(np.int64)
+
+
+def cell_at(code: int, level: int) -> int:
+    """The node at ``level`` whose cube contains the point with this Morton code."""
+    return code >> (3 * (MAX_LEVEL - level))
+
+
+@dataclass
+class Member:
+    system_id: int
+    code: int
+    priority: int
+
+
+class LodTree:
+    """Octree maintenance for one galaxy inside an open write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, galaxy_id: int, capacity: int, clock: int) -> None:
+        self.conn = conn
+        self.galaxy_id = galaxy_id
+        self.capacity = capacity
+        self.clock = clock  # the version stamped on every node this write changes
+
+    # -- node bookkeeping ---------------------------------------------------
+
+    def _node(self, level: int, cell: int) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT count, min_priority, max_priority FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell = ?",
+            (self.galaxy_id, level, cell),
+        ).fetchone()
+
+    def _extreme(self, level: int, cell: int, highest: bool) -> sqlite3.Row | None:
+        order = "DESC" if highest else "ASC"
+        return self.conn.execute(
+            "SELECT id, code, priority FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
+            f"ORDER BY priority {order} LIMIT 1",
+            (self.galaxy_id, level, cell),
+        ).fetchone()
+
+    def _refresh(self, level: int, cell: int, count_delta: int) -> None:
+        """Recount bounds of a node after a member joined or left, and stamp its version."""
+        low = self._extreme(level, cell, highest=False)
+        high = self._extreme(level, cell, highest=True)
+        self.conn.execute(
+            "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
+            "VALUES (:g, :l, :c, :d, :lo, :hi, :v) "
+            "ON CONFLICT (galaxy_id, level, cell) DO UPDATE SET count = count + :d, "
+            "min_priority = :lo, max_priority = :hi, version = :v",
+            {"g": self.galaxy_id, "l": level, "c": cell, "d": count_delta,
+             "lo": low["priority"] if low else None, "hi": high["priority"] if high else None, "v": self.clock},
+        )
+
+    def _place(self, m: Member, level: int | None, cell: int | None) -> None:
+        self.conn.execute(
+            "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
+            (level, cell, m.priority, m.system_id),
+        )
+
+    # -- insert -------------------------------------------------------------
+
+    def insert(self, m: Member) -> None:
+        """Place a new member: it stays in the first node with room or whose weakest member it beats."""
+        level = 0
+        while True:
+            cell = cell_at(m.code, level)
+            node = self._node(level, cell)
+            count = node["count"] if node else 0
+            if count < self.capacity or level == MAX_LEVEL:
+                self._place(m, level, cell)
+                self._refresh(level, cell, +1)
+                return
+            if m.priority > node["min_priority"]:
+                weakest = self._extreme(level, cell, highest=False)
+                self._place(m, level, cell)
+                demoted = Member(weakest["id"], weakest["code"], weakest["priority"])
+                self._place(demoted, None, None)
+                self._refresh(level, cell, 0)
+                m = demoted
+            level += 1
+
+    # -- remove -------------------------------------------------------------
+
+    def remove(self, level: int, cell: int, system_id: int) -> None:
+        """Take a member out and refill its node from the best of its children, recursively."""
+        self.conn.execute("UPDATE system SET lod_level = NULL, lod_cell = NULL WHERE id = ?", (system_id,))
+        while True:
+            best = self._best_child(level, cell)
+            if best is None:
+                self._refresh(level, cell, -1)
+                return
+            child_level, child_cell, promoted = best
+            self._place(promoted, level, cell)
+            self._refresh(level, cell, 0)
+            level, cell = child_level, child_cell  # the child lost a member: refill it in turn
+
+    def _best_child(self, level: int, cell: int) -> tuple[int, int, Member] | None:
+        if level == MAX_LEVEL:
+            return None
+        row = self.conn.execute(
+            "SELECT cell FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell BETWEEN ? AND ? AND count > 0 "
+            "ORDER BY max_priority DESC LIMIT 1",
+            (self.galaxy_id, level + 1, cell * 8, cell * 8 + 7),
+        ).fetchone()
+        if row is None:
+            return None
+        top = self._extreme(level + 1, row["cell"], highest=True)
+        return level + 1, row["cell"], Member(top["id"], top["code"], top["priority"])
+
+
+def next_clock(conn: sqlite3.Connection, galaxy_id: int) -> int:
+    """Advance the galaxy's LOD clock; the new value versions every node this write touches."""
+    return conn.execute(
+        "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
+    ).fetchone()[0]
+
+
+def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bulk build: the node of every system, filling levels greedily in priority order.
+
+    Returns ``(level, cell)`` arrays aligned with the inputs. At each level the
+    systems not yet placed are grouped by cell; the ``capacity`` best of each
+    group stay, the rest go one level down.
+    """
+    n = len(codes)
+    levels = np.full(n, -1, dtype=np.int64)
+    cells = np.zeros(n, dtype=np.int64)
+    remaining = np.arange(n)
+    for level in range(MAX_LEVEL + 1):
+        if remaining.size == 0:
+            break
+        cell = codes[remaining] >> np.int64(3 * (MAX_LEVEL - level))
+        order = np.lexsort((-priorities[remaining], cell))
+        sorted_cells = cell[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_cells)) + 1]
+        group_start = np.repeat(starts, np.diff(np.r_[starts, sorted_cells.size]))
+        rank = np.arange(sorted_cells.size) - group_start
+        keep = rank < capacity if level < MAX_LEVEL else np.ones_like(rank, dtype=bool)
+        chosen = remaining[order[keep]]
+        levels[chosen] = level
+        cells[chosen] = sorted_cells[keep]
+        remaining = remaining[order[~keep]]
+    return levels, cells
+
+
+def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int) -> int:
+    """Recompute the whole octree of one galaxy from its systems (bulk loads, migrations).
+
+    Returns the number of nodes. Runs inside the caller's transaction.
+    """
+    rows = conn.execute("SELECT id, code FROM system WHERE galaxy_id = ?", (galaxy_id,)).fetchall()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    codes = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    return write_levels(conn, galaxy_id, ids, codes, capacity)
+
+
+def write_levels(conn: sqlite3.Connection, galaxy_id: int, ids: np.ndarray, codes: np.ndarray, capacity: int) -> int:
+    """Assign every given system its node and rewrite the galaxy's node table."""
+    priorities = priorities_of(ids)
+    levels, cells = assign_levels(codes, priorities, capacity)
+    conn.executemany(
+        "UPDATE system SET priority = ?, lod_level = ?, lod_cell = ? WHERE id = ?",
+        zip(priorities.tolist(), levels.tolist(), cells.tolist(), ids.tolist()),
+    )
+    clock = conn.execute(
+        "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
+    ).fetchone()[0]
+    conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
+    nodes = node_table(levels, cells, priorities)
+    conn.executemany(
+        "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((galaxy_id, lv, c, n, lo, hi, clock) for lv, c, n, lo, hi in nodes),
+    )
+    return len(nodes)
+
+
+def node_table(levels: np.ndarray, cells: np.ndarray, priorities: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """``(level, cell, count, min_priority, max_priority)`` for every non-empty node."""
+    if levels.size == 0:
+        return []
+    order = np.lexsort((priorities, cells, levels))
+    lv, c, p = levels[order], cells[order], priorities[order]
+    boundary = np.r_[True, (np.diff(lv) != 0) | (np.diff(c) != 0)]
+    starts = np.flatnonzero(boundary)
+    ends = np.r_[starts[1:], lv.size] - 1
+    return list(
+        zip(lv[starts].tolist(), c[starts].tolist(), (ends - starts + 1).tolist(),
+            p[starts].tolist(), p[ends].tolist())
+    )
+
+
+def rebuild_all(conn: sqlite3.Connection) -> None:
+    """Rebuild every galaxy's octree (used by the migration that introduces it)."""
+    for galaxy_id, capacity in conn.execute("SELECT id, lod_capacity FROM galaxy").fetchall():
+        rebuild(conn, galaxy_id, capacity)
