@@ -411,8 +411,8 @@ def decode_chunk(
         need += meta_len
     if total < need:
         raise ChunkFormatError(
-            f"truncated chunk: metadata length {meta_len} runs past the end "
-            f"(needs {need} bytes, buffer has {total})"
+            f"truncated chunk: header says {n} systems, so the {meta_len}-byte metadata "
+            f"(length at offset {fixed_end}) would end at byte {need}, but the buffer has {total}"
         )
     if total > need:
         raise ChunkFormatError(

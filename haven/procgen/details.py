@@ -107,7 +107,9 @@ def derive_details(system_seed: int, system_name: str, x_ly: float, y_ly: float,
     Deterministic: equal arguments always give equal results (``random.Random`` seeded
     with ``system_seed``; the name and position only flavour names and station position).
     """
-    rnd = random.Random(system_seed)
+    rnd = random.Random(int(system_seed))  # int(): also accept numpy integers
+    x_ly, y_ly, z_ly = float(x_ly), float(y_ly), float(z_ly)
+    system_name = str(system_name)
     hostility = rnd.uniform(0.6, 1.6)  # one temperament per system: < 1 is more hostile
     n_planets = rnd.choices(range(1, 7), weights=PLANET_COUNT_WEIGHTS)[0]
     family = _system_word(system_name)

@@ -7,11 +7,13 @@ and is a pure function of the spec and ``b``: its random stream is a
 ``iter_batches(spec, start_batch=k)``.
 
 Geometry (light years, galactic centre at the origin, disk in the x/y plane):
-  * bulge (``bulge_fraction``): triaxial-free gaussian, ``bulge_sigma_ly`` in x/y and
+  * bulge (``bulge_fraction``): axisymmetric gaussian, ``bulge_sigma_ly`` in x/y and
     ``bulge_sigma_z_ly`` in z;
   * disk: surface density ``∝ exp(-r / disk_scale_length_ly)`` cut at ``radius_ly``
     (radius drawn from Gamma(2, h), i.e. ``p(r) ∝ r exp(-r/h)``), vertical Laplace profile
-    with scale height ``scale_height_ly``; ``arm_fraction`` of disk stars sit on
+    with scale height ``scale_height_ly``, flaring beyond ``flare_start_ly`` as
+    ``exp((r - flare_start_ly) / flare_scale_length_ly)`` (the outer disk thickens, as the
+    Milky Way's does; use ``math.inf`` to disable); ``arm_fraction`` of disk stars sit on
     ``n_arms`` logarithmic spirals ``theta = ln(r / r0) / tan(pitch) + 2 pi k / n_arms``.
 Regions are places: a core disc plus ``n_rings`` geometric rings x ``n_sectors`` sectors,
 and :func:`region_of` maps a position to its region.
@@ -48,9 +50,11 @@ class GalaxySpec:
     disk_scale_length_ly: float = 10_000.0
     radius_ly: float = 50_000.0
     bulge_fraction: float = 0.15
-    bulge_sigma_ly: float = 1_800.0
-    bulge_sigma_z_ly: float = 1_200.0
+    bulge_sigma_ly: float = 1_400.0
+    bulge_sigma_z_ly: float = 900.0
     scale_height_ly: float = 300.0
+    flare_start_ly: float = 30_000.0
+    flare_scale_length_ly: float = 12_000.0
     n_arms: int = 4
     arm_fraction: float = 0.5
     arm_pitch_deg: float = 13.0
@@ -71,7 +75,7 @@ class GalaxySpec:
         if not (0.0 <= self.bulge_fraction <= 1.0 and 0.0 <= self.arm_fraction <= 1.0):
             raise ValueError("bulge_fraction and arm_fraction must be in [0, 1]")
         if min(self.disk_scale_length_ly, self.bulge_sigma_ly, self.bulge_sigma_z_ly,
-               self.scale_height_ly, self.arm_width_ly) <= 0:
+               self.scale_height_ly, self.arm_width_ly, self.flare_scale_length_ly) <= 0:
             raise ValueError("lengths must be positive")
         if self.n_arms < 1 or self.n_rings < 1 or self.n_sectors < 1 or self.batch_size < 1:
             raise ValueError("n_arms, n_rings, n_sectors and batch_size must be >= 1")
@@ -208,7 +212,8 @@ def _positions(
         + offset_ly / np.maximum(r, 1.0)
     )
     theta = np.where(on_arm, arm_theta, theta)
-    dz = rng.laplace(0.0, spec.scale_height_ly, n_disk)
+    flare = np.exp(np.maximum(r - spec.flare_start_ly, 0.0) / spec.flare_scale_length_ly)
+    dz = rng.laplace(0.0, 1.0, n_disk) * (spec.scale_height_ly * flare)
 
     x = np.empty(count)
     y = np.empty(count)
@@ -224,6 +229,19 @@ def _positions(
         np.round(y, POSITION_DECIMALS),
         np.round(z, POSITION_DECIMALS),
     )
+
+
+def arm_distance_ly(
+    spec: GalaxySpec, x_ly: npt.ArrayLike, y_ly: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Azimuthal arc length (LY) from positions to the centre line of the nearest arm."""
+    x = np.asarray(x_ly, dtype=np.float64)
+    y = np.asarray(y_ly, dtype=np.float64)
+    r = np.maximum(np.hypot(x, y), 1.0)
+    arm0 = np.log(r / spec.arm_start_ly) / math.tan(math.radians(spec.arm_pitch_deg))
+    spacing = _TWO_PI / spec.n_arms
+    delta = np.mod(np.arctan2(y, x) - arm0 - _arm_phase_rad(spec), spacing)
+    return np.minimum(delta, spacing - delta) * r
 
 
 # ------------------------------------------------------------------------------ regions

@@ -62,7 +62,7 @@ MATERIALS: tuple[str, ...] = (
     COMMON_TO_RARE_MATERIALS[:24] + (GOLD,) + COMMON_TO_RARE_MATERIALS[24:]
 )
 #: Zipf exponent for the non-gold materials.
-MATERIAL_ZIPF_EXPONENT: float = 1.1
+MATERIAL_ZIPF_EXPONENT: float = 1.35
 #: Probabilities of listing 2, 3 or 4 materials.
 MATERIAL_COUNT_WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)
 #: Separator between materials in the flat string column.

@@ -64,15 +64,17 @@ def as_bulk(store) -> dict[int, tuple[int, int]]:
 
 coord = st.floats(min_value=-63, max_value=63, allow_nan=False)
 clustered = st.one_of(coord, st.floats(min_value=10, max_value=10.5))
+add = st.tuples(st.just("add"), clustered, clustered, clustered)
 op = st.one_of(
-    st.tuples(st.just("add"), clustered, clustered, clustered),
+    add,
+    add,
     st.tuples(st.just("delete"), st.integers(0, 10_000)),
     st.tuples(st.just("move"), st.integers(0, 10_000), clustered, clustered, clustered),
 )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(op, min_size=1, max_size=40))
+@given(st.lists(op, min_size=15, max_size=60))
 def test_invariants_hold_after_random_writes(store, ops):
     tiny(store)
     gid = store._galaxy_key(TINY)[0]

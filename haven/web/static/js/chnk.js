@@ -256,7 +256,7 @@ export function decodeChunk(buf, options = {}) {
     metaLen = dv.getUint32(fixedEnd, true);
     need += metaLen;
     if (total < need) {
-      throw new ChunkFormatError(`truncated chunk: metadata length ${metaLen} runs past the end (needs ${need} bytes, buffer has ${total})`);
+      throw new ChunkFormatError(`truncated chunk: header says ${n} systems, so the ${metaLen}-byte metadata (length at offset ${fixedEnd}) would end at byte ${need}, but the buffer has ${total}`);
     }
   }
   if (total > need) {
