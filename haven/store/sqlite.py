@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
-from haven.spatial import Cube, box_code_ranges, sphere_code_ranges
+from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_ranges
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
@@ -469,6 +470,84 @@ class SQLiteStore:
             if not page.has_more:
                 return
             after = page.items[-1]["name"]
+
+    # -- the LOD octree ----------------------------------------------------
+
+    def _check_node(self, level: int, cell: int) -> None:
+        if not 0 <= level <= MAX_LEVEL:
+            raise InvalidInput(f"level must be between 0 and {MAX_LEVEL}", field="level")
+        if not 0 <= cell < 8**level:
+            raise InvalidInput(f"cell must be between 0 and 8^{level} - 1 at level {level}", field="cell")
+
+    def lod_node(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
+        """A node's metadata: member count and version (404 when the node holds nothing)."""
+        self._check_node(level, cell)
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        row = self.conn.execute(
+            "SELECT level, cell, count, version FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell = ?",
+            (galaxy_id, level, cell),
+        ).fetchone()
+        if row is None or row["count"] == 0:
+            raise NotFound(f"node {level}/{cell} holds no systems", field="cell")
+        return dict(row)
+
+    def lod_members(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
+        """Positions, region ids and system ids of a node's members, highest priority first."""
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        with self._read() as conn:
+            node = conn.execute(
+                "SELECT version FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell = ?",
+                (galaxy_id, level, cell),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT id, x, y, z, coalesce(region_id, 0) FROM system "
+                "WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? ORDER BY priority DESC",
+                (galaxy_id, level, cell),
+            ).fetchall()
+        cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+        return {
+            "version": node["version"] if node else 0,
+            "id": np.array(cols[0], dtype=np.int64),
+            "x_ly": np.array(cols[1], dtype=np.float64),
+            "y_ly": np.array(cols[2], dtype=np.float64),
+            "z_ly": np.array(cols[3], dtype=np.float64),
+            "region_id": np.array(cols[4], dtype=np.int64),
+        }
+
+    def lod_member(self, galaxy: str, level: int, cell: int, index: int) -> dict[str, Any]:
+        """The system at ``index`` in a node's priority order (how a map click is resolved)."""
+        self._check_node(level, cell)
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        if index < 0 or (index >= self._capacities[galaxy_id] and level < MAX_LEVEL):
+            raise InvalidInput("index is outside the node", field="index")
+        row = self.conn.execute(
+            "SELECT id FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
+            "ORDER BY priority DESC LIMIT 1 OFFSET ?",
+            (galaxy_id, level, cell, index),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"node {level}/{cell} has no system at index {index}", field="index")
+        return self.system(row["id"])
+
+    def lod_hierarchy(self, galaxy: str, level: int, cell: int, depth: int) -> list[dict[str, Any]]:
+        """Metadata of a node and its descendants down to ``depth`` levels below it."""
+        self._check_node(level, cell)
+        if not 0 <= depth <= 4:
+            raise InvalidInput("depth must be between 0 and 4", field="depth")
+        galaxy_id, _ = self._galaxy_key(galaxy)
+        out: list[dict[str, Any]] = []
+        with self._read() as conn:
+            for d in range(depth + 1):
+                lvl = level + d
+                if lvl > MAX_LEVEL:
+                    break
+                lo, hi = cell << (3 * d), ((cell + 1) << (3 * d)) - 1
+                out += [dict(r) for r in conn.execute(
+                    "SELECT level, cell, count, version FROM lod_node "
+                    "WHERE galaxy_id = ? AND level = ? AND cell BETWEEN ? AND ? AND count > 0 ORDER BY cell",
+                    (galaxy_id, lvl, lo, hi),
+                )]
+        return out
 
     # -- writes ------------------------------------------------------------
 
