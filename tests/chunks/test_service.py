@@ -1,0 +1,65 @@
+"""Chunks served from the octree: every member once, cached by version, fresh after an edit."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from haven.chunks import decode_chunk, decompress
+from haven.chunks.service import ChunkCache, ChunkService
+from haven.model import validate_patch, validate_system
+
+
+def load(store, n=300):
+    store.ensure_galaxy("G", half_size_ly=4096.0, lod_capacity=40)
+    rng = random.Random(2)
+    store.import_systems("G", [
+        validate_system({"name": f"S{i}", "x": rng.uniform(-2000, 2000), "y": rng.uniform(-2000, 2000),
+                         "z": rng.uniform(-200, 200), "region": f"R{i % 3}"})
+        for i in range(n)
+    ])
+
+
+def decode(store, chunk, level, cell):
+    g = store.galaxy("G")
+    return decode_chunk(decompress(chunk.body, chunk.encoding), (0.0, 0.0, 0.0), g["half_size_ly"], cell=cell)
+
+
+def test_every_system_is_in_exactly_one_chunk_within_quantization(store):
+    load(store)
+    svc = ChunkService(store)
+    nodes = store.lod_hierarchy("G", 0, 0, 4)
+    positions = {}
+    for node in nodes:
+        chunk = svc.get("G", node["level"], node["cell"])
+        d = decode(store, chunk, node["level"], node["cell"])
+        assert d.count == node["count"] == chunk.count
+        members = store.lod_members("G", node["level"], node["cell"])
+        assert np.all(np.abs(d.x_ly - members["x_ly"]) <= d.step_ly)
+        assert np.all(np.abs(d.z_ly - members["z_ly"]) <= d.step_ly)
+        for i in members["id"].tolist():
+            assert i not in positions
+            positions[i] = node
+    assert len(positions) == 300
+
+
+def test_cache_is_keyed_by_version(store):
+    load(store)
+    svc = ChunkService(store)
+    first = svc.get("G", 0, 0)
+    assert svc.get("G", 0, 0) is first  # served from the LRU
+    victim = store.lod_member("G", 0, 0, 0)
+    store.patch(victim["id"], validate_patch({"x": 1.0, "y": 1.0, "z": 1.0}))
+    second = svc.get("G", 0, 0)
+    assert second.version > first.version
+
+
+def test_cache_is_bounded_in_bytes():
+    cache = ChunkCache(max_bytes=100)
+    from haven.chunks.service import Chunk
+    for i in range(10):
+        cache.put(("g", 0, i, 1, "gzip"), Chunk(b"x" * 30, 1, 1, "gzip"))
+    assert cache._bytes <= 100
+    assert cache.get(("g", 0, 9, 1, "gzip")) is not None
+    assert cache.get(("g", 0, 0, 1, "gzip")) is None
