@@ -25,6 +25,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,10 @@ BATCH_SIZE: int = 1_000_000
 POSITION_DECIMALS: int = 2
 
 _TWO_PI = 2.0 * math.pi
+#: Variable-width numpy string dtype used for every string column of a batch.
+STR_DTYPE = np.dtypes.StringDType()
+#: A 1-d numpy array of dtype ``STR_DTYPE``.
+StrArray: TypeAlias = np.ndarray
 
 
 @dataclass(frozen=True)
@@ -90,21 +95,25 @@ class GalaxySpec:
 
 @dataclass
 class SystemBatch:
-    """``count`` consecutive star systems (global indices ``start .. start + count - 1``)."""
+    """``count`` consecutive star systems (global indices ``start .. start + count - 1``).
+
+    String columns are numpy arrays of variable-width strings (``StringDType``): about
+    16 bytes a row instead of 4 bytes per character of the longest value.
+    """
 
     batch_index: int
     start: int
     count: int
     index: npt.NDArray[np.int64]
-    name: npt.NDArray[np.str_]
+    name: StrArray
     x_ly: npt.NDArray[np.float64]
     y_ly: npt.NDArray[np.float64]
     z_ly: npt.NDArray[np.float64]
     region_index: npt.NDArray[np.int16]
-    fauna: npt.NDArray[np.str_]
-    flora: npt.NDArray[np.str_]
-    sentinel: npt.NDArray[np.str_]
-    materials: npt.NDArray[np.str_]
+    fauna: StrArray
+    flora: StrArray
+    sentinel: StrArray
+    materials: StrArray
     seed: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
@@ -150,7 +159,8 @@ def generate_batch(spec: GalaxySpec, batch_index: int) -> SystemBatch:
     scheme = naming.code_scheme(spec.seed, spec.n_systems)
     suffix = naming.format_suffixes(scheme, naming.encode_codes(scheme, index))
     base = naming.make_base_names(np.random.default_rng(name_seq), count)
-    name = np.strings.add(np.strings.add(base, " "), suffix)
+    # Built as fixed-width <U (fast concatenation), stored variable-width (compact).
+    name = np.strings.add(np.strings.add(base, " "), suffix).astype(STR_DTYPE)
 
     flora, fauna, sentinel = _life_and_sentinels(spec, np.random.default_rng(cat_seq), r_ly)
     materials = _materials(np.random.default_rng(mat_seq), count)
@@ -336,7 +346,7 @@ def _draw_levels(
 
 def _life_and_sentinels(
     spec: GalaxySpec, rng: np.random.Generator, r_ly: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.str_], npt.NDArray[np.str_]]:
+) -> tuple[StrArray, StrArray, StrArray]:
     """Flora, fauna and sentinel levels; life peaks mid-disk, sentinels swarm the core."""
     rel = np.minimum(r_ly / spec.radius_ly, 1.0)
     habitable = np.exp(-(((rel - 0.5) / 0.25) ** 2))
@@ -344,8 +354,8 @@ def _life_and_sentinels(
     flora = _draw_levels(rng, vocab.LIFE_WEIGHTS, life_exp)
     fauna = np.minimum(_draw_levels(rng, vocab.LIFE_WEIGHTS, life_exp), flora + 1)
     sentinel = _draw_levels(rng, vocab.SENTINEL_WEIGHTS, 0.55 + 0.9 * rel)
-    life = np.array(vocab.LIFE_LEVELS)
-    return life[flora], life[fauna], np.array(vocab.SENTINEL_LEVELS)[sentinel]
+    life = np.array(vocab.LIFE_LEVELS, dtype=STR_DTYPE)
+    return life[flora], life[fauna], np.array(vocab.SENTINEL_LEVELS, dtype=STR_DTYPE)[sentinel]
 
 
 _N_MATERIALS = len(vocab.MATERIALS)
@@ -369,7 +379,7 @@ def _material_table() -> npt.NDArray[np.int8]:
 _MATERIAL_TABLE = _material_table()
 
 
-def _materials(rng: np.random.Generator, count: int) -> npt.NDArray[np.str_]:
+def _materials(rng: np.random.Generator, count: int) -> StrArray:
     """2-4 distinct materials per system, Zipf-weighted, Gold in ~5 % of systems.
 
     Gold is an independent Bernoulli(GOLD_PROBABILITY); the other ``k - gold`` materials
@@ -412,7 +422,7 @@ def _materials(rng: np.random.Generator, count: int) -> npt.NDArray[np.str_]:
         vocab.MATERIAL_SEPARATOR.join(vocab.MATERIALS[i] for i in combo if i < _N_MATERIALS)
         for combo in combos
     ]
-    return np.array(texts)[inverse.ravel()]
+    return np.array(texts, dtype=STR_DTYPE)[inverse.ravel()]
 
 
 # -------------------------------------------------------------------------------- arrow
