@@ -1,0 +1,315 @@
+"""Importing legacy star maps: ``data.json`` files and old ``haven.db`` databases.
+
+The flow is read → normalise → validate everything → write once:
+
+1. :func:`read_legacy` detects the shape and returns the raw records
+   (:mod:`haven.ingest.sources`);
+2. :func:`parse_legacy` maps every record onto the model
+   (:mod:`haven.ingest.mapping`) and validates it, collecting **every**
+   problem in the file, each naming the record and the field path;
+3. :func:`import_file` checks names against the store and, only if there is
+   no problem at all, writes the whole file in one transaction
+   (``store.import_systems``). With problems it raises
+   :class:`~haven.errors.ImportFailed` and writes nothing; a dry run reports
+   instead of writing.
+
+User-facing description: ``docs/formats/legacy.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from haven.errors import ImportFailed, InvalidInput, NotFound
+from haven.ingest.mapping import describe_type, system_from_legacy
+from haven.ingest.sources import LegacyFile, LegacyRecord, read_legacy
+from haven.model import SystemIn, field_path
+from haven.timeutil import parse_ms
+
+__all__ = [
+    "ImportReport",
+    "LegacyFile",
+    "LegacyRecord",
+    "ParsedFile",
+    "import_file",
+    "parse_legacy",
+    "read_legacy",
+]
+
+LABEL_MAX_CHARS = 60  # longer names are shortened in problem messages
+MAX_PROBLEMS = 1000  # a report lists at most this many; the rest are counted
+OnConflict = Literal["error", "skip", "replace"]
+_ON_CONFLICT = ("error", "skip", "replace")
+
+
+@dataclass
+class ParsedFile:
+    """A legacy file mapped and validated: the systems, or why they cannot be imported."""
+
+    legacy: LegacyFile
+    entries: list[tuple[str, SystemIn]] = field(default_factory=list)  # (record label, system)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def systems(self) -> list[SystemIn]:
+        return [s for _, s in self.entries]
+
+
+@dataclass
+class ImportReport:
+    """What an import did or, for a dry run, would do."""
+
+    file: str
+    galaxy: str
+    dry_run: bool
+    on_conflict: str
+    shape: str | None = None
+    records: int = 0  # entries in the file, valid or not (``_meta`` not counted)
+    systems: int = 0  # valid systems found in the file
+    created: int = 0
+    replaced: int = 0
+    skipped: int = 0
+    names: list[str] = field(default_factory=list)  # written (or would be), in file order
+    replaced_names: list[str] = field(default_factory=list)
+    skipped_names: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def record_label(record: LegacyRecord, name: Any = None) -> str:
+    """``record "ZOLA 7" (#3)``, or ``record #3`` when the record has no usable name."""
+    label_name = None
+    if isinstance(name, str) and name.strip():
+        label_name = name.strip()
+    elif record.key is not None and record.key.strip():
+        label_name = record.key.strip()
+    if label_name is None:
+        return f"record #{record.index}"
+    if len(label_name) > LABEL_MAX_CHARS:
+        label_name = label_name[: LABEL_MAX_CHARS - 1] + "…"
+    return f'record "{label_name}" (#{record.index})'
+
+
+def _problem(label: str, path: str, message: str) -> str:
+    return f"{label}: {path}: {message}" if path else f"{label}: {message}"
+
+
+def _model_problems(exc: ValidationError, renamed: dict[str, str]) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = field_path(loc)
+        path = renamed.get(path, path)
+        out.append((path, _message(err)))
+    return out
+
+
+def _message(err: Any) -> str:
+    """Pydantic's wording, in the voice of the rest of Haven's messages."""
+    kind, ctx, given = err["type"], err.get("ctx") or {}, describe_type(err.get("input"))
+    if kind in ("float_type", "float_parsing", "int_type", "int_parsing"):
+        return f"must be a number, not {given}"
+    if kind == "finite_number":
+        return "must be a finite number (not NaN or Infinity)"
+    if kind == "string_type":
+        return f"must be text, not {given}"
+    if kind == "list_type":
+        return f"must be a list, not {given}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be an object, not {given}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    msg = err["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def _semantic_problems(s: SystemIn, galaxy: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Checks the store would otherwise make mid-transaction: timestamps and the galaxy cube."""
+    out: list[tuple[str, str]] = []
+    for name in ("created_at", "modified_at"):
+        value = getattr(s, name)
+        if value:
+            try:
+                parse_ms(value, name)
+            except InvalidInput:
+                out.append((name, f"{value!r} is not a date and time"))
+    if galaxy is not None:
+        half = galaxy["half_size_ly"]
+        for axis in ("x", "y", "z"):
+            v, c = getattr(s, axis), galaxy[f"centre_{axis}_ly"]
+            if abs(v - c) > half:
+                out.append((axis, f"{v:g} lies outside the galaxy (±{half:g} LY around {c:g})"))
+    return out
+
+
+def parse_legacy(
+    legacy: LegacyFile, *, galaxy: dict[str, Any] | None = None, provenance: str | None = None
+) -> ParsedFile:
+    """Map and validate every record, collecting every problem in the file.
+
+    ``galaxy`` (a dict from ``store.galaxy()``) adds the check that positions
+    lie inside the galaxy's cube. ``provenance`` is given to records that do
+    not carry their own (default ``import:<file name>``).
+    """
+    if provenance is None:
+        provenance = f"import:{legacy.path.name}"
+    parsed = ParsedFile(legacy=legacy, problems=list(legacy.problems), warnings=list(legacy.warnings))
+    first_index: dict[str, int] = {}
+    for record in legacy.records:
+        mapped = system_from_legacy(record.value, key=record.key, provenance=provenance)
+        if mapped.region_marker:
+            v = record.value
+            parsed.warnings.append(
+                f"record #{record.index}: region marker {v.get('region')!r} at "
+                f"({v.get('x')}, {v.get('y')}, {v.get('z')}) was not imported; "
+                "Haven keeps regions by the name on each system"
+            )
+            continue
+        raw_name = mapped.data.get("name") if mapped.data else None
+        label = record_label(record, raw_name)
+        problems = list(mapped.problems)
+        system: SystemIn | None = None
+        if mapped.data is not None:
+            try:
+                system = SystemIn.model_validate(mapped.data)
+            except ValidationError as exc:
+                problems += _model_problems(exc, mapped.renamed)
+            else:
+                problems += _semantic_problems(system, galaxy)
+        if system is not None:
+            label = record_label(record, system.name)
+            earlier = first_index.get(system.name)
+            if earlier is not None:
+                problems.append(("name", f'"{system.name}" is also the name of record #{earlier}; '
+                                         "names must be unique"))
+            else:
+                first_index[system.name] = record.index
+        if problems:
+            parsed.problems += [_problem(label, p, m) for p, m in problems]
+        elif system is not None:
+            parsed.entries.append((label, system))
+    return parsed
+
+
+def _cap(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_PROBLEMS
+    return problems[:MAX_PROBLEMS] + [f"… and {rest} more problems"]
+
+
+def _exists(store: Any, galaxy: str, name: str) -> bool:
+    try:
+        store.system_by_name(galaxy, name)
+    except NotFound:
+        return False
+    return True
+
+
+def import_file(
+    store: Any,
+    galaxy: str,
+    path: Path | str,
+    *,
+    dry_run: bool = False,
+    on_conflict: OnConflict = "error",
+    provenance: str | None = None,
+) -> ImportReport:
+    """Import a legacy file into ``galaxy``: all of it, or nothing.
+
+    * Any problem in the file (or, with ``on_conflict="error"``, a name that
+      already exists in the galaxy) → :class:`ImportFailed` listing every
+      problem; nothing is written.
+    * ``dry_run=True`` validates fully and returns the report of what would be
+      created, replaced and skipped, problems included, without writing and
+      without raising for problems in the file.
+    * Otherwise the systems are written in one transaction.
+
+    The galaxy must exist (:class:`NotFound`), and so must the file.
+    """
+    if on_conflict not in _ON_CONFLICT:
+        raise InvalidInput(f"on_conflict must be one of {', '.join(_ON_CONFLICT)}", field="on_conflict")
+    g = store.galaxy(galaxy)
+    path = Path(path)
+    report = ImportReport(file=path.name, galaxy=g["name"], dry_run=dry_run, on_conflict=on_conflict)
+    try:
+        legacy = read_legacy(path)
+    except ImportFailed as exc:
+        if dry_run:
+            report.problems = list(exc.problems)
+            return report
+        raise
+    report.shape = legacy.shape
+    report.meta = legacy.meta
+    report.records = len(legacy.records)
+    parsed = parse_legacy(legacy, galaxy=g, provenance=provenance)
+    report.systems = len(parsed.entries)
+    report.warnings = parsed.warnings
+    problems = parsed.problems
+
+    existing: set[str] = set()
+    for label, s in parsed.entries:
+        if _exists(store, galaxy, s.name):
+            existing.add(s.name)
+            if on_conflict == "error":
+                problems.append(_problem(
+                    label, "name",
+                    f'a system named "{s.name}" already exists in galaxy "{g["name"]}" '
+                    "(import with on-conflict skip or replace)",
+                ))
+    report.problems = _cap(problems)
+    if problems:
+        if dry_run:
+            return report
+        raise ImportFailed(
+            f"{path.name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; nothing was imported",
+            report.problems,
+        )
+
+    for _, s in parsed.entries:
+        if s.name not in existing:
+            report.names.append(s.name)
+        elif on_conflict == "skip":
+            report.skipped_names.append(s.name)
+        else:
+            report.names.append(s.name)
+            report.replaced_names.append(s.name)
+    if dry_run:
+        report.skipped = len(report.skipped_names)
+        report.replaced = len(report.replaced_names)
+        report.created = len(report.names) - report.replaced
+        return report
+
+    try:
+        result = store.import_systems(galaxy, parsed.systems, on_conflict=on_conflict)
+    except InvalidInput as exc:
+        # Checked above; only reachable if the store has rules this module does not know.
+        raise ImportFailed(f"{path.name}: nothing was imported", [f"{path.name}: {exc.message}"]) from None
+    report.created, report.replaced, report.skipped = result.created, result.replaced, result.skipped
+    report.names = list(result.names)
+    return report
