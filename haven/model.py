@@ -96,10 +96,12 @@ class PlanetIn(BodyFields):
 
 
 class StationIn(_Input):
+    """A space station; old files often give no position, so it is optional."""
+
     name: Name
-    x: Coordinate
-    y: Coordinate
-    z: Coordinate
+    x: OptionalNumber = None
+    y: OptionalNumber = None
+    z: OptionalNumber = None
     race: Text = None
     sell_percent: OptionalNumber = None
     buy_percent: OptionalNumber = None

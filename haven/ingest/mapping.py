@@ -237,10 +237,6 @@ def _station(ctx: _Ctx, raw: Any, path: str) -> dict[str, Any] | None:
             out[key] = value
         elif key != "extra":
             extra[key] = value
-    for axis in ("x", "y", "z"):
-        # Legacy JSON stations carry no position; the model needs one (documented default).
-        if out.get(axis) is None:
-            out[axis] = 0.0
     _merge_nested_extra(ctx, raw, extra, path)
     out["extra"] = extra
     return out

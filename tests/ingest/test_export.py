@@ -67,7 +67,7 @@ def test_haven_json_shape(store, fixtures_dir):
     z = by_name["ZOLA 7"]
     assert z["planets_names"] == ["Zola b"]
     assert z["space_station"] == {
-        "name": "ZOLA 7 Station", "x": 0.0, "y": 0.0, "z": 0.0, "race": "Gek",
+        "name": "ZOLA 7 Station", "x": None, "y": None, "z": None, "race": "Gek",
         "sell_percent": 75.0, "buy_percent": 125.0,
     }
     mirello = by_name["MIRELLO-IMPORT-01"]["planets"]

@@ -59,7 +59,7 @@ def test_name_keyed_data_json(store, fixtures_dir):
     assert z["planets"][0]["moons"][0]["fauna"] == "2"
     st = z["space_station"]
     assert (st["name"], st["race"], st["sell_percent"], st["buy_percent"]) == ("ZOLA 7 Station", "Gek", 75, 125)
-    assert (st["x"], st["y"], st["z"]) == (0.0, 0.0, 0.0)  # documented default: JSON stations carry no position
+    assert (st["x"], st["y"], st["z"]) == (None, None, None)  # JSON stations carry no position: none is invented
 
     m = store.system_by_name(GALAXY, "MIRELLO-IMPORT-01")
     assert (m["x"], m["y"], m["z"]) == (1200.0, -800.0, 45.0)

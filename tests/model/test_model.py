@@ -34,7 +34,7 @@ def test_names_are_trimmed_and_any_unicode_is_fine():
         ({"planets": [{"name": "p"}, {"name": "p"}]}, "planets"),
         ({"planets": [{"name": "p", "moons": [{"name": ""}]}]}, "planets[0].moons[0].name"),
         ({"planets": [{"name": "p", "moons": [{"name": "m", "orbit_speed": "fast"}]}]}, "planets[0].moons[0].orbit_speed"),
-        ({"space_station": {"name": "s", "x": 1, "y": 2}}, "space_station.z"),
+        ({"space_station": {"name": "s", "x": 1, "y": 2, "z": "high"}}, "space_station.z"),
     ],
 )
 def test_bad_fields_are_named(patch, field):

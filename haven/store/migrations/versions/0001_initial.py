@@ -85,7 +85,7 @@ UPGRADE = [
     """CREATE TABLE space_station (
         system_id INTEGER PRIMARY KEY REFERENCES system(id) ON DELETE CASCADE,
         name TEXT NOT NULL,
-        x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,
+        x REAL, y REAL, z REAL,
         race TEXT, sell_percent REAL, buy_percent REAL, extra TEXT
     )""",
     """CREATE VIRTUAL TABLE system_fts USING fts5(
