@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from haven.errors import InvalidInput
 
@@ -42,6 +42,30 @@ def _finite(value: Any) -> Any:
 Text = Annotated[Annotated[str, Field(max_length=TEXT_MAX_CHARS)] | None, BeforeValidator(_text_or_none)]
 Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 OptionalNumber = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_finite)]
+
+
+MAX_EXTRA_DEPTH = 32
+
+
+def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` holds any JSON, nested at most 32 levels (so it always serializes back)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_EXTRA_DEPTH:
+            raise ValueError(f"is nested more than {MAX_EXTRA_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            raise ValueError("holds an integer too large to store (beyond 64 bits)")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("holds a number that is not finite")
+    return value
+
+
+Extra = Annotated[dict[str, Any], AfterValidator(_shallow_json)]
 
 
 def clean_name(value: Any) -> str:
@@ -77,7 +101,7 @@ class BodyFields(_Input):
     base_location: Text = None
     photo: Text = None
     notes: Text = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: Extra = Field(default_factory=dict)
 
 
 class MoonIn(BodyFields):
@@ -105,7 +129,7 @@ class StationIn(_Input):
     race: Text = None
     sell_percent: OptionalNumber = None
     buy_percent: OptionalNumber = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: Extra = Field(default_factory=dict)
 
 
 class SystemIn(_Input):
@@ -127,7 +151,7 @@ class SystemIn(_Input):
     legacy_id: Text = None
     provenance: Text = None
     confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: Extra = Field(default_factory=dict)
     planets: list[PlanetIn] = Field(default_factory=list, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
     created_at: Text = None
@@ -169,7 +193,7 @@ class SystemPatch(_Input):
     glyph: Text = None
     provenance: Text = None
     confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
-    extra: dict[str, Any] | None = None
+    extra: Extra | None = None
     planets: list[PlanetIn] | None = Field(default=None, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
     version: int | None = Field(default=None, ge=1)

@@ -77,7 +77,8 @@ def sphere_code_ranges(
         for axis in range(3):
             c = centre[axis]
             nearest = min(max(c, cell_lo[axis]), cell_lo[axis] + side)
-            d2 += (c - nearest) ** 2
+            d = c - nearest
+            d2 += d * d
         return d2 <= r2
 
     return _ranges_for(cube, lo, hi, touches)

@@ -1,0 +1,133 @@
+"""The FastAPI application: ``/api/v1``, the legacy ``/api`` routes, health, docs, web front end.
+
+    uvicorn --factory haven.api.app:create_app
+
+opens the store named by ``HAVEN_DATABASE_URL`` at startup and closes it at
+shutdown. Tests and embedders pass an open store instead (then the caller
+owns it and closes it).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+import haven
+from haven.api import chunks, legacy, v1
+from haven.api.common import json_response
+from haven.api.errors import install_error_handlers
+from haven.config import DEFAULT_GALAXY
+from haven.model import SystemIn, SystemPatch
+from haven.store import SQLiteStore, open_store
+
+log = logging.getLogger("haven.api")
+
+# The web front end (built separately) lives here; see create_app's step 5.
+WEB_STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+def _openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the body models we validate ourselves (SystemIn, SystemPatch)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (SystemIn, SystemPatch):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(
+    store: SQLiteStore | None = None,
+    *,
+    galaxy: str = DEFAULT_GALAXY,
+    static_dir: Path | None = None,
+) -> FastAPI:
+    """Build the app around ``store`` (or the configured store, opened at startup).
+
+    ``static_dir`` overrides where the web front end is served from (tests).
+    """
+    owns_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_store:
+            opened = await run_in_threadpool(open_store)
+            await run_in_threadpool(opened.ensure_galaxy, galaxy)
+            app.state.store = opened
+        try:
+            yield
+        finally:
+            if owns_store and app.state.store is not None:
+                await run_in_threadpool(app.state.store.close)
+                app.state.store = None
+
+    app = FastAPI(
+        title="Haven",
+        version=getattr(haven, "__version__", "0.1.0"),
+        description="World-state server for star maps. Haven's API is under /api/v1; "
+        "the original Haven routes are under /api.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.galaxy = galaxy
+    app.state.cursor_codec = None
+    app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
+
+    # 1. errors: one mapping for every route
+    install_error_handlers(app)
+
+    # 2. health
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    def healthz(request: Request) -> Response:
+        current = request.app.state.store
+        if current is None:
+            return json_response({"status": "unavailable", "error": "the database is not open"}, status_code=503)
+        try:
+            g = current.galaxy(request.app.state.galaxy)
+        except Exception as exc:  # noqa: BLE001 - health answers, it does not crash
+            log.warning("health check failed: %s", exc)
+            return json_response({"status": "unavailable", "error": "the database cannot be read"}, status_code=503)
+        return json_response({"status": "ok", "galaxy": g["name"], "total_systems": g["system_count"]})
+
+    # 3. Haven's API, then 4. the original API (specific routes before {name:path}).
+    # Another router (e.g. chunks) is added to this tuple; order is match order.
+    routers = (v1.router, chunks.router, legacy.router)
+    for router in routers:
+        app.include_router(router)
+    # every (path pattern, methods) pair, so a 405 can list all allowed methods
+    app.state.route_methods = [
+        (route.path_regex, route.methods)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+    # 5. ---- web front end (built by the web issue) --------------------------------------
+    # Static assets are served from haven/web/static at /static, and that folder's
+    # index.html at / once it exists. Mounted last so API routes always win.
+    web_dir = static_dir if static_dir is not None else WEB_STATIC_DIR
+    if web_dir.is_dir():
+        app.mount("/static", StaticFiles(directory=web_dir), name="static")
+        if (web_dir / "index.html").is_file():
+            app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+    # ---- end of web front end --------------------------------------------------------
+
+    return app

@@ -1,0 +1,90 @@
+"""Chunk routes: octree nodes as CHNK bytes, the node hierarchy, and picking.
+
+    GET /api/v1/chunks/hierarchy?level&cell&depth   node metadata of a subtree
+    GET /api/v1/chunks/{level}/{cell}               one node as CHNK (gzip when accepted)
+    GET /api/v1/chunks/{level}/{cell}/{index}       the system at that index (a map click)
+
+A chunk's ETag is its node version (weak: gzip and identity bodies are the
+same chunk); a client sending it back in ``If-None-Match`` gets ``304``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from haven.api.common import app_galaxy, get_store, json_response
+from haven.chunks.service import ChunkService
+from haven.chunks.transfer import CONTENT_TYPE, choose_encoding
+
+router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+
+
+def _service(request: Request) -> ChunkService:
+    service = getattr(request.app.state, "chunk_service", None)
+    if service is None:
+        service = ChunkService(get_store(request))
+        request.app.state.chunk_service = service
+    return service
+
+
+def _galaxy(request: Request, galaxy: str | None) -> str:
+    return galaxy if galaxy is not None else app_galaxy(request)
+
+
+@router.get("/hierarchy", summary="Node metadata of a subtree of the LOD octree")
+def hierarchy(
+    request: Request,
+    level: int = Query(0, ge=0, le=21),
+    cell: int = Query(0, ge=0),
+    depth: int = Query(2, ge=0, le=4),
+    galaxy: str | None = None,
+) -> Response:
+    store = get_store(request)
+    name = _galaxy(request, galaxy)
+    nodes = store.lod_hierarchy(name, level, cell, depth)
+    g = store.galaxy(name)
+    return json_response({
+        "galaxy": g["name"],
+        "cube": {"centre_ly": [g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]], "half_size_ly": g["half_size_ly"]},
+        "capacity": g["lod_capacity"],
+        "total_systems": g["system_count"],
+        "nodes": nodes,
+    })
+
+
+def _etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    tags = {t.strip() for t in if_none_match.split(",")}
+    return etag in tags or etag.removeprefix("W/") in tags
+
+
+@router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response)
+def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) -> Response:
+    service = _service(request)
+    name = _galaxy(request, galaxy)
+    version = service.version(name, level, cell)
+    etag = _etag(version)
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    encoding = choose_encoding(request.headers.get("accept-encoding"))
+    found = service.get(name, level, cell, encoding)
+    headers["ETag"] = _etag(found.version)
+    if encoding != "identity":
+        headers["Content-Encoding"] = encoding
+    headers["X-Haven-Count"] = str(found.count)
+    return Response(found.body, media_type=CONTENT_TYPE, headers=headers)
+
+
+@router.get("/{level}/{cell}/{index}", summary="The system at an index of a node (map picking)")
+def pick(request: Request, level: int, cell: int, index: int, galaxy: str | None = None) -> Response:
+    store = get_store(request)
+    return json_response(store.lod_member(_galaxy(request, galaxy), level, cell, index))

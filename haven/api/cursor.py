@@ -1,0 +1,123 @@
+"""Opaque, tamper-checked pagination cursors.
+
+A cursor is ``base64url(mac || body)`` without padding, where ``body`` is a
+msgpack map and ``mac`` is the first 16 bytes of HMAC-SHA256(secret, body).
+The map holds:
+
+- ``k``: the kind of listing (``"page"`` for name-ordered pages, ``"search"``);
+- ``s``: the identity of the query it belongs to (galaxy, region, search
+  term), so a cursor cannot be replayed against a different filter;
+- the position: ``a`` (after this name), ``b`` (before this name), ``e``
+  (before the end), ``i`` (after this id);
+- ``p``/``l``: the page number and page size it was made for, so a UI can
+  show "Page X of Y" while paging by key.
+
+The secret lives in the store's ``meta`` table under ``cursor_secret`` and is
+created on first use, so cursors survive restarts and work across processes
+sharing a database. A cursor that does not verify is a 400 naming ``cursor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+from typing import Any
+
+import msgpack
+
+from haven.errors import InvalidInput
+
+SECRET_META_KEY = "cursor_secret"
+MAC_BYTES = 16
+MAX_CURSOR_CHARS = 4096
+
+_secret_lock = threading.Lock()
+log = logging.getLogger("haven.api")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    if not text or len(text) > MAX_CURSOR_CHARS:
+        raise ValueError("bad length")
+    if not all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in text):
+        raise ValueError("bad characters")
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii"))
+
+
+def _bad(reason: str) -> InvalidInput:
+    return InvalidInput(f"cursor {reason}; start again without it", field="cursor")
+
+
+class CursorCodec:
+    """Signs and checks cursors with one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("cursor secret must be at least 16 bytes")
+        self._secret = secret
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, body, hashlib.sha256).digest()[:MAC_BYTES]
+
+    def encode(self, kind: str, scope: list[Any], state: dict[str, Any]) -> str:
+        """A cursor for ``state`` (position, page) within the query ``scope``."""
+        body = msgpack.packb({"k": kind, "s": scope, **state}, use_bin_type=True)
+        return _b64encode(self._mac(body) + body)
+
+    def decode(self, token: str, kind: str, scope: list[Any]) -> dict[str, Any]:
+        """The state inside a cursor; :class:`InvalidInput` (field ``cursor``) if it is not ours."""
+        try:
+            raw = _b64decode(token)
+        except (ValueError, binascii.Error):
+            raise _bad("is not a cursor this server made") from None
+        if len(raw) <= MAC_BYTES:
+            raise _bad("is not a cursor this server made")
+        mac, body = raw[:MAC_BYTES], raw[MAC_BYTES:]
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise _bad("is not a cursor this server made (or it was changed)")
+        try:
+            data = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        except Exception:  # noqa: BLE001 - a signed body should always unpack; be safe anyway
+            raise _bad("cannot be read") from None
+        if not isinstance(data, dict):
+            raise _bad("cannot be read")
+        if data.get("k") != kind:
+            raise _bad("belongs to a different kind of listing")
+        if data.get("s") != scope:
+            raise _bad("was made for a different query (galaxy, region or search term)")
+        return data
+
+
+def codec_for_store(store: Any) -> CursorCodec:
+    """The codec keyed by the store's ``cursor_secret``, created on first use."""
+    with _secret_lock:
+        value = store.meta_value(SECRET_META_KEY)
+        if not value:
+            try:
+                store.set_meta_value(SECRET_META_KEY, secrets.token_hex(32))
+                # Read back what is stored: if another process wrote first, use theirs.
+                value = store.meta_value(SECRET_META_KEY)
+            except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
+                log.warning("cannot store the cursor secret (%s); cursors will last until restart", exc)
+                value = secrets.token_hex(32)
+    return CursorCodec(value.encode("utf-8"))
+
+
+def state_str(data: dict[str, Any], key: str) -> str | None:
+    """A text field of a verified cursor (``None`` if absent or of the wrong type)."""
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def state_int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

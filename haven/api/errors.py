@@ -1,0 +1,210 @@
+"""The one place where errors become HTTP answers.
+
+Every layer raises :class:`haven.errors.HavenError` subclasses; this module
+maps them (and the errors FastAPI/Starlette raise themselves: unknown routes,
+wrong methods, unparsable parameters) to JSON answers in two shapes:
+
+- ``/api/v1/...`` and everything that is not a legacy route::
+
+      {"error": {"code": "invalid", "message": "limit: ...", "field": "limit"}}
+
+- legacy routes (``/api/...`` but not ``/api/v1``), the original shape::
+
+      {"error": "System not found"}
+
+Nothing a client sends may produce a 500; the catch-all handler exists for
+bugs only, logs them and still answers JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from haven.errors import Conflict, HavenError, ImportFailed, InvalidInput, NotFound, StaleVersion, StoreUnavailable
+from haven.model import field_path
+
+log = logging.getLogger("haven.api")
+
+
+class PayloadTooLarge(HavenError):
+    """A request body is larger than the server accepts."""
+
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMediaType(HavenError):
+    """A request body is not JSON."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
+# HavenError subclass → HTTP status. The classes carry a default ``status``
+# too; this table is the authority for the HTTP layer (most specific first).
+STATUS_BY_ERROR: tuple[tuple[type[HavenError], int], ...] = (
+    (StaleVersion, 409),
+    (Conflict, 409),
+    (NotFound, 404),
+    (InvalidInput, 400),
+    (ImportFailed, 400),
+    (StoreUnavailable, 503),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+)
+
+# Codes for errors that do not come from our hierarchy.
+CODE_BY_STATUS = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal",
+    503: "store_unavailable",
+}
+
+
+def status_for(exc: HavenError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return exc.status if 400 <= exc.status <= 599 else 400
+
+
+def is_legacy_path(path: str) -> bool:
+    """``/api/...`` routes other than ``/api/v1/...`` keep the original error shape."""
+    if path == "/api" or path.startswith("/api/"):
+        return not (path == "/api/v1" or path.startswith("/api/v1/"))
+    return False
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Answer an error in the shape the route family expects."""
+    if is_legacy_path(request.scope.get("path", "")):
+        body: dict[str, Any] = {"error": message}
+    else:
+        detail: dict[str, Any] = {"code": code, "message": message, "field": field}
+        if extra:
+            detail.update(extra)
+        body = {"error": detail}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def haven_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HavenError)
+    extra = None
+    if isinstance(exc, StaleVersion):
+        extra = {"current_version": exc.current_version}
+    elif isinstance(exc, ImportFailed):
+        extra = {"problems": exc.problems}
+    return error_response(request, status_for(exc), exc.code, exc.message, exc.field, extra=extra)
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
+    """``('query', 'limit')`` → ``limit``; ``('path', 'system_id')`` → ``id``."""
+    parts = list(loc)
+    if parts and parts[0] in ("query", "path", "header", "cookie", "body"):
+        parts = parts[1:]
+    parts = [("id" if p == "system_id" else p) for p in parts]
+    return field_path(tuple(parts)) or None
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if not errors:
+        return error_response(request, 400, "invalid", "the request is not valid")
+    err = errors[0]
+    field = _loc_to_field(tuple(err.get("loc", ())))
+    msg = str(err.get("msg", "is not valid"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err.get("type") == "missing":
+        msg = "is required"
+    message = f"{field}: {msg}" if field else msg
+    return error_response(request, 400, "invalid", message, field)
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method any route serves at this path (the router only reports the first route's)."""
+    table = getattr(request.app.state, "route_methods", None)
+    if not table:
+        return None
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for regex, route_methods in table:
+        if regex.match(path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods)) if methods else None
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else None
+    path = request.scope.get("path", "")
+    if status == 404:
+        message = f"no route or file at {path}" if exc.detail in (None, "", "Not Found") else str(exc.detail)
+    elif status == 405:
+        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        if allow:
+            headers = {**(headers or {}), "Allow": allow}
+            headers.pop("allow", None)
+        message = f"method {request.method} is not allowed on {path}"
+        if allow:
+            message += f" (allowed: {allow})"
+    else:
+        message = str(exc.detail)
+    code = CODE_BY_STATUS.get(status, "error")
+    if status < 400:  # redirects and the like are not errors; pass them through
+        return Response(status_code=status, headers=headers)
+    return error_response(request, status, code, message, None, headers=headers)
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """SQLite errors that escape the store. "locked"/"busy" past the store's busy
+    timeout is load, not a bug: a 503 the client may retry. Anything else is a bug."""
+    if isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy")):
+        log.warning("database busy on %s %s: %s", request.method, request.scope.get("path"), exc)
+        return error_response(
+            request, 503, "store_unavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
+        )
+    return await unexpected_error_handler(request, exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    """Bugs only: log with the traceback, answer JSON 500 without internals."""
+    log.error("unhandled error on %s %s", request.method, request.scope.get("path"), exc_info=exc)
+    return error_response(request, 500, "internal", "internal server error; the details are in the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HavenError, haven_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(sqlite3.Error, database_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

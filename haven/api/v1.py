@@ -1,0 +1,334 @@
+"""Haven's own REST API under ``/api/v1``.
+
+Every listing is keyset-paged or capped; totals come from counters. Hot
+routes answer bytes serialized once with orjson. Bodies are read raw and
+validated by :mod:`haven.model` so every error comes from our hierarchy and
+names its field. Endpoints that touch the store are sync ``def``: they run in
+the threadpool, and the store keeps one SQLite connection per thread.
+
+Route order matters: the fixed ``/systems/...`` paths come before
+``/systems/{system_id}``.
+"""
+
+from __future__ import annotations
+
+from itertools import takewhile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from starlette.responses import Response
+
+from haven.api.common import (
+    MAX_NAME_CHARS,
+    SQLITE_INT_MAX,
+    JSONBytes,
+    app_galaxy,
+    check_name,
+    check_search_term,
+    coordinate,
+    etag,
+    get_codec,
+    get_store,
+    json_response,
+    merge_version,
+    page_count,
+    parse_if_match,
+    raw_path_tail,
+    read_json_body,
+)
+from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
+from haven.errors import InvalidInput
+from haven.model import validate_patch, validate_system
+from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page
+
+PREFIX = "/api/v1"
+router = APIRouter(prefix=PREFIX, tags=["v1"])
+
+# Sorts after every valid name (names are at most 200 characters), so
+# ``before=END_OF_NAMES`` is "the last page".
+END_OF_NAMES = "\U0010ffff" * (MAX_NAME_CHARS + 1)
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
+Galaxy = Annotated[
+    str | None, Query(max_length=MAX_NAME_CHARS, description="Galaxy name; the server's default galaxy if omitted.")
+]
+Cursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_CHARS, description="Opaque cursor from a previous answer's next/prev.")
+]
+SystemId = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id.")]
+IfMatch = Annotated[
+    str | None, Header(description='Optimistic locking: the version you read, e.g. "3". Stale → 409.')
+]
+
+
+def _body_doc(model: str) -> dict[str, Any]:
+    """Document the JSON body we read ourselves (see ``haven.api.app`` for the schemas)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+        }
+    }
+
+
+def _galaxy(request: Request, galaxy: str | None) -> str:
+    return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
+
+
+# -- name-ordered pages ------------------------------------------------------------
+
+
+def page_answer(
+    request: Request,
+    galaxy: str,
+    region: str | None,
+    page: Page,
+    limit: int,
+    page_no: int | None,
+) -> dict[str, Any]:
+    """The shared shape of a name-ordered page with signed next/prev cursors."""
+    codec = get_codec(request)
+    scope = [galaxy, region]
+    if not page.has_previous:
+        page_no = 1
+    nxt = prv = None
+    if page.items:
+        if page.has_more:
+            nxt = codec.encode(
+                "page", scope, {"a": page.items[-1]["name"], "p": page_no + 1 if page_no else None, "l": limit}
+            )
+        if page.has_previous:
+            prv = codec.encode(
+                "page", scope,
+                {"b": page.items[0]["name"], "p": page_no - 1 if page_no and page_no > 1 else None, "l": limit},
+            )
+    elif page.has_previous:  # ran past the end (rows were deleted): offer the last page
+        prv = codec.encode("page", scope, {"e": 1, "p": None, "l": limit})
+    return {
+        "items": page.items,
+        "total": page.total,
+        "per_page": limit,
+        "page": page_no,
+        "pages": page_count(page.total, limit),
+        "next": nxt,
+        "prev": prv,
+    }
+
+
+@router.get("/systems", response_class=JSONBytes, summary="Systems in name order (cursor pages)")
+def list_systems(
+    request: Request,
+    limit: Limit = 100,
+    region: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, description="Only this region.")] = None,
+    cursor: Cursor = None,
+    prefix: Annotated[
+        str | None, Query(max_length=MAX_NAME_CHARS, description="Start at the first name ≥ prefix.")
+    ] = None,
+    galaxy: Galaxy = None,
+) -> Response:
+    """Pages of systems in name order with the total (an O(1) counter).
+
+    Follow ``next``/``prev``; ``prefix`` jumps to the first name ≥ prefix.
+    A cursor only works with the galaxy and region it was made for.
+    """
+    store = get_store(request)
+    g = _galaxy(request, galaxy)
+    region = region if region else None
+    if cursor and prefix:
+        raise InvalidInput("send either cursor or prefix, not both", field="prefix")
+    page_no: int | None = 1
+    if cursor:
+        state = get_codec(request).decode(cursor, "page", [g, region])
+        page_no = state_int(state, "p") if state_int(state, "l") == limit else None
+        after, before = state_str(state, "a"), state_str(state, "b")
+        if after is not None:
+            page = store.page(g, region=region, after=after, limit=limit)
+        elif before is not None or state.get("e"):
+            page = store.page(g, region=region, before=before if before is not None else END_OF_NAMES, limit=limit)
+            if not page.items:  # everything before it is gone: start over
+                page, page_no = store.page(g, region=region, limit=limit), 1
+            elif state.get("e"):
+                page_no = page_count(page.total, limit) or 1
+        else:
+            raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
+    elif prefix:
+        # Keyset start "name ≥ prefix": find the largest name < prefix, then page after it.
+        below = store.page(g, region=region, before=prefix, limit=1)
+        after = below.items[0]["name"] if below.items else None
+        page = store.page(g, region=region, after=after, limit=limit)
+        page_no = None if after is not None else 1
+    else:
+        page = store.page(g, region=region, limit=limit)
+    return json_response(page_answer(request, g, region, page, limit, page_no))
+
+
+# -- search and space ------------------------------------------------------------
+
+
+@router.get("/systems/search", response_class=JSONBytes, summary="Search names, materials and attributes")
+def search_systems(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Text to find (any case).")],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    galaxy: Galaxy = None,
+) -> Response:
+    """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
+
+    Terms shorter than three characters match the start of names instead (in
+    name order). ``next`` continues the same search.
+    """
+    store = get_store(request)
+    g = _galaxy(request, galaxy)
+    term = check_search_term(q).strip()
+    if not term:
+        raise InvalidInput("q must not be empty", field="q")
+    scope = [g, term]
+    state = get_codec(request).decode(cursor, "search", scope) if cursor else {}
+    fetch = limit + 1 if limit < MAX_LIMIT else limit
+    short = len(term) < MIN_SEARCH_CHARS
+    if short and state:
+        after = state_str(state, "a")
+        if after is None:
+            raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
+        page = store.page(g, after=after, limit=fetch)
+        items = list(takewhile(lambda s: s["name"].startswith(term), page.items))
+        ran_on = len(items) == len(page.items) and page.has_more
+    else:
+        after_id = state_int(state, "i") if state else None
+        if state and after_id is None:
+            raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
+        items = store.search(g, term, limit=fetch, after_id=after_id)
+        ran_on = True
+    has_more = len(items) > limit or (fetch == limit and len(items) == limit and ran_on)
+    items = items[:limit]
+    nxt = None
+    if has_more and items:
+        position = {"a": items[-1]["name"]} if short else {"i": items[-1]["id"]}
+        nxt = get_codec(request).encode("search", scope, position)
+    return json_response({"items": items, "per_page": limit, "next": nxt})
+
+
+@router.get("/systems/near", response_class=JSONBytes, summary="Systems within a radius, nearest first")
+def near_systems(
+    request: Request,
+    x: Annotated[float, Query(description="Centre x in light years.")],
+    y: Annotated[float, Query(description="Centre y in light years.")],
+    z: Annotated[float, Query(description="Centre z in light years.")],
+    radius: Annotated[float, Query(description="Radius in light years, finite and above 0.")],
+    limit: Limit = 100,
+    galaxy: Galaxy = None,
+) -> Response:
+    """Exact sphere query: each item has ``distance``; nearest first (ties by id), at most ``limit``."""
+    for field, value in (("x", x), ("y", y), ("z", z), ("radius", radius)):
+        coordinate(value, field)
+    items = get_store(request).near(_galaxy(request, galaxy), x, y, z, radius, limit=limit)
+    return json_response({"items": items, "count": len(items)})
+
+
+@router.get("/systems/box", response_class=JSONBytes, summary="Systems inside an axis-aligned box")
+def box_systems(
+    request: Request,
+    min_x: float,
+    min_y: float,
+    min_z: float,
+    max_x: float,
+    max_y: float,
+    max_z: float,
+    limit: Limit = 100,
+    galaxy: Galaxy = None,
+) -> Response:
+    """Systems with min ≤ coordinate ≤ max on every axis, nearest to the box centre first."""
+    for field, value in (("min_x", min_x), ("min_y", min_y), ("min_z", min_z),
+                         ("max_x", max_x), ("max_y", max_y), ("max_z", max_z)):
+        coordinate(value, field)
+    items = get_store(request).box(
+        _galaxy(request, galaxy), (min_x, min_y, min_z), (max_x, max_y, max_z), limit=limit
+    )
+    return json_response({"items": items, "count": len(items)})
+
+
+@router.get("/systems/by-name/{name:path}", response_class=JSONBytes, summary="One system by its exact name")
+def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Response:
+    """The name is URL-encoded as one path segment: ``AMOT 16/O5`` → ``AMOT%2016%2FO5``."""
+    exact = raw_path_tail(request, f"{PREFIX}/systems/by-name/", decoded=name)
+    system = get_store(request).system_by_name(_galaxy(request, galaxy), check_name(exact))
+    return json_response(system, headers=etag(system.get("version")))
+
+
+# -- one system by id ------------------------------------------------------------
+
+
+@router.post(
+    "/systems", response_class=JSONBytes, status_code=201, summary="Create a system", openapi_extra=_body_doc("SystemIn")
+)
+def create_system(request: Request, body: Any = Depends(read_json_body), galaxy: Galaxy = None) -> Response:
+    """Create a system with its planets, moons and station; answers it in full (201)."""
+    system = validate_system(body)
+    created = get_store(request).create(_galaxy(request, galaxy), system)
+    headers = {"Location": f"{PREFIX}/systems/{created['id']}", **etag(created.get("version"))}
+    return json_response(created, status_code=201, headers=headers)
+
+
+@router.get("/systems/{system_id}", response_class=JSONBytes, summary="One system with planets, moons, station")
+def get_system(request: Request, system_id: SystemId) -> Response:
+    system = get_store(request).system(system_id)
+    return json_response(system, headers=etag(system.get("version")))
+
+
+@router.put("/systems/{system_id}", response_class=JSONBytes, summary="Replace a system", openapi_extra=_body_doc("SystemIn"))
+def replace_system(
+    request: Request, system_id: SystemId, body: Any = Depends(read_json_body), if_match: IfMatch = None
+) -> Response:
+    """Replace every field and child. ``version`` (body or ``If-Match``) must be current, else 409."""
+    system = validate_system(merge_version(body, parse_if_match(if_match)))
+    updated = get_store(request).replace(system_id, system)
+    return json_response(updated, headers=etag(updated.get("version")))
+
+
+@router.patch(
+    "/systems/{system_id}", response_class=JSONBytes, summary="Change some fields", openapi_extra=_body_doc("SystemPatch")
+)
+def patch_system(
+    request: Request, system_id: SystemId, body: Any = Depends(read_json_body), if_match: IfMatch = None
+) -> Response:
+    """Change only the fields present (``planets`` replaces the list). Stale ``version`` → 409."""
+    patch = validate_patch(merge_version(body, parse_if_match(if_match)))
+    updated = get_store(request).patch(system_id, patch)
+    return json_response(updated, headers=etag(updated.get("version")))
+
+
+@router.delete("/systems/{system_id}", status_code=204, summary="Delete a system")
+def delete_system(
+    request: Request,
+    system_id: SystemId,
+    version: Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX, description="Delete only at this version.")] = None,
+    if_match: IfMatch = None,
+) -> Response:
+    header_version = parse_if_match(if_match)
+    if version is not None and header_version is not None and version != header_version:
+        raise InvalidInput("version and If-Match disagree; send one of them", field="version")
+    get_store(request).delete(system_id, expected_version=version if version is not None else header_version)
+    return Response(status_code=204)
+
+
+# -- galaxy-wide -------------------------------------------------------------------
+
+
+@router.get("/regions", response_class=JSONBytes, summary="Regions with their system counts")
+def list_regions(request: Request, galaxy: Galaxy = None) -> Response:
+    regions = get_store(request).regions(_galaxy(request, galaxy))
+    return json_response({"items": [r for r in regions if r["system_count"] > 0]})
+
+
+@router.get("/stats", response_class=JSONBytes, summary="Counts and database size")
+def stats(request: Request, galaxy: Galaxy = None) -> Response:
+    data = get_store(request).stats(_galaxy(request, galaxy))
+    data["regions"] = [r for r in data["regions"] if r["system_count"] > 0]
+    data["database_size_mb"] = round(data["database_size_bytes"] / (1024 * 1024), 3)
+    return json_response(data)
+
+
+@router.get("/galaxies", response_class=JSONBytes, summary="Every galaxy")
+def list_galaxies(request: Request) -> Response:
+    return json_response({"items": get_store(request).galaxies()})

@@ -1,0 +1,79 @@
+"""The application shell: health, OpenAPI, lifespan-opened store, the web front end's mount point."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from haven.api import create_app
+from haven.store import init_store
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "galaxy": "Haven", "total_systems": 0}
+
+
+def test_openapi_documents_every_route_and_the_bodies(client):
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    paths = spec["paths"]
+    for path in [
+        "/api/v1/systems", "/api/v1/systems/{system_id}", "/api/v1/systems/by-name/{name}",
+        "/api/v1/systems/search", "/api/v1/systems/near", "/api/v1/systems/box",
+        "/api/v1/regions", "/api/v1/stats", "/api/v1/galaxies",
+        "/api/systems/visible", "/api/systems/search", "/api/systems/{name}", "/api/regions",
+        "/api/regions/{region}/systems", "/api/stats", "/healthz",
+    ]:
+        assert path in paths, path
+    assert set(paths["/api/v1/systems/{system_id}"]) == {"get", "put", "patch", "delete"}
+    body = paths["/api/v1/systems"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SystemIn"}
+    schemas = spec["components"]["schemas"]
+    assert {"SystemIn", "SystemPatch", "PlanetIn", "MoonIn", "StationIn"} <= set(schemas)
+    assert "#/$defs" not in r.text  # every reference resolves inside components
+    assert client.get("/docs").status_code == 200
+
+
+def test_lifespan_opens_and_closes_the_configured_store(tmp_path, monkeypatch, db_url):
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    app = create_app(galaxy="Lifespan")
+    assert app.state.store is None
+    with TestClient(app) as c:
+        assert app.state.store is not None
+        r = c.post("/api/v1/systems", json={"name": "Life", "x": 0, "y": 0, "z": 0})
+        assert r.status_code == 201 and r.json()["galaxy"] == "Lifespan"
+        assert c.get("/healthz").json()["galaxy"] == "Lifespan"
+    assert app.state.store is None
+
+
+def test_given_store_is_not_closed_by_the_app(store):
+    with TestClient(create_app(store)) as c:
+        assert c.get("/healthz").status_code == 200
+    assert store.stats("Haven")["total_systems"] == 0  # still usable
+
+
+def test_web_front_end_mount(store, tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "app.js").write_text("console.log('haven')")
+    with TestClient(create_app(store, static_dir=web), raise_server_exceptions=False) as c:
+        assert c.get("/static/app.js").text == "console.log('haven')"
+        r = c.get("/static/missing.js")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        assert c.get("/").status_code == 404  # no index.html yet: nothing at /
+    (web / "index.html").write_text("<!doctype html><title>Haven</title>")
+    with TestClient(create_app(store, static_dir=web), raise_server_exceptions=False) as c:
+        r = c.get("/")
+        assert r.status_code == 200 and "<title>Haven</title>" in r.text
+        # the API still wins over the catch-all mount
+        assert c.get("/api/v1/stats").json()["total_systems"] == 0
+        assert c.get("/api/v1/nope").json()["error"]["code"] == "not_found"
+        assert c.get("/api/nope").json() == {"error": "no route or file at /api/nope"}
+
+
+def test_no_web_directory_no_mount(store, tmp_path):
+    app = create_app(store, static_dir=tmp_path / "missing")
+    assert not any(getattr(r, "name", None) in ("static", "web") for r in app.routes)

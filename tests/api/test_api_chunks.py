@@ -1,0 +1,77 @@
+"""Chunk routes: CHNK bytes with ETag/304, the hierarchy, picking, and bad ids."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import pytest
+
+from haven.chunks import decode_chunk
+from haven.model import validate_system
+
+
+@pytest.fixture
+def galaxy(store):
+    store.ensure_galaxy("Map", half_size_ly=8192.0, lod_capacity=25)
+    rng = random.Random(4)
+    store.import_systems("Map", [
+        validate_system({"name": f"M{i:03d}", "x": rng.uniform(-3000, 3000), "y": rng.uniform(-3000, 3000),
+                         "z": rng.uniform(-300, 300), "region": f"R{i % 4}"})
+        for i in range(200)
+    ])
+    return "Map"
+
+
+def test_hierarchy_lists_nodes_that_cover_every_system(client, galaxy):
+    r = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy, "depth": 4})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["capacity"] == 25 and body["total_systems"] == 200
+    assert body["cube"]["half_size_ly"] == 8192.0
+    assert sum(n["count"] for n in body["nodes"]) == 200
+    assert all(n["count"] <= 25 for n in body["nodes"])
+
+
+def test_chunk_is_gzip_chnk_with_etag_and_304(client, galaxy):
+    r = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.haven.chnk"
+    assert r.headers["content-encoding"] == "gzip"
+    raw = r.content  # the test client has already undone the gzip
+    chunk = decode_chunk(raw, (0.0, 0.0, 0.0), 8192.0)
+    assert chunk.count == 25 == int(r.headers["x-haven-count"])
+    etag = r.headers["etag"]
+    again = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert len(gzip.compress(raw)) / chunk.count < 12
+
+
+def test_an_edit_changes_the_etag(client, galaxy):
+    etag = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}).headers["etag"]
+    picked = client.get("/api/v1/chunks/0/0/0", params={"galaxy": galaxy}).json()
+    assert picked["name"].startswith("M")
+    r = client.patch(f"/api/v1/systems/{picked['id']}", json={"x": 10.0})
+    assert r.status_code == 200
+    after = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["etag"] != etag
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/v1/chunks/22/0", 400),
+    ("/api/v1/chunks/-1/0", 400),
+    ("/api/v1/chunks/1/8", 400),
+    ("/api/v1/chunks/abc/0", 400),
+    ("/api/v1/chunks/0/0/999999", 400),
+    ("/api/v1/chunks/0/0/-1", 400),
+    ("/api/v1/chunks/0/0/24", 200),
+    ("/api/v1/chunks/5/7", 404),
+    ("/api/v1/chunks/hierarchy?depth=9", 400),
+    ("/api/v1/chunks/hierarchy?level=1&cell=99", 400),
+])
+def test_bad_chunk_ids_are_typed_errors(client, galaxy, path, status):
+    sep = "&" if "?" in path else "?"
+    r = client.get(f"{path}{sep}galaxy={galaxy}")
+    assert r.status_code == status, r.text
+    if status >= 400:
+        assert "error" in r.json()

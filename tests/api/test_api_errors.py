@@ -1,0 +1,211 @@
+"""Every bad request is a 4xx JSON answer in the right shape; nothing is a 500."""
+
+from __future__ import annotations
+
+import pytest
+from apihelpers import dump
+from fastapi.testclient import TestClient
+
+from haven.api import create_app
+from haven.api.common import MAX_BODY_BYTES, MAX_JSON_DEPTH
+
+SYSTEM = {"name": "Err", "x": 0, "y": 0, "z": 0}
+
+
+def v1_error(r, status, field="__any__"):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    err = r.json()["error"]
+    assert set(err) >= {"code", "message", "field"}
+    if field != "__any__":
+        assert err["field"] == field, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{bad", b"{\"name\": }", b"[1, 2", b"\xff\xfe", b"NaN", b"{\"name\": \"\\ud800\"}", b"{\"x\": 1e999}", b"   "],
+)
+def test_malformed_json_is_400(client, store, raw):
+    before = dump(store)
+    r = client.post("/api/v1/systems", content=raw, headers={"content-type": "application/json"})
+    v1_error(r, 400, "body")
+    assert dump(store) == before
+
+
+@pytest.mark.parametrize("body", [[], [SYSTEM], "text", 5, None, True])
+def test_non_object_bodies_are_400(client, body):
+    import orjson
+
+    r = client.post("/api/v1/systems", content=orjson.dumps(body), headers={"content-type": "application/json"})
+    v1_error(r, 400)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml",
+     "json", "application/jsonx"],
+)
+def test_wrong_content_types_are_415(client, store, content_type):
+    import orjson
+
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/api/v1/systems", content=orjson.dumps(SYSTEM), headers=headers)
+    if content_type is None:
+        assert "content-type" not in {k.lower() for k in r.request.headers}
+    v1_error(r, 415, "body")
+    assert store.stats("Haven")["total_systems"] == 0
+
+
+def test_json_content_type_variants_are_accepted(client):
+    import orjson
+
+    for i, ct in enumerate(["application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"]):
+        r = client.post("/api/v1/systems", content=orjson.dumps({**SYSTEM, "name": f"ct{i}"}), headers={"content-type": ct})
+        assert r.status_code == 201, (ct, r.text)
+
+
+def test_form_post_is_415(client):
+    r = client.post("/api/v1/systems", data={"name": "x"})
+    v1_error(r, 415)
+
+
+def test_too_large_body_is_413(client, store):
+    big = b'{"name": "big", "x": 0, "y": 0, "z": 0, "notes": "' + b"a" * MAX_BODY_BYTES + b'"}'
+    r = client.post("/api/v1/systems", content=big, headers={"content-type": "application/json"})
+    v1_error(r, 413, "body")
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        yield big[: len(big) // 2]
+        yield big[len(big) // 2:]
+
+    r = client.post("/api/v1/systems", content=chunks(), headers={"content-type": "application/json"})
+    v1_error(r, 413, "body")
+    assert store.stats("Haven")["total_systems"] == 0
+
+
+def test_bad_content_length_is_4xx(client):
+    r = client.post("/api/v1/systems", content=b"{}", headers={"content-type": "application/json", "content-length": "zz"})
+    assert 400 <= r.status_code < 500
+
+
+def test_deep_nesting_is_400(client, store):
+    deep: object = "leaf"
+    for _ in range(MAX_JSON_DEPTH + 5):
+        deep = {"k": deep}
+    r = client.post("/api/v1/systems", json={**SYSTEM, "extra": deep})
+    v1_error(r, 400, "body")
+    # the JSON parser's own limit
+    raw = b'{"extra": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    r = client.post("/api/v1/systems", content=raw, headers={"content-type": "application/json"})
+    v1_error(r, 400, "body")
+    assert store.stats("Haven")["total_systems"] == 0
+
+
+def test_unknown_routes_are_404_json(client):
+    err = v1_error(client.get("/nope"), 404)
+    assert err["code"] == "not_found"
+    v1_error(client.get("/api/v1/nope"), 404)
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and isinstance(r.json()["error"], str)
+
+
+def test_wrong_method_is_405_json_with_allow(client):
+    r = client.delete("/api/v1/systems")
+    err = v1_error(r, 405)
+    assert err["code"] == "method_not_allowed"
+    assert "GET" in r.headers["allow"] and "POST" in r.headers["allow"]
+    r = client.post("/api/v1/stats", json={})
+    v1_error(r, 405)
+    r = client.put("/api/stats")
+    assert r.status_code == 405 and isinstance(r.json()["error"], str)
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/api/v1/systems?limit=5001", "limit"),
+        ("/api/v1/systems?limit=0", "limit"),
+        ("/api/v1/systems?limit=1e3", "limit"),
+        ("/api/v1/systems?region=" + "r" * 201, "region"),
+        ("/api/v1/systems?galaxy=" + "g" * 201, "galaxy"),
+        ("/api/v1/systems?cursor=" + "c" * 5000, "cursor"),
+        ("/api/v1/systems/search?q=abc&limit=99999", "limit"),
+        ("/api/v1/systems/box?min_x=0&min_y=0&min_z=0&max_x=1&max_y=1", "max_z"),
+        ("/api/v1/systems/7?version=x", None),
+    ],
+)
+def test_query_errors_name_the_parameter(client, path, field):
+    r = client.get(path)
+    if field is None:
+        assert r.status_code in (400, 404)
+    else:
+        v1_error(r, 400, field)
+
+
+def test_delete_with_bad_version(client, store):
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    before = dump(store)
+    for params in ({"version": "x"}, {"version": 0}, {"version": 10**30}):
+        v1_error(client.delete(f"/api/v1/systems/{sid}", params=params), 400, "version")
+    v1_error(client.delete(f"/api/v1/systems/{sid}", params={"version": 1}, headers={"If-Match": '"2"'}), 400)
+    assert dump(store) == before
+
+
+def test_catch_all_answers_json_500(store):
+    app = create_app(store)
+
+    @app.get("/api/v1/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    @app.get("/api/boom")
+    def legacy_boom():
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/boom")
+        assert r.status_code == 500
+        assert r.json()["error"]["code"] == "internal"
+        assert "secret" not in r.text
+        r = c.get("/api/boom")
+        assert r.status_code == 500 and isinstance(r.json()["error"], str)
+
+
+def test_store_unavailable_is_503(store):
+    app = create_app(store)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.state.store = None
+        err = v1_error(c.get("/api/v1/systems"), 503)
+        assert err["code"] == "store_unavailable"
+        assert c.get("/healthz").status_code == 503
+
+
+def test_busy_database_is_503(store, monkeypatch):
+    import sqlite3
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    app = create_app(store)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        monkeypatch.setattr(store, "page", locked)
+        r = c.get("/api/v1/systems")
+        err = v1_error(r, 503)
+        assert err["code"] == "store_unavailable"
+        assert r.headers["retry-after"] == "1"
+
+
+def test_cursor_secret_falls_back_when_it_cannot_be_stored(store, monkeypatch):
+    from apihelpers import seed
+
+    seed(store, 5)
+
+    def read_only(*args, **kwargs):
+        raise RuntimeError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "set_meta_value", read_only)
+    with TestClient(create_app(store), raise_server_exceptions=False) as c:
+        first = c.get("/api/v1/systems", params={"limit": 2}).json()
+        second = c.get("/api/v1/systems", params={"limit": 2, "cursor": first["next"]})
+        assert second.status_code == 200 and second.json()["page"] == 2
