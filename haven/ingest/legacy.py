@@ -198,7 +198,11 @@ def parse_legacy(
             try:
                 system = SystemIn.model_validate(mapped.data)
             except ValidationError as exc:
-                problems += _model_problems(exc, mapped.renamed)
+                model_problems = _model_problems(exc, mapped.renamed)
+                if mapped.problems:
+                    # the mapping already named the exact unstorable value inside `extra`
+                    model_problems = [(p, m) for p, m in model_problems if not p.endswith("extra")]
+                problems += model_problems
             else:
                 problems += _semantic_problems(system, galaxy)
         if system is not None:

@@ -1,0 +1,5 @@
+"""``python -m haven.cli`` runs the same command line as ``haven``."""
+
+from haven.cli import main
+
+main()

@@ -1,0 +1,545 @@
+"""``haven`` commands (Typer + Rich).
+
+Every command takes ``--database PATH`` (default: ``HAVEN_DATABASE_URL``, then
+``data/haven.db``). Exit codes: 0 success, 1 an error Haven reports (the
+message names the record and field), 2 bad usage or a refused backup file.
+User errors never print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from haven.config import DEFAULT_GALAXY, DatabaseUrl, parse_database_url
+from haven.errors import HavenError, ImportFailed, InvalidInput, StoreUnavailable
+from haven.ingest.export import FORMATS as EXPORT_FORMATS
+from haven.store import SQLiteStore, migrate, open_store
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class HavenGroup(TyperGroup):
+    """Turns every error Haven reports into a red message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HavenError as exc:
+            print_error(exc)
+            raise typer.Exit(getattr(exc, "exit_code", 1)) from None
+        except sqlite3.DatabaseError as exc:  # e.g. HAVEN_DATABASE_URL names a file that is not a database
+            err.print(Text(f"Error: database error: {exc}", style="bold red"))
+            raise typer.Exit(1) from None
+        except BrokenPipeError:  # `haven export | head`: click exits quietly
+            raise
+        except OSError as exc:  # unreadable file, full disk, missing permission
+            err.print(Text(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), style="bold red"))
+            raise typer.Exit(1) from None
+
+
+def print_error(exc: HavenError) -> None:
+    line = Text("Error: ", style="bold red")
+    line.append(exc.message, style="red")
+    if exc.field and exc.field not in exc.message:
+        line.append(f" (field: {exc.field})", style="red")
+    err.print(line)
+    problems = getattr(exc, "problems", None) or []
+    for problem in problems:
+        err.print(Text(f"  • {problem}"))
+
+
+app = typer.Typer(
+    cls=HavenGroup,
+    name="haven",
+    help="Haven: a world-state server for star maps. Run `haven init`, then `haven serve`.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(
+    help="Schema migrations: show, upgrade or downgrade the database's schema revision.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(db_app, name="db")
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        out.print(f"haven {version('haven')}")
+    except PackageNotFoundError:
+        out.print("haven (not installed as a package)")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print Haven's version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Haven: a world-state server for star maps. Run `haven init`, then `haven serve`."""
+
+
+# -- shared options ----------------------------------------------------------
+
+DatabaseOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--database",
+        "-d",
+        envvar="HAVEN_DATABASE_URL",
+        metavar="PATH",
+        show_default=False,
+        help="SQLite file (or sqlite:///PATH) to use. Overrides HAVEN_DATABASE_URL; default data/haven.db.",
+    ),
+]
+GalaxyOption = Annotated[str, typer.Option("--galaxy", "-g", help="Galaxy to work on.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def resolve_url(database: str | None) -> DatabaseUrl:
+    """The database named by ``--database`` / ``HAVEN_DATABASE_URL`` (exit 2 if malformed)."""
+    try:
+        url = parse_database_url(database)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--database' / HAVEN_DATABASE_URL") from None
+    if url.engine != "sqlite":
+        raise StoreUnavailable(f"the {url.engine} engine is not available in this version of Haven")
+    return url
+
+
+@contextmanager
+def opened(url: DatabaseUrl) -> Iterator[SQLiteStore]:
+    """The store at ``url`` (its schema must be current), closed afterwards."""
+    try:
+        store = open_store(url)
+    except ValueError as exc:  # HAVEN_SQLITE_SYNCHRONOUS out of range
+        raise typer.BadParameter(str(exc), param_hint="HAVEN_SQLITE_SYNCHRONOUS") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"{url.location} cannot be opened as a Haven database: {exc}") from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def run_migration(action: Callable[[DatabaseUrl, str], None], url: DatabaseUrl, revision: str) -> None:
+    from alembic.util import CommandError
+
+    try:
+        action(url, revision)
+    except CommandError as exc:
+        raise InvalidInput(f"revision {revision!r}: {exc}", field="revision") from None
+
+
+def current_revision(url: DatabaseUrl) -> str | None:
+    try:
+        return migrate.current_revision(url)
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"{url.location} cannot be opened as a Haven database: {exc}") from None
+
+
+def upgrade_schema(url: DatabaseUrl) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; returns (revision before, revision after)."""
+    before = current_revision(url)
+    head = migrate.head_revision()
+    if before != head:
+        run_migration(migrate.upgrade, url, "head")
+    return before, head
+
+
+def schema_change(before: str | None, after: str) -> str:
+    if before is None:
+        return f"created (schema revision {after})"
+    if before != after:
+        return f"upgraded {before} → {after}"
+    return f"schema up to date (revision {after})"
+
+
+def key_value_table(rows: list[tuple[str, str | Text]], title: str | None = None) -> Table:
+    table = Table(show_header=False, box=None, title=title, title_justify="left", pad_edge=False)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, Text) else Text(value))
+    return table
+
+
+def fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"
+
+
+# -- init / serve --------------------------------------------------------------
+
+
+def seed_demo_if_wanted(store: SQLiteStore, g: dict[str, Any], wanted: bool) -> str:
+    """Seed the demo into an empty galaxy (or finish an interrupted seeding); say what happened."""
+    from haven.demo import demo_state, seed_demo
+
+    if not wanted:
+        return "off (--no-demo)"
+    state = demo_state(store, g["name"])
+    if state == "done":
+        return "already seeded"
+    if state is None and g["system_count"] > 0:
+        return "skipped: the galaxy already has systems"
+    result = seed_demo(store, g["name"])
+    verb = "finished seeding" if state == "started" else "seeded"
+    return f"{verb} {result.handmade_created} hand-charted + {result.generated:,} generated systems"
+
+
+@app.command()
+def init(
+    galaxy: GalaxyOption = DEFAULT_GALAXY,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Seed the demo galaxy (a dozen hand-charted systems and 3,000 generated ones) "
+            "when the galaxy is empty.",
+        ),
+    ] = True,
+    database: DatabaseOption = None,
+) -> None:
+    """Create or upgrade the database, create the galaxy and seed the demo. Safe to run again."""
+    url = resolve_url(database)
+    before, after = upgrade_schema(url)
+    with opened(url) as store:
+        existing = {g["name"] for g in store.galaxies()}
+        g = store.ensure_galaxy(galaxy)
+        demo_note = seed_demo_if_wanted(store, g, demo)
+        stats = store.stats(g["name"])
+    out.print(
+        key_value_table(
+            [
+                ("Database", f"{url.location}: {schema_change(before, after)}"),
+                ("Galaxy", f"{g['name']} ({'existing' if g['name'] in existing else 'created'})"),
+                ("Demo", demo_note),
+                ("Systems", f"{stats['total_systems']:,} in {len(stats['regions']):,} regions"),
+            ],
+            title="Haven is ready",
+        )
+    )
+    out.print("Next: [bold]haven serve[/bold], then open http://127.0.0.1:8000/")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart when the code changes (development).")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Run the HTTP API and web app (uvicorn). Upgrades the schema first if needed; never seeds the demo."""
+    url = resolve_url(database)
+    before, after = upgrade_schema(url)
+    import uvicorn
+
+    from haven.api.app import create_app
+
+    # The app (and, with --reload, each worker process) opens the store named here.
+    os.environ["HAVEN_DATABASE_URL"] = f"sqlite:///{Path(url.location).resolve()}"
+    err.print(Text(f"Database {url.location}: {schema_change(before, after)}"))
+    err.print(
+        Text.assemble(
+            ("Haven ", "bold"), "at ", (f"http://{host}:{port}/", "bold cyan"), "  API: /api/v1  docs: /docs"
+        )
+    )
+    if reload:
+        uvicorn.run(
+            "haven.api.app:create_app", factory=True, host=host, port=port, reload=True,
+            reload_dirs=[str(Path(__file__).resolve().parents[1])],
+        )
+    else:
+        uvicorn.run(create_app(), host=host, port=port)
+
+
+# -- import / export -------------------------------------------------------------
+
+
+class OnConflict(str, Enum):
+    error = "error"
+    skip = "skip"
+    replace = "replace"
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, show_default=False,
+            help="A legacy data.json, an old haven.db, or a Haven export.",
+        ),
+    ],
+    galaxy: GalaxyOption = DEFAULT_GALAXY,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything, write nothing.")] = False,
+    on_conflict: Annotated[
+        OnConflict,
+        typer.Option(
+            "--on-conflict",
+            case_sensitive=False,
+            help="When a system with the same name exists: fail the import (error), keep the stored one "
+            "(skip) or overwrite it (replace).",
+        ),
+    ] = OnConflict.error,
+    database: DatabaseOption = None,
+) -> None:
+    """Import systems from a file, all or nothing. Every problem is listed with its record and field.
+
+    The galaxy is created if it does not exist (except on a dry run). A dry run
+    that finds problems lists them and exits with code 1.
+    """
+    from haven.ingest.legacy import import_file
+
+    url = resolve_url(database)
+    with opened(url) as store:
+        if not dry_run:
+            store.ensure_galaxy(galaxy)
+        report = import_file(store, galaxy, file, dry_run=dry_run, on_conflict=on_conflict.value)
+    rows: list[tuple[str, str | Text]] = [
+        ("File", f"{file} ({report.shape or 'unreadable'})"),
+        ("Galaxy", report.galaxy),
+        ("Records", f"{report.records:,} ({report.systems:,} valid)"),
+        ("Created", f"{report.created:,}"),
+        ("Replaced", f"{report.replaced:,}"),
+        ("Skipped", f"{report.skipped:,} (already stored)"),
+    ]
+    out.print(key_value_table(rows, title="Dry run: nothing was written" if dry_run else "Imported"))
+    for warning in report.warnings:
+        out.print(Text(f"  ! {warning}", style="yellow"))
+    if report.problems:  # only a dry run returns problems; a real import raises ImportFailed
+        raise ImportFailed(f"{file.name}: the import would fail", report.problems)
+
+
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
+
+
+@app.command()
+def export(
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")] = ExportFormat("haven-json"),
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE|-", help="Where to write; - is standard output.")
+    ] = "-",
+    galaxy: GalaxyOption = DEFAULT_GALAXY,
+    database: DatabaseOption = None,
+) -> None:
+    """Write every system of a galaxy (with planets, moons, stations and extra fields) as JSON.
+
+    haven-json is {"_meta": ..., "data": [...]}; legacy-json is the name-keyed data.json
+    of the original tool. Both import back with `haven import`. A file is replaced only
+    once the export is complete.
+    """
+    from haven.ingest.export import export_galaxy
+
+    url = resolve_url(database)
+    with opened(url) as store:
+        if output == "-":
+            export_galaxy(store, galaxy, sys.stdout, fmt=format.value)
+            sys.stdout.flush()
+            return
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        count = export_galaxy(store, galaxy, target, fmt=format.value)
+    err.print(Text(f"Exported {count:,} systems of {galaxy} to {target} ({fmt_bytes(target.stat().st_size)})"))
+
+
+# -- stats -----------------------------------------------------------------------
+
+
+@app.command()
+def stats(
+    galaxy: GalaxyOption = DEFAULT_GALAXY,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    top: Annotated[int, typer.Option(min=0, help="Regions to list in the table (largest first).")] = 20,
+    database: DatabaseOption = None,
+) -> None:
+    """Totals for a galaxy: systems, systems per region, database size (from counters, instant)."""
+    url = resolve_url(database)
+    with opened(url) as store:
+        s = store.stats(galaxy)
+    if as_json:
+        typer.echo(json.dumps(s, ensure_ascii=False, indent=2))
+        return
+    out.print(
+        key_value_table(
+            [
+                ("Galaxy", s["galaxy"]),
+                ("Systems", f"{s['total_systems']:,}"),
+                ("Regions", f"{len(s['regions']):,}"),
+                ("Database", f"{url.location} ({fmt_bytes(s['database_size_bytes'])})"),
+            ]
+        )
+    )
+    regions = sorted(s["regions"], key=lambda r: (-r["system_count"], r["name"]))
+    if regions and top:
+        table = Table(title="Largest regions" if len(regions) > top else "Regions", title_justify="left")
+        table.add_column("Region")
+        table.add_column("Systems", justify="right")
+        for r in regions[:top]:
+            table.add_row(Text(r["name"]), f"{r['system_count']:,}")
+        out.print(table)
+        if len(regions) > top:
+            out.print(f"… and {len(regions) - top:,} more regions (--top N or --json to see them)")
+
+
+# -- backup / restore ---------------------------------------------------------------
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(show_default=False, help="New file to write the copy to (must not exist).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Copy the live database while it is in use, then verify the copy with PRAGMA integrity_check."""
+    from haven.cli.backups import check_file
+
+    url = resolve_url(database)
+    with opened(url) as store:
+        started = time.perf_counter()
+        store.backup(path)
+        elapsed = time.perf_counter() - started
+    report = check_file(path)
+    integrity = Text("ok", style="green") if report.ok else Text("; ".join(report.integrity[:10]), style="bold red")
+    out.print(
+        key_value_table(
+            [
+                ("Backup", str(path)),
+                ("Size", fmt_bytes(report.size_bytes)),
+                ("Systems", f"{report.total_systems or 0:,}"),
+                ("Schema", report.revision or "none"),
+                ("Took", f"{elapsed:.2f} s"),
+                ("Integrity", integrity),
+            ],
+            title=f"Backup of {url.location}",
+        )
+    )
+    if not report.ok:
+        err.print(Text("Error: the copy fails PRAGMA integrity_check; do not rely on it.", style="bold red"))
+        raise typer.Exit(1)
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(show_default=False, help="A backup made by `haven backup`.")],
+    yes: YesOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Replace the live database with a checked backup (works while `haven serve` runs).
+
+    The backup must be a SQLite file that passes PRAGMA integrity_check and is at a
+    schema revision this Haven knows; otherwise nothing changes and the exit code is 2.
+    An existing live database is overwritten in place through SQLite's backup API,
+    so a running server sees the restored content; a missing one is created by an
+    atomic rename.
+    """
+    from haven.cli.backups import Restore, live_system_total
+
+    url = resolve_url(database)
+    live = url.sqlite_path
+    with Restore(path, live) as job:
+        report = job.check()
+        current = live_system_total(live)
+        rows: list[tuple[str, str | Text]] = [
+            ("Backup", f"{path}: {report.total_systems or 0:,} systems, schema {report.revision}"),
+            ("Live database", f"{live}: " + ("does not exist yet" if current is None else f"{current:,} systems")),
+        ]
+        if job.upgraded_from:
+            rows.append(("Schema", f"the copy was upgraded {job.upgraded_from} → {migrate.head_revision()}"))
+        out.print(key_value_table(rows, title="Restore"))
+        if not yes:
+            typer.confirm("Replace the live database with this backup?", abort=True)
+        how = job.commit(progress=lambda msg: err.print(Text(msg)))
+    if how == "rename":
+        out.print(Text(f"Restored {live} (moved the checked copy into place).", style="green"))
+    else:
+        out.print(Text(f"Restored {live} in place; open connections see the restored content.", style="green"))
+
+
+# -- db ------------------------------------------------------------------------------
+
+
+@db_app.command("current")
+def db_current(database: DatabaseOption = None) -> None:
+    """Show the database's schema revision and the newest one this Haven knows."""
+    url = resolve_url(database)
+    current = current_revision(url)
+    head = migrate.head_revision()
+    if current is None:
+        state = "none (no schema yet; run `haven init` or `haven db upgrade`)"
+    elif current == head:
+        state = f"{current} (head)"
+    else:
+        state = f"{current} (head is {head}; run `haven db upgrade`)"
+    out.print(key_value_table([("Database", url.location), ("Revision", state)]))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    database: DatabaseOption = None,
+) -> None:
+    """Upgrade the schema (creating the database if needed) to REVISION, the newest by default."""
+    url = resolve_url(database)
+    before = current_revision(url)
+    run_migration(migrate.upgrade, url, revision)
+    after = current_revision(url)
+    out.print(Text(f"Schema revision: {before or 'none'} → {after or 'none'}"))
+
+
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision: -1 for one step back (default), base for an empty schema.")
+    ] = "-1",
+    yes: YesOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Downgrade the schema. Tables the newer revisions added are dropped with their data."""
+    url = resolve_url(database)
+    before = current_revision(url)
+    if before is None:
+        raise InvalidInput(f"{url.location} has no schema to downgrade", field="revision")
+    if not yes:
+        typer.confirm(
+            f"Downgrade {url.location} from revision {before} to {revision}? "
+            "Data in dropped tables is lost (take a `haven backup` first).",
+            abort=True,
+        )
+    run_migration(migrate.downgrade, url, revision)
+    after = current_revision(url)
+    out.print(Text(f"Schema revision: {before} → {after or 'none'}"))
+
+
+def main() -> None:
+    """Entry point of the ``haven`` script."""
+    app()

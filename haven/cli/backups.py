@@ -1,0 +1,203 @@
+"""Checking backup files and restoring one over the live SQLite database.
+
+Restore never touches the live database until the backup has passed every
+check. The steps:
+
+1. The file must exist and start with the SQLite header.
+2. It is copied to a staging file beside the live database (the user's backup
+   is never modified) and checked there: ``PRAGMA integrity_check`` must say
+   ``ok`` and ``alembic_version`` must name a revision this Haven knows.
+3. A staging copy at an older revision is upgraded to the newest one, so the
+   live database always ends at the schema the running code expects.
+4. The staging copy replaces the live database:
+
+   * **the live file exists** → the pages are written *into* it through
+     SQLite's online backup API, in one write transaction. Connections that a
+     running ``haven serve`` holds stay valid and see the restored content at
+     their next transaction; a crash part-way leaves the old content (the
+     write is journaled like any other transaction);
+   * **there is no live file yet** → the staging file is flushed to disk and
+     moved into place with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from haven.config import DatabaseUrl
+from haven.errors import InvalidInput
+from haven.ingest.sources import SQLITE_MAGIC
+from haven.store import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class BackupRefused(InvalidInput):
+    """A file offered to ``haven restore`` is not a usable Haven backup (exit code 2)."""
+
+    code = "backup_refused"
+    exit_code = 2
+
+
+@dataclass
+class DatabaseFileReport:
+    """What a check of one database file found."""
+
+    path: Path
+    integrity: list[str]
+    revision: str | None
+    total_systems: int | None
+    size_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == ["ok"]
+
+
+def known_revisions() -> list[str]:
+    """Every schema revision this Haven can migrate from, newest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(DatabaseUrl("sqlite", ":memory:")))
+    return [rev.revision for rev in script.walk_revisions()]
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+def _report(conn: sqlite3.Connection, path: Path) -> DatabaseFileReport:
+    integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    revision = migrate.current_revision(DatabaseUrl("sqlite", str(path)))
+    return DatabaseFileReport(path, integrity, revision, _system_total(conn), path.stat().st_size)
+
+
+def _system_total(conn: sqlite3.Connection) -> int | None:
+    """Systems in every galaxy, from the counters (None without a galaxy table)."""
+    if not _has_table(conn, "galaxy"):
+        return None
+    return conn.execute("SELECT COALESCE(SUM(system_count), 0) FROM galaxy").fetchone()[0]
+
+
+def live_system_total(path: Path) -> int | None:
+    """Systems in the live database, or None when there is no file yet."""
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return _system_total(conn) or 0
+    finally:
+        conn.close()
+
+
+def check_file(path: Path) -> DatabaseFileReport:
+    """Integrity, schema revision and system total of a database file, opened read-only."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return _report(conn, path)
+    finally:
+        conn.close()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Restore:
+    """A checked backup staged beside the live database, ready to replace it.
+
+    Use as a context manager: the staging file is removed on exit whether or
+    not :meth:`commit` ran.
+    """
+
+    def __init__(self, backup: Path, live: Path) -> None:
+        self.backup = backup
+        self.live = live
+        self.staging = live.parent / f".{live.name}.restore-{os.getpid()}"
+        self.report: DatabaseFileReport | None = None
+        self.upgraded_from: str | None = None
+
+    def __enter__(self) -> Restore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{self.staging}{suffix}").unlink(missing_ok=True)
+
+    def check(self) -> DatabaseFileReport:
+        """Stage and verify the backup; raise :class:`BackupRefused` if it is not usable."""
+        backup, live = self.backup, self.live
+        if not backup.exists():
+            raise BackupRefused(f"no file at {backup}", field="path")
+        if not backup.is_file():
+            raise BackupRefused(f"{backup} is not a file", field="path")
+        if live.exists() and backup.resolve() == live.resolve():
+            raise BackupRefused(f"{backup} is the live database itself", field="path")
+        with backup.open("rb") as f:
+            if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                raise BackupRefused(f"{backup} is not a SQLite database", field="path")
+        live.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(backup, self.staging)
+        try:
+            conn = sqlite3.connect(self.staging)
+            try:
+                conn.execute("PRAGMA journal_mode = DELETE")
+                report = _report(conn, self.staging)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise BackupRefused(f"{backup} cannot be read as a database: {exc}", field="path") from None
+        report.path = backup
+        if not report.ok:
+            problems = "; ".join(report.integrity[:5])
+            raise BackupRefused(f"{backup} fails the integrity check: {problems}", field="path")
+        known = known_revisions()
+        if report.revision is None:
+            raise BackupRefused(f"{backup} is not a Haven database (no schema revision recorded)", field="path")
+        if report.revision not in known:
+            raise BackupRefused(
+                f"{backup} is at schema revision {report.revision}, which this Haven does not know "
+                f"(it knows {', '.join(known)}); restore it with the Haven version that wrote it",
+                field="path",
+            )
+        if report.revision != known[0]:
+            migrate.upgrade(DatabaseUrl("sqlite", str(self.staging)))
+            self.upgraded_from = report.revision
+        self.report = report
+        return report
+
+    def commit(self, progress: Callable[[str], None] = lambda _: None) -> str:
+        """Replace the live database with the checked copy; returns how ("backup-api" or "rename")."""
+        if self.report is None:
+            raise RuntimeError("check() must succeed before commit()")
+        if not self.live.exists():
+            _fsync(self.staging)
+            os.replace(self.staging, self.live)
+            _fsync(self.live.parent)
+            return "rename"
+        src = sqlite3.connect(self.staging)
+        dst = sqlite3.connect(self.live)
+        try:
+            dst.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            live_page_size = dst.execute("PRAGMA page_size").fetchone()[0]
+            if src.execute("PRAGMA page_size").fetchone()[0] != live_page_size:
+                # A WAL database cannot change page size, so the copy adopts the live one.
+                progress("matching the live database's page size")
+                src.execute(f"PRAGMA page_size = {int(live_page_size)}")
+                src.execute("VACUUM")
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        return "backup-api"

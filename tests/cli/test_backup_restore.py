@@ -1,0 +1,225 @@
+"""``haven backup`` (online, verified) and ``haven restore`` (checked, in place)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from haven.config import DatabaseUrl
+from haven.model import validate_system
+from haven.store import open_store
+
+from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+
+
+def _add(store, name: str, x: float = 0.0) -> None:
+    store.create("Haven", validate_system({"name": name, "x": x, "y": 1.0, "z": 2.0, "region": "Test"}))
+
+
+def _integrity(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_backup_while_another_thread_writes(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init"))
+    store = open_store(DatabaseUrl("sqlite", str(db_path)))
+    stop = threading.Event()
+    started = threading.Event()
+    written: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            i = 0
+            while not stop.is_set():
+                _add(store, f"WRITER {i}/X", x=float(i % 500))
+                written.append(i)
+                i += 1
+                if i == 20:
+                    started.set()
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(30)
+        at_start = system_count(db_path)
+        target = tmp_path / "backups" / "copy.db"
+        result = haven("backup", target)
+        writes_during = len(written)
+    finally:
+        stop.set()
+        thread.join(30)
+        store.close()
+    assert not errors, errors
+    assert_ok(result)
+    assert "Integrity" in result.output and "ok" in result.output
+    assert _integrity(target) == "ok"
+    assert system_count(target) >= at_start
+    assert len(written) >= writes_during  # the writer kept going through the backup
+    assert system_count(db_path) == 3012 + len(written)
+
+
+def test_backup_refuses_an_existing_target(haven: Invoke, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    target = tmp_path / "copy.db"
+    target.write_bytes(b"precious")
+    assert_fails(haven("backup", target), 1, "already exists")
+    assert target.read_bytes() == b"precious"
+
+
+def test_backup_of_a_missing_database(haven: Invoke, tmp_path: Path) -> None:
+    assert_fails(haven("backup", tmp_path / "copy.db"), 1, "haven init")
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_restore_round_trip_seen_by_an_open_connection(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    server = open_store(DatabaseUrl("sqlite", str(db_path)))  # stands in for a running `haven serve`
+    try:
+        _add(server, "BEFORE 1/A")
+        backup = tmp_path / "before.db"
+        assert_ok(haven("backup", backup))
+        _add(server, "AFTER 2/B")
+        assert server.stats("Haven")["total_systems"] == 2
+
+        result = haven("restore", backup, "--yes")
+        assert_ok(result)
+        assert "in place" in result.output
+        # The server's existing connection sees the restored content.
+        assert server.stats("Haven")["total_systems"] == 1
+        assert server.system_by_name("Haven", "BEFORE 1/A")["name"] == "BEFORE 1/A"
+        assert [s["name"] for s in server.page("Haven").items] == ["BEFORE 1/A"]
+        _add(server, "AFTER RESTORE")  # and can keep writing
+    finally:
+        server.close()
+    assert _integrity(db_path) == "ok"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert system_count(db_path) == 2
+    assert backup.exists()  # the backup itself is left as it was
+    assert not list(tmp_path.glob(".haven.db.restore-*"))
+
+
+def test_restore_into_a_new_location(haven: Invoke, tmp_path: Path) -> None:
+    assert_ok(haven("init"))
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup))
+    fresh = tmp_path / "elsewhere" / "restored.db"
+    result = haven("restore", backup, "--yes", "--database", fresh)
+    assert_ok(result)
+    assert "moved" in result.output
+    assert system_count(fresh) == 3012
+    assert _integrity(fresh) == "ok"
+    assert_ok(haven("stats", "--database", fresh))
+
+
+def test_restore_asks_before_replacing(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup))
+    before = file_digest(db_path)
+    assert_fails(haven("restore", backup, input="n\n"), 1)
+    assert file_digest(db_path) == before
+    assert_ok(haven("restore", backup, input="y\n"))
+
+
+def test_restore_upgrades_an_older_backup(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    from haven.store import migrate
+
+    old = tmp_path / "old.db"
+    assert_ok(haven("init", "--no-demo", "--database", old))
+    assert_ok(haven("db", "downgrade", "--yes", "--database", old))
+    older = migrate.current_revision(DatabaseUrl("sqlite", str(old)))
+    assert older is not None
+    assert_ok(haven("init", "--no-demo"))
+    result = haven("restore", old, "--yes")
+    assert_ok(result)
+    assert "upgraded" in result.output
+    assert migrate.current_revision(DatabaseUrl("sqlite", str(db_path))) == migrate.head_revision()
+    assert migrate.current_revision(DatabaseUrl("sqlite", str(old))) == older  # the backup is untouched
+
+
+def _not_haven(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.commit()
+    conn.close()
+
+
+def _unknown_revision(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed'")
+    conn.commit()
+    conn.close()
+
+
+def _malformed(path: Path) -> None:
+    """Scribble over every page after the second: SQLite cannot even read the schema."""
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(2 * page, len(data) - page, page):
+        data[offset + 8 : offset + 400] = b"\xa5" * 392
+    path.write_bytes(bytes(data))
+
+
+def _broken_index(path: Path) -> None:
+    """Change letters inside one leaf page of the name index: readable, but integrity_check fails."""
+    conn = sqlite3.connect(path)
+    try:
+        pages = conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'system_name' AND pagetype = 'leaf' ORDER BY pageno"
+        ).fetchall()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table to locate an index page")
+    finally:
+        conn.close()
+    data = bytearray(path.read_bytes())
+    start = (pages[len(pages) // 2][0] - 1) * page_size
+    for i in range(start + page_size - 300, start + page_size - 100):
+        if ord("a") <= data[i] <= ord("z"):
+            data[i] = ord("a") + (data[i] - ord("a") + 1) % 26
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda p: p.write_bytes(b"this is not a database at all\n" * 40), "not a SQLite database"),
+        (lambda p: p.write_bytes(b""), "not a SQLite database"),
+        (_not_haven, "not a Haven database"),
+        (_unknown_revision, "does not know"),
+        (_malformed, "cannot be read"),
+        (_broken_index, "fails the integrity check"),
+    ],
+    ids=["garbage", "empty", "not-haven", "unknown-revision", "malformed", "broken-index"],
+)
+def test_restore_refuses_bad_files(haven: Invoke, db_path: Path, tmp_path: Path, make_bad, message: str) -> None:
+    assert_ok(haven("init"))
+    bad = tmp_path / "bad.db"
+    if make_bad in (_unknown_revision, _malformed, _broken_index):
+        assert_ok(haven("backup", bad))
+    make_bad(bad)
+    before = file_digest(db_path)
+    assert_fails(haven("restore", bad, "--yes"), 2, message)
+    assert file_digest(db_path) == before
+    assert system_count(db_path) == 3012
+    assert not list(tmp_path.glob(".haven.db.restore-*"))
+
+
+def test_restore_refuses_missing_file_and_the_live_database(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert_fails(haven("restore", tmp_path / "nope.db", "--yes"), 2, "no file")
+    assert_fails(haven("restore", db_path, "--yes"), 2, "live database itself")
+    assert_fails(haven("restore", tmp_path, "--yes"), 2, "not a file")

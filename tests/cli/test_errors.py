@@ -1,0 +1,69 @@
+"""User errors: a clear message, a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from haven.cli import app
+
+from cli_helpers import Invoke, assert_fails, assert_ok
+
+
+def test_every_command_has_help(haven: Invoke) -> None:
+    commands = [["init"], ["serve"], ["import"], ["export"], ["stats"], ["backup"], ["restore"],
+                ["db"], ["db", "current"], ["db", "upgrade"], ["db", "downgrade"]]
+    for command in commands:
+        result = haven(*command, "--help")
+        assert_ok(result)
+        assert "Usage" in result.output
+        if command != ["db"]:
+            assert "--database" in result.output, command
+    assert_ok(haven("--help"))
+    assert_ok(haven("--version"))
+    assert app.info.name == "haven"
+
+
+def test_missing_database_points_to_init(haven: Invoke) -> None:
+    assert_fails(haven("stats"), 1, "haven init")
+
+
+def test_unknown_galaxy_is_named(haven: Invoke) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert_fails(haven("stats", "--galaxy", "Nowhere"), 1, "Nowhere")
+
+
+def test_empty_galaxy_name(haven: Invoke, db_path: Path) -> None:
+    assert_fails(haven("init", "--galaxy", "  "), 1, "galaxy")
+
+
+@pytest.mark.parametrize("url", ["sqlite://two-slashes.db", "mysql://host/db"])
+def test_malformed_database_url_is_usage_error(haven: Invoke, url: str) -> None:
+    assert_fails(haven("stats", "--database", url), 2, "--database")
+
+
+def test_postgresql_is_not_available_yet(haven: Invoke) -> None:
+    assert_fails(haven("stats", "--database", "postgresql://localhost/haven"), 1, "postgresql")
+
+
+def test_not_a_database_file(haven: Invoke, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("hello\n" * 200)
+    assert_fails(haven("stats", "--database", junk), 1, str(junk))
+
+
+def test_bad_synchronous_setting(haven: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    monkeypatch.setenv("HAVEN_SQLITE_SYNCHRONOUS", "sometimes")
+    assert_fails(haven("stats"), 2, "HAVEN_SQLITE_SYNCHRONOUS")
+
+
+def test_usage_errors_exit_2(haven: Invoke, tmp_path: Path) -> None:
+    assert_fails(haven("frobnicate"), 2)
+    assert_fails(haven("serve", "--port", "70000"), 2)
+    assert_fails(haven("import", tmp_path / "missing.json"), 2, "does not exist")
+    assert_fails(haven("import", tmp_path), 2)
+    data = tmp_path / "x.json"
+    data.write_text("{}")
+    assert_fails(haven("import", data, "--on-conflict", "merge"), 2, "merge")

@@ -1,0 +1,171 @@
+"""``haven import`` (all or nothing, every problem named) and ``haven export``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from haven.config import DatabaseUrl
+from haven.store import open_store
+
+from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+
+LEGACY = {
+    "_meta": {"version": "1.0.0", "description": "three systems charted by hand"},
+    "VELLAN 4/C2": {
+        "id": "SYS_VELLAN",
+        "name": "VELLAN 4/C2",
+        "x": 12.5, "y": -3.25, "z": 0.75,
+        "region": "Test Reach",
+        "fauna": "High", "flora": 5, "sentinel": "Low",
+        "materials": "Copper, Gold",
+        "planets": [
+            {"name": "Vellan Prime", "sentinel": "Low", "fauna": "N/A", "flora": "N/A",
+             "moons": [{"name": "Vellan a", "sentinel": "None"}]}
+        ],
+        "space_station": {"name": "Vellan Dock", "x": 12.6, "y": -3.2, "z": 0.8},
+        "discovered_by": "a field the model does not know",
+    },
+    "Quiet Harbour": {"name": "Quiet Harbour", "x": 1, "y": 2, "z": 3, "region": "Test Reach"},
+    "Øresund": {"name": "Øresund", "x": -4, "y": 5, "z": -6},
+}
+
+
+def _write(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _store(db_path: Path):
+    return open_store(DatabaseUrl("sqlite", str(db_path)))
+
+
+def test_import_legacy_json(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    data = _write(tmp_path / "data.json", LEGACY)
+    result = haven("import", data)
+    assert_ok(result)
+    assert "Imported" in result.output and "name-keyed" in result.output
+    store = _store(db_path)
+    try:
+        assert store.stats("Haven")["total_systems"] == 3
+        vellan = store.system_by_name("Haven", "VELLAN 4/C2")
+        assert vellan["planets"][0]["moons"][0]["name"] == "Vellan a"
+        assert vellan["space_station"]["name"] == "Vellan Dock"
+        assert vellan["extra"]["discovered_by"] == "a field the model does not know"
+    finally:
+        store.close()
+
+
+def test_import_into_a_new_galaxy(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert_ok(haven("import", _write(tmp_path / "d.json", LEGACY), "--galaxy", "Elsewhere"))
+    assert_ok(haven("stats", "--galaxy", "Elsewhere"))
+    assert "3" in haven("stats", "--galaxy", "Elsewhere", "--json").stdout
+
+
+def test_dry_run_writes_nothing(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    result = haven("import", _write(tmp_path / "d.json", LEGACY), "--dry-run")
+    assert_ok(result)
+    assert "Dry run" in result.output
+    assert system_count(db_path) == 0
+
+
+def test_bad_records_are_all_named_and_nothing_is_written(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    bad = dict(LEGACY)
+    bad["BROKEN ONE"] = {"name": "BROKEN ONE", "x": "far away", "y": 0, "z": 0}
+    bad["BROKEN TWO"] = {"name": "BROKEN TWO", "x": 0, "y": 0}
+    path = _write(tmp_path / "bad.json", bad)
+    before = file_digest(db_path)
+
+    result = haven("import", path)
+    assert_fails(result, 1, "BROKEN ONE", "BROKEN TWO", "x", "z")
+    assert system_count(db_path) == 0
+    assert file_digest(db_path) == before
+
+    dry = haven("import", path, "--dry-run")
+    assert_fails(dry, 1, "BROKEN ONE", "BROKEN TWO")
+
+
+def test_conflicts(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    path = _write(tmp_path / "d.json", LEGACY)
+    assert_ok(haven("import", path))
+    assert_fails(haven("import", path), 1, "already exists", "VELLAN 4/C2")
+    skipped = haven("import", path, "--on-conflict", "skip")
+    assert_ok(skipped)
+    changed = json.loads(json.dumps(LEGACY))
+    changed["Quiet Harbour"]["fauna"] = "Bountiful"
+    assert_ok(haven("import", _write(tmp_path / "e.json", changed), "--on-conflict", "replace"))
+    store = _store(db_path)
+    try:
+        assert store.stats("Haven")["total_systems"] == 3
+        assert store.system_by_name("Haven", "Quiet Harbour")["fauna"] == "Bountiful"
+    finally:
+        store.close()
+
+
+def test_not_json(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    path = tmp_path / "notes.json"
+    path.write_text("{ this is not json", encoding="utf-8")
+    assert_fails(haven("import", path), 1, "notes.json")
+
+
+def _systems(db_path: Path, galaxy: str) -> list[dict]:
+    store = _store(db_path)
+    try:
+        out = []
+        for s in store.iter_systems(galaxy):
+            for key in ("id", "version", "created_at", "modified_at"):
+                s.pop(key, None)
+            for p in s["planets"]:
+                p.pop("id", None)
+                for m in p["moons"]:
+                    m.pop("id", None)
+            out.append(s)
+        return out
+    finally:
+        store.close()
+
+
+def test_export_and_import_back(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init"))
+    assert_ok(haven("import", _write(tmp_path / "d.json", LEGACY)))
+    for fmt in ("haven-json", "legacy-json"):
+        out = tmp_path / f"export-{fmt}.json"
+        result = haven("export", "--format", fmt, "--output", out)
+        assert_ok(result)
+        assert "Exported 3,015 systems" in result.output
+        assert json.loads(out.read_text(encoding="utf-8"))["_meta"]["galaxy"] == "Haven"
+        assert_ok(haven("import", out, "--galaxy", f"Copy {fmt}"))
+        original = _systems(db_path, "Haven")
+        copy = _systems(db_path, f"Copy {fmt}")
+        assert len(copy) == len(original) == 3015
+        assert copy == original
+
+
+def test_export_to_stdout(haven: Invoke, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert_ok(haven("import", _write(tmp_path / "d.json", LEGACY)))
+    result = haven("export")
+    assert_ok(result)
+    data = json.loads(result.stdout)
+    assert sorted(s["name"] for s in data["data"]) == sorted(k for k in LEGACY if k != "_meta")
+
+
+def test_export_errors(haven: Invoke, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert_fails(haven("export", "--format", "csv"), 2, "csv")
+    assert_fails(haven("export", "--galaxy", "Nowhere", "-o", tmp_path / "x.json"), 1, "Nowhere")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_demo_file_imports_with_the_legacy_importer(haven: Invoke, db_path: Path) -> None:
+    from haven.demo import DEMO_FILE, handmade_systems
+
+    assert_ok(haven("init", "--no-demo"))
+    assert_ok(haven("import", DEMO_FILE))
+    assert system_count(db_path) == len(handmade_systems())
