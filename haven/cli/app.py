@@ -412,6 +412,40 @@ def stats(
             out.print(f"… and {len(regions) - top:,} more regions (--top N or --json to see them)")
 
 
+# -- bench -------------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    systems: Annotated[int, typer.Option("--systems", "-n", min=1, help="Systems in the generated galaxy.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the galaxy and of the query parameters.")] = 42,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where haven-N.db is built (or reused when N and seed match).")
+    ] = Path("bench-data"),
+    calls: Annotated[int, typer.Option(min=1, max=10_000, help="Timed calls per operation.")] = 30,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="Also time the operations over HTTP (uvicorn).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
+    database: Annotated[
+        Optional[Path],
+        typer.Option("--database", "-d", metavar="PATH", show_default=False,
+                     help="Benchmark file to use instead of DATA_DIR/haven-N.db (never HAVEN_DATABASE_URL)."),
+    ] = None,
+) -> None:
+    """Time Haven on a generated galaxy: pages, search, detail, spheres, chunks, writes, sizes, memory.
+
+    Prints a Markdown report (paste it into docs/benchmarks.md) or, with --json, the same as JSON.
+    The benchmark database is separate from your data; see docs/benchmarks.md.
+    """
+    from haven.bench import BenchConfig, run_bench, to_json, to_markdown
+
+    config = BenchConfig(
+        n_systems=systems, seed=seed, data_dir=data_dir, calls=calls, http=http, database=database,
+        progress=lambda msg: err.print(Text(msg, style="dim")),
+    )
+    report = run_bench(config)
+    typer.echo(to_json(report) if as_json else to_markdown(report))
+
+
 # -- backup / restore ---------------------------------------------------------------
 
 

@@ -1,0 +1,455 @@
+"""The benchmark: a generated galaxy, seeded parameters, and every operation timed twice.
+
+Each operation runs in-process (straight on the store / chunk service) and,
+unless disabled, over HTTP against ``uvicorn`` serving ``haven.api.app`` in a
+separate process on 127.0.0.1 (so the server's peak RSS is its own). Writes
+are committed (the store's normal ``synchronous`` setting) and the systems the
+benchmark adds are deleted again, so a dataset can be reused run after run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from haven.bench.runner import Timing, peak_rss_bytes, reset_peak_rss, time_calls
+from haven.chunks.service import ChunkService
+from haven.config import DEFAULT_GALAXY, DatabaseUrl
+from haven.model import SystemIn, validate_patch, validate_system
+from haven.store import SQLiteStore, init_store
+
+#: Operations in report order: (key, what is timed).
+OPERATIONS: list[tuple[str, str]] = [
+    ("page_first", "first page (100) with total"),
+    ("page_next", "next page (100) at a random cursor"),
+    ("region_page", "region page (100) at a random cursor"),
+    ("search_common", 'search "Gold" (~5% of systems), 100 results'),
+    ("search_rare", "search a rare name suffix"),
+    ("detail_generated", "system detail, derived planets and moons"),
+    ("detail_stored", "system detail, stored 5 planets × 2 moons"),
+    ("sphere_50", "sphere 50 LY (limit 5000)"),
+    ("sphere_500", "sphere 500 LY (limit 5000)"),
+    ("chunk_cold", "chunk fetch, cold (built from rows)"),
+    ("chunk_warm", "chunk fetch, warm (cached bytes)"),
+    ("insert", "insert system + 5 planets × 2 moons"),
+    ("update", "update (patch) a system with 10 children"),
+    ("delete", "delete a system with 10 children"),
+]
+
+#: Tables (with their indexes) that hold the galaxy itself; the search index is counted apart.
+CORE_TABLES = ("galaxy", "region", "system", "planet", "moon", "space_station", "lod_node")
+FTS_PREFIX = "system_fts"
+#: Names of the systems the benchmark writes (leftovers of a killed run are removed first).
+BENCH_NAME_PREFIX = "~haven-bench "
+PAGE_SIZE = 100
+SPHERE_LIMIT = 5000
+CHUNK_SIZE_SAMPLE = 50
+META_BUILD_KEY = "bench:build"
+
+
+@dataclass
+class BenchConfig:
+    """What to benchmark; ``database`` overrides ``data_dir/haven-N.db``."""
+
+    n_systems: int
+    seed: int = 42
+    data_dir: Path = Path("bench-data")
+    calls: int = 30
+    http: bool = True
+    galaxy: str = DEFAULT_GALAXY
+    database: Path | None = None
+    progress: Callable[[str], None] = field(default=lambda msg: None)
+
+    @property
+    def db_path(self) -> Path:
+        return self.database or self.data_dir / f"haven-{self.n_systems}.db"
+
+
+# -- the dataset ------------------------------------------------------------------------
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
+    """Open the benchmark galaxy, generating it first unless it exists with the same N and seed.
+
+    Returns the store and the build record (import rate of the run that built it).
+    """
+    from haven.ingest.bulk import generate_galaxy, procgen_spec
+
+    path = cfg.db_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        store = init_store(DatabaseUrl("sqlite", str(path)))
+        spec = procgen_spec(store, cfg.galaxy) if cfg.galaxy in {g["name"] for g in store.galaxies()} else None
+        record = store.meta_value(META_BUILD_KEY)
+        if spec and spec["n_systems"] == cfg.n_systems and spec["seed"] == cfg.seed and record:
+            cfg.progress(f"reusing {path} ({cfg.n_systems:,} systems, seed {cfg.seed})")
+            return store, {**orjson.loads(record), "reused": True}
+        store.close()
+        cfg.progress(f"{path} holds another galaxy; rebuilding it")
+        _remove_db(path)
+    store = init_store(DatabaseUrl("sqlite", str(path)))
+    cfg.progress(f"generating {cfg.n_systems:,} systems (seed {cfg.seed}) into {path}")
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    summary = generate_galaxy(store, cfg.galaxy, cfg.n_systems, cfg.seed)
+    seconds = time.perf_counter() - t0
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # so the file size is the database's
+    record = {
+        "systems": cfg.n_systems,
+        "seed": cfg.seed,
+        "seconds": round(seconds, 2),
+        "rate_systems_per_s": round(cfg.n_systems / seconds) if seconds > 0 else None,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timings_s": summary.get("timings_s", {}),
+    }
+    store.set_meta_value(META_BUILD_KEY, orjson.dumps(record).decode())
+    return store, {**record, "reused": False}
+
+
+def remove_leftovers(store: SQLiteStore, galaxy: str) -> int:
+    """Delete systems a killed benchmark run left behind (their names sort together)."""
+    removed = 0
+    while True:
+        page = store.page(galaxy, after=BENCH_NAME_PREFIX, limit=100)
+        mine = [s for s in page.items if s["name"].startswith(BENCH_NAME_PREFIX)]
+        for s in mine:
+            store.delete(s["id"])
+        removed += len(mine)
+        if len(mine) < len(page.items) or not page.has_more:
+            return removed
+
+
+# -- parameters ------------------------------------------------------------------------
+
+
+@dataclass
+class Params:
+    """Seeded query parameters, the same for in-process and HTTP runs."""
+
+    names: list[str]
+    regions: list[tuple[str, str]]  # (region, a name to start after)
+    rare_terms: list[str]
+    detail_ids: list[int]
+    centres: list[tuple[float, float, float]]
+    nodes: list[tuple[int, int]]
+    size_nodes: list[tuple[int, int]]
+
+
+def _random_rows(conn: sqlite3.Connection, rng: random.Random, k: int) -> list[sqlite3.Row]:
+    """``k`` random systems (by id, O(log n) each; gaps in ids are skipped)."""
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM system").fetchone()
+    rows: list[sqlite3.Row] = []
+    while len(rows) < k:
+        row = conn.execute(
+            "SELECT s.id, s.name, s.x, s.y, s.z, r.name AS region FROM system s "
+            "LEFT JOIN region r ON r.id = s.region_id WHERE s.id >= ? ORDER BY s.id LIMIT 1",
+            (rng.randint(lo, hi),),
+        ).fetchone()
+        if row is not None and not row["name"].startswith(BENCH_NAME_PREFIX):
+            rows.append(row)
+    return rows
+
+
+def make_params(store: SQLiteStore, cfg: BenchConfig) -> Params:
+    """Draw every operation's parameters from ``random.Random(seed)``."""
+    rng = random.Random(cfg.seed)
+    rows = _random_rows(store.conn, rng, cfg.calls * 5)
+    take = iter(rows)
+    names = [next(take)["name"] for _ in range(cfg.calls)]
+    regions = [(r["region"], r["name"]) for r in (next(take) for _ in range(cfg.calls)) if r["region"]]
+    rare: list[str] = []
+    for r in rows:
+        token = r["name"].split()[-1]
+        if len(token) >= 3 and len(rare) < cfg.calls:
+            rare.append(token)
+    detail_ids = [next(take)["id"] for _ in range(cfg.calls)]
+    centres = [(r["x"], r["y"], r["z"]) for r in (next(take) for _ in range(cfg.calls))]
+    nodes = [(n["level"], n["cell"]) for n in store.lod_hierarchy(cfg.galaxy, 0, 0, 4)]
+    rng.shuffle(nodes)
+    return Params(names, regions, rare, detail_ids, centres, nodes[: cfg.calls], nodes[:CHUNK_SIZE_SAMPLE])
+
+
+def system_with_children(name: str, x: float, y: float, z: float) -> SystemIn:
+    """A system with 5 planets of 2 moons each (10 children beyond the planets' 5)."""
+    planets = [
+        {
+            "name": f"Planet {p + 1}",
+            "fauna": "Rich", "flora": "Lush", "sentinel": "Low", "materials": "Copper, Carbon",
+            "moons": [{"name": f"Moon {p + 1}-{m + 1}", "orbit_radius": 1.5 + m, "orbit_speed": 0.1} for m in range(2)],
+        }
+        for p in range(5)
+    ]
+    return validate_system({
+        "name": name, "x": x, "y": y, "z": z, "region": None,
+        "fauna": "Rich", "flora": "Lush", "sentinel": "Low", "materials": "Gold, Copper",
+        "planets": planets,
+    })
+
+
+# -- in-process ------------------------------------------------------------------------
+
+
+def run_in_process(store: SQLiteStore, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
+    """Time every operation directly on the store and the chunk service."""
+    g = cfg.galaxy
+    t: dict[str, Timing] = {key: Timing(key, "in-process") for key, _ in OPERATIONS}
+    n = len
+    time_calls(t["page_first"], lambda _: store.page(g, limit=PAGE_SIZE), range(cfg.calls),
+               count=lambda r: n(r.items), warmup=1)
+    time_calls(t["page_next"], lambda a: store.page(g, after=a, limit=PAGE_SIZE), p.names,
+               count=lambda r: n(r.items))
+    time_calls(t["region_page"], lambda ra: store.page(g, region=ra[0], after=ra[1], limit=PAGE_SIZE), p.regions,
+               count=lambda r: n(r.items))
+    time_calls(t["search_common"], lambda _: store.search(g, "Gold", limit=PAGE_SIZE), range(cfg.calls), count=n,
+               warmup=1)
+    time_calls(t["search_rare"], lambda q: store.search(g, q, limit=PAGE_SIZE), p.rare_terms, count=n)
+    time_calls(t["detail_generated"], store.system, p.detail_ids, count=lambda s: n(s["planets"]))
+    stored = store.create(g, system_with_children(BENCH_NAME_PREFIX + "stored detail", *p.centres[0]))
+    try:
+        time_calls(t["detail_stored"], lambda _: store.system(stored["id"]), range(cfg.calls),
+                   count=lambda s: n(s["planets"]))
+    finally:
+        store.delete(stored["id"])
+    for radius in (50, 500):
+        time_calls(t[f"sphere_{radius}"], lambda c, r=radius: store.near(g, *c, r, limit=SPHERE_LIMIT), p.centres,
+                   count=n)
+    time_calls(t["chunk_cold"], lambda node: ChunkService(store).get(g, *node), p.nodes,
+               count=lambda c: c.count)
+    warm = ChunkService(store)
+    for node in p.nodes:
+        warm.get(g, *node)
+    time_calls(t["chunk_warm"], lambda node: warm.get(g, *node), p.nodes, count=lambda c: c.count)
+    ids: list[int] = []
+    time_calls(t["insert"], lambda i: ids.append(store.create(g, system_with_children(
+        f"{BENCH_NAME_PREFIX}insert {i}", *p.centres[i % n(p.centres)]))["id"]), range(cfg.calls))
+    time_calls(t["update"], lambda sid: store.patch(sid, validate_patch({"fauna": "Bountiful", "attributes": "edited"})),
+               ids)
+    time_calls(t["delete"], store.delete, ids)
+    t["chunk_cold"].note = "new ChunkService per call (empty LRU); SQLite page cache warm"
+    return t
+
+
+# -- over HTTP ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def http_server(db_path: Path, galaxy: str, timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``uvicorn`` serving the app on a free 127.0.0.1 port in a child process; yields (base URL, process)."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "HAVEN_DATABASE_URL": f"sqlite:///{db_path.resolve()}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "haven.api.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the HTTP server exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the HTTP server did not answer /healthz in time")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ok(response: Any) -> Any:
+    response.raise_for_status()
+    return response
+
+
+def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
+    """Time the same operations through ``/api/v1`` with one keep-alive httpx client."""
+    import httpx
+
+    api = "/api/v1"
+    t: dict[str, Timing] = {key: Timing(key, "http") for key, _ in OPERATIONS}
+    items = lambda r: len(r.json()["items"])  # noqa: E731
+    with httpx.Client(base_url=base, timeout=60.0, headers={"Accept-Encoding": "gzip"}) as c:
+        get = lambda path, **params: _ok(c.get(path, params=params))  # noqa: E731
+        time_calls(t["page_first"], lambda _: get(f"{api}/systems", limit=PAGE_SIZE), range(cfg.calls), count=items,
+                   warmup=1)
+        # A cursor is opaque: take it from a prefix jump (untimed), then time following it.
+        cursors = [get(f"{api}/systems", prefix=name, limit=PAGE_SIZE).json()["next"] for name in p.names]
+        time_calls(t["page_next"], lambda cur: get(f"{api}/systems", cursor=cur, limit=PAGE_SIZE),
+                   [x for x in cursors if x], count=items)
+        # A region's page after a random name may be its last (small galaxies): then the prefix jump is timed.
+        region_calls = [(r, get(f"{api}/systems", region=r, prefix=name, limit=PAGE_SIZE).json()["next"], name)
+                        for r, name in p.regions]
+        time_calls(t["region_page"],
+                   lambda rc: get(f"{api}/systems", region=rc[0], limit=PAGE_SIZE,
+                                  **({"cursor": rc[1]} if rc[1] else {"prefix": rc[2]})),
+                   region_calls, count=items)
+        t["page_next"].note = "cursor taken (untimed) from a prefix jump to a random name"
+        jumps = sum(1 for rc in region_calls if not rc[1])
+        t["region_page"].note = "cursor taken (untimed) from a prefix jump to a random name" + (
+            f"; {jumps} calls timed the prefix jump itself (no next page)" if jumps else "")
+        time_calls(t["search_common"], lambda _: get(f"{api}/systems/search", q="Gold", limit=PAGE_SIZE),
+                   range(cfg.calls), count=items, warmup=1)
+        time_calls(t["search_rare"], lambda q: get(f"{api}/systems/search", q=q, limit=PAGE_SIZE), p.rare_terms,
+                   count=items)
+        time_calls(t["detail_generated"], lambda sid: get(f"{api}/systems/{sid}"), p.detail_ids,
+                   count=lambda r: len(r.json()["planets"]))
+        body = system_with_children(BENCH_NAME_PREFIX + "stored detail http", *p.centres[0]).model_dump(mode="json")
+        stored = _ok(c.post(f"{api}/systems", json=body)).json()
+        try:
+            time_calls(t["detail_stored"], lambda _: get(f"{api}/systems/{stored['id']}"), range(cfg.calls),
+                       count=lambda r: len(r.json()["planets"]))
+        finally:
+            _ok(c.delete(f"{api}/systems/{stored['id']}"))
+        for radius in (50, 500):
+            time_calls(t[f"sphere_{radius}"],
+                       lambda ctr, r=radius: get(f"{api}/systems/near", x=ctr[0], y=ctr[1], z=ctr[2], radius=r,
+                                                 limit=SPHERE_LIMIT),
+                       p.centres, count=items)
+        chunk_count = lambda r: int(r.headers.get("X-Haven-Count", 0))  # noqa: E731
+        time_calls(t["chunk_cold"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
+                   count=chunk_count)
+        time_calls(t["chunk_warm"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
+                   count=chunk_count)
+        t["chunk_cold"].note = "first fetch of each node by the fresh server"
+        ids: list[int] = []
+
+        def insert(i: int) -> None:
+            body = system_with_children(f"{BENCH_NAME_PREFIX}http insert {i}", *p.centres[i % len(p.centres)])
+            ids.append(_ok(c.post(f"{api}/systems", json=body.model_dump(mode="json"))).json()["id"])
+
+        time_calls(t["insert"], insert, range(cfg.calls))
+        time_calls(t["update"], lambda sid: _ok(c.patch(f"{api}/systems/{sid}",
+                                                        json={"fauna": "Bountiful", "attributes": "edited"})), ids)
+        time_calls(t["delete"], lambda sid: _ok(c.delete(f"{api}/systems/{sid}")), ids)
+    return t
+
+
+# -- sizes --------------------------------------------------------------------------------
+
+
+def disk_sizes(store: SQLiteStore, n_systems: int) -> dict[str, Any]:
+    """Bytes per system of the core tables + indexes and of the search index (``dbstat``)."""
+    conn = store.conn
+    owner = {r[0]: r[1] for r in conn.execute("SELECT name, tbl_name FROM sqlite_master")}
+    by_name = {r[0]: r[1] for r in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
+    core = sum(b for name, b in by_name.items() if owner.get(name) in CORE_TABLES)
+    fts = sum(b for name, b in by_name.items() if name.startswith(FTS_PREFIX))
+    total = sum(by_name.values())
+    return {
+        "core_bytes": core,
+        "core_bytes_per_system": round(core / n_systems, 1),
+        "fts_bytes": fts,
+        "fts_bytes_per_system": round(fts / n_systems, 1),
+        "other_bytes": total - core - fts,
+        "file_bytes": sum(Path(f"{store.path}{x}").stat().st_size
+                          for x in ("", "-wal") if Path(f"{store.path}{x}").exists()),
+        "by_name": dict(sorted(by_name.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def chunk_sizes(store: SQLiteStore, galaxy: str, nodes: list[tuple[int, int]]) -> dict[str, Any]:
+    """gzip CHNK bytes per system over a sample of nodes."""
+    service = ChunkService(store)
+    body = systems = 0
+    for level, cell in nodes:
+        chunk = service.build(galaxy, level, cell, "gzip")
+        body += len(chunk.body)
+        systems += chunk.count
+    return {
+        "chunks_sampled": len(nodes),
+        "systems_in_sample": systems,
+        "gzip_bytes": body,
+        "gzip_bytes_per_system": round(body / systems, 2) if systems else 0.0,
+    }
+
+
+# -- the whole run --------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Build or reuse the dataset, time everything, and return the report as a plain dict."""
+    if cfg.n_systems < 1:
+        from haven.errors import InvalidInput
+
+        raise InvalidInput("--systems must be at least 1", field="systems")
+    store, build = ensure_dataset(cfg)
+    try:
+        removed = remove_leftovers(store, cfg.galaxy)
+        if removed:
+            cfg.progress(f"removed {removed} systems a previous run left behind")
+        params = make_params(store, cfg)
+        sizes = disk_sizes(store, cfg.n_systems)
+        reset_peak_rss()
+        cfg.progress(f"timing in-process ({cfg.calls} calls per operation)")
+        inproc = run_in_process(store, cfg, params)
+        chunks = chunk_sizes(store, cfg.galaxy, params.size_nodes)
+        memory: dict[str, Any] = {"bench_peak_rss_bytes": peak_rss_bytes(), "build_peak_rss_bytes": build.get("peak_rss_bytes")}
+        http: dict[str, Timing] = {}
+        if cfg.http:
+            cfg.progress("timing over HTTP (uvicorn in a child process)")
+            with http_server(cfg.db_path, cfg.galaxy) as (base, proc):
+                http = run_http(base, cfg, params)
+                memory["server_peak_rss_bytes"] = peak_rss_bytes(proc.pid)
+    finally:
+        store.close()
+    operations = []
+    for key, label in OPERATIONS:
+        row = {"operation": key, "label": label, "in_process": inproc[key].summary()}
+        if key in http:
+            row["http"] = http[key].summary()
+        operations.append(row)
+    return {
+        "config": {"systems": cfg.n_systems, "seed": cfg.seed, "calls": cfg.calls, "http": cfg.http,
+                   "database": str(cfg.db_path)},
+        "machine": machine(),
+        "build": build,
+        "operations": operations,
+        "sizes": {**sizes, "chunks": chunks},
+        "memory": memory,
+    }

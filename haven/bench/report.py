@@ -1,0 +1,80 @@
+"""The benchmark report as pasteable Markdown or as JSON (same content)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+MIB = 1024 * 1024
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The whole report, indented JSON."""
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+
+
+def _mib(value: int | None) -> str:
+    return "–" if not value else f"{value / MIB:,.0f} MiB"
+
+
+def timing_table(report: dict[str, Any]) -> list[str]:
+    """One row per operation: in-process p50/p95/p99, then HTTP p50/p95/p99 (ms)."""
+    http = report["config"]["http"]
+    head = "| operation | in-proc p50 | p95 | p99 |"
+    rule = "|---|---:|---:|---:|"
+    if http:
+        head += " HTTP p50 | p95 | p99 |"
+        rule += "---:|---:|---:|"
+    head += " results/call |"
+    rule += "---:|"
+    lines = [head, rule]
+    for op in report["operations"]:
+        i = op["in_process"]
+        cells = [op["label"], _ms(i["p50_ms"]), _ms(i["p95_ms"]), _ms(i["p99_ms"])]
+        if http:
+            h = op.get("http")
+            cells += [_ms(h["p50_ms"]), _ms(h["p95_ms"]), _ms(h["p99_ms"])] if h else ["–"] * 3
+        cells.append(f"{i['mean_results']:g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def facts_table(report: dict[str, Any]) -> list[str]:
+    """Import rate, sizes per system and peak memory."""
+    b, s, m = report["build"], report["sizes"], report["memory"]
+    ch = s["chunks"]
+    rows = [
+        ("import rate (generate)", f"{b['rate_systems_per_s']:,} systems/s ({b['seconds']:,} s"
+         + (", measured when the dataset was built)" if b.get("reused") else ")")),
+        ("core tables + indexes", f"{s['core_bytes_per_system']:,} B/system ({s['core_bytes'] / MIB:,.1f} MiB)"),
+        ("search index (FTS5 trigram)", f"{s['fts_bytes_per_system']:,} B/system ({s['fts_bytes'] / MIB:,.1f} MiB)"),
+        ("database file", f"{s['file_bytes'] / MIB:,.1f} MiB"),
+        ("gzip chunk bytes", f"{ch['gzip_bytes_per_system']:,} B/system ({ch['chunks_sampled']} chunks, "
+         f"{ch['systems_in_sample']:,} systems)"),
+        ("peak RSS, bench process (queries)", _mib(m.get("bench_peak_rss_bytes"))),
+        ("peak RSS, bench process (build)", _mib(m.get("build_peak_rss_bytes"))),
+    ]
+    if "server_peak_rss_bytes" in m:
+        rows.append(("peak RSS, HTTP server process", _mib(m["server_peak_rss_bytes"])))
+    return ["| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """Headline, the timing table and the facts table, ready to paste into docs."""
+    c, mach = report["config"], report["machine"]
+    lines = [
+        f"### {c['systems']:,} systems (seed {c['seed']}, {c['calls']} calls per operation)",
+        "",
+        f"{mach['cpus']} CPUs, {mach['platform']}, Python {mach['python']}, SQLite {mach['sqlite']}. "
+        "Times in ms.",
+        "",
+        *timing_table(report),
+        "",
+        *facts_table(report),
+    ]
+    return "\n".join(lines) + "\n"

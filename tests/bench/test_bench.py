@@ -1,0 +1,96 @@
+"""``haven bench`` at a small N: every row present, percentiles ordered, sizes positive, JSON parses.
+
+No stopwatch assertions: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from haven.bench import BenchConfig, run_bench, to_json, to_markdown
+from haven.bench.operations import OPERATIONS
+from haven.bench.runner import percentiles
+from haven.cli.app import app
+
+N = 3000
+
+
+def check_summary(s: dict[str, Any], calls: int) -> None:
+    assert 1 <= s["calls"] <= calls  # a small galaxy may have fewer octree nodes than calls
+    assert 0 <= s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data_dir = tmp_path_factory.mktemp("bench")
+    return run_bench(BenchConfig(N, seed=7, data_dir=data_dir, calls=3, http=True))
+
+
+def test_every_operation_in_process_and_over_http(report: dict[str, Any]) -> None:
+    assert [op["operation"] for op in report["operations"]] == [key for key, _ in OPERATIONS]
+    for op in report["operations"]:
+        check_summary(op["in_process"], 3)
+        check_summary(op["http"], 3)
+
+
+def test_queries_return_rows(report: dict[str, Any]) -> None:
+    rows = {op["operation"]: op["in_process"]["mean_results"] for op in report["operations"]}
+    assert rows["page_first"] == rows["page_next"] == rows["search_common"] == 100
+    assert rows["search_rare"] >= 1  # the term is taken from an existing name
+    assert rows["detail_stored"] == 5
+    assert rows["chunk_cold"] > 0
+
+
+def test_sizes_and_memory_are_positive(report: dict[str, Any]) -> None:
+    sizes = report["sizes"]
+    assert sizes["core_bytes_per_system"] > 0
+    assert sizes["fts_bytes_per_system"] > 0
+    assert sizes["chunks"]["gzip_bytes_per_system"] > 0
+    assert report["build"]["rate_systems_per_s"] > 0
+    assert report["memory"]["bench_peak_rss_bytes"] > 0
+    assert report["memory"]["server_peak_rss_bytes"] > 0
+
+
+def test_markdown_and_json(report: dict[str, Any]) -> None:
+    md = to_markdown(report)
+    for _, label in OPERATIONS:
+        assert f"| {label} |" in md
+    assert json.loads(to_json(report)) == json.loads(json.dumps(report))
+
+
+def test_reuses_dataset_and_leaves_it_clean(tmp_path: Path) -> None:
+    first = run_bench(BenchConfig(N, data_dir=tmp_path, calls=2, http=False))
+    second = run_bench(BenchConfig(N, data_dir=tmp_path, calls=2, http=False))
+    assert first["build"]["reused"] is False and second["build"]["reused"] is True
+    assert "http" not in second["operations"][0]
+    assert list(tmp_path.iterdir())[0].name.startswith(f"haven-{N}.db")
+
+
+def test_cli_json(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "--systems", str(N), "--calls", "2", "--no-http", "--json", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["config"]["systems"] == N
+    for op in data["operations"]:
+        check_summary(op["in_process"], 2)
+
+
+def test_cli_markdown_and_bad_input(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--systems", str(N), "--calls", "2", "--no-http",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.lstrip().startswith("### 3,000 systems")
+    assert CliRunner().invoke(app, ["bench", "--systems", "0"]).exit_code == 2
+
+
+def test_percentiles_are_ordered() -> None:
+    p = percentiles([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert p["p50_ms"] == 3.0 and p["p95_ms"] == p["p99_ms"] == p["max_ms"] == 5.0
+    assert percentiles([])["p50_ms"] == 0.0
