@@ -19,6 +19,7 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
+from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_ranges
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -48,6 +49,23 @@ def _body_row(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["extra"] = orjson.loads(d["extra"]) if d["extra"] else {}
     return d
+
+
+def _derived_children(seed: int, name: str, x: float, y: float, z: float) -> dict[str, Any]:
+    """Planets, moons and station of a procedurally generated system, shaped like stored ones."""
+    details = derive_details(seed, name, x, y, z)
+    for planet in details["planets"]:
+        planet["extra"] = {}
+        for moon in planet["moons"]:
+            moon["extra"] = {}
+    if details["space_station"] is not None:
+        details["space_station"]["extra"] = {}
+    return details
+
+
+def _pending_lod(row: sqlite3.Row) -> bool:
+    """Written by a bulk job that has not placed it in the octree yet (see haven.store.bulk)."""
+    return row["lod_level"] is None or row["lod_level"] < 0
 
 
 def _json_or_null(value: dict[str, Any]) -> bytes | None:
@@ -370,14 +388,19 @@ class SQLiteStore:
     def _detail(self, where: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {SYSTEM_COLUMNS}, g.name AS galaxy FROM {SYSTEM_FROM} "
+                f"SELECT {SYSTEM_COLUMNS}, g.name AS galaxy, s.seed AS seed FROM {SYSTEM_FROM} "
                 f"JOIN galaxy g ON g.id = s.galaxy_id WHERE {where}",
                 params,
             ).fetchone()
             if row is None:
                 raise NotFound(missing)
             d = _system_row(row)
-            d.update(self._children(conn, [d["id"]])[d["id"]])
+            seed = d.pop("seed")
+            if seed is None:
+                d.update(self._children(conn, [d["id"]])[d["id"]])
+        d["derived"] = seed is not None
+        if seed is not None:
+            d.update(_derived_children(seed, d["name"], d["x"], d["y"], d["z"]))
         return d
 
     def system(self, system_id: int) -> dict[str, Any]:
@@ -563,7 +586,8 @@ class SQLiteStore:
         row = conn.execute("SELECT id FROM system WHERE galaxy_id = ? AND name = ?", (galaxy_id, name)).fetchone()
         return row is not None and row[0] != except_id
 
-    def _insert_children(self, conn: sqlite3.Connection, system_id: int, planets: list[PlanetIn], station: StationIn | None) -> None:
+    @staticmethod
+    def _insert_children(conn: sqlite3.Connection, system_id: int, planets: list[PlanetIn], station: StationIn | None) -> None:
         for pos, p in enumerate(planets):
             planet_id = conn.execute(
                 "INSERT INTO planet (system_id, position, name, sentinel, fauna, flora, properties, materials, "
@@ -627,7 +651,7 @@ class SQLiteStore:
 
     def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
         row = conn.execute(
-            "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version "
+            "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed "
             "FROM system WHERE id = ?",
             (system_id,),
         ).fetchone()
@@ -668,6 +692,8 @@ class SQLiteStore:
         )
 
     def _move_in_octree(self, conn: sqlite3.Connection, current: sqlite3.Row, new_code: int) -> None:
+        if _pending_lod(current):
+            return  # written by a bulk job that has not placed it yet: its finish() will
         lod = self._lod(conn, current["galaxy_id"])
         lod.remove(current["lod_level"], current["lod_cell"], current["id"])
         lod.insert(Member(current["id"], new_code, current["priority"]))
@@ -677,6 +703,8 @@ class SQLiteStore:
         with self._write() as conn:
             current = self._current(conn, system_id, system.version)
             fields = system.model_dump(exclude={"planets", "space_station", "version", "created_at", "modified_at", "legacy_id"})
+            if current["seed"] is not None:
+                fields["seed"] = None  # the children are stored from now on
             self._update_fields(conn, current, fields)
             self._delete_children(conn, system_id, planets=True, station=True)
             self._insert_children(conn, system_id, system.planets, system.space_station)
@@ -690,6 +718,14 @@ class SQLiteStore:
             fields = {k: getattr(patch, k) for k in given - {"planets", "space_station"}}
             if "region" in fields and fields["region"] is not None:
                 fields["region"] = fields["region"].strip() or None
+            if current["seed"] is not None and {"planets", "space_station"} & given:
+                # The first edit of a derived system's children stores them: the edited part
+                # from the patch, the other part as it was derived (what the user saw).
+                from haven.store.bulk import materialize_seeded
+
+                materialize_seeded(self, conn, current, planets="planets" not in given,
+                                   station="space_station" not in given)
+                fields["seed"] = None
             self._update_fields(conn, current, fields)
             if "planets" in given:
                 self._delete_children(conn, system_id, planets=True, station=False)
@@ -718,7 +754,8 @@ class SQLiteStore:
             self._delete_row(conn, current, self._lod(conn, current["galaxy_id"]))
 
     def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree) -> None:
-        lod.remove(current["lod_level"], current["lod_cell"], current["id"])
+        if not _pending_lod(current):
+            lod.remove(current["lod_level"], current["lod_cell"], current["id"])
         conn.execute("DELETE FROM system WHERE id = ?", (current["id"],))
         self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
 

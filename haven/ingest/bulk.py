@@ -1,0 +1,293 @@
+"""Bulk loads: ``haven generate`` (procedural galaxies) and ``haven import`` of tabular files.
+
+Both run on :class:`haven.store.bulk.BulkLoader`: numbered batches, one
+transaction each, recorded in the same transaction, so a killed run resumes
+where it stopped when started again with the same arguments. User-facing
+description: ``docs/formats/bulk.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+
+from haven.errors import Conflict, InvalidInput
+from haven.ingest import tabular
+from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
+from haven.store.bulk import BulkLoader, BulkRowError, ProgressCallback, pipelined
+
+__all__ = [
+    "DEFAULT_WRITE_ROWS",
+    "GENERATED_AT_MS",
+    "DEFAULT_BATCH_ROWS",
+    "bulk_import",
+    "file_checksum",
+    "generate_galaxy",
+    "procgen_spec",
+]
+
+#: Systems per write transaction (a procgen batch is split into batches of this size).
+DEFAULT_WRITE_ROWS = 100_000
+#: created_at / modified_at of generated systems: fixed, so equal (n, seed) give identical data.
+GENERATED_AT_MS = 0
+PROCGEN_META_KEY = "procgen:{galaxy_id}"
+
+
+def procgen_spec(store: Any, galaxy: str) -> dict[str, Any] | None:
+    """The ``(n_systems, seed, batch_size)`` a galaxy was generated with, or None."""
+    galaxy_id, _ = store._galaxy_key(galaxy)
+    value = store.meta_value(PROCGEN_META_KEY.format(galaxy_id=galaxy_id))
+    return orjson.loads(value) if value else None
+
+
+def generate_galaxy(
+    store: Any,
+    galaxy: str,
+    n_systems: int,
+    seed: int,
+    *,
+    progress: ProgressCallback | None = None,
+    batch_size: int = BATCH_SIZE,
+    write_rows: int = DEFAULT_WRITE_ROWS,
+) -> dict[str, Any]:
+    """Generate ``n_systems`` procedural systems into ``galaxy`` (created if missing).
+
+    Deterministic: the same ``(n_systems, seed, batch_size)`` always stores the same
+    systems with the same ids (in a database that held no systems before), with
+    ``created_at = modified_at = 1970-01-01T00:00:00Z``. Each system stores its
+    procgen seed; planets, moons and station are derived from it when read.
+
+    Resumable: a run that was killed continues where it stopped when called again
+    with the same arguments (the job key is built from them). Returns a summary
+    (``systems``, ``batches``, ``rows_this_run``, ``seconds``, ``rate`` in systems/s,
+    ``timings_s`` per phase).
+    """
+    if not 1 <= write_rows <= 10_000_000:
+        raise InvalidInput("write_rows must be between 1 and 10,000,000", field="write_rows")
+    try:
+        spec = GalaxySpec(n_systems=n_systems, seed=seed, batch_size=batch_size)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="n_systems" if "n_systems" in str(exc) else "seed") from None
+    store.ensure_galaxy(galaxy)
+    galaxy_id, _ = store._galaxy_key(galaxy)
+    wanted = {"n_systems": n_systems, "seed": seed, "batch_size": batch_size}
+    meta_key = PROCGEN_META_KEY.format(galaxy_id=galaxy_id)
+    current = store.meta_value(meta_key)
+    if current is not None and orjson.loads(current) != wanted:
+        have = orjson.loads(current)
+        raise Conflict(
+            f"galaxy {galaxy!r} was generated with n={have['n_systems']}, seed={have['seed']}; "
+            "generate into another galaxy",
+            field="galaxy",
+        )
+    if current is None:
+        store.set_meta_value(meta_key, orjson.dumps(wanted).decode())
+
+    t0 = time.perf_counter()
+    per_batch = -(-min(batch_size, n_systems) // write_rows)  # write batches per procgen batch
+    total = sum(-(-(hi - lo) // write_rows) for lo, hi in (batch_range(spec, b) for b in range(n_batches(spec))))
+    key = f"generate:{galaxy}:n={n_systems}:seed={seed}:batch={batch_size}:rows={write_rows}"
+    loader = BulkLoader(
+        store, galaxy, key, kind="generate", total_batches=total,
+        source=f"procgen n={n_systems} seed={seed}", params={**wanted, "write_rows": write_rows},
+        progress=progress, stamp_ms=GENERATED_AT_MS,
+    )
+    names = region_names(spec)
+    gen_s = 0.0
+
+    def slices() -> Iterator[tuple[int, Any, int, int]]:
+        """(write batch index, procgen batch, lo, hi) of every batch still to write."""
+        nonlocal gen_s
+        done = loader.done_batches()
+        for b in range(n_batches(spec)):
+            todo = [s for s in range(per_batch) if b * per_batch + s not in done]
+            if not todo:
+                continue
+            tg = time.perf_counter()
+            batch = generate_batch(spec, b)
+            gen_s += time.perf_counter() - tg
+            for s in todo:
+                lo, hi = s * write_rows, min((s + 1) * write_rows, batch.count)
+                if lo < hi:
+                    yield b * per_batch + s, batch, lo, hi
+
+    def prepare(item: tuple[int, Any, int, int]) -> Any:
+        index, batch, lo, hi = item
+        start = batch.start + lo
+        return loader.prepare(
+            index,
+            {
+                "name": batch.name[lo:hi],
+                "x_ly": batch.x_ly[lo:hi], "y_ly": batch.y_ly[lo:hi], "z_ly": batch.z_ly[lo:hi],
+                "region_index": batch.region_index[lo:hi],
+                "fauna": batch.fauna[lo:hi], "flora": batch.flora[lo:hi],
+                "sentinel": batch.sentinel[lo:hi], "materials": batch.materials[lo:hi],
+                "seed": batch.seed[lo:hi],
+            },
+            region_names=names,
+            row_label=lambda i: f"generated system #{start + i}",
+        )
+
+    try:
+        for index in sorted(loader.done_batches()):
+            loader.skip(index)  # a resumed run: the progress bar starts where the last one stopped
+        for prepared in pipelined(slices(), prepare):
+            loader.write_prepared(prepared)
+        summary = loader.finish()
+    finally:
+        loader.close()
+    seconds = time.perf_counter() - t0
+    summary["timings_s"]["generate"] = round(gen_s, 3)
+    summary.update({
+        "systems": n_systems, "seconds": round(seconds, 3),
+        "rate": round(summary["rows_this_run"] / seconds) if seconds > 0 else None,
+        "spec": wanted,
+    })
+    return summary
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+def file_checksum(path: Path, *, sample: int = 1 << 20) -> str:
+    """A cheap identity of a file: size, mtime and a hash of its first and last MiB."""
+    st = path.stat()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(sample))
+        if st.st_size > sample:
+            fh.seek(max(sample, st.st_size - sample))
+            h.update(fh.read(sample))
+    return h.hexdigest()
+
+
+DEFAULT_BATCH_ROWS = 100_000
+
+
+def bulk_import(
+    store: Any,
+    galaxy: str,
+    path: Path | str,
+    *,
+    progress: ProgressCallback | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    fmt: str | None = None,
+    check_first: bool = True,
+) -> dict[str, Any]:
+    """Import a Parquet, CSV or JSONL file of systems into ``galaxy`` (created if missing).
+
+    * ``check_first`` (default): before anything is written, the whole file is read
+      and validated, names included (unique in the file, not yet in the galaxy). A
+      problem raises :class:`~haven.store.bulk.BulkRowError` naming the file row (or
+      line) and the field, and nothing is written.
+    * Then one transaction per ``batch_rows`` records. If the import is killed,
+      running it again on the same file continues with the first batch not written
+      (the job key is the galaxy plus the file's checksum): no duplicates, nothing lost.
+    * JSONL lines may nest ``planets`` (with ``moons``) and ``space_station``; a line
+      with only ``id`` and those attaches them to the stored system with that legacy id.
+
+    Returns a summary like :func:`generate_galaxy` plus ``file``, ``format`` and
+    ``details_attached``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"no file at {path}", field="path")
+    if not 1 <= batch_rows <= 10_000_000:
+        raise InvalidInput("batch_rows must be between 1 and 10,000,000", field="batch_rows")
+    fmt = tabular.detect_format(path, fmt)
+    store.ensure_galaxy(galaxy)
+    checksum = file_checksum(path)
+    t0 = time.perf_counter()
+    loader = BulkLoader(
+        store, galaxy, f"import:{galaxy}:{checksum}", kind="import",
+        source=f"{fmt}:{path.name}", source_checksum=checksum, params={"batch_rows": batch_rows, "format": fmt},
+        progress=progress,
+    )
+    attached = 0
+    try:
+        batch_rows = int(loader.params.get("batch_rows", batch_rows))  # a resumed job keeps its batches
+        rows_total = tabular.total_rows(path, fmt)
+        if rows_total is not None:
+            loader.total_batches = -(-rows_total // batch_rows)
+        done = loader.done_batches()
+        if check_first and not done and not loader.finished:
+            tc = time.perf_counter()
+            check_file(store, loader, path, fmt, batch_rows)
+            loader.timings["check"] = time.perf_counter() - tc
+
+        def prepare(fb: tabular.FileBatch) -> Any:
+            if fb.index in done:
+                return fb.index
+            fb.load()
+            return loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+
+        for prepared in pipelined(tabular.read_batches(path, fmt, batch_rows, done), prepare):
+            if isinstance(prepared, int):
+                loader.skip(prepared)
+                continue
+            loader.write_prepared(prepared)
+            attached += len(prepared.attach)
+        summary = loader.finish()
+    finally:
+        loader.close()
+    seconds = time.perf_counter() - t0
+    summary.update({
+        "file": path.name, "format": fmt, "systems": summary["rows"], "details_attached": attached,
+        "seconds": round(seconds, 3),
+        "rate": round(summary["rows_this_run"] / seconds) if seconds > 0 else None,
+    })
+    return summary
+
+
+def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> None:
+    """Validate every batch of a file without writing; raise on the first problem.
+
+    Names must be unique in the whole file (64-bit hashes kept per name, so memory
+    stays at 8 bytes a record) and must not exist in the galaxy yet.
+    """
+    try:
+        _check_file(store, loader, path, fmt, batch_rows)
+    except BulkRowError as exc:
+        message = exc.message.replace("nothing of this batch was written", "nothing was written")
+        raise BulkRowError(message, row=exc.row, field=exc.field, batch_index=exc.batch_index) from None
+
+
+def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> None:
+    galaxy_has_systems = store.galaxy(loader.galaxy)["system_count"] > 0
+    hashes: list[np.ndarray] = []
+    for fb in tabular.read_batches(path, fmt, batch_rows):
+        fb.load()
+        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        if not p.n:
+            continue
+        if galaxy_has_systems:
+            clash = loader.name_clash(p)
+            if clash is not None:
+                raise clash
+        hashes.append(np.fromiter(map(hash, p.names), dtype=np.int64, count=p.n))
+    if not hashes:
+        return
+    all_hashes = np.sort(np.concatenate(hashes))
+    repeated = set(all_hashes[1:][all_hashes[1:] == all_hashes[:-1]].tolist())
+    if not repeated:
+        return
+    first: dict[str, str] = {}  # a second pass over the few names whose hashes repeat
+    for fb in tabular.read_batches(path, fmt, batch_rows):
+        fb.load()
+        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        for i, name in enumerate(p.names):
+            if hash(name) not in repeated:
+                continue
+            row = int(p.order[i]) if p.order is not None else i
+            if name in first:
+                raise BulkRowError(
+                    f"{p.label(row)}: name: {name!r} is also the name of {first[name]}; names must be unique; "
+                    "nothing of this batch was written", row=p.label(row), field="name", batch_index=fb.index,
+                )
+            first[name] = p.label(row)

@@ -1,0 +1,230 @@
+"""Bulk import of Parquet, CSV and JSONL files: round trips, nested details, errors, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from haven.ingest.bulk import bulk_import, file_checksum
+from haven.store.bulk import LEGACY_INDEX, BulkLoader, BulkRowError
+
+GALAXY = "Haven"
+
+
+class Killed(Exception):
+    pass
+
+
+def records(n: int) -> list[dict]:
+    rng = np.random.default_rng(9)
+    out = []
+    for i in range(n):
+        out.append({
+            "id": f"uuid-{i:05d}",
+            "name": f"AMOT {i}/O{i % 7}" if i % 5 == 0 else f"Wosanjo Q{i}X",
+            "x": round(float(rng.uniform(-5000, 5000)), 2),
+            "y": round(float(rng.uniform(-5000, 5000)), 2),
+            "z": round(float(rng.uniform(-300, 300)), 2),
+            "region": f"Ring {i % 4}",
+            "fauna": "Bountiful" if i % 2 else None,
+            "flora": "None",
+            "sentinel": "Low",
+            "materials": "Gold, Carbon" if i % 10 == 0 else "Carbon, Sodium",
+            "base_location": None,
+            "photo": f"photos/{i}.jpg" if i % 9 == 0 else None,
+            "attributes": json.dumps({"star": "Yellow", "economy": "Trading"}),
+        })
+    return out
+
+
+def write_parquet(path, rows, **extra_cols):
+    table = pa.Table.from_pylist(rows)
+    for name, values in extra_cols.items():
+        table = table.append_column(name, pa.array(values))
+    pq.write_table(table, path, row_group_size=700)
+    return path
+
+
+def write_csv(path, rows):
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return path
+
+
+def write_jsonl(path, lines):
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def check_stored(store, rows):
+    assert store.galaxy(GALAXY)["system_count"] == len(rows)
+    for r in rows[:: max(1, len(rows) // 40)]:
+        s = store.system_by_name(GALAXY, r["name"])
+        assert s["legacy_id"] == r["id"]
+        for f in ("x", "y", "z", "region", "fauna", "flora", "sentinel", "materials", "base_location", "photo",
+                  "attributes"):
+            assert s[f] == r[f], f
+    counts = {r["name"]: r["system_count"] for r in store.regions(GALAXY)}
+    assert counts == {f"Ring {k}": sum(1 for r in rows if r["region"] == f"Ring {k}") for k in range(4)}
+    gold = {s["name"] for s in store.search(GALAXY, "Gold", limit=5000)}
+    assert gold == {r["name"] for r in rows if "Gold" in r["materials"]}
+    assert store.conn.execute("SELECT count(*) FROM system WHERE lod_level < 0").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_round_trip(store, tmp_path, fmt):
+    rows = records(2_500)
+    path = {
+        "parquet": lambda: write_parquet(tmp_path / "s.parquet", rows),
+        "csv": lambda: write_csv(tmp_path / "s.csv", rows),
+        "jsonl": lambda: write_jsonl(tmp_path / "s.jsonl", rows),
+    }[fmt]()
+    summary = bulk_import(store, GALAXY, path, batch_rows=600)
+    assert summary["rows"] == 2_500 and summary["batches"] == 5 and summary["format"] == fmt
+    check_stored(store, rows)
+    again = bulk_import(store, GALAXY, path, batch_rows=600)  # the same file: already done
+    assert again["rows_this_run"] == 0 and store.galaxy(GALAXY)["system_count"] == 2_500
+
+
+def test_unknown_columns_go_to_extra_and_aliases_work(store, tmp_path):
+    rows = [{"name": "Keep Extra", "x_ly": 1.0, "y_ly": 2.0, "z_ly": 3.0, "discoverer": "Ana", "visits": 3,
+             "created_at": "2024-05-01 10:00:00"}]
+    bulk_import(store, GALAXY, write_parquet(tmp_path / "e.parquet", rows))
+    s = store.system_by_name(GALAXY, "Keep Extra")
+    assert (s["x"], s["y"], s["z"]) == (1.0, 2.0, 3.0)
+    assert s["extra"] == {"discoverer": "Ana", "visits": 3}
+    assert s["created_at"] == "2024-05-01T10:00:00Z" and s["modified_at"] == s["created_at"]
+
+
+def test_jsonl_nested_details_and_details_lines(store, tmp_path):
+    planet = {
+        "name": "Zola I", "sentinels": "High", "properties": {"biome": "Lush", "temperature": 21.5},
+        "moons": [{"name": "Zola I-a", "orbit_radius": 0.4, "orbit_speed": 0.05, "colour": "grey"}],
+    }
+    lines = [
+        {"id": "a1", "name": "Zola", "x": 1, "y": 2, "z": 3, "planets": [planet],
+         "space_station": {"name": "Zola Port", "x": 1.2, "y": 2, "z": 3, "race": "Gek"}},
+        {"id": "b2", "name": "Brisa", "x": 4, "y": 5, "z": 6, "attributes": {"star": "Red"}},
+        {"id": "b2", "planets": [{"name": "Brisa I", "moons": [{"name": "Brisa I-a"}]}],
+         "space_station": {"name": "Brisa Station", "x": 4.1, "y": 5, "z": 6}},
+    ]
+    summary = bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", lines), batch_rows=2)
+    assert summary["details_attached"] == 1 and summary["rows"] == 2
+    zola = store.system_by_name(GALAXY, "Zola")
+    p = zola["planets"][0]
+    assert p["sentinel"] == "High" and json.loads(p["properties"]) == {"biome": "Lush", "temperature": 21.5}
+    assert p["moons"][0]["orbit_radius"] == 0.4 and p["moons"][0]["extra"] == {"colour": "grey"}
+    assert zola["space_station"]["race"] == "Gek" and not zola["derived"]
+    brisa = store.system_by_name(GALAXY, "Brisa")
+    assert brisa["attributes"] == '{"star":"Red"}'
+    assert [m["name"] for m in brisa["planets"][0]["moons"]] == ["Brisa I-a"]
+    assert brisa["space_station"]["name"] == "Brisa Station" and brisa["version"] == 2
+    # the lookup index was built for the attach and dropped when the job finished
+    assert store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LEGACY_INDEX,)).fetchone() is None
+
+    # a separate details file (as the benchmark ships it) attaches to stored systems
+    again = [{"id": "a1", "planets": [{"name": "Replaced"}]}]
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "details.jsonl", again))
+    zola = store.system_by_name(GALAXY, "Zola")
+    assert [p["name"] for p in zola["planets"]] == ["Replaced"] and zola["space_station"] is None
+
+
+def test_details_for_an_unknown_id_change_nothing(store, tmp_path):
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "s.jsonl", [{"id": "a1", "name": "A", "x": 0, "y": 0, "z": 0}]))
+    lines = [{"id": "a1", "planets": [{"name": "A I"}]}, {"id": "nope", "planets": [{"name": "X I"}]}]
+    with pytest.raises(BulkRowError, match=r"^d\.jsonl line 2: id: no system with the id 'nope'") as info:
+        bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", lines))
+    assert info.value.field == "id"
+    assert store.system_by_name(GALAXY, "A")["planets"] == []
+
+
+@pytest.mark.parametrize(
+    "fmt, damage, message",
+    [
+        ("csv", lambda rows: rows[1806].update(x="far"), r"^s\.csv row 1807: x: must be a number, not 'far'"),
+        ("parquet", lambda rows: rows[1806].update(x=float("nan")), r"^s\.parquet row 1807: x: must be a finite"),
+        ("jsonl", lambda rows: rows[1806].update(name=""), r"^s\.jsonl line 1807: name: must not be empty"),
+        ("jsonl", lambda rows: rows[1806].update(name=rows[3]["name"]),
+         r"^s\.jsonl line 1807: name: '.*' is also the name of s\.jsonl line 4"),
+        ("parquet", lambda rows: rows[1806].update(name=rows[3]["name"]),
+         r"^s\.parquet row 1807: name: '.*' is also the name of s\.parquet row 4"),
+        ("jsonl", lambda rows: rows[1806].update(planets=[{"name": "P", "moons": [{"name": "m", "orbit_speed": "x"}]}]),
+         r"^s\.jsonl line 1807: planets\[0\]\.moons\[0\]\.orbit_speed: "),
+    ],
+)
+def test_a_bad_record_is_named_and_nothing_is_written(store, tmp_path, fmt, damage, message):
+    rows = records(2_000)
+    damage(rows)
+    writer = {"csv": write_csv, "parquet": write_parquet, "jsonl": write_jsonl}[fmt]
+    path = writer(tmp_path / f"s.{fmt}", rows)
+    with pytest.raises(BulkRowError, match=message) as info:
+        bulk_import(store, GALAXY, path, batch_rows=500)
+    assert info.value.message.endswith("nothing was written")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+    assert store.conn.execute("SELECT count(*) FROM system").fetchone()[0] == 0
+
+
+def test_a_name_already_in_the_galaxy_is_refused_before_writing(store, tmp_path):
+    rows = records(1_000)
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "one.jsonl", [rows[700]]))
+    with pytest.raises(BulkRowError, match=r"^s\.parquet row 701: name: a system named .* already exists"):
+        bulk_import(store, GALAXY, write_parquet(tmp_path / "s.parquet", rows), batch_rows=300)
+    assert store.galaxy(GALAXY)["system_count"] == 1
+
+
+def test_a_killed_import_resumes_without_duplicates(store, tmp_path, db_url):
+    rows = records(3_000)
+    path = write_parquet(tmp_path / "s.parquet", rows)
+
+    def kill_after_batch_2(p):
+        if p.batch_index == 2 and not p.skipped:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        bulk_import(store, GALAXY, path, batch_rows=500, progress=kill_after_batch_2)
+    assert store.galaxy(GALAXY)["system_count"] == 1_500
+
+    original = BulkLoader._record
+
+    def crash_in_batch_4(self, conn, p):  # dies inside the transaction of batch 4
+        if p.batch_index == 4:
+            raise Killed()
+        original(self, conn, p)
+
+    BulkLoader._record = crash_in_batch_4
+    try:
+        with pytest.raises(Killed):
+            bulk_import(store, GALAXY, path, batch_rows=100)  # a resumed job keeps its own batch size
+    finally:
+        BulkLoader._record = original
+    assert store.galaxy(GALAXY)["system_count"] == 2_000
+
+    seen = []
+    summary = bulk_import(store, GALAXY, path, progress=seen.append)
+    assert summary["rows"] == 3_000 and summary["rows_this_run"] == 1_000
+    assert [p.batch_index for p in seen if p.skipped] == [0, 1, 2, 3]
+    check_stored(store, rows)
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM system ORDER BY id")]
+    assert ids == list(range(1, 3_001))  # no gaps: the rolled-back batch left nothing behind
+
+
+def test_checksum_changes_with_the_content(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", records(10))
+    first = file_checksum(a)
+    write_jsonl(a, records(11))
+    assert file_checksum(a) != first
+
+
+def test_unknown_format_is_refused(store, tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("name\n")
+    with pytest.raises(Exception, match="format"):
+        bulk_import(store, GALAXY, path)
