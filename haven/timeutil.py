@@ -14,9 +14,15 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+UNKNOWN_MS = 0  # stored for "no known time": generated systems have no discovery date
+
+
 def to_iso(ms: int | None) -> str | None:
-    """``1762374733000`` → ``2025-11-05T20:32:13Z`` (milliseconds shown only when set)."""
-    if ms is None:
+    """``1762374733000`` → ``2025-11-05T20:32:13Z`` (milliseconds shown only when set).
+
+    ``UNKNOWN_MS`` reads back as ``None``: Haven does not invent a date.
+    """
+    if ms is None or ms == UNKNOWN_MS:
         return None
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")

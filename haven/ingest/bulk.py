@@ -18,6 +18,7 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
+from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
 from haven.store.bulk import BulkLoader, BulkRowError, ProgressCallback, pipelined
 
@@ -34,7 +35,7 @@ __all__ = [
 #: Systems per write transaction (a procgen batch is split into batches of this size).
 DEFAULT_WRITE_ROWS = 100_000
 #: created_at / modified_at of generated systems: fixed, so equal (n, seed) give identical data.
-GENERATED_AT_MS = 0
+GENERATED_AT_MS = UNKNOWN_MS  # deterministic: the same seed gives byte-identical exports
 PROCGEN_META_KEY = "procgen:{galaxy_id}"
 
 
@@ -59,7 +60,7 @@ def generate_galaxy(
 
     Deterministic: the same ``(n_systems, seed, batch_size)`` always stores the same
     systems with the same ids (in a database that held no systems before), with
-    ``created_at = modified_at = 1970-01-01T00:00:00Z``. Each system stores its
+    no known creation time (``created_at`` and ``modified_at`` read back as null). Each system stores its
     procgen seed; planets, moons and station are derived from it when read.
 
     Resumable: a run that was killed continues where it stopped when called again

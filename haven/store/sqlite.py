@@ -116,7 +116,7 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB page cache per connection
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)

@@ -92,7 +92,7 @@ def test_generate_counts_octree_search_and_derived_details(tmp_path):
     hit = store.system_by_name("Gen", name)
     assert hit["region"] == region_names(spec)[batch.region_index[17]]
     assert (hit["x"], hit["materials"]) == (float(batch.x_ly[17]), materials)
-    assert hit["created_at"] == "1970-01-01T00:00:00Z"
+    assert hit["created_at"] is None  # generated: no invented date
     assert hit["id"] in {s["id"] for s in store.search("Gen", name.split()[-1])}  # the FTS index was filled
     assert store.search("Gen", materials.split(", ")[0], limit=5)
     assert hit["derived"] and hit["planets"]
