@@ -317,11 +317,19 @@ def import_(
     """Import systems from a file, all or nothing. Every problem is listed with its record and field.
 
     The galaxy is created if it does not exist (except on a dry run). A dry run
-    that finds problems lists them and exits with code 1.
+    that finds problems lists them and exits with code 1. Parquet, CSV and
+    JSONL files go through the bulk loader: checked first, then written in
+    batches; a killed import resumes where it stopped when run again.
     """
     from haven.ingest.legacy import import_file
 
     url = resolve_url(database)
+    if file.suffix.lower() in BULK_SUFFIXES:
+        if dry_run or on_conflict is not OnConflict.error:
+            raise InvalidInput("--dry-run and --on-conflict apply to legacy JSON and haven.db files only",
+                               field="file")
+        bulk_import_command(url, galaxy, file)
+        return
     with opened(url) as store:
         if not dry_run:
             store.ensure_galaxy(galaxy)
@@ -339,6 +347,54 @@ def import_(
         out.print(Text(f"  ! {warning}", style="yellow"))
     if report.problems:  # only a dry run returns problems; a real import raises ImportFailed
         raise ImportFailed(f"{file.name}: the import would fail", report.problems)
+
+
+BULK_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
+def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | None) -> dict[str, Any]:
+    """Run a bulk job under a Rich progress bar and print its summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from haven.store.bulk import rich_progress
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=out, transient=False) as bar:
+        task = bar.add_task(title, total=total)
+        summary = job(rich_progress(bar, task, total_rows=total))
+    shown = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    out.print(key_value_table([(k.replace("_", " ").capitalize(), f"{v:,}" if isinstance(v, int) else str(v))
+                               for k, v in shown.items()], title=title))
+    return summary
+
+
+def bulk_import_command(url: DatabaseUrl, galaxy: str, file: Path) -> None:
+    from haven.ingest.bulk import bulk_import
+
+    with opened(url) as store:
+        _run_bulk(f"Importing {file.name}", lambda progress: bulk_import(store, galaxy, file, progress=progress), None)
+
+
+@app.command()
+def generate(
+    systems: Annotated[int, typer.Option("--systems", "-n", min=1, max=10**10, help="How many systems.")],
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Same seed, same galaxy.")] = 42,
+    galaxy: GalaxyOption = DEFAULT_GALAXY,
+    database: DatabaseOption = None,
+) -> None:
+    """Generate a Milky-Way-like galaxy of procedural systems; a killed run resumes when run again.
+
+    Deterministic: the same --systems and --seed store the same systems. Their
+    planets, moons and stations are derived from each system's seed when read,
+    and stored only once somebody edits them.
+    """
+    from haven.ingest.bulk import generate_galaxy
+
+    url = resolve_url(database)
+    upgrade_schema(url)
+    with opened(url) as store:
+        _run_bulk(f"Generating {systems:,} systems",
+                  lambda progress: generate_galaxy(store, galaxy, systems, seed, progress=progress), systems)
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
