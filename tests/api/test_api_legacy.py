@@ -1,4 +1,4 @@
-"""The original Haven routes keep their shapes (docs/api.md, /work/shared/specs/legacy-api.md)."""
+"""The original Haven routes keep their shapes (docs/api.md, "Legacy routes")."""
 
 from __future__ import annotations
 
