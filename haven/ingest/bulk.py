@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,8 +33,10 @@ __all__ = [
     "procgen_spec",
 ]
 
-#: Systems per write transaction (a procgen batch is split into batches of this size).
-DEFAULT_WRITE_ROWS = 100_000
+#: Systems per write transaction (a procgen batch is split into batches of this size). Measured:
+#: 100,000 → 500,000 took 1M systems from 18.9 s to 16.7 s and 5M from 132 s to 109 s
+#: (fewer commits rewriting the same index pages), for ~0.4 GiB more memory.
+DEFAULT_WRITE_ROWS = 500_000
 #: created_at / modified_at of generated systems: fixed, so equal (n, seed) give identical data.
 GENERATED_AT_MS = UNKNOWN_MS  # deterministic: the same seed gives byte-identical exports
 PROCGEN_META_KEY = "procgen:{galaxy_id}"
@@ -98,6 +101,7 @@ def generate_galaxy(
         source=f"procgen n={n_systems} seed={seed}", params={**wanted, "write_rows": write_rows},
         progress=progress, stamp_ms=GENERATED_AT_MS,
     )
+    loader.total_rows = n_systems
     names = region_names(spec)
     gen_s = 0.0
 
@@ -137,8 +141,9 @@ def generate_galaxy(
     try:
         for index in sorted(loader.done_batches()):
             loader.skip(index)  # a resumed run: the progress bar starts where the last one stopped
-        for prepared in pipelined(slices(), prepare):
-            loader.write_prepared(prepared)
+        with closing(pipelined(slices(), prepare)) as batches:
+            for prepared in batches:
+                loader.write_prepared(prepared)
         summary = loader.finish()
     finally:
         loader.close()
@@ -216,6 +221,7 @@ def bulk_import(
         rows_total = tabular.total_rows(path, fmt)
         if rows_total is not None:
             loader.total_batches = -(-rows_total // batch_rows)
+            loader.total_rows = rows_total
         done = loader.done_batches()
         if check_first and not done and not loader.finished:
             tc = time.perf_counter()
@@ -228,12 +234,13 @@ def bulk_import(
             fb.load()
             return loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
 
-        for prepared in pipelined(tabular.read_batches(path, fmt, batch_rows, done), prepare):
-            if isinstance(prepared, int):
-                loader.skip(prepared)
-                continue
-            loader.write_prepared(prepared)
-            attached += len(prepared.attach)
+        with closing(pipelined(tabular.read_batches(path, fmt, batch_rows, done), prepare)) as batches:
+            for prepared in batches:
+                if isinstance(prepared, int):
+                    loader.skip(prepared)
+                    continue
+                loader.write_prepared(prepared)
+                attached += len(prepared.attach)
         summary = loader.finish()
     finally:
         loader.close()

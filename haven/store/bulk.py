@@ -43,9 +43,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import Conflict, HavenError, InvalidInput
-from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, PlanetIn, StationIn
+from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, invalid_from_validation
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import lod
@@ -92,6 +93,7 @@ FTS_DEFAULT_HASH_BYTES = 1 << 20
 FTS_DEFAULT_AUTOMERGE = 4
 
 _CONTROL = re.compile("[\x00-\x1f]")
+_EXTRA = TypeAdapter(Extra)
 _FTS_FILL = (
     "INSERT INTO system_fts (rowid, name, materials, attributes) "
     "SELECT id, name, materials, attributes FROM system WHERE id BETWEEN ? AND ?"
@@ -119,6 +121,7 @@ class BatchProgress:
     total_batches: int | None
     skipped: bool = False
     seconds: float = 0.0
+    total_rows: int | None = None  # when known (generate, Parquet)
 
 
 ProgressCallback = Callable[[BatchProgress], None]
@@ -136,8 +139,9 @@ def rich_progress(progress: Any, task_id: Any, *, total_rows: int | None = None)
 
     def update(p: BatchProgress) -> None:
         kwargs: dict[str, Any] = {"completed": p.rows_done}
-        if total_rows is not None:
-            kwargs["total"] = total_rows
+        total = total_rows if total_rows is not None else p.total_rows
+        if total is not None:
+            kwargs["total"] = total
         progress.update(task_id, **kwargs)
 
     return update
@@ -224,6 +228,7 @@ class BulkLoader:
         self.params: dict[str, Any] = orjson.loads(row["params"]) if row["params"] else {}
         self.stamp_ms: int = row["started_at"] if stamp_ms is None else int(stamp_ms)
         self.total_batches = row["total_batches"] if total_batches is None else total_batches
+        self.total_rows: int | None = None  # for progress bars, when the caller knows it
         self._done = done
         self.rows_done: int = row["rows_done"]
         self.rows_before: int = row["rows_done"]
@@ -250,7 +255,7 @@ class BulkLoader:
         if self.progress is not None:
             self.progress(BatchProgress(
                 self.job_key, batch_index, rows, self.rows_done, len(self._done), self.total_batches,
-                skipped=skipped, seconds=seconds,
+                skipped=skipped, seconds=seconds, total_rows=self.total_rows,
             ))
 
     def _tick(self, name: str, t0: float) -> float:
@@ -543,7 +548,7 @@ def place_pending(store: Any, conn: sqlite3.Connection, galaxy_id: int, capacity
         for r in rows:
             tree.insert(lod.Member(r[0], r[1], r[2]))
         return None
-    return rebuild_octree(conn, galaxy_id, capacity, timings=timings)
+    return rebuild_octree(conn, galaxy_id, capacity, timings=timings, all_pending=pending == total)
 
 
 def pipelined(items: Iterable[Any], prepare: Callable[[Any], Any], *, depth: int = 1) -> Iterator[Any]:
@@ -731,10 +736,11 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
         for i, e in enumerate(cols["extra"]):
             if not e:
                 extra.append(None)
-            elif isinstance(e, dict):
-                extra.append(orjson.dumps(e))
-            else:
-                raise fail(i, "extra", "must be an object")
+                continue
+            try:
+                extra.append(orjson.dumps(_EXTRA.validate_python(e)))
+            except ValidationError as exc:
+                raise fail(i, "extra", invalid_from_validation(exc).message) from None
         sql_columns.append("extra")
         data.append(arranged(extra))
 
@@ -875,7 +881,7 @@ def _text_column(values: Any, n: int, fld: str, fail: Callable[[int, str, str], 
 
 
 def rebuild_octree(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
-                   timings: dict[str, float] | None = None) -> int:
+                   timings: dict[str, float] | None = None, *, all_pending: bool = False) -> int:
     """Bulk octree build for one galaxy: same result as :func:`haven.store.lod.rebuild`.
 
     Only rows whose node changes are rewritten. When that is a large part of the
@@ -893,17 +899,24 @@ def rebuild_octree(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
 
     n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
     # Two covering index scans (sequential) instead of a table walk in index order (random).
+    # (``all_pending``: no system has a node yet, so every row changes and the old nodes need no reading.)
     by_code = _int_rows(conn, "SELECT id, code FROM system INDEXED BY system_code WHERE galaxy_id = ?",
                         galaxy_id, 2)
-    by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
-                              "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
-    if len(by_code) != n or len(by_node) != n:
-        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(by_code)}")
     by_code = by_code[np.argsort(by_code[:, 0], kind="stable")]
-    by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
     ids, codes = np.ascontiguousarray(by_code[:, 0]), np.ascontiguousarray(by_code[:, 1])
-    old_level, old_cell = np.ascontiguousarray(by_node[:, 1]), np.ascontiguousarray(by_node[:, 2])
-    del by_code, by_node
+    del by_code
+    if all_pending:
+        old_level = old_cell = np.full(len(ids), -2, dtype=np.int64)
+    else:
+        by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
+                                  "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
+        by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
+        if len(by_node) != len(ids) or not (by_node[:, 0] == ids).all():
+            raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
+        old_level, old_cell = np.ascontiguousarray(by_node[:, 1]), np.ascontiguousarray(by_node[:, 2])
+        del by_node
+    if len(ids) != n:
+        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
     tick("octree_read")
     priorities = lod.priorities_of(ids)
     levels, cells = lod.assign_levels(codes, priorities, capacity)
@@ -938,8 +951,12 @@ def rebuild_octree(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
 
 
 def _fts_config(conn: sqlite3.Connection, **values: Any) -> None:
+    """Set FTS5 options (a tuning only: an SQLite without one of them just runs slower)."""
     for key, value in values.items():
-        conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES (?, ?)", (key, int(value)))
+        try:
+            conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES (?, ?)", (key, int(value)))
+        except sqlite3.OperationalError:
+            pass
 
 
 def _int_rows(conn: sqlite3.Connection, sql: str, galaxy_id: int, width: int) -> np.ndarray:

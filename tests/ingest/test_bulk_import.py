@@ -228,3 +228,17 @@ def test_unknown_format_is_refused(store, tmp_path):
     path.write_text("name\n")
     with pytest.raises(Exception, match="format"):
         bulk_import(store, GALAXY, path)
+
+
+def test_parquet_nested_planets_column(store, tmp_path):
+    rows = [
+        {"name": "Nested", "x": 1.0, "y": 1.0, "z": 1.0,
+         "planets": [{"name": "N I", "moons": [{"name": "N I-a", "orbit_radius": 2.0}]}],
+         "space_station": {"name": "N Dock", "x": 1.0, "y": 1.0, "z": 1.5}},
+        {"name": "Bare", "x": 2.0, "y": 2.0, "z": 2.0, "planets": None, "space_station": None},
+    ]
+    bulk_import(store, GALAXY, write_parquet(tmp_path / "n.parquet", rows))
+    nested = store.system_by_name(GALAXY, "Nested")
+    assert nested["planets"][0]["moons"][0]["orbit_radius"] == 2.0
+    assert nested["space_station"]["name"] == "N Dock"
+    assert store.system_by_name(GALAXY, "Bare")["planets"] == []

@@ -285,3 +285,15 @@ def test_unknown_columns_and_bad_values_are_refused(store):
     cols["x_ly"] = [1.0, None, 2.0]
     with pytest.raises(BulkRowError, match=r"^row 2: x: is missing"):
         loader.write_batch(0, cols)
+
+
+def test_rich_progress_follows_the_job(tmp_path):
+    from rich.progress import Progress
+
+    from haven.store.bulk import rich_progress
+
+    store = fresh(tmp_path, "bar")
+    with Progress(disable=True) as bar:
+        task = bar.add_task("generating", total=None)
+        generate_galaxy(store, "Gen", 2_500, 4, batch_size=1_000, write_rows=500, progress=rich_progress(bar, task))
+        assert (bar.tasks[0].completed, bar.tasks[0].total) == (2_500, 2_500)
