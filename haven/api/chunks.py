@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from haven.api.common import app_galaxy, get_store, json_response
+from haven.api.common import app_object, get_store, json_response, request_galaxy
 from haven.chunks.service import ChunkService
 from haven.chunks.transfer import CONTENT_TYPE, choose_encoding
 
@@ -21,15 +21,7 @@ router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 
 
 def _service(request: Request) -> ChunkService:
-    service = getattr(request.app.state, "chunk_service", None)
-    if service is None:
-        service = ChunkService(get_store(request))
-        request.app.state.chunk_service = service
-    return service
-
-
-def _galaxy(request: Request, galaxy: str | None) -> str:
-    return galaxy if galaxy is not None else app_galaxy(request)
+    return app_object(request, "chunk_service", ChunkService)
 
 
 @router.get("/hierarchy", summary="Node metadata of a subtree of the LOD octree")
@@ -41,7 +33,7 @@ def hierarchy(
     galaxy: str | None = None,
 ) -> Response:
     store = get_store(request)
-    name = _galaxy(request, galaxy)
+    name = request_galaxy(request, galaxy)
     nodes = store.lod_hierarchy(name, level, cell, depth)
     g = store.galaxy(name)
     return json_response({
@@ -69,7 +61,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 @router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response)
 def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) -> Response:
     service = _service(request)
-    name = _galaxy(request, galaxy)
+    name = request_galaxy(request, galaxy)
     version = service.version(name, level, cell)
     etag = _etag(version)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -87,4 +79,4 @@ def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) ->
 @router.get("/{level}/{cell}/{index}", summary="The system at an index of a node (map picking)")
 def pick(request: Request, level: int, cell: int, index: int, galaxy: str | None = None) -> Response:
     store = get_store(request)
-    return json_response(store.lod_member(_galaxy(request, galaxy), level, cell, index))
+    return json_response(store.lod_member(request_galaxy(request, galaxy), level, cell, index))

@@ -4,6 +4,7 @@ the store and galaxy of a request, names taken from the raw path."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -50,13 +51,23 @@ def app_galaxy(request: Request) -> str:
     return request.app.state.galaxy
 
 
+def request_galaxy(request: Request, galaxy: str | None) -> str:
+    """The galaxy a request names (``?galaxy=``), or the app's default."""
+    return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
+
+
+def app_object(request: Request, attr: str, build: Callable[[Any], Any]) -> Any:
+    """A per-app object built once from the store on first use (cursor codec, chunk service)."""
+    value = getattr(request.app.state, attr, None)
+    if value is None:
+        value = build(get_store(request))
+        setattr(request.app.state, attr, value)
+    return value
+
+
 def get_codec(request: Request) -> CursorCodec:
     """The cursor codec, built once per app from the store's secret."""
-    codec = getattr(request.app.state, "cursor_codec", None)
-    if codec is None:
-        codec = codec_for_store(get_store(request))
-        request.app.state.cursor_codec = codec
-    return codec
+    return app_object(request, "cursor_codec", codec_for_store)
 
 
 # -- bodies ----------------------------------------------------------------
@@ -151,13 +162,6 @@ def check_name(name: str, field: str = "name") -> str:
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"{field} must be at most {MAX_NAME_CHARS} characters", field=field)
     return name
-
-
-def check_search_term(q: str) -> str:
-    """A search term without control characters (SQLite's full-text parser stops at NUL)."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):
-        raise InvalidInput("q must not contain control characters", field="q")
-    return q
 
 
 def parse_if_match(value: str | None) -> int | None:

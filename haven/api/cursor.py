@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 from typing import Any
 
 import msgpack
@@ -36,7 +35,6 @@ SECRET_META_KEY = "cursor_secret"
 MAC_BYTES = 16
 MAX_CURSOR_CHARS = 4096
 
-_secret_lock = threading.Lock()
 log = logging.getLogger("haven.api")
 
 
@@ -98,17 +96,12 @@ class CursorCodec:
 
 
 def codec_for_store(store: Any) -> CursorCodec:
-    """The codec keyed by the store's ``cursor_secret``, created on first use."""
-    with _secret_lock:
-        value = store.meta_value(SECRET_META_KEY)
-        if not value:
-            try:
-                store.set_meta_value(SECRET_META_KEY, secrets.token_hex(32))
-                # Read back what is stored: if another process wrote first, use theirs.
-                value = store.meta_value(SECRET_META_KEY)
-            except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
-                log.warning("cannot store the cursor secret (%s); cursors will last until restart", exc)
-                value = secrets.token_hex(32)
+    """The codec keyed by the store's ``cursor_secret``, created on first use (first writer wins)."""
+    try:
+        value = store.setdefault_meta_value(SECRET_META_KEY, secrets.token_hex(32))
+    except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
+        log.warning("cannot store the cursor secret (%s); cursors will last until restart", exc)
+        value = secrets.token_hex(32)
     return CursorCodec(value.encode("utf-8"))
 
 

@@ -20,7 +20,6 @@ from haven.api.common import (
     JSONBytes,
     app_galaxy,
     check_name,
-    check_search_term,
     coordinate,
     get_codec,
     get_store,
@@ -93,7 +92,7 @@ def search(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
     """Array of systems whose name, materials or attributes contain ``q``; an empty ``q`` finds nothing."""
-    if not check_search_term(q).strip():
+    if not q.strip():
         return json_response([])
     items = get_store(request).search(app_galaxy(request), q, limit=limit)
     return json_response([legacy_system(s) for s in items])

@@ -22,12 +22,11 @@ from haven.api.common import (
     MAX_NAME_CHARS,
     SQLITE_INT_MAX,
     JSONBytes,
-    app_galaxy,
     check_name,
-    check_search_term,
     coordinate,
     etag,
     get_codec,
+    request_galaxy,
     get_store,
     json_response,
     merge_version,
@@ -69,10 +68,6 @@ def _body_doc(model: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
         }
     }
-
-
-def _galaxy(request: Request, galaxy: str | None) -> str:
-    return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
 
 
 # -- name-ordered pages ------------------------------------------------------------
@@ -132,7 +127,7 @@ def list_systems(
     A cursor only works with the galaxy and region it was made for.
     """
     store = get_store(request)
-    g = _galaxy(request, galaxy)
+    g = request_galaxy(request, galaxy)
     region = region if region else None
     if cursor and prefix:
         raise InvalidInput("send either cursor or prefix, not both", field="prefix")
@@ -179,8 +174,8 @@ def search_systems(
     name order). ``next`` continues the same search.
     """
     store = get_store(request)
-    g = _galaxy(request, galaxy)
-    term = check_search_term(q).strip()
+    g = request_galaxy(request, galaxy)
+    term = q.strip()
     if not term:
         raise InvalidInput("q must not be empty", field="q")
     scope = [g, term]
@@ -222,7 +217,7 @@ def near_systems(
     """Exact sphere query: each item has ``distance``; nearest first (ties by id), at most ``limit``."""
     for field, value in (("x", x), ("y", y), ("z", z), ("radius", radius)):
         coordinate(value, field)
-    items = get_store(request).near(_galaxy(request, galaxy), x, y, z, radius, limit=limit)
+    items = get_store(request).near(request_galaxy(request, galaxy), x, y, z, radius, limit=limit)
     return json_response({"items": items, "count": len(items)})
 
 
@@ -243,7 +238,7 @@ def box_systems(
                          ("max_x", max_x), ("max_y", max_y), ("max_z", max_z)):
         coordinate(value, field)
     items = get_store(request).box(
-        _galaxy(request, galaxy), (min_x, min_y, min_z), (max_x, max_y, max_z), limit=limit
+        request_galaxy(request, galaxy), (min_x, min_y, min_z), (max_x, max_y, max_z), limit=limit
     )
     return json_response({"items": items, "count": len(items)})
 
@@ -252,7 +247,7 @@ def box_systems(
 def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Response:
     """The name is URL-encoded as one path segment: ``AMOT 16/O5`` → ``AMOT%2016%2FO5``."""
     exact = raw_path_tail(request, f"{PREFIX}/systems/by-name/", decoded=name)
-    system = get_store(request).system_by_name(_galaxy(request, galaxy), check_name(exact))
+    system = get_store(request).system_by_name(request_galaxy(request, galaxy), check_name(exact))
     return json_response(system, headers=etag(system.get("version")))
 
 
@@ -265,7 +260,7 @@ def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Respon
 def create_system(request: Request, body: Any = Depends(read_json_body), galaxy: Galaxy = None) -> Response:
     """Create a system with its planets, moons and station; answers it in full (201)."""
     system = validate_system(body)
-    created = get_store(request).create(_galaxy(request, galaxy), system)
+    created = get_store(request).create(request_galaxy(request, galaxy), system)
     headers = {"Location": f"{PREFIX}/systems/{created['id']}", **etag(created.get("version"))}
     return json_response(created, status_code=201, headers=headers)
 
@@ -317,13 +312,13 @@ def delete_system(
 
 @router.get("/regions", response_class=JSONBytes, summary="Regions with their system counts")
 def list_regions(request: Request, galaxy: Galaxy = None) -> Response:
-    regions = get_store(request).regions(_galaxy(request, galaxy))
+    regions = get_store(request).regions(request_galaxy(request, galaxy))
     return json_response({"items": [r for r in regions if r["system_count"] > 0]})
 
 
 @router.get("/stats", response_class=JSONBytes, summary="Counts and database size")
 def stats(request: Request, galaxy: Galaxy = None) -> Response:
-    data = get_store(request).stats(_galaxy(request, galaxy))
+    data = get_store(request).stats(request_galaxy(request, galaxy))
     data["regions"] = [r for r in data["regions"] if r["system_count"] > 0]
     data["database_size_mb"] = round(data["database_size_bytes"] / (1024 * 1024), 3)
     return json_response(data)

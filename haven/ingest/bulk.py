@@ -44,7 +44,7 @@ PROCGEN_META_KEY = "procgen:{galaxy_id}"
 
 def procgen_spec(store: Any, galaxy: str) -> dict[str, Any] | None:
     """The ``(n_systems, seed, batch_size)`` a galaxy was generated with, or None."""
-    galaxy_id, _ = store._galaxy_key(galaxy)
+    galaxy_id = store._galaxy_key(galaxy).id
     value = store.meta_value(PROCGEN_META_KEY.format(galaxy_id=galaxy_id))
     return orjson.loads(value) if value else None
 
@@ -78,7 +78,7 @@ def generate_galaxy(
     except ValueError as exc:
         raise InvalidInput(str(exc), field="n_systems" if "n_systems" in str(exc) else "seed") from None
     store.ensure_galaxy(galaxy)
-    galaxy_id, _ = store._galaxy_key(galaxy)
+    galaxy_id = store._galaxy_key(galaxy).id
     wanted = {"n_systems": n_systems, "seed": seed, "batch_size": batch_size}
     meta_key = PROCGEN_META_KEY.format(galaxy_id=galaxy_id)
     current = store.meta_value(meta_key)

@@ -211,8 +211,7 @@ class BulkLoader:
         self.progress = progress
         self.sort_by_name = sort_by_name
         self.defer_fts = defer_fts
-        self.galaxy_id, self.cube = store._galaxy_key(galaxy)
-        self.capacity = store._capacities[self.galaxy_id]
+        self.galaxy_id, self.cube, self.capacity = store._galaxy_key(galaxy)
         with store._write() as w:
             w.execute(
                 "INSERT INTO bulk_job (job_key, galaxy_id, kind, total_batches, source, source_checksum, params, "

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import orjson
@@ -35,6 +35,14 @@ SYSTEM_COLUMNS = (
     "s.extra, s.version, s.created_at, s.modified_at"
 )
 SYSTEM_FROM = "system s LEFT JOIN region r ON r.id = s.region_id"
+
+
+class GalaxyKey(NamedTuple):
+    """What every query needs to know about a galaxy; immutable once the galaxy exists."""
+
+    id: int
+    cube: Cube
+    capacity: int
 
 
 def _system_row(row: sqlite3.Row) -> dict[str, Any]:
@@ -88,9 +96,8 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._galaxies: dict[str, tuple[int, Cube]] = {}
-        self._cubes: dict[int, Cube] = {}
-        self._capacities: dict[int, int] = {}
+        self._keys: dict[str, GalaxyKey] = {}
+        self._keys_by_id: dict[int, GalaxyKey] = {}
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -160,6 +167,12 @@ class SQLiteStore:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def setdefault_meta_value(self, key: str, value: str) -> str:
+        """Store ``value`` unless the key exists; return what is stored (first writer wins)."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+            return conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
     def set_meta_value(self, key: str, value: str) -> None:
         with self._write() as conn:
             conn.execute(
@@ -202,17 +215,23 @@ class SQLiteStore:
         rows = self.conn.execute("SELECT name FROM galaxy ORDER BY name").fetchall()
         return [self.galaxy(r[0]) for r in rows]
 
-    def _galaxy_key(self, name: str) -> tuple[int, Cube]:
-        """Galaxy id and cube (immutable once created, so cached)."""
-        cached = self._galaxies.get(name)
-        if cached is None:
+    def _galaxy_key(self, name: str) -> GalaxyKey:
+        """Galaxy id, cube and node capacity (fixed once created, so cached)."""
+        key = self._keys.get(name)
+        if key is None:
             g = self.galaxy(name)
             cube = Cube(g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"], g["half_size_ly"])
-            cached = (g["id"], cube)
-            self._galaxies[name] = cached
-            self._cubes[g["id"]] = cube
-            self._capacities[g["id"]] = g["lod_capacity"]
-        return cached
+            key = GalaxyKey(g["id"], cube, g["lod_capacity"])
+            self._keys[name] = key
+            self._keys_by_id[key.id] = key
+        return key
+
+    def _galaxy_key_by_id(self, galaxy_id: int) -> GalaxyKey:
+        key = self._keys_by_id.get(galaxy_id)
+        if key is None:
+            name = self.conn.execute("SELECT name FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+            key = self._galaxy_key(name)
+        return key
 
     def _region_id(self, conn: sqlite3.Connection, galaxy_id: int, name: str | None) -> int | None:
         if name is None:
@@ -227,7 +246,7 @@ class SQLiteStore:
         ).lastrowid
 
     def regions(self, galaxy: str) -> list[dict[str, Any]]:
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         rows = self.conn.execute(
             "SELECT name, system_count FROM region WHERE galaxy_id = ? ORDER BY name", (galaxy_id,)
         ).fetchall()
@@ -298,7 +317,7 @@ class SQLiteStore:
         _check_limit(limit)
         if not 0 <= offset <= MAX_OFFSET:
             raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}; use a cursor", field="offset")
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         with self._read() as conn:
             if region is not None:
                 row = conn.execute(
@@ -348,7 +367,9 @@ class SQLiteStore:
             raise InvalidInput("q must not be empty", field="q")
         if len(q) > 200:
             raise InvalidInput("q must be at most 200 characters", field="q")
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):  # the full-text parser stops at NUL
+            raise InvalidInput("q must not contain control characters", field="q")
+        galaxy_id = self._galaxy_key(galaxy).id
         sql, params = self.search_query(galaxy_id, q, limit, after_id)
         return [_system_row(r) for r in self.conn.execute(sql, params).fetchall()]
 
@@ -408,7 +429,7 @@ class SQLiteStore:
         return self._detail("s.id = ?", (system_id,), f"no system with id {system_id}")
 
     def system_by_name(self, galaxy: str, name: str) -> dict[str, Any]:
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")
 
     def _spatial_query(self, galaxy_id: int, n_ranges: int, extra_where: str) -> str:
@@ -449,7 +470,7 @@ class SQLiteStore:
                 raise InvalidInput(f"{field} must be a finite number", field=field)
         if not (math.isfinite(radius_ly) and radius_ly > 0):
             raise InvalidInput("radius must be a finite number above 0", field="radius")
-        galaxy_id, cube = self._galaxy_key(galaxy)
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)
         ranges = sphere_code_ranges(cube, x_ly, y_ly, z_ly, radius_ly)
         params = {"cx": x_ly, "cy": y_ly, "cz": z_ly, "r2": radius_ly * radius_ly, "limit": limit}
         return self._run_spatial(galaxy_id, ranges, "d2 <= :r2", params)
@@ -468,7 +489,7 @@ class SQLiteStore:
             if not (math.isfinite(a) and math.isfinite(b)) or a > b:
                 name = "xyz"[axis]
                 raise InvalidInput(f"box {name} bounds must be finite with min ≤ max", field=name)
-        galaxy_id, cube = self._galaxy_key(galaxy)
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)
         ranges = box_code_ranges(cube, lo_ly, hi_ly)
         centre = [(a + b) / 2 for a, b in zip(lo_ly, hi_ly)]
         params = {
@@ -505,7 +526,7 @@ class SQLiteStore:
     def lod_node(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
         """A node's metadata: member count and version (404 when the node holds nothing)."""
         self._check_node(level, cell)
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         row = self.conn.execute(
             "SELECT level, cell, count, version FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell = ?",
             (galaxy_id, level, cell),
@@ -516,7 +537,7 @@ class SQLiteStore:
 
     def lod_members(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
         """Positions, region ids and system ids of a node's members, highest priority first."""
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         with self._read() as conn:
             node = conn.execute(
                 "SELECT version FROM lod_node WHERE galaxy_id = ? AND level = ? AND cell = ?",
@@ -540,8 +561,8 @@ class SQLiteStore:
     def lod_member(self, galaxy: str, level: int, cell: int, index: int) -> dict[str, Any]:
         """The system at ``index`` in a node's priority order (how a map click is resolved)."""
         self._check_node(level, cell)
-        galaxy_id, _ = self._galaxy_key(galaxy)
-        if index < 0 or (index >= self._capacities[galaxy_id] and level < MAX_LEVEL):
+        galaxy_id, _, capacity = self._galaxy_key(galaxy)
+        if index < 0 or (index >= capacity and level < MAX_LEVEL):
             raise InvalidInput("index is outside the node", field="index")
         row = self.conn.execute(
             "SELECT id FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
@@ -557,7 +578,7 @@ class SQLiteStore:
         self._check_node(level, cell)
         if not 0 <= depth <= 4:
             raise InvalidInput("depth must be between 0 and 4", field="depth")
-        galaxy_id, _ = self._galaxy_key(galaxy)
+        galaxy_id = self._galaxy_key(galaxy).id
         out: list[dict[str, Any]] = []
         with self._read() as conn:
             for d in range(depth + 1):
@@ -642,7 +663,7 @@ class SQLiteStore:
 
     def create(self, galaxy: str, system: SystemIn) -> dict[str, Any]:
         """Add a system with its children; names are unique per galaxy."""
-        galaxy_id, cube = self._galaxy_key(galaxy)
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)
         with self._write() as conn:
             if self._name_taken(conn, galaxy_id, system.name):
                 raise Conflict(f"a system named {system.name!r} already exists", field="name")
@@ -672,7 +693,7 @@ class SQLiteStore:
             if self._name_taken(conn, galaxy_id, fields["name"], except_id=current["id"]):
                 raise Conflict(f"a system named {fields['name']!r} already exists", field="name")
         if {"x", "y", "z"} & fields.keys():
-            cube = self._cube(galaxy_id)
+            cube = self._galaxy_key_by_id(galaxy_id).cube
             pos = [fields.get(k, current[k]) for k in ("x", "y", "z")]
             fields["code"] = self._position(cube, *pos)
             if fields["code"] != current["code"]:
@@ -737,15 +758,8 @@ class SQLiteStore:
 
     def _lod(self, conn: sqlite3.Connection, galaxy_id: int) -> LodTree:
         """Octree maintenance for this write; advances the galaxy's node clock once."""
-        self._cube(galaxy_id)
-        return LodTree(conn, galaxy_id, self._capacities[galaxy_id], next_clock(conn, galaxy_id))
-
-    def _cube(self, galaxy_id: int) -> Cube:
-        cube = self._cubes.get(galaxy_id)
-        if cube is None:
-            name = self.conn.execute("SELECT name FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
-            cube = self._galaxy_key(name)[1]
-        return cube
+        capacity = self._galaxy_key_by_id(galaxy_id).capacity
+        return LodTree(conn, galaxy_id, capacity, next_clock(conn, galaxy_id))
 
     def delete(self, system_id: int, *, expected_version: int | None = None) -> None:
         """Delete a system and (by cascade) its planets, moons and station."""
@@ -763,7 +777,7 @@ class SQLiteStore:
         self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error"
     ) -> ImportResult:
         """Write a batch in one transaction: all of it or, on any error, none of it."""
-        galaxy_id, cube = self._galaxy_key(galaxy)
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)
         result = ImportResult()
         with self._write() as conn:
             lod = self._lod(conn, galaxy_id)

@@ -204,7 +204,7 @@ def test_cursor_secret_falls_back_when_it_cannot_be_stored(store, monkeypatch):
     def read_only(*args, **kwargs):
         raise RuntimeError("attempt to write a readonly database")
 
-    monkeypatch.setattr(store, "set_meta_value", read_only)
+    monkeypatch.setattr(store, "setdefault_meta_value", read_only)
     with TestClient(create_app(store), raise_server_exceptions=False) as c:
         first = c.get("/api/v1/systems", params={"limit": 2}).json()
         second = c.get("/api/v1/systems", params={"limit": 2, "cursor": first["next"]})

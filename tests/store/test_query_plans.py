@@ -73,7 +73,7 @@ def test_detail_queries_use_keys(store):
 
 def test_sphere_scans_code_ranges(store):
     populate(store)
-    gid, cube = store._galaxy_key(GALAXY)
+    gid, cube, _ = store._galaxy_key(GALAXY)
     ranges = sphere_code_ranges(cube, 10, -10, 0, 50)
     sql = store._spatial_query(gid, len(ranges), "d2 <= :r2")
     params = {"cx": 10, "cy": -10, "cz": 0, "r2": 2500, "limit": 100}
