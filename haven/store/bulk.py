@@ -36,7 +36,6 @@ import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -63,7 +62,6 @@ __all__ = [
     "materialize_all_seeded",
     "materialize_seeded",
     "pipelined",
-    "rebuild_octree",
     "rich_progress",
 ]
 
@@ -547,7 +545,7 @@ def place_pending(store: Any, conn: sqlite3.Connection, galaxy_id: int, capacity
         for r in rows:
             tree.insert(lod.Member(r[0], r[1], r[2]))
         return None
-    return rebuild_octree(conn, galaxy_id, capacity, timings=timings, all_pending=pending == total)
+    return lod.rebuild(conn, galaxy_id, capacity, timings=timings, all_pending=pending == total)
 
 
 def pipelined(items: Iterable[Any], prepare: Callable[[Any], Any], *, depth: int = 1) -> Iterator[Any]:
@@ -879,76 +877,6 @@ def _text_column(values: Any, n: int, fld: str, fail: Callable[[int, str, str], 
     return pa.array(out, type=pa.string())
 
 
-def rebuild_octree(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
-                   timings: dict[str, float] | None = None, *, all_pending: bool = False) -> int:
-    """Bulk octree build for one galaxy: same result as :func:`haven.store.lod.rebuild`.
-
-    Only rows whose node changes are rewritten. When that is a large part of the
-    table, the ``system_lod`` index is dropped and rebuilt around the update
-    (inside the caller's transaction: readers keep using their snapshot's index).
-    """
-    t = time.perf_counter()
-
-    def tick(name: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        if timings is not None:
-            timings[name] = timings.get(name, 0.0) + now - t
-        t = now
-
-    n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
-    # Two covering index scans (sequential) instead of a table walk in index order (random).
-    # (``all_pending``: no system has a node yet, so every row changes and the old nodes need no reading.)
-    by_code = _int_rows(conn, "SELECT id, code FROM system INDEXED BY system_code WHERE galaxy_id = ?",
-                        galaxy_id, 2)
-    by_code = by_code[np.argsort(by_code[:, 0], kind="stable")]
-    ids, codes = np.ascontiguousarray(by_code[:, 0]), np.ascontiguousarray(by_code[:, 1])
-    del by_code
-    if all_pending:
-        old_level = old_cell = np.full(len(ids), -2, dtype=np.int64)
-    else:
-        by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
-                                  "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
-        by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
-        if len(by_node) != len(ids) or not (by_node[:, 0] == ids).all():
-            raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
-        old_level, old_cell = np.ascontiguousarray(by_node[:, 1]), np.ascontiguousarray(by_node[:, 2])
-        del by_node
-    if len(ids) != n:
-        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
-    tick("octree_read")
-    priorities = lod.priorities_of(ids)
-    levels, cells = lod.assign_levels(codes, priorities, capacity)
-    changed = np.flatnonzero((levels != old_level) | (cells != old_cell))
-    changed = changed[np.argsort(ids[changed], kind="stable")]  # rowid order: sequential pages
-    tick("octree_assign")
-    table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
-    index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'system_lod'").fetchone()
-    rebuild_index = index_sql is not None and changed.size * 4 > table_rows
-    if rebuild_index:
-        conn.execute("DROP INDEX system_lod")
-    conn.executemany(
-        "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
-        zip(levels[changed].tolist(), cells[changed].tolist(), priorities[changed].tolist(), ids[changed].tolist()),
-    )
-    tick("octree_update")
-    if rebuild_index:
-        conn.execute(index_sql[0])
-        tick("octree_index")
-    clock = conn.execute(
-        "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
-    ).fetchone()[0]
-    conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
-    table = lod.node_table(levels, cells, priorities)
-    conn.executemany(
-        "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((galaxy_id, lv, c, k, lo, hi, clock) for lv, c, k, lo, hi in table),
-    )
-    tick("octree_nodes")
-    return len(table)
-
-
 def _fts_config(conn: sqlite3.Connection, **values: Any) -> None:
     """Set FTS5 options (a tuning only: an SQLite without one of them just runs slower)."""
     for key, value in values.items():
@@ -956,11 +884,6 @@ def _fts_config(conn: sqlite3.Connection, **values: Any) -> None:
             conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES (?, ?)", (key, int(value)))
         except sqlite3.OperationalError:
             pass
-
-
-def _int_rows(conn: sqlite3.Connection, sql: str, galaxy_id: int, width: int) -> np.ndarray:
-    rows = conn.execute(sql, (galaxy_id,))
-    return np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, width)
 
 
 LEGACY_INDEX = "system_legacy_id"

@@ -17,7 +17,9 @@ that last changed it: it only grows, so it works as an HTTP ETag.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -189,36 +191,81 @@ def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> t
     return levels, cells
 
 
-def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int) -> int:
+def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
+            timings: dict[str, float] | None = None, *, all_pending: bool = False) -> int:
     """Recompute the whole octree of one galaxy from its systems (bulk loads, migrations).
 
-    Returns the number of nodes. Runs inside the caller's transaction.
+    Gives the same nodes as inserting every system one by one. Only rows whose node changes are rewritten. When that is a large part of the
+    table, the ``system_lod`` index is dropped and rebuilt around the update
+    (inside the caller's transaction: readers keep using their snapshot's index).
     """
-    rows = conn.execute("SELECT id, code FROM system WHERE galaxy_id = ?", (galaxy_id,)).fetchall()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    codes = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    return write_levels(conn, galaxy_id, ids, codes, capacity)
+    t = time.perf_counter()
 
+    def tick(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - t
+        t = now
 
-def write_levels(conn: sqlite3.Connection, galaxy_id: int, ids: np.ndarray, codes: np.ndarray, capacity: int) -> int:
-    """Assign every given system its node and rewrite the galaxy's node table."""
+    n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+    # Two covering index scans (sequential) instead of a table walk in index order (random).
+    # (``all_pending``: no system has a node yet, so every row changes and the old nodes need no reading.)
+    by_code = _int_rows(conn, "SELECT id, code FROM system INDEXED BY system_code WHERE galaxy_id = ?",
+                        galaxy_id, 2)
+    by_code = by_code[np.argsort(by_code[:, 0], kind="stable")]
+    ids, codes = np.ascontiguousarray(by_code[:, 0]), np.ascontiguousarray(by_code[:, 1])
+    del by_code
+    if all_pending:
+        old_level = old_cell = np.full(len(ids), -2, dtype=np.int64)
+    else:
+        by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
+                                  "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
+        by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
+        if len(by_node) != len(ids) or not (by_node[:, 0] == ids).all():
+            raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
+        old_level, old_cell = np.ascontiguousarray(by_node[:, 1]), np.ascontiguousarray(by_node[:, 2])
+        del by_node
+    if len(ids) != n:
+        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
+    tick("octree_read")
     priorities = priorities_of(ids)
     levels, cells = assign_levels(codes, priorities, capacity)
+    changed = np.flatnonzero((levels != old_level) | (cells != old_cell))
+    changed = changed[np.argsort(ids[changed], kind="stable")]  # rowid order: sequential pages
+    tick("octree_assign")
+    table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
+    index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'system_lod'").fetchone()
+    rebuild_index = index_sql is not None and changed.size * 4 > table_rows
+    if rebuild_index:
+        conn.execute("DROP INDEX system_lod")
     conn.executemany(
-        "UPDATE system SET priority = ?, lod_level = ?, lod_cell = ? WHERE id = ?",
-        zip(priorities.tolist(), levels.tolist(), cells.tolist(), ids.tolist()),
+        "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
+        zip(levels[changed].tolist(), cells[changed].tolist(), priorities[changed].tolist(), ids[changed].tolist()),
     )
+    tick("octree_update")
+    if rebuild_index:
+        conn.execute(index_sql[0])
+        tick("octree_index")
     clock = conn.execute(
         "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
     ).fetchone()[0]
     conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
-    nodes = node_table(levels, cells, priorities)
+    table = node_table(levels, cells, priorities)
     conn.executemany(
         "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((galaxy_id, lv, c, n, lo, hi, clock) for lv, c, n, lo, hi in nodes),
+        ((galaxy_id, lv, c, k, lo, hi, clock) for lv, c, k, lo, hi in table),
     )
-    return len(nodes)
+    tick("octree_nodes")
+    return len(table)
+
+
+
+def _int_rows(conn: sqlite3.Connection, sql: str, galaxy_id: int, width: int) -> np.ndarray:
+    rows = conn.execute(sql, (galaxy_id,))
+    return np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, width)
+
 
 
 def node_table(levels: np.ndarray, cells: np.ndarray, priorities: np.ndarray) -> list[tuple[int, int, int, int, int]]:
