@@ -10,6 +10,7 @@ owns it and closes it).
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -31,8 +32,15 @@ from haven.store import SQLiteStore, open_store
 
 log = logging.getLogger("haven.api")
 
-# The web front end (built separately) lives here; see create_app's step 5.
+# The web front end lives here; see create_app's step 5.
 WEB_STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+def three_js_dir() -> Path | None:
+    """Where the three.js npm package is: ``HAVEN_THREE_DIR``, else the checkout's node_modules."""
+    configured = os.environ.get("HAVEN_THREE_DIR")
+    candidate = Path(configured) if configured else WEB_STATIC_DIR.parents[2] / "node_modules" / "three"
+    return candidate if (candidate / "build" / "three.module.js").is_file() else None
 
 
 def _openapi_schema(app: FastAPI) -> dict[str, Any]:
@@ -120,9 +128,13 @@ def create_app(
         if isinstance(route, APIRoute)
     ]
 
-    # 5. ---- web front end (built by the web issue) --------------------------------------
-    # Static assets are served from haven/web/static at /static, and that folder's
-    # index.html at / once it exists. Mounted last so API routes always win.
+    # 5. ---- web front end ------------------------------------------------------------------
+    # Static assets are served from haven/web/static at /static, and that folder's pages
+    # (index.html is the Control Room) at /. three.js, installed from npm by `make`, is
+    # served at /vendor/three. Mounted last so API routes always win.
+    three_dir = three_js_dir()
+    if three_dir is not None:
+        app.mount("/vendor/three", StaticFiles(directory=three_dir), name="three")
     web_dir = static_dir if static_dir is not None else WEB_STATIC_DIR
     if web_dir.is_dir():
         app.mount("/static", StaticFiles(directory=web_dir), name="static")

@@ -1,0 +1,130 @@
+// Haven's HTTP API from the browser: one fetch wrapper, one error type, safe DOM building.
+//
+// Every page of the front end talks to the server through `api()`, so errors look
+// the same everywhere: an `ApiError` with the HTTP status, the server's message and
+// the field it names (`planets[0].moons[1].name`), or status 0 when the server
+// cannot be reached at all.
+
+/** Where the API lives: same origin, unless a page (e.g. a static export) sets HAVEN_API_BASE. */
+export const API_BASE = String(globalThis.HAVEN_API_BASE ?? "").replace(/\/+$/, "");
+
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, or 0 when the server could not be reached
+   * @param {string} message what went wrong, in the server's words
+   * @param {{code?: string, field?: string|null, body?: any}} [details]
+   */
+  constructor(status, message, details = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = details.code ?? null;
+    this.field = details.field ?? null;
+    this.body = details.body ?? null;
+  }
+
+  /** True when the request never got an answer (server down, network gone). */
+  get unreachable() {
+    return this.status === 0;
+  }
+}
+
+/** A query string from an object, leaving out null, undefined and "" values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v !== null && v !== undefined && v !== "") q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+/** A path segment for a name: slashes and every other reserved character are escaped. */
+export function segment(name) {
+  return encodeURIComponent(String(name));
+}
+
+/**
+ * Call the API. Resolves to the parsed JSON body (null for 204), rejects with ApiError.
+ * @param {string} path e.g. "/api/v1/systems"
+ * @param {{method?: string, body?: any, signal?: AbortSignal, raw?: boolean}} [options]
+ *   raw: resolve to the Response itself (for binary bodies such as CHNK chunks)
+ */
+export async function api(path, options = {}) {
+  const init = { method: options.method ?? "GET", signal: options.signal, headers: {} };
+  if (options.body !== undefined) {
+    init.body = JSON.stringify(options.body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(API_BASE + path, init);
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new ApiError(0, "Haven's API cannot be reached. Is `haven serve` running?");
+  }
+  if (response.ok && options.raw) return response;
+  if (response.status === 204 || response.status === 304) return null;
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const detail = body?.error;
+    if (detail && typeof detail === "object") {
+      throw new ApiError(response.status, detail.message ?? response.statusText, {
+        code: detail.code,
+        field: detail.field,
+        body,
+      });
+    }
+    const message = typeof detail === "string" ? detail : `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message, { body });
+  }
+  return body;
+}
+
+/**
+ * Build a DOM element. Text is always set as text (never parsed as HTML), so names
+ * from users cannot inject markup.
+ * @param {string} tag
+ * @param {Record<string, any>} [attrs] attributes; "on*" keys add listeners; "dataset" sets data-*
+ * @param {...(Node|string|number|null|undefined|false)} children
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === "dataset") {
+      Object.assign(node.dataset, value);
+    } else if (key === "className") {
+      node.className = value;
+    } else {
+      node.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Call `fn` once `waitMs` have passed without another call (for search-as-you-type). */
+export function debounce(fn, waitMs = 250) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), waitMs);
+  };
+}
+
+/** "1,234,567" in the reader's locale. */
+export function formatCount(n) {
+  return Number(n ?? 0).toLocaleString();
+}
