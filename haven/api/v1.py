@@ -307,6 +307,27 @@ def delete_system(
     return Response(status_code=204)
 
 
+# -- history and undo --------------------------------------------------------------
+
+
+@router.get("/systems/{system_id}/history", response_class=JSONBytes, summary="A system's recorded changes")
+def system_history(request: Request, system_id: SystemId, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
+    """Changes made through this API (create, update, delete), newest first."""
+    return json_response({"items": get_store(request).history(system_id, limit=limit)})
+
+
+@router.post("/systems/{system_id}/undo", response_class=JSONBytes, summary="Undo a system's latest change")
+def undo_system(request: Request, system_id: SystemId) -> Response:
+    """Put the system back as it was before its latest change, and forget that change.
+
+    Answers ``{"undone": "create"|"update"|"delete", "system": … or null}``; 404 when
+    nothing is recorded; 409 when the system changed outside its history.
+    """
+    result = get_store(request).undo(system_id)
+    system = result["system"]
+    return json_response(result, headers=etag(system.get("version")) if system else None)
+
+
 # -- galaxy-wide -------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUn
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_ranges
+from haven.store import history
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
@@ -640,21 +641,28 @@ class SQLiteStore:
         if station:
             conn.execute("DELETE FROM space_station WHERE system_id = ?", (system_id,))
 
-    def _insert_system(self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn, lod: LodTree) -> int:
+    def _insert_system(
+        self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn, lod: LodTree,
+        *, system_id: int | None = None, seed: int | None = None, created_ms: int | None = None,
+        version: int = 1,
+    ) -> int:
+        """Insert one system with its children; ``system_id``/``seed``/``created_ms`` restore an undone delete."""
         code = self._position(cube, s.x, s.y, s.z)
         region_id = self._region_id(conn, galaxy_id, s.region)
         now = now_ms()
-        created = parse_ms(s.created_at, "created_at") if s.created_at else now
-        modified = parse_ms(s.modified_at, "modified_at") if s.modified_at else created
+        created = created_ms if created_ms is not None else (
+            parse_ms(s.created_at, "created_at") if s.created_at else now)
+        modified = now if created_ms is not None else (
+            parse_ms(s.modified_at, "modified_at") if s.modified_at else created)
         system_id = conn.execute(
-            "INSERT INTO system (galaxy_id, region_id, name, x, y, z, code, "
+            "INSERT INTO system (id, galaxy_id, region_id, name, x, y, z, code, "
             + ", ".join(SYSTEM_TEXT_FIELDS)
-            + ", confidence, extra, version, created_at, modified_at) VALUES ("
-            + ", ".join("?" * (7 + len(SYSTEM_TEXT_FIELDS) + 5))
+            + ", confidence, extra, seed, version, created_at, modified_at) VALUES ("
+            + ", ".join("?" * (8 + len(SYSTEM_TEXT_FIELDS) + 6))
             + ")",
-            (galaxy_id, region_id, s.name, s.x, s.y, s.z, code,
+            (system_id, galaxy_id, region_id, s.name, s.x, s.y, s.z, code,
              *(getattr(s, f) for f in SYSTEM_TEXT_FIELDS),
-             s.confidence, _json_or_null(s.extra), 1, created, modified),
+             s.confidence, _json_or_null(s.extra), seed, version, created, modified),
         ).lastrowid
         self._insert_children(conn, system_id, s.planets, s.space_station)
         self._bump_counts(conn, galaxy_id, region_id, +1)
@@ -668,6 +676,7 @@ class SQLiteStore:
             if self._name_taken(conn, galaxy_id, system.name):
                 raise Conflict(f"a system named {system.name!r} already exists", field="name")
             system_id = self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id))
+            history.record(conn, galaxy_id, system_id, "create", None, 1)
         return self.system(system_id)
 
     def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
@@ -723,6 +732,7 @@ class SQLiteStore:
         """Replace every field and child; ``system.version``, when given, must be current."""
         with self._write() as conn:
             current = self._current(conn, system_id, system.version)
+            self._record_change(conn, current, "update")
             fields = system.model_dump(exclude={"planets", "space_station", "version", "created_at", "modified_at", "legacy_id"})
             if current["seed"] is not None:
                 fields["seed"] = None  # the children are stored from now on
@@ -736,6 +746,7 @@ class SQLiteStore:
         given = patch.model_fields_set - {"version"}
         with self._write() as conn:
             current = self._current(conn, system_id, patch.version)
+            self._record_change(conn, current, "update")
             fields = {k: getattr(patch, k) for k in given - {"planets", "space_station"}}
             if "region" in fields and fields["region"] is not None:
                 fields["region"] = fields["region"].strip() or None
@@ -765,7 +776,73 @@ class SQLiteStore:
         """Delete a system and (by cascade) its planets, moons and station."""
         with self._write() as conn:
             current = self._current(conn, system_id, expected_version)
+            self._record_change(conn, current, "delete")
             self._delete_row(conn, current, self._lod(conn, current["galaxy_id"]))
+
+    # -- history and undo ----------------------------------------------------
+
+    def _record_change(self, conn: sqlite3.Connection, current: sqlite3.Row, op: str) -> None:
+        """Remember the system as stored before this change (see haven.store.history)."""
+        system_id = current["id"]
+        before = history.snapshot(conn, system_id, self._children(conn, [system_id])[system_id])
+        version_after = current["version"] + 1 if op == "update" else None
+        history.record(conn, current["galaxy_id"], system_id, op, before, version_after)
+
+    def history(self, system_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+        """A system's recorded changes, newest first (``op``, ``version`` it produced, ``at``)."""
+        _check_limit(limit)
+        with self._read() as conn:
+            items = history.entries(conn, system_id, limit)
+        for item in items:
+            item["at"] = to_iso(item.pop("at_ms"))
+        return items
+
+    def undo(self, system_id: int) -> dict[str, Any]:
+        """Undo the latest recorded change of a system and forget it.
+
+        Returns ``{"undone": op, "system": <the system now, or None if undoing removed it>}``.
+        Raises NotFound when nothing is recorded, Conflict when the system changed
+        outside the history (a bulk load) or its old name or id is taken since.
+        """
+        with self._write() as conn:
+            entry = history.latest(conn, system_id)
+            if entry is None:
+                raise NotFound(f"system {system_id} has no change to undo")
+            row = conn.execute(
+                "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed "
+                "FROM system WHERE id = ?",
+                (system_id,),
+            ).fetchone()
+            op = entry["op"]
+            if op == "delete":
+                if row is not None:
+                    raise Conflict(f"cannot undo the delete: id {system_id} is in use again")
+                galaxy_id = entry["galaxy_id"]
+                system, seed, created_ms = history.restored_system(entry["before"])
+                if self._name_taken(conn, galaxy_id, system.name):
+                    raise Conflict(f"cannot undo the delete: a system named {system.name!r} exists now", field="name")
+                cube = self._galaxy_key_by_id(galaxy_id).cube
+                self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id),
+                                    system_id=system_id, seed=seed, created_ms=created_ms)
+            else:
+                if row is None or (entry["version_after"] is not None and row["version"] != entry["version_after"]):
+                    raise Conflict(f"system {system_id} changed outside its history; it cannot be undone")
+                if op == "create":
+                    self._delete_row(conn, row, self._lod(conn, row["galaxy_id"]))
+                else:
+                    system, seed, _ = history.restored_system(entry["before"])
+                    fields = system.model_dump(
+                        exclude={"planets", "space_station", "version", "created_at", "modified_at"})
+                    fields["seed"] = seed
+                    self._update_fields(conn, row, fields)
+                    self._delete_children(conn, system_id, planets=True, station=True)
+                    self._insert_children(conn, system_id, system.planets, system.space_station)
+            history.forget(conn, entry["id"])
+            if op != "create":
+                version = conn.execute("SELECT version FROM system WHERE id = ?", (system_id,)).fetchone()[0]
+                history.now_at_version(conn, system_id, version)
+        restored = None if op == "create" else self.system(system_id)
+        return {"undone": op, "system": restored}
 
     def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree) -> None:
         if not _pending_lod(current):

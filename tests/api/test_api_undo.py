@@ -1,0 +1,63 @@
+"""``POST /api/v1/systems/{id}/undo`` and ``GET /api/v1/systems/{id}/history``."""
+
+from __future__ import annotations
+
+SYSTEM = {
+    "name": "Undo Test", "x": 1.0, "y": 2.0, "z": 3.0, "region": "Core",
+    "extra": {"kept": True},
+    "planets": [{"name": "P1", "moons": [{"name": "M1", "orbit_radius": 2.0, "orbit_speed": 0.1}]}],
+}
+
+
+def test_undo_an_edit_then_the_creation(client) -> None:
+    created = client.post("/api/v1/systems", json=SYSTEM).json()
+    sid = created["id"]
+    edited = client.put(f"/api/v1/systems/{sid}", json={**SYSTEM, "name": "Edited", "planets": [],
+                                                          "version": created["version"]})
+    assert edited.status_code == 200
+
+    history = client.get(f"/api/v1/systems/{sid}/history").json()["items"]
+    assert [h["op"] for h in history] == ["update", "create"]
+    assert history[0]["version"] == 2 and history[0]["at"]
+
+    undone = client.post(f"/api/v1/systems/{sid}/undo")
+    assert undone.status_code == 200
+    body = undone.json()
+    assert body["undone"] == "update"
+    assert body["system"]["name"] == "Undo Test"
+    assert body["system"]["planets"][0]["moons"][0]["name"] == "M1"
+    assert body["system"]["extra"] == {"kept": True}
+    assert undone.headers["etag"] == f'"{body["system"]["version"]}"'
+
+    assert client.post(f"/api/v1/systems/{sid}/undo").json() == {"undone": "create", "system": None}
+    assert client.get(f"/api/v1/systems/{sid}").status_code == 404
+
+
+def test_undo_a_delete(client) -> None:
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    assert client.delete(f"/api/v1/systems/{sid}").status_code == 204
+    body = client.post(f"/api/v1/systems/{sid}/undo").json()
+    assert body["undone"] == "delete"
+    assert client.get(f"/api/v1/systems/{sid}").json()["name"] == "Undo Test"
+
+
+def test_nothing_to_undo_is_a_404_and_a_taken_name_a_409(client) -> None:
+    missing = client.post("/api/v1/systems/424242/undo")
+    assert missing.status_code == 404
+    assert "no change to undo" in missing.json()["error"]["message"]
+
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    client.patch(f"/api/v1/systems/{sid}", json={"name": "Moved Away"})
+    client.post("/api/v1/systems", json=SYSTEM)  # takes the old name
+    conflict = client.post(f"/api/v1/systems/{sid}/undo")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["field"] == "name"
+    assert client.get(f"/api/v1/systems/{sid}").json()["name"] == "Moved Away"
+
+
+def test_bad_ids_and_limits_are_400s(client) -> None:
+    assert client.post("/api/v1/systems/0/undo").status_code == 400
+    assert client.post("/api/v1/systems/abc/undo").status_code == 400
+    assert client.get("/api/v1/systems/1/history?limit=0").status_code == 400
+    assert client.get("/api/v1/systems/1/history?limit=1000").status_code == 400
+    assert client.get("/api/v1/systems/999/history").json() == {"items": []}

@@ -1,0 +1,118 @@
+"""Change history and undo: every single-system write can be undone, in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from haven.errors import Conflict, NotFound
+from haven.ingest.bulk import generate_galaxy
+from haven.model import SystemIn, SystemPatch
+from haven.store import history
+
+GALAXY = "Haven"
+
+
+def _system(name: str = "Aldera", **fields) -> SystemIn:
+    data = {
+        "name": name, "x": 10.0, "y": -4.0, "z": 2.5, "region": "Core", "fauna": "Rich",
+        "extra": {"discoverer": "Ana", "nested": {"tags": [1, 2]}},
+        "planets": [{"name": "Aldera I", "extra": {"rings": True},
+                     "moons": [{"name": "Pebble", "orbit_radius": 1.5, "orbit_speed": 0.2, "extra": {"tidal": "yes"}}]}],
+        "space_station": {"name": "Gate", "race": "Korvax", "x": None, "y": None, "z": None},
+    }
+    data.update(fields)
+    return SystemIn.model_validate(data)
+
+
+def _comparable(doc: dict) -> dict:
+    """A system document without what an undo is expected to change (version, modified time)."""
+    return {k: v for k, v in doc.items() if k not in ("version", "modified_at")}
+
+
+def test_undo_an_update_restores_fields_children_and_extra(store) -> None:
+    created = store.create(GALAXY, _system())
+    store.replace(created["id"], _system(name="Renamed", x=500.0, region="Rim", planets=[], space_station=None))
+    result = store.undo(created["id"])
+    assert result["undone"] == "update"
+    restored = result["system"]
+    assert _comparable(restored) == _comparable(created)
+    assert restored["version"] == 3  # an undo is a change of its own for optimistic locking
+    assert store.near(GALAXY, 10.0, -4.0, 2.5, 1.0)[0]["name"] == "Aldera"
+    assert {r["name"]: r["system_count"] for r in store.regions(GALAXY)}.get("Rim", 0) == 0
+
+
+def test_undo_walks_back_through_patches_then_removes_a_creation(store) -> None:
+    created = store.create(GALAXY, _system())
+    store.patch(created["id"], SystemPatch(fauna="None"))
+    store.patch(created["id"], SystemPatch(flora="Lush"))
+    assert [e["op"] for e in store.history(created["id"])] == ["update", "update", "create"]
+    assert store.undo(created["id"])["system"]["flora"] is None
+    assert store.undo(created["id"])["system"]["fauna"] == "Rich"
+    assert store.undo(created["id"]) == {"undone": "create", "system": None}
+    with pytest.raises(NotFound):
+        store.system(created["id"])
+    assert store.galaxy(GALAXY)["system_count"] == 0
+    with pytest.raises(NotFound, match="no change to undo"):
+        store.undo(created["id"])
+
+
+def test_undo_a_delete_brings_the_system_back_with_its_id(store) -> None:
+    created = store.create(GALAXY, _system())
+    store.delete(created["id"])
+    result = store.undo(created["id"])
+    assert result["undone"] == "delete"
+    assert _comparable(result["system"]) == _comparable(created)
+    assert store.system_by_name(GALAXY, "Aldera")["id"] == created["id"]
+    assert store.galaxy(GALAXY)["system_count"] == 1
+    assert store.lod_member(GALAXY, *_node_of(store, created["id"]))["id"] == created["id"]
+
+
+def _node_of(store, system_id: int) -> tuple[int, int, int]:
+    row = store.conn.execute("SELECT lod_level, lod_cell FROM system WHERE id = ?", (system_id,)).fetchone()
+    members = store.lod_members(GALAXY, row[0], row[1])
+    return row[0], row[1], list(members["id"]).index(system_id)
+
+
+def test_undo_of_a_derived_system_edit_gives_back_the_seed(store) -> None:
+    generate_galaxy(store, GALAXY, 50, seed=7)
+    some = store.page(GALAXY, limit=1).items[0]
+    before = store.system(some["id"])
+    assert before["derived"] is True
+    store.patch(some["id"], SystemPatch(planets=[]))
+    assert store.system(some["id"])["derived"] is False
+    restored = store.undo(some["id"])["system"]
+    assert restored["derived"] is True
+    assert restored["planets"] == before["planets"]
+
+
+def test_undo_refuses_when_the_old_name_is_taken(store) -> None:
+    first = store.create(GALAXY, _system())
+    store.patch(first["id"], SystemPatch(name="Elsewhere"))
+    store.create(GALAXY, _system(name="Aldera"))
+    with pytest.raises(Conflict, match="Aldera"):
+        store.undo(first["id"])
+    assert store.system(first["id"])["name"] == "Elsewhere"  # nothing changed
+    assert len(store.history(first["id"])) == 2  # and the entry is kept
+
+
+def test_failed_writes_record_nothing(store) -> None:
+    created = store.create(GALAXY, _system())
+    with pytest.raises(Conflict):
+        store.patch(created["id"], SystemPatch(fauna="x", version=99))
+    assert [e["op"] for e in store.history(created["id"])] == ["create"]
+
+
+def test_history_keeps_a_bounded_number_of_entries(store, monkeypatch) -> None:
+    monkeypatch.setattr(history, "HISTORY_LIMIT", 5)
+    created = store.create(GALAXY, _system())
+    for i in range(10):
+        store.patch(created["id"], SystemPatch(fauna=f"f{i}"))
+    assert store.conn.execute("SELECT COUNT(*) FROM system_change").fetchone()[0] == 5
+    assert len(store.history(created["id"], limit=100)) == 5
+
+
+def test_history_lookup_uses_its_index(store) -> None:
+    plan = " ".join(store.explain(
+        "SELECT id, galaxy_id, op, version_after, before FROM system_change "
+        "WHERE system_id = ? ORDER BY id DESC LIMIT 1", (1,)))
+    assert "system_change_system" in plan
