@@ -1,9 +1,12 @@
-"""Serving chunks: one octree node encoded as CHNK, cached by node version.
+"""Serving chunks: one octree node encoded as CHNK, looked up by node version.
 
-A chunk is built from the node's members on the first fetch after its version
-changes and kept, compressed, in a byte-bounded in-memory LRU keyed by
-``(galaxy, level, cell, version, encoding)``. A fresh version is a new key, so
-an edit never serves stale bytes; old entries simply age out.
+Three tiers, each keyed by the node's version so an edit never serves stale bytes:
+
+1. a byte-bounded in-memory LRU keyed by ``(galaxy, level, cell, version, encoding)``;
+2. the stored chunk (``lod_chunk``: gzip bytes and the version they were built
+   from), shared by every process and kept across restarts — one row lookup;
+3. a build from the node's members, on the first fetch after the node changed,
+   which then replaces the stored chunk.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from haven.chunks.format import encode_chunk
-from haven.chunks.transfer import compress
+from haven.chunks.transfer import compress, decompress
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
@@ -56,25 +59,44 @@ class ChunkCache:
 
 
 class ChunkService:
-    """Fetch a node as CHNK bytes: one metadata lookup when cached, one range scan when not."""
+    """Fetch a node as CHNK bytes: memory, else the stored chunk, else a build from rows."""
+
+    STORED_ENCODING = "gzip"
 
     def __init__(self, store, cache: ChunkCache | None = None) -> None:
         self.store = store
         self.cache = cache or ChunkCache()
 
+    def node(self, galaxy: str, level: int, cell: int) -> dict:
+        """The node's metadata (count, version); NotFound when it holds nothing."""
+        return self.store.lod_node(galaxy, level, cell)
+
     def version(self, galaxy: str, level: int, cell: int) -> int:
-        return self.store.lod_node(galaxy, level, cell)["version"]
+        return self.node(galaxy, level, cell)["version"]
 
     def get(self, galaxy: str, level: int, cell: int, encoding: str = "gzip") -> Chunk:
-        version = self.version(galaxy, level, cell)
-        key = (galaxy, level, cell, version, encoding)
+        node = self.node(galaxy, level, cell)
+        key = (galaxy, level, cell, node["version"], encoding)
         chunk = self.cache.get(key)
         if chunk is None:
-            chunk = self.build(galaxy, level, cell, encoding)
+            stored = self._stored_or_built(galaxy, level, cell, node)
+            if encoding != self.STORED_ENCODING:
+                raw = decompress(stored.body, self.STORED_ENCODING)
+                stored = Chunk(compress(raw, encoding), stored.version, stored.count, encoding)
+            chunk = stored
             self.cache.put((galaxy, level, cell, chunk.version, encoding), chunk)
         return chunk
 
+    def _stored_or_built(self, galaxy: str, level: int, cell: int, node: dict) -> Chunk:
+        stored = self.store.stored_chunk(galaxy, level, cell)
+        if stored is not None and stored[0] == node["version"]:
+            return Chunk(stored[1], stored[0], node["count"], self.STORED_ENCODING)
+        chunk = self.build(galaxy, level, cell, self.STORED_ENCODING)
+        self.store.store_chunk(galaxy, level, cell, chunk.version, chunk.body)
+        return chunk
+
     def build(self, galaxy: str, level: int, cell: int, encoding: str = "gzip") -> Chunk:
+        """Encode a node from its members' rows (the slow path; see the module notes)."""
         g = self.store.galaxy(galaxy)
         m = self.store.lod_members(galaxy, level, cell)
         raw = encode_chunk(

@@ -20,7 +20,7 @@ import orjson
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
 from haven.procgen.details import derive_details
-from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_ranges
+from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_shells
 from haven.store import history
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -434,37 +434,60 @@ class SQLiteStore:
         return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")
 
     def _spatial_query(self, galaxy_id: int, n_ranges: int, extra_where: str) -> str:
-        """The one query builder for space: scan code ranges, filter exactly, order by distance."""
+        """The one query builder for space: scan code ranges, filter exactly, nearest ids first.
+
+        Only ``id`` and the squared distance leave the scan, so the sort stays small;
+        the full rows of the answer are read afterwards by id (:meth:`_rows_by_distance`).
+        """
         values = ", ".join(f"(:lo{i}, :hi{i})" for i in range(n_ranges))
         d2 = "((s.x - :cx) * (s.x - :cx) + (s.y - :cy) * (s.y - :cy) + (s.z - :cz) * (s.z - :cz))"
         return (
             f"WITH ranges (lo, hi) AS (VALUES {values}) "
-            f"SELECT {SYSTEM_COLUMNS}, {d2} AS d2 FROM ranges "
+            f"SELECT s.id, {d2} AS d2 FROM ranges "
             f"JOIN system s ON s.galaxy_id = {galaxy_id:d} AND s.code BETWEEN ranges.lo AND ranges.hi "
-            f"LEFT JOIN region r ON r.id = s.region_id "
             f"WHERE {extra_where} ORDER BY d2, s.id LIMIT :limit"
         )
 
-    def _run_spatial(
+    def _nearest_ids(
         self, galaxy_id: int, ranges: list[tuple[int, int]], where: str, params: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[float, int]]:
+        """``(d2, id)`` of the nearest matches inside the ranges, at most ``params['limit']``, sorted."""
         if not ranges:
             return []
         sql = self._spatial_query(galaxy_id, len(ranges), where)
         bound = dict(params)
         for i, (lo, hi) in enumerate(ranges):
             bound[f"lo{i}"], bound[f"hi{i}"] = lo, hi
+        return [(d2, system_id) for system_id, d2 in self.conn.execute(sql, bound)]
+
+    def _rows_by_distance(self, nearest: list[tuple[float, int]]) -> list[dict[str, Any]]:
+        """Full rows for ``(d2, id)`` pairs, in that order, with ``distance`` in LY."""
+        if not nearest:
+            return []
+        rows = self.conn.execute(
+            f"SELECT {SYSTEM_COLUMNS} FROM json_each(?) j JOIN system s ON s.id = j.value "
+            "LEFT JOIN region r ON r.id = s.region_id",
+            (orjson.dumps(sorted(system_id for _, system_id in nearest)),),  # id order reads pages in order
+        ).fetchall()
+        by_id = {row["id"]: row for row in rows}
         out = []
-        for row in self.conn.execute(sql, bound):
-            d = _system_row(row)
-            d["distance"] = math.sqrt(d.pop("d2"))
-            out.append(d)
+        for d2, system_id in nearest:
+            row = by_id.get(system_id)
+            if row is not None:  # gone between the two reads: leave it out
+                d = _system_row(row)
+                d["distance"] = math.sqrt(d2)
+                out.append(d)
         return out
 
     def near(
         self, galaxy: str, x_ly: float, y_ly: float, z_ly: float, radius_ly: float, *, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """Systems within ``radius_ly`` of a point: exact distance, nearest first, at most ``limit``."""
+        """Systems within ``radius_ly`` of a point: exact distance, nearest first, at most ``limit``.
+
+        The cover is scanned shell by shell, nearest first, and stops once ``limit``
+        systems lie nearer than anything the remaining shells could hold; a dense
+        sphere costs about what its ``limit`` nearest cost, not everything inside it.
+        """
         _check_limit(limit)
         for field, v in (("x", x_ly), ("y", y_ly), ("z", z_ly)):
             if not math.isfinite(v):
@@ -472,9 +495,16 @@ class SQLiteStore:
         if not (math.isfinite(radius_ly) and radius_ly > 0):
             raise InvalidInput("radius must be a finite number above 0", field="radius")
         galaxy_id, cube, _ = self._galaxy_key(galaxy)
-        ranges = sphere_code_ranges(cube, x_ly, y_ly, z_ly, radius_ly)
         params = {"cx": x_ly, "cy": y_ly, "cz": z_ly, "r2": radius_ly * radius_ly, "limit": limit}
-        return self._run_spatial(galaxy_id, ranges, "d2 <= :r2", params)
+        with self._read():
+            best: list[tuple[float, int]] = []
+            for bound_ly, ranges in sphere_code_shells(cube, x_ly, y_ly, z_ly, radius_ly):
+                found = self._nearest_ids(galaxy_id, ranges, "d2 <= :r2", params)
+                if found:
+                    best = sorted(best + found)[:limit]
+                if len(best) >= limit and best[-1][0] < bound_ly * bound_ly:
+                    break
+            return self._rows_by_distance(best)
 
     def box(
         self,
@@ -498,7 +528,8 @@ class SQLiteStore:
             "x0": lo_ly[0], "x1": hi_ly[0], "y0": lo_ly[1], "y1": hi_ly[1], "z0": lo_ly[2], "z1": hi_ly[2],
         }
         where = "s.x BETWEEN :x0 AND :x1 AND s.y BETWEEN :y0 AND :y1 AND s.z BETWEEN :z0 AND :z1"
-        return self._run_spatial(galaxy_id, ranges, where, params)
+        with self._read():
+            return self._rows_by_distance(self._nearest_ids(galaxy_id, ranges, where, params))
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every system of a galaxy with its children, in name order, in keyset batches."""
@@ -535,6 +566,39 @@ class SQLiteStore:
         if row is None or row["count"] == 0:
             raise NotFound(f"node {level}/{cell} holds no systems", field="cell")
         return dict(row)
+
+    def stored_chunk(self, galaxy: str, level: int, cell: int) -> tuple[int, bytes] | None:
+        """The node's stored gzip CHNK bytes and the node version they were built from."""
+        galaxy_id = self._galaxy_key(galaxy).id
+        row = self.conn.execute(
+            "SELECT version, body FROM lod_chunk WHERE galaxy_id = ? AND level = ? AND cell = ?",
+            (galaxy_id, level, cell),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def store_chunk(self, galaxy: str, level: int, cell: int, version: int, body: bytes) -> bool:
+        """Keep a node's freshly built chunk; skipped (False) rather than waiting if a writer holds the lock.
+
+        A reader must never queue behind a bulk load just to save a cache entry.
+        """
+        galaxy_id = self._galaxy_key(galaxy).id
+        conn = self.conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            with self._write():
+                conn.execute(
+                    "INSERT INTO lod_chunk (galaxy_id, level, cell, version, body) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (galaxy_id, level, cell) DO UPDATE SET version = excluded.version, "
+                    "body = excluded.body WHERE excluded.version > lod_chunk.version",
+                    (galaxy_id, level, cell, version, body),
+                )
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def lod_members(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
         """Positions, region ids and system ids of a node's members, highest priority first."""

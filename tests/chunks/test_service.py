@@ -63,3 +63,48 @@ def test_cache_is_bounded_in_bytes():
     assert cache._bytes <= 100
     assert cache.get(("g", 0, 9, 1, "gzip")) is not None
     assert cache.get(("g", 0, 0, 1, "gzip")) is None
+
+
+# -- the stored tier (lod_chunk) -----------------------------------------------------
+
+
+class _NoBuild(ChunkService):
+    """A service in a 'new process' that must not build from rows."""
+
+    def build(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("built from rows, but a stored chunk was there")
+
+
+def test_a_new_process_serves_the_stored_chunk_without_building(store):
+    load(store)
+    first = ChunkService(store).get("G", 0, 0)
+    again = _NoBuild(store).get("G", 0, 0)  # empty memory cache, as after a restart
+    assert again.body == first.body and again.version == first.version and again.count == first.count
+    identity = _NoBuild(store).get("G", 0, 0, "identity")
+    assert identity.body == decompress(first.body, "gzip")
+
+
+def test_an_edit_replaces_the_stored_chunk(store):
+    load(store)
+    ChunkService(store).get("G", 0, 0)
+    member = store.lod_member("G", 0, 0, 0)
+    store.patch(member["id"], validate_patch({"x": member["x"] + 1.0}))
+    fresh = ChunkService(store).get("G", 0, 0)
+    assert fresh.version == store.lod_node("G", 0, 0)["version"]
+    assert store.stored_chunk("G", 0, 0) == (fresh.version, fresh.body)
+
+
+def test_a_locked_database_skips_storing_but_still_answers(store, db_url):
+    import sqlite3
+
+    load(store)
+    other = sqlite3.connect(db_url.location, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer (say, a bulk load) holds the lock
+    try:
+        chunk = ChunkService(store).get("G", 0, 0)
+        assert chunk.count == store.lod_node("G", 0, 0)["count"]
+        assert store.stored_chunk("G", 0, 0) is None
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
