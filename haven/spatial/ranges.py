@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 import math
 
-from haven.spatial.morton import MAX_LEVEL, Cube, cell_code_range, interleave3
+import numpy as np
+
+from haven.spatial.morton import MAX_LEVEL, Cube, cell_code_range, interleave3, interleave3_array
 
 MAX_CELLS_PER_AXIS = 4
 
@@ -89,3 +91,42 @@ def box_code_ranges(
 ) -> list[Range]:
     """Code ranges covering every point of the cube inside the axis-aligned box."""
     return _ranges_for(cube, lo_ly, hi_ly, lambda cell_lo, side: True)
+
+
+SHELL_CELLS_PER_AXIS = 8
+SHELL_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+
+
+def sphere_code_shells(
+    cube: Cube, x_ly: float, y_ly: float, z_ly: float, radius_ly: float,
+    fractions: tuple[float, ...] = SHELL_FRACTIONS,
+) -> list[tuple[float, list[Range]]]:
+    """The sphere's cover split into shells, nearest first, for limited nearest-first queries.
+
+    Returns ``[(bound_ly, ranges), ...]``: shell ``i`` holds the cells whose nearest
+    point to the centre is below ``bound_ly = radius_ly * fractions[i]`` (and not in an
+    earlier shell). Every point in a later shell is at least ``bound_ly`` away, so a
+    query that already has ``limit`` results nearer than ``bound_ly`` can stop.
+    """
+    centre = np.array([x_ly, y_ly, z_ly], dtype=np.float64)
+    level = MAX_LEVEL
+    if radius_ly > 0:
+        level = math.floor(math.log2(cube.side_ly * (SHELL_CELLS_PER_AXIS - 1) / (2 * radius_ly)))
+        level = max(0, min(MAX_LEVEL, level))
+    spans, side = _cells_in_box(cube, level, tuple(centre - radius_ly), tuple(centre + radius_ly))
+    grid = np.stack([g.ravel() for g in np.meshgrid(*(np.arange(sp.start, sp.stop) for sp in spans),
+                                                      indexing="ij")]).astype(np.int64)
+    cell_lo = np.asarray(cube.min_ly, dtype=np.float64)[:, None] + grid * side
+    nearest = np.clip(centre[:, None], cell_lo, cell_lo + side)
+    d_ly = np.sqrt(((centre[:, None] - nearest) ** 2).sum(axis=0))
+    inside = d_ly <= radius_ly
+    bounds = [radius_ly * f for f in fractions]
+    shell = np.minimum(np.searchsorted(np.asarray(bounds), d_ly[inside], side="right"), len(bounds) - 1)
+    shift = 3 * (MAX_LEVEL - level)
+    lo = interleave3_array(*grid[:, inside]) << shift
+    hi = lo + ((1 << shift) - 1)
+    out = []
+    for k, bound in enumerate(bounds):
+        mine = shell == k
+        out.append((bound, _merge(list(zip(lo[mine].tolist(), hi[mine].tolist())))))
+    return out

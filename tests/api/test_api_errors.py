@@ -152,8 +152,8 @@ def test_delete_with_bad_version(client, store):
     assert dump(store) == before
 
 
-def test_catch_all_answers_json_500(store):
-    app = create_app(store)
+def test_catch_all_answers_json_500(store, tmp_path):
+    app = create_app(store, static_dir=tmp_path)  # no web pages: the routes added below must be reachable
 
     @app.get("/api/v1/boom")
     def boom():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.model import validate_system
-from haven.spatial import sphere_code_ranges
+from haven.spatial import sphere_code_shells
+from haven.store.sqlite import SYSTEM_COLUMNS
 
 
 def populate(store, n: int = 300) -> None:
@@ -74,12 +75,23 @@ def test_detail_queries_use_keys(store):
 def test_sphere_scans_code_ranges(store):
     populate(store)
     gid, cube, _ = store._galaxy_key(GALAXY)
-    ranges = sphere_code_ranges(cube, 10, -10, 0, 50)
-    sql = store._spatial_query(gid, len(ranges), "d2 <= :r2")
-    params = {"cx": 10, "cy": -10, "cz": 0, "r2": 2500, "limit": 100}
-    for i, (lo, hi) in enumerate(ranges):
-        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-    assert_no_scan(store.explain(sql, params), "USING INDEX system_code (galaxy_id=? AND code>? AND code<?)")
+    for _, ranges in sphere_code_shells(cube, 10, -10, 0, 50):
+        if not ranges:
+            continue
+        sql = store._spatial_query(gid, len(ranges), "d2 <= :r2")
+        params = {"cx": 10, "cy": -10, "cz": 0, "r2": 2500, "limit": 100}
+        for i, (lo, hi) in enumerate(ranges):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        assert_no_scan(store.explain(sql, params), "USING INDEX system_code (galaxy_id=? AND code>? AND code<?)")
+
+
+def test_sphere_rows_are_read_by_id(store):
+    populate(store)
+    sql = (f"SELECT {SYSTEM_COLUMNS} FROM json_each(?) j JOIN system s ON s.id = j.value "
+           "LEFT JOIN region r ON r.id = s.region_id")
+    plan = store.explain(sql, ("[1, 2, 3]",))
+    assert any("SEARCH s USING INTEGER PRIMARY KEY" in line for line in plan), plan
+    assert not any(line.startswith("SCAN s") for line in plan), plan
 
 
 def test_counters_not_count_star(store):
