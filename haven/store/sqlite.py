@@ -532,16 +532,23 @@ class SQLiteStore:
             return self._rows_by_distance(self._nearest_ids(galaxy_id, ranges, where, params))
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every system of a galaxy with its children, in name order, in keyset batches."""
+        """Every system of a galaxy with its children (derived ones for generated systems), in name order."""
         after: str | None = None
         while True:
             page = self.page(galaxy, after=after, limit=batch_size)
             if not page.items:
                 return
+            ids = [s["id"] for s in page.items]
             with self._read() as conn:
-                children = self._children(conn, [s["id"] for s in page.items])
+                children = self._children(conn, ids)
+                seeds = dict(conn.execute(
+                    f"SELECT id, seed FROM system WHERE id IN ({','.join('?' * len(ids))}) AND seed IS NOT NULL",
+                    ids,
+                ).fetchall())
             for s in page.items:
-                s.update(children[s["id"]])
+                seed = seeds.get(s["id"])
+                # a generated system's details are derived, as GET /systems/{id} shows them
+                s.update(children[s["id"]] if seed is None else _derived_children(seed, s["name"], s["x"], s["y"], s["z"]))
                 yield s
             if not page.has_more:
                 return

@@ -114,3 +114,29 @@ def test_renaming_keeps_deriving_from_the_seed(gen):
     after = gen.patch(s["id"], validate_patch({"name": "Zed Prime"}))
     assert after["derived"] and stored_seed(gen, s["id"]) is not None
     assert after["space_station"]["x"] == s["space_station"]["x"]  # the seed fixes the layout
+
+
+def test_iter_systems_and_export_carry_derived_details(store, tmp_path):
+    """An export of a generated galaxy keeps the planets people saw, so a re-import loses nothing."""
+    from haven.ingest.bulk import generate_galaxy
+    from haven.ingest.export import export_galaxy
+    from haven.ingest.legacy import import_file
+
+    generate_galaxy(store, "Gen", 40, seed=3)
+    shown = {s["name"]: store.system(s["id"]) for s in store.page("Gen", limit=100).items}
+    listed = {s["name"]: s for s in store.iter_systems("Gen", batch_size=7)}
+    assert listed.keys() == shown.keys()
+    for name, s in listed.items():
+        assert s["planets"] == shown[name]["planets"]
+        assert s["space_station"] == shown[name]["space_station"]
+    assert any(s["planets"] for s in listed.values())
+
+    path = tmp_path / "gen.json"
+    export_galaxy(store, "Gen", path)
+    store.ensure_galaxy("Copy")
+    import_file(store, "Copy", path)
+    for name, s in shown.items():
+        copy = store.system_by_name("Copy", name)
+        assert [p["name"] for p in copy["planets"]] == [p["name"] for p in s["planets"]]
+        assert [[m["name"] for m in p["moons"]] for p in copy["planets"]] == \
+            [[m["name"] for m in p["moons"]] for p in s["planets"]]
