@@ -1,0 +1,443 @@
+// The Control Room: every system in name order, 100 to a page, with search, a region
+// filter, a jump to a name, and view / edit / delete on each row.
+//
+// Every request costs the same at ten systems or ten million: pages follow the API's
+// cursors, totals come from its counters, search asks for one page at a time. The view
+// lives in the URL (?region=&q=&prefix=&cursor=), so reload and Back restore it.
+
+import { api, debounce, el, formatCount, query } from "./api.js";
+import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
+
+const PER_PAGE = 100;
+const SEARCH_WAIT_MS = 300;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  rows: $("rows"),
+  table: $("systems"),
+  status: $("status"),
+  search: $("search"),
+  region: $("region"),
+  prefixForm: $("prefix-form"),
+  prefix: $("prefix"),
+  first: $("first"),
+  prev: $("prev"),
+  next: $("next"),
+  addSystem: $("add-system"),
+  mapButton: $("map-button"),
+  mapDialog: $("map-dialog"),
+  deleteDialog: $("delete-dialog"),
+  deleteMessage: $("delete-message"),
+};
+
+/** What is shown; mirrors the URL. `q` wins over paging while it is set. */
+let view = readUrl();
+/** The answer currently on screen. */
+let shown = null;
+/** Search pages: the cursor of the page on screen and the cursors of the pages before it. */
+let searchCursor = null;
+let searchTrail = [];
+/** Only the latest request may draw; older answers are dropped. */
+let loadSeq = 0;
+let inFlight = null;
+let regionsSeq = 0;
+
+// ---- the URL ----------------------------------------------------------------------------
+
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  const cursor = p.get("cursor") ?? "";
+  return {
+    region: p.get("region") ?? "",
+    q: (p.get("q") ?? "").trim(),
+    cursor,
+    prefix: cursor ? "" : p.get("prefix") ?? "",
+  };
+}
+
+function currentUrl() {
+  return location.pathname + query({ region: view.region, prefix: view.prefix, cursor: view.cursor, q: view.q });
+}
+
+/** Change the view, record it in the URL (a new history entry unless `replace`), and load it. */
+function navigate(changes, { replace = false } = {}) {
+  const qChanged = "q" in changes && changes.q !== view.q;
+  view = { ...view, ...changes };
+  if (view.cursor) view.prefix = "";
+  if (qChanged) {
+    searchCursor = null;
+    searchTrail = [];
+  }
+  const url = currentUrl();
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  syncControls();
+  return load();
+}
+
+function syncControls() {
+  if (ui.search.value.trim() !== view.q) ui.search.value = view.q;
+  ensureRegionOption(view.region);
+  ui.region.value = view.region;
+  ui.prefix.value = view.prefix;
+  const back = encodeURIComponent(currentUrl());
+  ui.addSystem.href = `/wizard.html?back=${back}`;
+}
+
+// ---- loading ---------------------------------------------------------------------------
+
+async function load() {
+  const seq = ++loadSeq;
+  inFlight?.abort();
+  const controller = new AbortController();
+  inFlight = controller;
+  ui.table.setAttribute("aria-busy", "true");
+  const searching = Boolean(view.q);
+  try {
+    let data;
+    if (searching) {
+      data = await api(
+        `/api/v1/systems/search${query({ q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
+        { signal: controller.signal },
+      );
+    } else {
+      data = await api(
+        `/api/v1/systems${query({ limit: PER_PAGE, region: view.region, cursor: view.cursor, prefix: view.prefix })}`,
+        { signal: controller.signal },
+      );
+    }
+    if (seq !== loadSeq) return;
+    if (!searching && view.cursor && data.items.length === 0 && data.prev && !data.next) {
+      // The rows after this page's start are gone (deleted since): show the last page instead.
+      navigate({ cursor: data.prev, prefix: "" }, { replace: true });
+      return;
+    }
+    shown = { ...data, searching };
+    hideBanner();
+    render();
+  } catch (err) {
+    if (err?.name === "AbortError" || seq !== loadSeq) return;
+    if (!searching && err.status === 400 && err.field === "cursor") {
+      // A cursor from an old link that no longer reads: start from the first page.
+      navigate({ cursor: "" }, { replace: true });
+      return;
+    }
+    shown = null;
+    ui.rows.replaceChildren(emptyRow("Nothing to show."));
+    ui.status.textContent = "The systems could not be loaded.";
+    updatePager();
+    showBanner(err, load);
+  } finally {
+    if (seq === loadSeq) ui.table.removeAttribute("aria-busy");
+  }
+}
+
+async function loadRegions() {
+  const seq = ++regionsSeq;
+  try {
+    const data = await api("/api/v1/regions");
+    if (seq !== regionsSeq) return;
+    const options = [el("option", { value: "" }, "All regions")];
+    for (const r of data.items) {
+      options.push(el("option", { value: r.name }, `${r.name} (${formatCount(r.system_count)})`));
+    }
+    ui.region.replaceChildren(...options);
+    ensureRegionOption(view.region);
+    ui.region.value = view.region;
+  } catch (err) {
+    if (seq === regionsSeq) showBanner(err, () => { loadRegions(); load(); });
+  }
+}
+
+/** The select shows the URL's region even when the list does not (yet) have it. */
+function ensureRegionOption(region) {
+  if (!region) return;
+  for (const option of ui.region.options) if (option.value === region) return;
+  ui.region.append(el("option", { value: region }, region));
+}
+
+// ---- drawing -----------------------------------------------------------------------------
+
+function formatCoord(v) {
+  return v === null || v === undefined
+    ? "—"
+    : Number(v).toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
+function emptyRow(text, ...more) {
+  return el("tr", {}, el("td", { colspan: 7, className: "empty" }, text, ...more));
+}
+
+function systemRow(s) {
+  const back = encodeURIComponent(currentUrl());
+  return el(
+    "tr",
+    { dataset: { id: String(s.id) } },
+    el("td", { className: "name" }, s.name),
+    el("td", { className: "region" }, s.region ?? "—"),
+    el("td", { className: "num" }, formatCoord(s.x)),
+    el("td", { className: "num" }, formatCoord(s.y)),
+    el("td", { className: "num" }, formatCoord(s.z)),
+    el("td", { className: "num" }, s.version ?? ""),
+    el(
+      "td",
+      { className: "actions" },
+      el("a", { className: "btn btn-small", href: `/system.html?id=${s.id}`, "aria-label": `View ${s.name}` }, "View"),
+      el("a", { className: "btn btn-small", href: `/wizard.html?id=${s.id}&back=${back}`, "aria-label": `Edit ${s.name}` }, "Edit"),
+      el(
+        "button",
+        { type: "button", className: "btn btn-small btn-danger", "aria-label": `Delete ${s.name}`, onclick: () => askDelete(s) },
+        "Delete",
+      ),
+    ),
+  );
+}
+
+function render() {
+  const data = shown;
+  if (data.items.length) {
+    ui.rows.replaceChildren(...data.items.map(systemRow));
+  } else if (data.searching) {
+    ui.rows.replaceChildren(emptyRow(`No systems match “${view.q}”.`));
+  } else if (!view.region && !view.cursor && !view.prefix) {
+    ui.rows.replaceChildren(
+      emptyRow("No systems yet. ", el("a", { href: "/wizard.html" }, "Add the first one"), "."),
+    );
+  } else if (view.prefix) {
+    ui.rows.replaceChildren(emptyRow(`No names from “${view.prefix}” on.`));
+  } else {
+    ui.rows.replaceChildren(emptyRow("No systems here."));
+  }
+  ui.status.textContent = statusText(data);
+  updatePager();
+}
+
+function statusText(data) {
+  if (data.searching) {
+    const start = searchTrail.length * PER_PAGE;
+    if (!data.items.length) return `No results for “${view.q}”${view.region ? " in any region" : ""}`;
+    const more = data.next ? " · more on the next page" : "";
+    const everywhere = view.region ? " in every region" : "";
+    return `Results ${formatCount(start + 1)}–${formatCount(start + data.items.length)} for “${view.q}”${everywhere}${more}`;
+  }
+  const pages = Math.max(data.pages ?? 0, 1);
+  const totals = `(${formatCount(data.total)} total)`;
+  if (data.page !== null && data.page !== undefined) {
+    return `Page ${formatCount(data.page)} of ${formatCount(pages)} ${totals}`;
+  }
+  const from = view.prefix ? `${view.prefix}…` : data.items[0]?.name ?? "";
+  return `From “${from}” · ${formatCount(pages)} pages ${totals}`;
+}
+
+function updatePager() {
+  const data = shown;
+  if (!data) {
+    ui.first.disabled = ui.prev.disabled = ui.next.disabled = true;
+    return;
+  }
+  if (data.searching) {
+    ui.prev.disabled = searchTrail.length === 0;
+    ui.first.disabled = searchTrail.length === 0;
+  } else {
+    ui.prev.disabled = !data.prev;
+    ui.first.disabled = !data.prev || (!view.cursor && !view.prefix);
+  }
+  ui.next.disabled = !data.next;
+}
+
+// ---- paging --------------------------------------------------------------------------------
+
+function goNext() {
+  if (!shown?.next) return;
+  if (shown.searching) {
+    searchTrail.push(searchCursor);
+    searchCursor = shown.next;
+    load();
+  } else {
+    navigate({ cursor: shown.next, prefix: "" });
+  }
+}
+
+function goPrev() {
+  if (!shown) return;
+  if (shown.searching) {
+    if (!searchTrail.length) return;
+    searchCursor = searchTrail.pop();
+    load();
+  } else if (shown.prev) {
+    navigate({ cursor: shown.prev, prefix: "" });
+  }
+}
+
+function goFirst() {
+  if (shown?.searching) {
+    searchTrail = [];
+    searchCursor = null;
+    load();
+  } else {
+    navigate({ cursor: "", prefix: "" });
+  }
+}
+
+// ---- delete and undo -------------------------------------------------------------------------
+
+async function askDelete(system) {
+  ui.deleteMessage.replaceChildren(
+    "Delete ",
+    el("strong", {}, `“${system.name}”`),
+    " with its planets, moons and space station?",
+  );
+  const answer = await confirmWith(ui.deleteDialog);
+  if (answer !== "confirm") return;
+  try {
+    await api(`/api/v1/systems/${system.id}${query({ version: system.version })}`, { method: "DELETE" });
+  } catch (err) {
+    if (err.status === 409) {
+      showNotice([`“${system.name}” was changed by someone else since this page loaded, so it was not deleted. `
+        + "Look at it again before deleting."], { kind: "warning" });
+      load();
+      return;
+    }
+    if (err.status === 404) {
+      showNotice([`“${system.name}” is already gone.`], { kind: "warning" });
+      load();
+      return;
+    }
+    showBanner(err, null);
+    return;
+  }
+  showNotice(
+    [`Deleted “${system.name}”.`],
+    { actions: [el("button", { type: "button", className: "btn btn-small", id: "undo", onclick: () => undoDelete(system) }, "Undo")] },
+  );
+  loadRegions();
+  await load();
+}
+
+async function undoDelete(system) {
+  hideNotice();
+  try {
+    const result = await api(`/api/v1/systems/${system.id}/undo`, { method: "POST" });
+    const restored = result?.system;
+    if (result?.undone === "delete" && restored) {
+      showNotice(
+        [`Restored “${restored.name}”.`],
+        { actions: [el("a", { className: "btn btn-small", href: `/system.html?id=${restored.id}` }, "View it")] },
+      );
+    } else {
+      showNotice([`Undid the last change to “${system.name}”.`]);
+    }
+  } catch (err) {
+    if (err.status === 404) {
+      showNotice([`There is nothing left to undo for “${system.name}”.`], { kind: "warning" });
+    } else if (err.status === 409) {
+      showNotice([`“${system.name}” cannot be restored: ${err.message}`], { kind: "warning" });
+    } else {
+      showBanner(err, null);
+    }
+  }
+  loadRegions();
+  await load();
+}
+
+// ---- the map -------------------------------------------------------------------------------
+
+function setChoice(link, href, hint, hintText) {
+  if (href) {
+    link.href = href;
+    link.removeAttribute("aria-disabled");
+  } else {
+    link.removeAttribute("href");
+    link.setAttribute("aria-disabled", "true");
+  }
+  hint.textContent = hintText;
+}
+
+function openMapDialog() {
+  const region = view.region;
+  setChoice(
+    $("map-region"),
+    region ? `/map.html?region=${encodeURIComponent(region)}` : null,
+    $("map-region-hint"),
+    region ? `only “${region}”` : "choose a region first",
+  );
+  const ids = (shown?.items ?? []).map((s) => s.id);
+  setChoice(
+    $("map-page"),
+    ids.length ? `/map.html?ids=${ids.join(",")}` : null,
+    $("map-page-hint"),
+    ids.length ? `the ${formatCount(ids.length)} systems listed here` : "nothing is listed",
+  );
+  ui.mapDialog.showModal();
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+const searchSoon = debounce(() => commitSearch(), SEARCH_WAIT_MS);
+
+function commitSearch() {
+  const q = ui.search.value.trim();
+  if (q === view.q) return;
+  // Typing refines one search: one history entry for it, not one per key.
+  navigate({ q }, { replace: Boolean(view.q) && Boolean(q) });
+}
+
+function isTyping(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName));
+}
+
+function wire() {
+  ui.search.addEventListener("input", searchSoon);
+  ui.search.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && ui.search.value) {
+      e.preventDefault();
+      ui.search.value = "";
+      commitSearch();
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      commitSearch();
+    }
+  });
+  ui.region.addEventListener("change", () => {
+    // A region is a way of paging; picking one leaves the search (which spans every region).
+    ui.search.value = "";
+    navigate({ region: ui.region.value, cursor: "", prefix: "", q: "" });
+  });
+  ui.prefixForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    ui.search.value = "";
+    navigate({ prefix: ui.prefix.value.trim(), cursor: "", q: "" });
+  });
+  ui.next.addEventListener("click", goNext);
+  ui.prev.addEventListener("click", goPrev);
+  ui.first.addEventListener("click", goFirst);
+  ui.mapButton.addEventListener("click", openMapDialog);
+  for (const link of ui.mapDialog.querySelectorAll("a")) {
+    link.addEventListener("click", () => ui.mapDialog.close());
+  }
+  window.addEventListener("popstate", () => {
+    view = readUrl();
+    searchCursor = null;
+    searchTrail = [];
+    syncControls();
+    load();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+    if (document.querySelector("dialog[open]")) return;
+    if (e.key === "/") {
+      e.preventDefault();
+      ui.search.focus();
+      ui.search.select();
+    } else if (e.key === "n" && !ui.next.disabled) {
+      goNext();
+    } else if (e.key === "p" && !ui.prev.disabled) {
+      goPrev();
+    }
+  });
+}
+
+wire();
+syncControls();
+loadRegions();
+load();

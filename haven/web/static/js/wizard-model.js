@@ -1,0 +1,187 @@
+// What the System Entry Wizard edits, and how it turns into an API body.
+//
+// A loaded system becomes a "draft": for each system, planet, moon and station, the
+// text of every input (`values`), the value it was loaded with (`orig`) and its `extra`
+// object, which is never shown as an input and always sent back untouched. A value the
+// user did not change is sent back exactly as it was loaded (so `""` stays `""` and a
+// number stays that number); a changed one is converted: empty → null, numeric text →
+// number. Text in a number field that is not a number is sent as it is, so the server's
+// validation names the field and the wizard can show its message there; a required name
+// left empty is sent as "" for the same reason.
+
+/** @typedef {{key: string, label: string, number?: boolean, required?: boolean, maxlength?: number,
+ *   hint?: string, wide?: boolean, multiline?: boolean, list?: string, percent?: boolean}} FieldSpec */
+
+/** @type {FieldSpec[]} */
+export const SYSTEM_MAIN = [
+  { key: "name", label: "Name", required: true, maxlength: 200 },
+  { key: "region", label: "Region", maxlength: 200, list: "region-list", hint: "Pick one or type a new region" },
+  { key: "x", label: "X (light years)", number: true, required: true },
+  { key: "y", label: "Y (light years)", number: true, required: true },
+  { key: "z", label: "Z (light years)", number: true, required: true },
+];
+
+/** @type {FieldSpec[]} */
+export const SYSTEM_MORE = [
+  { key: "fauna", label: "Fauna" },
+  { key: "flora", label: "Flora" },
+  { key: "sentinel", label: "Sentinels" },
+  { key: "materials", label: "Materials", hint: "Comma-separated" },
+  { key: "base_location", label: "Base location" },
+  { key: "attributes", label: "Attributes" },
+  { key: "glyph", label: "Glyphs" },
+  { key: "photo", label: "Photo", hint: "File name or address" },
+  { key: "provenance", label: "Provenance", hint: "Where this entry comes from" },
+  { key: "confidence", label: "Confidence", number: true, hint: "0 (guess) to 1 (certain)" },
+];
+
+export const SYSTEM_FIELDS = [...SYSTEM_MAIN, ...SYSTEM_MORE];
+
+/** Fields planets and moons share, after their name. */
+export const BODY_FIELDS = [
+  { key: "sentinel", label: "Sentinels" },
+  { key: "fauna", label: "Fauna" },
+  { key: "flora", label: "Flora" },
+  { key: "properties", label: "Properties" },
+  { key: "materials", label: "Materials" },
+  { key: "base_location", label: "Base location" },
+  { key: "photo", label: "Photo" },
+  { key: "notes", label: "Notes", wide: true, multiline: true },
+];
+
+export const BODY_NAME = { key: "name", label: "Name", required: true, maxlength: 200 };
+
+export const MOON_ORBIT = [
+  { key: "orbit_radius", label: "Orbit radius", number: true },
+  { key: "orbit_speed", label: "Orbit speed", number: true },
+];
+
+export const PLANET_FIELDS = [BODY_NAME, ...BODY_FIELDS];
+export const MOON_FIELDS = [BODY_NAME, ...MOON_ORBIT, ...BODY_FIELDS];
+
+/** @type {FieldSpec[]} */
+export const STATION_FIELDS = [
+  { key: "name", label: "Name", required: true, maxlength: 200 },
+  { key: "race", label: "Race" },
+  { key: "sell_percent", label: "Sell percent", number: true, percent: true, hint: "0 to 100" },
+  { key: "buy_percent", label: "Buy percent", number: true, percent: true, hint: "0 to 100" },
+  { key: "x", label: "X (optional)", number: true },
+  { key: "y", label: "Y (optional)", number: true },
+  { key: "z", label: "Z (optional)", number: true },
+];
+
+/** The text an input shows for a stored value. */
+export function display(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string") return value;
+  return String(value);
+}
+
+/** One record (system, planet, moon or station) as the wizard edits it. */
+function part(doc, specs) {
+  const values = {};
+  const orig = {};
+  for (const spec of specs) {
+    const v = doc?.[spec.key];
+    values[spec.key] = display(v);
+    if (doc && spec.key in doc) orig[spec.key] = v;
+  }
+  const extra = doc?.extra && typeof doc.extra === "object" ? doc.extra : {};
+  return { values, orig, extra };
+}
+
+export function blankPlanet() {
+  return { ...part(null, PLANET_FIELDS), moons: [] };
+}
+
+export function blankMoon() {
+  return part(null, MOON_FIELDS);
+}
+
+export function blankStation() {
+  return part(null, STATION_FIELDS);
+}
+
+/** A draft from a system as the API answers it (or a blank one for a new system). */
+export function draftFrom(doc) {
+  const system = part(doc, SYSTEM_FIELDS);
+  const planets = (doc?.planets ?? []).map((p) => ({
+    ...part(p, PLANET_FIELDS),
+    moons: (p.moons ?? []).map((m) => part(m, MOON_FIELDS)),
+  }));
+  const station = doc?.space_station ? part(doc.space_station, STATION_FIELDS) : null;
+  return {
+    system,
+    planets,
+    station,
+    hasStation: Boolean(station),
+    legacyId: doc?.legacy_id ?? null,
+  };
+}
+
+/** The value to send for one field. */
+export function valueOf(spec, p) {
+  const raw = p.values[spec.key] ?? "";
+  if (spec.key in p.orig && raw === display(p.orig[spec.key])) return p.orig[spec.key];
+  const text = raw.trim();
+  if (spec.number) {
+    if (text === "") return null;
+    const n = Number(text);
+    return Number.isFinite(n) ? n : raw;
+  }
+  // An empty name is sent as "", so the server's message says it must not be empty.
+  if (text === "") return spec.required ? "" : null;
+  return raw;
+}
+
+function fieldsOf(p, specs) {
+  const out = {};
+  for (const spec of specs) out[spec.key] = valueOf(spec, p);
+  out.extra = p.extra;
+  return out;
+}
+
+/**
+ * The body for POST or PUT: every field the API knows, `extra` at every level as loaded,
+ * and `version` when the system is being edited.
+ */
+export function bodyFrom(draft, version) {
+  const body = fieldsOf(draft.system, SYSTEM_FIELDS);
+  if (draft.legacyId !== null && draft.legacyId !== undefined) body.legacy_id = draft.legacyId;
+  body.planets = draft.planets.map((p) => ({
+    ...fieldsOf(p, PLANET_FIELDS),
+    moons: p.moons.map((m) => fieldsOf(m, MOON_FIELDS)),
+  }));
+  body.space_station = draft.hasStation && draft.station ? fieldsOf(draft.station, STATION_FIELDS) : null;
+  if (version !== null && version !== undefined) body.version = version;
+  return body;
+}
+
+/**
+ * Checks the server does not make: percentages between 0 and 100.
+ * @returns {{field: string, message: string} | null} the first problem
+ */
+export function localProblem(draft) {
+  if (!draft.hasStation || !draft.station) return null;
+  for (const spec of STATION_FIELDS) {
+    if (!spec.percent) continue;
+    const v = valueOf(spec, draft.station);
+    if (typeof v === "number" && (v < 0 || v > 100)) {
+      return { field: `space_station.${spec.key}`, message: `${spec.label} must be between 0 and 100.` };
+    }
+  }
+  return null;
+}
+
+/** "planets[0].moons[1].name" → "planets[0].moons[1]" → "planets[0].moons" → "planets[0]" → "planets" → "". */
+export function parentPath(path) {
+  const m = /^(.*?)(\[\d+\]|\.[^.[\]]+)$/.exec(path);
+  return m ? m[1] : "";
+}
+
+/** The server's message without the field path it starts with, starting with a capital. */
+export function tidyMessage(message, field) {
+  let text = String(message ?? "");
+  if (field && text.startsWith(`${field}: `)) text = text.slice(field.length + 2);
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}

@@ -1,0 +1,510 @@
+"""The Control Room (``/``) in a real browser against a real server and SQLite file.
+
+The read-only tests share one server holding 250 stars; the tests that add or delete
+get a fresh store each.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from haven.errors import NotFound
+from haven.model import SystemIn, SystemPatch
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # for the webhelpers_cr module
+    sys.path.insert(0, HERE)
+
+from webhelpers_cr import (  # noqa: E402
+    GALAXY,
+    XSS,
+    api_requests,
+    create,
+    names,
+    no_script_ran,
+    open_control_room,
+    open_wizard,
+    row,
+    seed_stars,
+    star_count,
+    status,
+    url_params,
+)
+
+
+@pytest.fixture(scope="module")
+def stars(module_web_store, module_server) -> str:
+    """The module's server, holding Star 000 … Star 249 (read-only tests only)."""
+    seed_stars(module_web_store)
+    return module_server
+
+
+# -- paging ------------------------------------------------------------------------------
+
+
+def test_pages_of_100_follow_cursors_both_ways(page, stars: str) -> None:
+    requests = api_requests(page)
+    open_control_room(page, stars)
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    expect(page.locator("#rows tr")).to_have_count(100)
+    assert names(page)[0] == "Star 000" and names(page)[-1] == "Star 099"
+    expect(page.locator("#prev")).to_be_disabled()
+    expect(page.locator("#first")).to_be_disabled()
+
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    assert names(page)[0] == "Star 100"
+    assert "cursor" in url_params(page)
+
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Page 3 of 3 (250 total)")
+    expect(page.locator("#rows tr")).to_have_count(50)
+    assert names(page)[-1] == "Star 249"
+    expect(page.locator("#next")).to_be_disabled()
+
+    page.locator("#prev").click()
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    assert names(page)[0] == "Star 100" and names(page)[-1] == "Star 199"
+
+    # Reload keeps the page (the cursor is in the URL); Back walks the pages visited.
+    page.reload()
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    assert names(page)[0] == "Star 100"
+    page.go_back()
+    expect(status(page)).to_have_text("Page 3 of 3 (250 total)")
+
+    page.locator("#first").click()
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    assert names(page)[0] == "Star 000"
+
+    # Only one page per request, never everything.
+    systems_calls = [u for u in requests if urlsplit(u).path == "/api/v1/systems"]
+    assert len(systems_calls) >= 6
+    for url in systems_calls:
+        assert parse_qs(urlsplit(url).query)["limit"] == ["100"], url
+    no_script_ran(page)
+
+
+def test_prefix_jump_shows_where_it_starts_instead_of_a_page_number(page, stars: str) -> None:
+    open_control_room(page, stars)
+    page.locator("#prefix").fill("Star 1")
+    page.locator("#prefix").press("Enter")
+    expect(status(page)).to_have_text("From “Star 1…” · 3 pages (250 total)")
+    assert names(page)[0] == "Star 100" and names(page)[-1] == "Star 199"
+    assert url_params(page)["prefix"] == ["Star 1"]
+
+    page.reload()
+    expect(status(page)).to_have_text("From “Star 1…” · 3 pages (250 total)")
+    expect(page.locator("#prefix")).to_have_value("Star 1")
+    assert names(page)[0] == "Star 100"
+
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("From “Star 200” · 3 pages (250 total)")
+    expect(page.locator("#rows tr")).to_have_count(50)
+    page.locator("#prev").click()
+    expect(page.locator("#rows td.name").first).to_have_text("Star 100")
+    page.locator("#prev").click()
+    expect(page.locator("#rows td.name").first).to_have_text("Star 000")
+    expect(page.locator("#prev")).to_be_disabled()
+
+    # A prefix past every name: an empty page that can still go back.
+    page.locator("#prefix").fill("Zzz")
+    page.locator("#prefix").press("Enter")
+    expect(page.locator("#rows td.empty")).to_have_text("No names from “Zzz” on.")
+    expect(status(page)).to_have_text("From “Zzz…” · 3 pages (250 total)")
+    page.locator("#prev").click()
+    expect(page.locator("#rows td.name").last).to_have_text("Star 249")
+    no_script_ran(page)
+
+
+def test_region_filter_comes_from_the_regions_and_stays_in_the_url(page, stars: str) -> None:
+    open_control_room(page, stars)
+    options = page.locator("#region option").all_text_contents()
+    assert options[0] == "All regions"
+    assert f"Beta & Drift ({star_count('Beta & Drift')})" in options
+
+    page.locator("#region").select_option("Beta & Drift")
+    n = star_count("Beta & Drift")
+    expect(status(page)).to_have_text(f"Page 1 of 1 ({n} total)")
+    expect(page.locator("#rows tr")).to_have_count(n)
+    assert set(page.locator("#rows td.region").all_text_contents()) == {"Beta & Drift"}
+    assert url_params(page)["region"] == ["Beta & Drift"]
+    assert "region=Beta%20%26%20Drift" in page.url or "region=Beta+%26+Drift" in page.url
+
+    page.reload()
+    expect(status(page)).to_have_text(f"Page 1 of 1 ({n} total)")
+    expect(page.locator("#region")).to_have_value("Beta & Drift")
+
+    page.locator("#region").select_option("")
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    page.go_back()
+    expect(status(page)).to_have_text(f"Page 1 of 1 ({n} total)")
+    expect(page.locator("#region")).to_have_value("Beta & Drift")
+
+    # Search spans every region and says so; picking a region leaves the search.
+    page.locator("#search").fill("Star 00")
+    page.locator("#search").press("Enter")
+    expect(status(page)).to_have_text("Results 1–10 for “Star 00” in every region")
+    page.locator("#region").select_option("Gamma Verge")
+    expect(status(page)).to_have_text(f"Page 1 of 1 ({star_count('Gamma Verge')} total)")
+    expect(page.locator("#search")).to_have_value("")
+    assert "q" not in url_params(page)
+    no_script_ran(page)
+
+
+# -- search ------------------------------------------------------------------------------
+
+
+def test_search_waits_for_typing_to_stop_and_clearing_returns_to_paging(page, stars: str) -> None:
+    page.clock.install(time=datetime(2030, 1, 1))
+    searches = []
+    page.on("request", lambda r: searches.append(r.url) if "/api/v1/systems/search" in r.url else None)
+    open_control_room(page, stars)
+    page.clock.pause_at(datetime(2030, 1, 1, 0, 1))
+
+    page.locator("#search").press_sequentially("Star 12")
+    page.clock.run_for(100)
+    assert searches == []  # still typing: nothing asked yet
+    page.clock.run_for(1000)
+    expect(status(page)).to_have_text("Results 1–10 for “Star 12”")
+    assert names(page) == [f"Star {i}" for i in range(120, 130)]
+    assert len(searches) == 1
+    assert parse_qs(urlsplit(searches[0]).query)["q"] == ["Star 12"]
+    assert url_params(page)["q"] == ["Star 12"]
+
+    page.locator("#search").fill("")
+    page.clock.run_for(1000)
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    assert "q" not in url_params(page)
+
+    # Back returns to the search; Escape in the box clears it at once.
+    page.go_back()
+    expect(status(page)).to_have_text("Results 1–10 for “Star 12”")
+    expect(page.locator("#search")).to_have_value("Star 12")
+    page.locator("#search").press("Escape")
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    no_script_ran(page)
+
+
+def test_search_results_page_by_cursor_and_find_materials(page, live_server, store) -> None:
+    store.import_systems(
+        GALAXY,
+        [SystemIn(name=f"Mine {i:03d}", x=float(i), y=0, z=0, materials="Gold, Copper") for i in range(130)]
+        + [SystemIn(name="Quiet", x=1, y=1, z=1, materials="Salt")],
+    )
+    base = live_server(store)
+    open_control_room(page, base, "?q=gold")
+    expect(status(page)).to_have_text("Results 1–100 for “gold” · more on the next page")
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Results 101–130 for “gold”")
+    expect(page.locator("#next")).to_be_disabled()
+    page.locator("#prev").click()
+    expect(status(page)).to_have_text("Results 1–100 for “gold” · more on the next page")
+    page.locator("#search").fill("nothing like this")
+    page.locator("#search").press("Enter")
+    expect(status(page)).to_have_text("No results for “nothing like this”")
+    no_script_ran(page)
+
+
+def test_keyboard_slash_searches_n_and_p_turn_pages(page, stars: str) -> None:
+    open_control_room(page, stars)
+    page.keyboard.press("n")
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    page.keyboard.press("p")
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    page.keyboard.press("/")
+    expect(page.locator("#search")).to_be_focused()
+    page.keyboard.type("Star 24")
+    page.keyboard.press("Enter")
+    expect(status(page)).to_have_text("Results 1–10 for “Star 24”")
+
+
+# -- links: view, edit, add, map -------------------------------------------------------------
+
+
+def test_rows_link_to_view_and_edit_and_the_map_offers_three_scopes(page, stars: str) -> None:
+    open_control_room(page, stars, "?region=Beta%20%26%20Drift")
+    first = row(page, "Star 001")
+    system_id = first.get_attribute("data-id")
+    assert first.get_by_role("link", name="View Star 001").get_attribute("href") == f"/system.html?id={system_id}"
+    edit = first.get_by_role("link", name="Edit Star 001").get_attribute("href")
+    assert edit.startswith(f"/wizard.html?id={system_id}&back=")
+    assert parse_qs(urlsplit(edit).query)["back"] == ["/?region=Beta+%26+Drift"]
+    add = page.locator("#add-system").get_attribute("href")
+    assert parse_qs(urlsplit(add).query)["back"] == ["/?region=Beta+%26+Drift"]
+
+    page.locator("#map-button").click()
+    dialog = page.locator("#map-dialog")
+    expect(dialog).to_be_visible()
+    assert page.locator("#map-galaxy").get_attribute("href") == "/map.html"
+    assert page.locator("#map-region").get_attribute("href") == "/map.html?region=Beta%20%26%20Drift"
+    ids = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert len(ids) == star_count("Beta & Drift")
+    assert page.locator("#map-page").get_attribute("href") == "/map.html?ids=" + ",".join(ids)
+    with page.expect_popup() as popup:
+        page.locator("#map-region").click()
+    assert popup.value.url.endswith("/map.html?region=Beta%20%26%20Drift")
+    popup.value.close()
+    expect(dialog).to_be_hidden()
+
+    # Without a region, "this region" cannot be chosen.
+    page.locator("#region").select_option("")
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    page.locator("#map-button").click()
+    expect(page.locator("#map-region")).to_have_attribute("aria-disabled", "true")
+    assert page.locator("#map-region").get_attribute("href") is None
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    no_script_ran(page)
+
+
+# -- delete, undo, add and edit: full round trips -------------------------------------------
+
+
+def test_delete_asks_in_the_page_and_undo_brings_the_system_back(page, live_server, store) -> None:
+    create(store, name="Alpha", region="Near")
+    beta = create(store, name="Beta", region="Near", planets=[{"name": "Beta I", "moons": [{"name": "Beta I a"}]}])
+    create(store, name="Gamma", region="Far")
+    base = live_server(store)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text("Page 1 of 1 (3 total)")
+
+    row(page, "Beta").get_by_role("button", name="Delete Beta").click()
+    dialog = page.locator("#delete-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#delete-message")).to_have_text("Delete “Beta” with its planets, moons and space station?")
+    page.locator("#delete-cancel").click()
+    expect(dialog).to_be_hidden()
+    assert store.system(beta["id"])["name"] == "Beta"
+    expect(row(page, "Beta")).to_have_count(1)
+
+    row(page, "Beta").get_by_role("button", name="Delete Beta").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#notice .message")).to_have_text("Deleted “Beta”.")
+    expect(status(page)).to_have_text("Page 1 of 1 (2 total)")
+    expect(row(page, "Beta")).to_have_count(0)
+    with pytest.raises(NotFound):
+        store.system(beta["id"])
+    history = httpx.get(f"{base}/api/v1/systems/{beta['id']}/history").json()["items"]
+    assert history[0]["op"] == "delete"
+
+    page.locator("#undo").click()
+    expect(page.locator("#notice .message")).to_have_text("Restored “Beta”.")
+    expect(status(page)).to_have_text("Page 1 of 1 (3 total)")
+    expect(row(page, "Beta")).to_have_count(1)
+    assert row(page, "Beta").get_attribute("data-id") == str(beta["id"])
+    restored = store.system(beta["id"])
+    assert restored["planets"][0]["moons"][0]["name"] == "Beta I a"
+    assert restored["region"] == "Near"
+    no_script_ran(page)
+
+
+def test_delete_of_a_changed_system_is_refused_plainly(page, live_server, store) -> None:
+    target = create(store, name="Moving")
+    base = live_server(store)
+    open_control_room(page, base)
+    store.patch(target["id"], SystemPatch(fauna="Rich"))
+    row(page, "Moving").get_by_role("button", name="Delete Moving").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#notice")).to_contain_text("was changed by someone else")
+    assert store.system(target["id"])["fauna"] == "Rich"
+    no_script_ran(page)
+
+
+def test_add_and_edit_through_the_wizard_from_the_control_room(page, live_server, store) -> None:
+    create(store, name="Existing", region="Home")
+    base = live_server(store)
+    open_control_room(page, base, "?region=Home")
+
+    page.locator("#add-system").click()
+    expect(page.locator("#title")).to_have_text("New system")
+    page.locator('[data-field="name"]').fill("New Hope")
+    page.locator('[data-field="region"]').fill("Home")
+    page.locator('[data-field="x"]').fill("12.5")
+    page.locator('[data-field="y"]').fill("-3")
+    page.locator('[data-field="z"]').fill("0")
+    page.locator('.steps button[data-step="planets"]').click()
+    page.locator("#add-planet").click()
+    page.locator('[data-field="planets[0].name"]').fill("Hope I")
+    page.get_by_role("button", name="Add moon").click()
+    page.locator('[data-field="planets[0].moons[0].name"]').fill("Hope I a")
+    page.locator('[data-field="planets[0].moons[0].orbit_radius"]').fill("1.5")
+    page.locator('.steps button[data-step="review"]').click()
+    page.locator("#save").click()
+    expect(page.locator("#saved .message")).to_have_text("Created “New Hope” (version 1).")
+    stored = store.system_by_name(GALAXY, "New Hope")
+    assert (stored["x"], stored["y"], stored["z"], stored["region"]) == (12.5, -3.0, 0.0, "Home")
+    assert stored["planets"][0]["moons"][0]["orbit_radius"] == 1.5
+
+    page.locator("#saved").get_by_role("link", name="Back to Control Room").click()
+    expect(status(page)).to_have_text("Page 1 of 1 (2 total)")
+    assert url_params(page)["region"] == ["Home"]
+    expect(row(page, "New Hope")).to_have_count(1)
+
+    row(page, "New Hope").get_by_role("link", name="Edit New Hope").click()
+    expect(page.locator("#title")).to_have_text("Edit “New Hope”")
+    page.locator('[data-field="region"]').fill("Away")
+    page.locator('[data-field="name"]').press("Control+s")
+    expect(page.locator("#saved .message")).to_have_text("Saved “New Hope” (version 2).")
+    assert store.system(stored["id"])["region"] == "Away"
+    page.locator("#back-link").click()
+    expect(status(page)).to_have_text("Page 1 of 1 (1 total)")
+    page.locator("#region").select_option("Away")
+    expect(row(page, "New Hope")).to_have_count(1)
+    no_script_ran(page)
+
+
+# -- user text stays text --------------------------------------------------------------------
+
+
+def test_markup_in_names_shows_as_text_everywhere(page, live_server, store) -> None:
+    evil = create(store, name=XSS, region=XSS, planets=[{"name": XSS, "moons": [{"name": XSS}]}])
+    create(store, name="Plain", region="Quiet")
+    base = live_server(store)
+
+    open_control_room(page, base)
+    expect(row(page, XSS)).to_have_count(1)
+    expect(row(page, XSS).locator("td.region")).to_have_text(XSS)
+    assert f"{XSS} (1)" in page.locator("#region option").all_text_contents()
+
+    page.locator("#region").select_option(XSS)
+    expect(status(page)).to_have_text("Page 1 of 1 (1 total)")
+    expect(row(page, XSS)).to_have_count(1)
+
+    page.locator("#search").fill("<img")
+    page.locator("#search").press("Enter")
+    expect(status(page)).to_have_text("Results 1–1 for “<img” in every region")
+    expect(row(page, XSS)).to_have_count(1)
+
+    row(page, XSS).get_by_role("button", name=f"Delete {XSS}").click()
+    expect(page.locator("#delete-message")).to_have_text(f"Delete “{XSS}” with its planets, moons and space station?")
+    page.locator("#delete-cancel").click()
+
+    page.locator("#map-button").click()
+    assert page.locator("#map-page").get_attribute("href") == f"/map.html?ids={evil['id']}"
+    page.keyboard.press("Escape")
+    page.locator("#region").select_option(XSS)
+    page.locator("#map-button").click()
+    assert page.locator("#map-region").get_attribute("href") == "/map.html?region=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"
+    page.keyboard.press("Escape")
+    no_script_ran(page)
+
+    open_wizard(page, base, evil["id"])
+    expect(page.locator("#title")).to_have_text(f"Edit “{XSS}”")
+    expect(page.locator('[data-field="name"]')).to_have_value(XSS)
+    page.locator('.steps button[data-step="review"]').click()
+    expect(page.locator("#review")).to_contain_text(f"{XSS} — 1 moon: {XSS}")
+    no_script_ran(page)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_unreachable_or_failing_api_shows_a_plain_banner(page, stars: str) -> None:
+    page.route("**/api/v1/systems?**", lambda route: route.abort())
+    open_control_room(page, stars)
+    banner = page.locator("#error-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("cannot be reached")
+    expect(status(page)).to_have_text("The systems could not be loaded.")
+
+    page.unroute("**/api/v1/systems?**")
+    page.route(
+        "**/api/v1/systems?**",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": {"code": "store_unavailable", "message": "the database is busy", "field": null}}',
+        ),
+    )
+    page.locator("#retry").click()
+    expect(banner).to_contain_text("The server answered 503: the database is busy")
+
+    page.unroute("**/api/v1/systems?**")
+    page.locator("#retry").click()
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    expect(banner).to_be_hidden()
+    no_script_ran(page)
+
+
+def test_a_cursor_that_no_longer_reads_starts_again(page, stars: str) -> None:
+    open_control_room(page, stars, "?cursor=not-a-real-cursor")
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    assert "cursor" not in url_params(page)
+
+
+def test_an_empty_galaxy_invites_the_first_system(page, live_server, store) -> None:
+    open_control_room(page, live_server(store))
+    expect(status(page)).to_have_text("Page 1 of 1 (0 total)")
+    expect(page.locator("#rows td.empty")).to_contain_text("No systems yet.")
+    expect(page.locator("#rows td.empty a")).to_have_attribute("href", "/wizard.html")
+
+
+# -- served by `haven serve` --------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_haven_serve_serves_the_control_room_and_wizard(page, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "haven.cli", "serve", "--port", str(port), "--database", str(tmp_path / "haven.db")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "haven serve did not start"
+            time.sleep(0.1)
+        for path in ("/", "/wizard.html", "/static/css/haven.css", "/static/js/control-room.js", "/static/js/wizard.js"):
+            assert httpx.get(base + path).status_code == 200, path
+        assert "javascript" in httpx.get(f"{base}/static/js/wizard.js").headers["content-type"]
+
+        open_control_room(page, base)
+        expect(status(page)).to_have_text("Page 1 of 1 (0 total)")
+        page.locator("#add-system").click()
+        expect(page.locator("#title")).to_have_text("New system")
+        page.locator('[data-field="name"]').fill("Served")
+        for axis in "xyz":
+            page.locator(f'[data-field="{axis}"]').fill("1")
+        page.locator('.steps button[data-step="review"]').click()
+        page.locator("#save").click()
+        expect(page.locator("#saved .message")).to_have_text("Created “Served” (version 1).")
+        page.goto(f"{base}/")
+        expect(status(page)).to_have_text("Page 1 of 1 (1 total)")
+        no_script_ran(page)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
