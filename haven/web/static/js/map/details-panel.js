@@ -1,0 +1,122 @@
+// The panel that shows the system behind a clicked star. Names and every other
+// field from the server are put in as text, never as markup.
+
+import { API_BASE, el } from "../api.js";
+import { regionCss } from "./palette.js";
+
+const FIELDS = [
+  ["sentinel", "Sentinels"],
+  ["fauna", "Fauna"],
+  ["flora", "Flora"],
+  ["materials", "Materials"],
+  ["base_location", "Base"],
+  ["attributes", "Attributes"],
+  ["glyph", "Glyph"],
+];
+
+function coords(s) {
+  const f = (v) => (typeof v === "number" ? v.toLocaleString(undefined, { maximumFractionDigits: 2 }) : "?");
+  return `${f(s.x)}, ${f(s.y)}, ${f(s.z)} LY`;
+}
+
+/**
+ * Where "Open system view" goes for a system id: next to this page, or on the
+ * API's server when the map runs from a copy on disk (HAVEN_API_BASE).
+ */
+export function systemViewHref(id) {
+  const path = `system.html?id=${encodeURIComponent(String(id))}`;
+  return API_BASE ? `${API_BASE}/${path}` : path;
+}
+
+export class DetailsPanel {
+  /**
+   * @param {HTMLElement} container
+   * @param {{onFly?: (system: object) => void}} options
+   */
+  constructor(container, { onFly } = {}) {
+    this.onFly = onFly ?? (() => {});
+    this.body = el("div", { className: "map-details-body" });
+    this.closeButton = el(
+      "button",
+      { type: "button", className: "map-close", "aria-label": "Close details", onclick: () => this.hide() },
+      "×",
+    );
+    this.element = el(
+      "aside",
+      { className: "map-details", id: "map-details", "aria-label": "System details", "aria-live": "polite", hidden: true },
+      this.closeButton,
+      this.body,
+    );
+    this.system = null;
+    container.append(this.element);
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !this.element.hidden) this.hide();
+    });
+  }
+
+  show(...children) {
+    this.body.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+    this.element.hidden = false;
+  }
+
+  loading(text = "Loading system…") {
+    this.system = null;
+    this.show(el("p", { className: "map-muted" }, text));
+  }
+
+  error(text) {
+    this.system = null;
+    this.show(el("p", { className: "map-panel-error", role: "alert" }, text));
+  }
+
+  hide() {
+    this.element.hidden = true;
+    this.system = null;
+  }
+
+  /**
+   * Show a system (the JSON of /api/v1/systems/{id}).
+   * @param {object} s
+   * @param {{colourIndex?: number|null, note?: string}} [extra]
+   */
+  showSystem(s, extra = {}) {
+    this.system = s;
+    const rows = [];
+    const swatch =
+      extra.colourIndex !== undefined && extra.colourIndex !== null
+        ? el("span", { className: "map-swatch", style: `background: ${regionCss(extra.colourIndex)}`, "aria-hidden": "true" })
+        : null;
+    rows.push(el("dt", {}, "Region"), el("dd", {}, swatch, s.region ?? "None"));
+    rows.push(el("dt", {}, "Position"), el("dd", {}, coords(s)));
+    for (const [key, label] of FIELDS) {
+      const v = s[key];
+      if (v !== null && v !== undefined && v !== "") rows.push(el("dt", {}, label), el("dd", {}, String(v)));
+    }
+    const planets = Array.isArray(s.planets) ? s.planets : [];
+    const moons = planets.reduce((n, p) => n + (Array.isArray(p.moons) ? p.moons.length : 0), 0);
+    if (Array.isArray(s.planets)) {
+      rows.push(
+        el("dt", {}, "Planets"),
+        el("dd", {}, planets.length ? `${planets.length} (${moons} ${moons === 1 ? "moon" : "moons"})` : "None recorded"),
+      );
+    }
+    if (s.space_station) rows.push(el("dt", {}, "Station"), el("dd", {}, String(s.space_station.name ?? "")));
+    const planetList = planets.length
+      ? el("ul", { className: "map-planets" }, ...planets.slice(0, 12).map((p) => el("li", {}, String(p.name ?? ""))),
+          planets.length > 12 ? el("li", { className: "map-muted" }, `and ${planets.length - 12} more`) : null)
+      : null;
+    this.show(
+      el("h2", { className: "map-details-name" }, String(s.name ?? "")),
+      extra.note ? el("p", { className: "map-muted" }, extra.note) : null,
+      el("dl", { className: "map-fields" }, ...rows),
+      planetList,
+      s.derived ? el("p", { className: "map-muted" }, "Planets, moons and station are derived from this system's seed.") : null,
+      el(
+        "div",
+        { className: "map-actions" },
+        el("a", { className: "btn btn-primary", href: systemViewHref(s.id), id: "open-system-view" }, "Open system view"),
+        el("button", { type: "button", className: "btn", onclick: () => this.onFly(s) }, "Fly here"),
+      ),
+    );
+  }
+}

@@ -1,0 +1,406 @@
+// The galaxy map's scene: renderer, camera, controls, octree streaming and picking.
+//
+// It talks to the server only through api.js, so it works against the page's own
+// server or against `globalThis.HAVEN_API_BASE` (a copy of the map opened from disk).
+// The page around it (HUD, search, details panel, URL parameters) is map.js.
+//
+//   const map = new GalaxyMap(container, { budget: 1_000_000 });
+//   map.start();                       // discovers the octree, streams chunks
+//   await map.ready;                   // the first stars are drawn
+//   await map.flyTo(x, y, z, 500);     // glide there (LY)
+
+import * as THREE from "three";
+import { api } from "../api.js";
+import { ChunkLoader, DEFAULT_MAX_IN_FLIGHT } from "./chunk-loader.js";
+import { galaxyQuery } from "./config.js";
+import { MapControls } from "./controls.js";
+import { createDecoder } from "./decode.js";
+import { selectNodes } from "./lod.js";
+import { HIERARCHY_DEPTH, Octree } from "./octree.js";
+import { findLoadedPoint, nearestStar, screenPosition, worldPosition } from "./picking.js";
+import {
+  createStarMaterial,
+  HIGHLIGHT_DIM_ALL,
+  HIGHLIGHT_NONE,
+  HIGHLIGHT_REGION,
+  MarkerLayer,
+  updateStarMaterial,
+} from "./stars.js";
+
+export const DEFAULT_BUDGET = 1_000_000;
+export const MIN_BUDGET = 5_000;
+export const MAX_BUDGET = 20_000_000;
+export const BACKGROUND = 0x04050a;
+
+const SELECT_EVERY_MS = 120;
+const CLICK_SLOP_PX = 5;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A budget from user input, clamped to what the map supports (null if not a number). */
+export function parseBudget(value) {
+  const n = Math.round(Number(String(value ?? "").replace(/[_,\s]/g, "")));
+  if (!Number.isFinite(n) || n <= 0) return null;
+  return Math.min(MAX_BUDGET, Math.max(MIN_BUDGET, n));
+}
+
+export class GalaxyMap {
+  /**
+   * @param {HTMLElement} container element the canvas fills
+   * @param {{budget?: number, maxInFlight?: number,
+   *          onError?: (err: any) => void, onSuccess?: () => void,
+   *          onStarClick?: (hit: object) => void, onStarDoubleClick?: (hit: object) => void,
+   *          onChunk?: (entry: object) => void, onEmpty?: () => void}} options
+   */
+  constructor(container, options = {}) {
+    this.container = container;
+    this.options = options;
+    this.budget = options.budget ?? DEFAULT_BUDGET;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.closed = false;
+    this.octree = null;
+    this.loader = null;
+    this.autoFrame = true;
+    this.dirty = true;
+    this.viewDirty = true;
+    this.lastSelect = -Infinity;
+    this.renderTimes = [];
+    this.fps = 0;
+    this.lastRender = -Infinity;
+    this.highlightMode = HIGHLIGHT_NONE;
+    this.highlightRegion = null;
+
+    // WebGLRenderer throws when the browser cannot draw WebGL; map.js says so on the page.
+    this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
+    this.pixelRatio = Math.min(window.devicePixelRatio || 1, 2);
+    this.renderer.setPixelRatio(this.pixelRatio);
+    this.renderer.setClearColor(BACKGROUND, 1);
+    this.canvas = this.renderer.domElement;
+    this.canvas.className = "map-canvas";
+    this.canvas.setAttribute("aria-label", "Galaxy map: drag to orbit, scroll to zoom, W A S D Q E to fly, click a star for details");
+    this.canvas.tabIndex = 0;
+    container.append(this.canvas);
+
+    this.scene = new THREE.Scene();
+    this.camera = new THREE.PerspectiveCamera(55, 1, 0.05, 5e6);
+    this.camera.up.set(0, 0, 1); // the galactic disc lies in the x/y plane
+    this.camera.position.set(0, -100_000, 80_000);
+    this.group = new THREE.Group();
+    this.scene.add(this.group);
+    this.material = createStarMaterial({ pixelRatio: this.pixelRatio });
+    this.highlightMarkers = new MarkerLayer(this.scene, { colour: 0x7ff6ff, sizePx: 11, pixelRatio: this.pixelRatio, order: 10 });
+    this.selectionMarker = new MarkerLayer(this.scene, { colour: 0xffe066, sizePx: 18, pixelRatio: this.pixelRatio, order: 11 });
+    this.controls = new MapControls(this.camera, this.canvas, { maxDistance: 4e6 });
+    this.decoder = createDecoder();
+
+    this.ready = new Promise((resolve) => {
+      this.resolveReady = resolve;
+    });
+
+    this.resize();
+    this.resizeObserver = new ResizeObserver(() => this.resize());
+    this.resizeObserver.observe(container);
+    this.installPointer();
+    this.lastFrame = performance.now();
+    this.raf = requestAnimationFrame((t) => this.frame(t));
+  }
+
+  // ---- start-up -----------------------------------------------------------------------
+
+  /** Read the top of the octree (retrying while the server is unreachable or failing), then stream. */
+  async start() {
+    let answer = null;
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        answer = await api(`/api/v1/chunks/hierarchy${galaxyQuery({ level: 0, cell: 0, depth: HIERARCHY_DEPTH })}`);
+        break;
+      } catch (err) {
+        this.options.onError?.(err);
+        if (err?.status >= 400 && err?.status < 500) return; // e.g. no such galaxy: asking again will not help
+        await sleep(Math.min(10_000, 1500 * 2 ** Math.min(attempt, 3)));
+      }
+    }
+    if (this.closed) return;
+    this.options.onSuccess?.();
+    this.octree = new Octree(answer);
+    this.octree.ingest(answer, 0, 0, HIERARCHY_DEPTH);
+    const h = this.octree.halfSize;
+    this.controls.orbit.maxDistance = h * 8;
+    this.camera.far = h * 40;
+    this.camera.near = Math.max(0.01, h * 1e-7);
+    this.camera.updateProjectionMatrix();
+    if (this.autoFrame) {
+      // Until the first stars arrive: the whole cube, seen from above at an angle.
+      this.controls.place(new THREE.Vector3(...this.octree.centre), h * 1.1, [0, -0.75, 0.66]);
+    }
+    this.loader = new ChunkLoader({
+      octree: this.octree,
+      decoder: this.decoder,
+      group: this.group,
+      material: this.material,
+      budget: this.budget,
+      maxInFlight: this.maxInFlight,
+      onChange: ({ tree }) => {
+        this.dirty = true;
+        if (tree) this.viewDirty = true;
+      },
+      onError: (err) => this.options.onError?.(err),
+      onSuccess: () => this.options.onSuccess?.(),
+      onAdd: (entry) => this.chunkAdded(entry),
+    });
+    if (this.octree.root.count === 0 && this.octree.totalSystems === 0) {
+      this.options.onEmpty?.();
+      this.resolveReady(this);
+    }
+    this.viewDirty = true;
+  }
+
+  chunkAdded(entry) {
+    if (entry.node.level === 0) {
+      if (this.autoFrame) this.frameSample(entry);
+      this.dirty = true;
+      // Draw once before announcing readiness, so a screenshot right after shows stars.
+      requestAnimationFrame(() => requestAnimationFrame(() => this.resolveReady(this)));
+    }
+    this.options.onChunk?.(entry);
+  }
+
+  /** Frame the root chunk's stars (an even sample of the galaxy). */
+  frameSample(entry) {
+    const n = entry.count;
+    if (!n) return;
+    const pts = [];
+    for (let i = 0; i < n; i++) pts.push(worldPosition(entry, i));
+    const c = [0, 1, 2].map((a) => pts.reduce((s, p) => s + p[a], 0) / n);
+    const d = pts.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])).sort((a, b) => a - b);
+    const r = Math.max(d[Math.floor(0.95 * (n - 1))], 50);
+    const fov = THREE.MathUtils.degToRad(this.camera.fov);
+    this.controls.place(new THREE.Vector3(...c), (r / Math.tan(fov / 2)) * 1.05, [0, -0.75, 0.66]);
+    this.viewDirty = this.dirty = true;
+  }
+
+  // ---- frame loop ---------------------------------------------------------------------
+
+  resize() {
+    const w = Math.max(1, this.container.clientWidth);
+    const h = Math.max(1, this.container.clientHeight);
+    this.renderer.setSize(w, h, true);
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+    this.viewDirty = this.dirty = true;
+  }
+
+  frame(now) {
+    if (this.closed) return;
+    this.raf = requestAnimationFrame((t) => this.frame(t));
+    const dt = Math.max(0, (now - this.lastFrame) / 1000);
+    this.lastFrame = now;
+    if (this.controls.update(dt)) {
+      this.dirty = true;
+      this.viewDirty = true;
+    }
+    if (this.loader && this.viewDirty && now - this.lastSelect >= SELECT_EVERY_MS) this.select(now);
+    if (this.dirty) this.render(now);
+  }
+
+  select(now = performance.now()) {
+    this.lastSelect = now;
+    this.viewDirty = false;
+    const heightPx = this.renderer.domElement.height;
+    this.selection = selectNodes(this.octree, this.camera, { budget: this.budget, heightPx });
+    this.loader.setWanted(this.selection);
+  }
+
+  render(now) {
+    this.dirty = false;
+    updateStarMaterial(this.material, this.camera, this.renderer.domElement.height);
+    this.renderer.render(this.scene, this.camera);
+    this.renderTimes.push(now);
+    while (this.renderTimes.length > 2 && now - this.renderTimes[0] > 1000) this.renderTimes.shift();
+    if (this.renderTimes.length >= 2 && now - this.lastRender < 250) {
+      const span = now - this.renderTimes[0];
+      if (span > 0) this.fps = ((this.renderTimes.length - 1) * 1000) / span;
+    } else {
+      this.renderTimes = [now];
+    }
+    this.lastRender = now;
+  }
+
+  // ---- pointer ------------------------------------------------------------------------
+
+  installPointer() {
+    let down = null;
+    this.canvas.addEventListener("pointerdown", (e) => {
+      down = { x: e.clientX, y: e.clientY, button: e.button };
+    });
+    this.canvas.addEventListener("pointerup", (e) => {
+      if (!down || down.button !== 0) return;
+      const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
+      down = null;
+      if (moved > CLICK_SLOP_PX) return;
+      const hit = this.pickAt(e.clientX, e.clientY);
+      if (hit) this.options.onStarClick?.(hit);
+    });
+    this.canvas.addEventListener("dblclick", (e) => {
+      const hit = this.pickAt(e.clientX, e.clientY);
+      if (hit) this.options.onStarDoubleClick?.(hit);
+    });
+  }
+
+  describe(entry, index, screen) {
+    const [x, y, z] = worldPosition(entry, index);
+    return {
+      level: entry.node.level,
+      cell: entry.node.cell,
+      index,
+      version: entry.version,
+      key: entry.node.key,
+      x,
+      y,
+      z,
+      step: entry.step,
+      colourIndex: entry.colours[index],
+      clientX: screen?.clientX ?? null,
+      clientY: screen?.clientY ?? null,
+    };
+  }
+
+  /** The drawn star nearest to (clientX, clientY) within a few pixels, or null. */
+  pickAt(clientX, clientY, radiusPx) {
+    if (!this.loader) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    const { best } = nearestStar(this.loader.visibleChunks(), this.camera, rect, clientX, clientY, radiusPx);
+    return best ? this.describe(best.entry, best.index, best) : null;
+  }
+
+  /**
+   * A drawn star well inside the canvas, not under a panel, that a click would pick unambiguously:
+   * {clientX, clientY, level, cell, index, x, y, z, ...}, or null.
+   */
+  anyVisibleStar({ margin = 30, maxTries = 200 } = {}) {
+    if (!this.loader) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    let tries = 0;
+    for (const entry of this.loader.visibleChunks()) {
+      const stride = Math.max(1, Math.floor(entry.count / 50));
+      for (let i = 0; i < entry.count; i += stride) {
+        const s = screenPosition(entry, i, this.camera, rect);
+        if (!s) continue;
+        if (s.clientX < rect.left + margin || s.clientX > rect.right - margin) continue;
+        if (s.clientY < rect.top + margin || s.clientY > rect.bottom - margin) continue;
+        if (document.elementFromPoint(s.clientX, s.clientY) !== this.canvas) continue; // under a panel
+        if (++tries > maxTries) return null;
+        const { best, secondDistancePx } = nearestStar(this.loader.visibleChunks(), this.camera, rect, s.clientX, s.clientY, 6);
+        if (best && best.entry === entry && best.index === i && secondDistancePx > 4) return this.describe(entry, i, s);
+      }
+    }
+    return null;
+  }
+
+  /** The loaded star at (x, y, z) LY, with its screen position (null off screen), or null. */
+  findPoint(x, y, z) {
+    if (!this.loader) return null;
+    const found = findLoadedPoint(this.loader.visibleChunks(), Number(x), Number(y), Number(z));
+    if (!found) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    return this.describe(found.entry, found.index, screenPosition(found.entry, found.index, this.camera, rect));
+  }
+
+  // ---- camera, budget, highlights -----------------------------------------------------
+
+  /** Glide to look at (x, y, z) from `distance` LY. Resolves when there. */
+  flyTo(x, y, z, distance) {
+    this.autoFrame = false;
+    return this.controls.flyTo(x, y, z, distance);
+  }
+
+  /** Fly so that all `positions` ([[x, y, z], ...]) are in view. */
+  flyToFit(positions, minDistance = 150) {
+    if (!positions.length) return Promise.resolve(false);
+    const c = [0, 1, 2].map((a) => positions.reduce((s, p) => s + p[a], 0) / positions.length);
+    const r = Math.max(...positions.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])));
+    const fov = THREE.MathUtils.degToRad(this.camera.fov);
+    return this.flyTo(c[0], c[1], c[2], Math.max(minDistance, (r / Math.tan(fov / 2)) * 1.3));
+  }
+
+  setBudget(budget) {
+    const n = parseBudget(budget);
+    if (n === null) return this.budget;
+    this.budget = n;
+    if (this.loader) {
+      this.loader.setBudget(n);
+      this.viewDirty = true;
+    }
+    return n;
+  }
+
+  /** Dim everything but one region index ("region"), dim everything ("dim"), or plain ("none"). */
+  setHighlight(mode, regionIndex = null) {
+    const u = this.material.uniforms;
+    this.highlightMode = mode === "region" ? HIGHLIGHT_REGION : mode === "dim" ? HIGHLIGHT_DIM_ALL : HIGHLIGHT_NONE;
+    this.highlightRegion = mode === "region" ? Number(regionIndex) : null;
+    u.uMode.value = this.highlightMode;
+    u.uRegion.value = this.highlightRegion ?? -1;
+    this.dirty = true;
+  }
+
+  markHighlights(positions) {
+    this.highlightMarkers.set(positions);
+    this.dirty = true;
+  }
+
+  markSelection(position) {
+    if (position) this.selectionMarker.set([position]);
+    else this.selectionMarker.clear();
+    this.dirty = true;
+  }
+
+  stats() {
+    const l = this.loader;
+    const modes = { [HIGHLIGHT_NONE]: "none", [HIGHLIGHT_REGION]: "region", [HIGHLIGHT_DIM_ALL]: "dim" };
+    let chunksVisible = 0;
+    if (l) for (const _ of l.visibleChunks()) chunksVisible++;
+    return {
+      loadedSystems: l ? l.loadedPoints : 0,
+      drawnSystems: l ? l.drawnPoints : 0,
+      totalSystems: this.octree ? this.octree.totalSystems : 0,
+      budget: this.budget,
+      reservedSystems: l ? l.reservedPoints : 0,
+      inFlight: l ? l.inFlight : 0,
+      maxInFlight: this.maxInFlight,
+      maxInFlightSeen: l ? l.maxInFlightSeen : 0,
+      maxLoadedSystems: l ? l.maxLoadedPoints : 0,
+      chunksLoaded: l ? l.chunks.size : 0,
+      chunksVisible,
+      wantedSystems: this.selection ? this.selection.points : 0,
+      pending: l ? l.pending : 1,
+      settled: !!l && l.inFlight === 0 && l.pending === 0 && !this.controls.flight,
+      bytesReceived: l ? l.bytesReceived : 0,
+      fps: this.fps,
+      rendering: performance.now() - this.lastRender < 300,
+      decoder: this.decoder.kind,
+      geometries: this.renderer.info.memory.geometries,
+      highlightMode: modes[this.highlightMode],
+      highlightRegionIndex: this.highlightRegion,
+      markers: this.highlightMarkers.count,
+      camera: {
+        position: this.camera.position.toArray(),
+        target: this.controls.target.toArray(),
+      },
+    };
+  }
+
+  dispose() {
+    this.closed = true;
+    cancelAnimationFrame(this.raf);
+    this.resizeObserver.disconnect();
+    this.loader?.dispose();
+    this.decoder.dispose();
+    this.controls.dispose();
+    this.highlightMarkers.dispose();
+    this.selectionMarker.dispose();
+    this.material.dispose();
+    this.renderer.dispose();
+    this.canvas.remove();
+  }
+}

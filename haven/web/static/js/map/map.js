@@ -1,0 +1,214 @@
+// map.html: the galaxy map page. Builds the HUD, search box, region picker and
+// details panel around the GalaxyMap scene, and applies the URL parameters:
+//
+//   ?budget=N      point budget (stars held in memory at once)
+//   ?region=NAME   highlight a region, dim the rest, fly to it
+//   ?ids=1,2,3     highlight these systems and fly to them
+//   ?focus=NAME    fly to a system and show its details
+//
+// window.havenMap is a small read-only handle for scripts and tests:
+// stats(), flyTo(x, y, z, distance), pickAt(x, y), anyVisibleStar(),
+// screenPositionOf(systemId), ready.
+
+import { api, API_BASE, el, segment } from "../api.js";
+import { galaxyQuery } from "./config.js";
+import { DetailsPanel } from "./details-panel.js";
+import { DEFAULT_BUDGET, GalaxyMap, MAX_BUDGET, MIN_BUDGET, parseBudget } from "./galaxy-map.js";
+import { Highlighter, parseIds } from "./highlight.js";
+import { Hud } from "./hud.js";
+import { SearchBox } from "./search.js";
+
+const FOCUS_DISTANCE_LY = 120;
+
+const params = new URLSearchParams(location.search);
+const view = document.getElementById("map-view");
+const overlay = document.getElementById("map-overlay");
+const toolbar = document.getElementById("map-toolbar");
+
+let map = null;
+let highlighter = null;
+let resolveReady;
+const ready = new Promise((resolve) => {
+  resolveReady = resolve;
+});
+
+function apiLocation() {
+  if (API_BASE) return API_BASE;
+  return location.origin && location.origin !== "null" ? location.origin : "(no server address set)";
+}
+
+function describeError(err) {
+  if (err?.unreachable) {
+    return `Haven's API cannot be reached at ${apiLocation()}. Is \`haven serve\` running? The map keeps trying.`;
+  }
+  if (err?.status === 404 && err?.field === "galaxy") return `The map cannot be drawn: ${err.message}`;
+  return `The map could not load part of the galaxy: ${err?.message ?? err}`;
+}
+
+function setParam(name, value) {
+  const url = new URL(location.href);
+  if (value === null || value === undefined || value === "") url.searchParams.delete(name);
+  else url.searchParams.set(name, String(value));
+  history.replaceState(null, "", url);
+}
+
+const budget = parseBudget(params.get("budget")) ?? DEFAULT_BUDGET;
+
+const hud = new Hud(overlay, {
+  budget,
+  minBudget: MIN_BUDGET,
+  maxBudget: MAX_BUDGET,
+  onBudget: (n) => {
+    if (!map) return;
+    const applied = map.setBudget(n);
+    hud.setBudget(applied);
+    setParam("budget", applied);
+  },
+});
+
+const details = new DetailsPanel(overlay, {
+  onFly: (s) => {
+    map?.flyTo(s.x, s.y, s.z, Math.min(map.controls.distance, FOCUS_DISTANCE_LY * 2));
+  },
+});
+
+// Each click or search choice gets a number; an answer for an older one is ignored.
+let clickSeq = 0;
+
+/** Show a system's details (fetching the full record when `s` is a list item). */
+async function showSystem(s, extra = {}, seq = ++clickSeq) {
+  map?.markSelection([s.x, s.y, s.z]);
+  let full = s;
+  if (!Array.isArray(s.planets)) {
+    details.loading();
+    try {
+      full = await api(`/api/v1/systems/${encodeURIComponent(s.id)}`);
+    } catch (err) {
+      if (seq === clickSeq) details.error(err?.unreachable ? describeError(err) : `The system could not be loaded: ${err?.message ?? err}`);
+      return;
+    }
+  }
+  if (seq === clickSeq) details.showSystem(full, extra);
+}
+
+/** A click on a star: ask the server which system it is, then show it. */
+async function onStarClick(hit) {
+  const seq = ++clickSeq;
+  map.markSelection([hit.x, hit.y, hit.z]);
+  details.loading();
+  let s;
+  try {
+    s = await api(`/api/v1/chunks/${hit.level}/${hit.cell}/${hit.index}${galaxyQuery()}`);
+  } catch (err) {
+    if (seq === clickSeq) details.error(err?.unreachable ? describeError(err) : `That star could not be looked up: ${err?.message ?? err}`);
+    return;
+  }
+  if (seq !== clickSeq) return;
+  // A star's index names a system only for the chunk version it came from.
+  const tol = hit.step * 1.01 + 0.02;
+  if (![["x", hit.x], ["y", hit.y], ["z", hit.z]].every(([k, v]) => Math.abs(Number(s?.[k]) - v) <= tol)) {
+    map.loader.invalidate(hit.key);
+    details.error("This part of the map changed since it was drawn and is being reloaded. Click the star again.");
+    return;
+  }
+  await showSystem(s, { colourIndex: hit.colourIndex }, seq);
+}
+
+function buildToolbar(highlighter) {
+  const search = new SearchBox(toolbar, {
+    onChoose: (item) => {
+      map?.flyTo(item.x, item.y, item.z, FOCUS_DISTANCE_LY);
+      showSystem(item);
+    },
+  });
+  const select = el(
+    "select",
+    { id: "map-region", "aria-label": "Highlight a region" },
+    el("option", { value: "" }, "All regions"),
+  );
+  const current = params.get("region");
+  if (current) select.append(el("option", { value: current, selected: true }, current));
+  select.addEventListener("change", () => {
+    const name = select.value;
+    setParam("region", name);
+    setParam("ids", null);
+    if (name) highlighter.showRegion(name);
+    else highlighter.clear();
+  });
+  toolbar.append(el("label", { className: "map-region-picker" }, "Region", select));
+  api(`/api/v1/regions${galaxyQuery()}`)
+    .then((answer) => {
+      const names = (answer?.items ?? []).map((r) => String(r.name));
+      const options = names
+        .filter((n) => n !== current)
+        .map((n) => el("option", { value: n }, n));
+      select.append(...options);
+      if (current) {
+        // keep the list in name order with the current region in its place
+        const all = [...select.options].slice(1).sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+        select.append(...all);
+        select.value = current;
+      }
+    })
+    .catch(() => {});
+  return search;
+}
+
+function start() {
+  try {
+    map = new GalaxyMap(view, {
+      budget,
+      onError: (err) => hud.error(describeError(err)),
+      onSuccess: () => hud.error(null),
+      onStarClick,
+      onStarDoubleClick: (hit) => map.flyTo(hit.x, hit.y, hit.z, Math.min(map.controls.distance, FOCUS_DISTANCE_LY * 2)),
+      onChunk: () => highlighter?.onChunk(),
+      onEmpty: () => hud.notice("This galaxy has no systems yet."),
+    });
+  } catch (err) {
+    hud.error(`This browser cannot draw the map (WebGL is not available): ${err?.message ?? err}`);
+    return;
+  }
+  highlighter = new Highlighter(map, hud);
+  buildToolbar(highlighter);
+  hud.setBudget(map.budget);
+  map.ready.then(() => resolveReady(window.havenMap));
+  map.start();
+
+  const focus = params.get("focus");
+  const region = params.get("region");
+  const ids = parseIds(params.get("ids"));
+  if (focus || region || ids.length) map.autoFrame = false;
+  if (region) highlighter.showRegion(region, { fly: !focus });
+  else if (ids.length) highlighter.showIds(ids, { fly: !focus });
+  if (focus) {
+    api(`/api/v1/systems/by-name/${segment(focus)}${galaxyQuery()}`)
+      .then((s) => {
+        map.flyTo(s.x, s.y, s.z, FOCUS_DISTANCE_LY);
+        showSystem(s);
+      })
+      .catch((err) => {
+        hud.notice(err?.status === 404 ? `No system named “${focus}”.` : `Could not find “${focus}”: ${err?.message ?? err}`);
+      });
+  }
+  setInterval(() => hud.update(map.stats()), 250);
+  hud.update(map.stats());
+}
+
+window.havenMap = Object.freeze({
+  ready,
+  stats: () => (map ? map.stats() : null),
+  flyTo: (x, y, z, distance) => (map ? map.flyTo(x, y, z, distance) : Promise.resolve(false)),
+  pickAt: (clientX, clientY) => (map ? map.pickAt(clientX, clientY) : null),
+  anyVisibleStar: () => (map ? map.anyVisibleStar() : null),
+  /** Screen position of a loaded, drawn system by id: {clientX, clientY, level, cell, index} or null. */
+  screenPositionOf: async (systemId) => {
+    if (!map) return null;
+    const s = await api(`/api/v1/systems/${encodeURIComponent(systemId)}`);
+    return map.findPoint(s.x, s.y, s.z);
+  },
+  /** What is highlighted: {kind: "region", name, total} or {kind: "ids", requested, found, missing, failed, peakFetches}. */
+  highlight: () => (highlighter?.summary ? { ...highlighter.summary, peakFetches: highlighter.idsPeak } : null),
+});
+
+start();

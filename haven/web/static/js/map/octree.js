@@ -1,0 +1,100 @@
+// The galaxy's level-of-detail octree as far as the map has discovered it.
+//
+// The server describes the tree through /api/v1/chunks/hierarchy: a node and
+// its descendants a few levels down, each with its system count and version.
+// The map starts with the root and asks for more of the tree only where the
+// camera needs detail, so a galaxy of a billion systems costs no more to open
+// than one of a thousand.
+
+import { nodeBounds } from "../chnk.js";
+
+/** Cells are JavaScript numbers: exact down to level 17 (8^17 = 2^51). */
+export const MAX_MAP_LEVEL = 17;
+
+/** Levels of the tree asked for at once, below a node whose children are unknown. */
+export const HIERARCHY_DEPTH = 3;
+
+export function nodeKey(level, cell) {
+  return `${level}/${cell}`;
+}
+
+export class Octree {
+  /** @param {{cube: {centre_ly: number[], half_size_ly: number}, capacity: number, total_systems: number}} answer */
+  constructor(answer) {
+    this.centre = answer.cube.centre_ly.map(Number);
+    this.halfSize = Number(answer.cube.half_size_ly);
+    this.capacity = Number(answer.capacity);
+    this.totalSystems = Number(answer.total_systems);
+    this.galaxy = answer.galaxy;
+    /** @type {Map<string, object>} */
+    this.nodes = new Map();
+    this.root = this.node(0, 0);
+    this.generation = 0; // bumped whenever the known tree changes
+  }
+
+  /** The node (level, cell), created (empty, children unknown) if not seen before. */
+  node(level, cell) {
+    const key = nodeKey(level, cell);
+    let n = this.nodes.get(key);
+    if (!n) {
+      const { min, side } = nodeBounds(level, cell, this.centre, this.halfSize);
+      n = {
+        key,
+        level,
+        cell,
+        count: 0,
+        version: null,
+        min,
+        side,
+        centre: [min[0] + side / 2, min[1] + side / 2, min[2] + side / 2],
+        children: [],
+        childrenKnown: false,
+        parent: level > 0 ? nodeKey(level - 1, Math.floor(cell / 8)) : null,
+      };
+      this.nodes.set(key, n);
+    }
+    return n;
+  }
+
+  /** Take in a hierarchy answer for the subtree (level, cell) fetched `depth` levels deep. */
+  ingest(answer, level, cell, depth) {
+    this.totalSystems = Number(answer.total_systems ?? this.totalSystems);
+    this.capacity = Number(answer.capacity ?? this.capacity);
+    const deepest = level + depth;
+    const top = this.node(level, cell);
+    top.count = 0; // absent from the answer means it holds nothing now
+    // Every node above the deepest level of the answer now has a known child list.
+    const known = [top];
+    for (const item of answer.nodes ?? []) {
+      const n = this.node(Number(item.level), Number(item.cell));
+      n.count = Number(item.count);
+      n.version = item.version ?? null;
+      if (n.level < deepest) known.push(n);
+    }
+    for (const n of known) {
+      n.children = [];
+      n.childrenKnown = true;
+    }
+    for (const item of answer.nodes ?? []) {
+      const lvl = Number(item.level);
+      if (lvl <= level) continue;
+      const n = this.nodes.get(nodeKey(lvl, Number(item.cell)));
+      const parent = this.nodes.get(n.parent);
+      if (parent && parent.childrenKnown && !parent.children.includes(n)) parent.children.push(n);
+    }
+    this.generation++;
+  }
+
+  /** The node holding the point (x, y, z) at `level`, if the map knows it. */
+  nodeAt(level, x, y, z) {
+    const h = this.halfSize;
+    const side = (2 * h) / 2 ** level;
+    const g = [x, y, z].map((v, a) => Math.min(2 ** level - 1, Math.max(0, Math.floor((v - (this.centre[a] - h)) / side))));
+    let cell = 0;
+    for (let i = level - 1; i >= 0; i--) {
+      const digit = (((g[0] >> i) & 1) | (((g[1] >> i) & 1) << 1) | (((g[2] >> i) & 1) << 2));
+      cell = cell * 8 + digit;
+    }
+    return this.nodes.get(nodeKey(level, cell)) ?? null;
+  }
+}

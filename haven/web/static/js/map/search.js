@@ -1,0 +1,141 @@
+// The map's search box: type part of a name (or a material), pick a result, and the
+// camera flies there. Results are built as text.
+
+import { api, debounce, el } from "../api.js";
+import { galaxyQuery } from "./config.js";
+
+const RESULTS = 8;
+
+export class SearchBox {
+  /**
+   * @param {HTMLElement} container
+   * @param {{onChoose: (item: object) => void}} options
+   */
+  constructor(container, { onChoose }) {
+    this.onChoose = onChoose;
+    this.items = [];
+    this.active = -1;
+    this.controller = null;
+    this.lastQuery = "";
+    this.input = el("input", {
+      type: "search",
+      id: "map-search",
+      placeholder: "Find a system…",
+      autocomplete: "off",
+      spellcheck: "false",
+      role: "combobox",
+      "aria-expanded": "false",
+      "aria-controls": "map-search-results",
+      "aria-label": "Find a system",
+      maxlength: 200,
+    });
+    this.list = el("ul", { id: "map-search-results", className: "map-search-results", role: "listbox", hidden: true });
+    this.element = el("div", { className: "map-search", role: "search" }, this.input, this.list);
+    container.append(this.element);
+
+    const run = debounce(() => this.search(this.input.value), 220);
+    this.input.addEventListener("input", run);
+    this.input.addEventListener("keydown", (e) => this.onKey(e));
+    this.input.addEventListener("blur", () => setTimeout(() => this.close(), 200));
+  }
+
+  async search(text) {
+    const q = text.trim();
+    this.lastQuery = q;
+    this.controller?.abort();
+    if (!q) {
+      this.render([]);
+      return [];
+    }
+    const controller = new AbortController();
+    this.controller = controller;
+    try {
+      const answer = await api(`/api/v1/systems/search${galaxyQuery({ q, limit: RESULTS })}`, { signal: controller.signal });
+      if (controller.signal.aborted) return [];
+      this.render(answer?.items ?? [], q);
+      return this.items;
+    } catch (err) {
+      if (err?.name === "AbortError") return [];
+      this.renderMessage(err?.unreachable ? "Haven's API cannot be reached." : `Search failed: ${err?.message ?? err}`);
+      return [];
+    }
+  }
+
+  render(items, q = "") {
+    this.items = items;
+    this.active = items.length ? 0 : -1;
+    if (!q) {
+      this.close();
+      return;
+    }
+    if (!items.length) {
+      this.renderMessage("No systems match.");
+      return;
+    }
+    this.list.replaceChildren(
+      ...items.map((item, i) =>
+        el(
+          "li",
+          {
+            role: "option",
+            id: `map-search-option-${i}`,
+            className: "map-search-item",
+            "aria-selected": i === this.active ? "true" : "false",
+            onmousedown: (e) => {
+              e.preventDefault();
+              this.choose(i);
+            },
+          },
+          el("span", { className: "map-search-name" }, String(item.name ?? "")),
+          item.region ? el("span", { className: "map-search-region" }, String(item.region)) : null,
+        ),
+      ),
+    );
+    this.open();
+  }
+
+  renderMessage(text) {
+    this.items = [];
+    this.active = -1;
+    this.list.replaceChildren(el("li", { className: "map-muted" }, text));
+    this.open();
+  }
+
+  open() {
+    this.list.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+  }
+
+  close() {
+    this.list.hidden = true;
+    this.input.setAttribute("aria-expanded", "false");
+  }
+
+  highlight(i) {
+    this.active = i;
+    [...this.list.children].forEach((li, k) => li.setAttribute("aria-selected", k === i ? "true" : "false"));
+  }
+
+  async onKey(e) {
+    if (e.key === "ArrowDown" && this.items.length) {
+      e.preventDefault();
+      this.highlight((this.active + 1) % this.items.length);
+    } else if (e.key === "ArrowUp" && this.items.length) {
+      e.preventDefault();
+      this.highlight((this.active - 1 + this.items.length) % this.items.length);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      if (this.lastQuery !== this.input.value.trim() || !this.items.length) await this.search(this.input.value);
+      if (this.items.length) this.choose(Math.max(0, this.active));
+    } else if (e.key === "Escape") {
+      this.close();
+    }
+  }
+
+  choose(i) {
+    const item = this.items[i];
+    if (!item) return;
+    this.close();
+    this.onChoose(item);
+  }
+}

@@ -1,0 +1,66 @@
+// system.html?id=N or system.html?name=NAME: fetch the system, then hand it to the system view.
+// Errors (unknown system, server unreachable, no WebGL) are shown on the page as text.
+// window.havenSystemView is the view's handle (see system-view.js) once it is drawn.
+
+import { api, API_BASE, query, segment } from "./api.js";
+import { mountSystemView } from "./system-view.js";
+
+const params = new URLSearchParams(location.search);
+const stage = document.getElementById("system-view");
+const panel = document.getElementById("system-panel");
+const errorBox = document.getElementById("system-error");
+
+function showError(text) {
+  errorBox.textContent = text;
+  errorBox.hidden = false;
+  panel.replaceChildren();
+  panel.hidden = true;
+}
+
+/** The galaxy a ?name= is looked up in: HAVEN_GALAXY, else ?galaxy=, else the server's. */
+function galaxy() {
+  const configured = globalThis.HAVEN_GALAXY;
+  if (typeof configured === "string" && configured.trim()) return configured;
+  return params.get("galaxy") || null;
+}
+
+function where() {
+  if (API_BASE) return API_BASE;
+  return location.origin && location.origin !== "null" ? location.origin : "(no server address set)";
+}
+
+async function load() {
+  const id = (params.get("id") ?? "").trim();
+  const name = params.get("name");
+  if (id) {
+    if (!/^\d+$/.test(id)) throw Object.assign(new Error(`“${id}” is not a system id.`), { shown: true });
+    return api(`/api/v1/systems/${id}`);
+  }
+  if (name) return api(`/api/v1/systems/by-name/${segment(name)}${query({ galaxy: galaxy() })}`);
+  throw Object.assign(new Error("Which system? Open this page as system.html?id=N or system.html?name=NAME."), { shown: true });
+}
+
+async function main() {
+  let system;
+  try {
+    system = await load();
+  } catch (err) {
+    if (err?.shown) showError(err.message);
+    else if (err?.unreachable) showError(`Haven's API cannot be reached at ${where()}. Is \`haven serve\` running?`);
+    else if (err?.status === 404) showError(params.get("id") ? `No system with id ${params.get("id")}.` : `No system named “${params.get("name")}”.`);
+    else showError(`The system could not be loaded: ${err?.message ?? err}`);
+    return;
+  }
+  document.title = `${system.name} · Haven`;
+  try {
+    const view = mountSystemView(stage, system, {
+      panel,
+      mapHref: (s) => `map.html${query({ focus: String(s.name), galaxy: s.galaxy ?? galaxy() })}`,
+    });
+    window.havenSystemView = view;
+  } catch (err) {
+    showError(`This browser cannot draw the system view (WebGL is not available): ${err?.message ?? err}`);
+  }
+}
+
+main();

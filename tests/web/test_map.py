@@ -1,0 +1,410 @@
+"""The galaxy map (``/map.html``) in a real browser against a real server and SQLite file.
+
+Two galaxies share the module's store:
+
+* the server's own galaxy: 3,000 generated systems plus a few made here (a named
+  one to fly to and one whose name is HTML), all small enough to load at once;
+* ``Million``: 1,000,000 generated systems (made once for the module), served by
+  a server of its own, for the point budget and the memory of a long fly-through.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from haven.ingest.bulk import generate_galaxy
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # for the webhelpers_map module
+    sys.path.insert(0, HERE)
+
+from webhelpers_map import (  # noqa: E402
+    GALAXY,
+    XSS,
+    camera_target,
+    closed_port,
+    create,
+    fly,
+    lit_pixels,
+    open_map,
+    stats,
+    wait_settled,
+)
+
+MILLION = "Million"
+SMALL_SYSTEMS = 3000
+LANTERN = {"name": "Lantern", "x": 12345.5, "y": -2345.25, "z": 40.0, "region": "Lantern Reach"}
+
+
+@pytest.fixture(scope="module")
+def small(module_web_store, module_server) -> SimpleNamespace:
+    """The module server's galaxy: 3,000 generated systems, Lantern and a system named like HTML."""
+    generate_galaxy(module_web_store, GALAXY, SMALL_SYSTEMS, seed=11)
+    lantern = create(module_web_store, **LANTERN)
+    hostile = create(
+        module_web_store,
+        name=XSS,
+        x=-15000.0,
+        y=9000.0,
+        z=-20.0,
+        region="<b>Bold</b> Reach",
+        materials="<script>alert(2)</script>",
+        planets=[{"name": "<svg onload=alert(3)>", "moons": [{"name": "<i>moon</i>", "orbit_radius": 3.0, "orbit_speed": 0.4}]}],
+        space_station={"name": "<iframe src=javascript:alert(4)>", "race": "Gek"},
+    )
+    return SimpleNamespace(url=module_server, lantern=lantern, hostile=hostile, total=SMALL_SYSTEMS + 2)
+
+
+@pytest.fixture(scope="module")
+def million(module_web_store) -> Any:
+    """1,000,000 generated systems in galaxy ``Million`` (about 20–40 s, once per module)."""
+    generate_galaxy(module_web_store, MILLION, 1_000_000, seed=2024)
+    return module_web_store
+
+
+@pytest.fixture
+def million_server(million, live_server) -> str:
+    return live_server(million, galaxy=MILLION)
+
+
+def no_script_ran(page) -> None:
+    assert page.dialogs == [], f"a dialog opened: {page.dialogs}"
+    assert page.page_errors == [], f"page errors: {page.page_errors}"
+
+
+def wait_for_star(page) -> dict[str, Any]:
+    handle = page.wait_for_function("() => window.havenMap.anyVisibleStar()")
+    return handle.json_value()
+
+
+# -- drawing ---------------------------------------------------------------------------------
+
+
+def test_the_map_draws_stars_and_reports_them(page, small) -> None:
+    open_map(page, small.url)
+    s = wait_settled(page)
+    assert s["totalSystems"] == small.total
+    assert s["loadedSystems"] == small.total  # all of it fits in the default budget
+    assert s["budget"] == 1_000_000
+    assert s["bytesReceived"] > 0
+    assert s["decoder"] == "worker"
+    page.evaluate("() => window.havenMap.flyTo(0, 0, 0, 80000)")  # frames in a row give a frame rate
+    page.wait_for_function("() => window.havenMap.stats().fps > 0")
+    wait_settled(page)
+
+    png = page.locator("canvas.map-canvas").screenshot()
+    lit = lit_pixels(png)
+    assert lit > 500, f"only {lit} pixels differ from the background"
+
+    hud = page.locator(".map-hud")
+    expect(hud.locator('[data-stat="systems"]')).to_have_text(f"{small.total:,} of {small.total:,}")
+    expect(hud.locator('[data-stat="requests"]')).to_contain_text("of 6")
+    expect(hud.locator('[data-stat="received"]')).to_contain_text("KiB")
+    expect(hud.locator('[data-stat="fps"]')).to_contain_text("fps")
+    expect(page.locator("#map-budget")).to_have_value("1000000")
+    no_script_ran(page)
+
+
+def test_without_a_worker_chunks_are_decoded_on_the_main_thread(page, small) -> None:
+    page.add_init_script("window.HAVEN_WORKER_URL = '/static/js/map/no-such-worker.js';")
+    open_map(page, small.url)
+    s = wait_settled(page)
+    assert s["decoder"] == "main"
+    assert s["loadedSystems"] == small.total
+    assert lit_pixels(page.locator("canvas.map-canvas").screenshot()) > 500
+    no_script_ran(page)
+
+
+# -- picking and details -----------------------------------------------------------------------
+
+
+def test_clicking_a_star_shows_that_system(page, small) -> None:
+    open_map(page, small.url)
+    wait_settled(page)
+    star = wait_for_star(page)
+    expected = httpx.get(f"{small.url}/api/v1/chunks/{star['level']}/{star['cell']}/{star['index']}").json()
+
+    page.mouse.click(star["clientX"], star["clientY"])
+    panel = page.locator("#map-details")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".map-details-name")).to_have_text(expected["name"])
+    expect(panel).to_contain_text(expected["region"] or "None")
+    link = panel.locator("#open-system-view")
+    expect(link).to_have_attribute("href", f"system.html?id={expected['id']}")
+
+    link.click()
+    page.wait_for_url(f"**/system.html?id={expected['id']}")
+    expect(page.locator("#system-name")).to_have_text(expected["name"])
+    no_script_ran(page)
+
+
+def test_a_name_made_of_html_stays_text(page, small) -> None:
+    # ?focus flies there and opens the details panel
+    open_map(page, small.url, f"?focus={quote(XSS, safe='')}")
+    panel = page.locator("#map-details")
+    expect(panel.locator(".map-details-name")).to_have_text(XSS)
+    expect(panel).to_contain_text("<b>Bold</b> Reach")
+    expect(panel).to_contain_text("<script>alert(2)</script>")
+    expect(panel).to_contain_text("<svg onload=alert(3)>")
+    assert panel.locator("img, script, svg, b, iframe").count() == 0
+
+    # a click on the star itself
+    wait_settled(page)
+    page.locator(".map-close").click()
+    pos = page.wait_for_function(
+        "async (id) => { const p = await window.havenMap.screenPositionOf(id); return p && p.clientX !== null ? p : null; }",
+        arg=small.hostile["id"],
+    ).json_value()
+    page.mouse.click(pos["clientX"], pos["clientY"])
+    expect(panel.locator(".map-details-name")).to_have_text(XSS)
+
+    # the search box lists it as text
+    page.locator("#map-search").fill("<img")
+    option = page.locator("#map-search-results [role=option]").first
+    expect(option.locator(".map-search-name")).to_have_text(XSS)
+    assert page.locator("#map-search-results img").count() == 0
+
+    # and so does the system view
+    panel.locator("#open-system-view").click()
+    expect(page.locator("#system-name")).to_have_text(XSS)
+    page.wait_for_function("() => !!window.havenSystemView")
+    assert page.locator("main img, main svg, main iframe").count() == 0
+    no_script_ran(page)
+
+
+# -- navigation ------------------------------------------------------------------------------
+
+
+def test_search_flies_to_the_chosen_system(page, small) -> None:
+    open_map(page, small.url)
+    box = page.locator("#map-search")
+    box.fill("Lantern")
+    expect(page.locator("#map-search-results [role=option]").first).to_contain_text("Lantern")
+    box.press("Enter")
+    expect(page.locator("#map-details .map-details-name")).to_have_text("Lantern")
+    page.wait_for_function(
+        "([x, y]) => { const t = window.havenMap.stats().camera.target; return Math.abs(t[0] - x) < 1 && Math.abs(t[1] - y) < 1; }",
+        arg=[LANTERN["x"], LANTERN["y"]],
+    )
+    no_script_ran(page)
+
+
+def test_keyboard_flies_the_camera(page, small) -> None:
+    open_map(page, small.url)
+    before = camera_target(page)
+    page.locator("canvas.map-canvas").focus()
+    page.keyboard.down("w")
+    page.wait_for_function(
+        "(t0) => { const t = window.havenMap.stats().camera.target; return Math.hypot(t[0] - t0[0], t[1] - t0[1], t[2] - t0[2]) > 100; }",
+        arg=before,
+    )
+    page.keyboard.up("w")
+    page.keyboard.down("e")
+    moved = camera_target(page)
+    page.wait_for_function(
+        "(t0) => { const t = window.havenMap.stats().camera.target; return Math.hypot(t[0] - t0[0], t[1] - t0[1], t[2] - t0[2]) > 100; }",
+        arg=moved,
+    )
+    page.keyboard.up("e")
+    no_script_ran(page)
+
+
+def test_focus_parameter_flies_to_a_system(page, small) -> None:
+    open_map(page, small.url, "?focus=Lantern")
+    expect(page.locator("#map-details .map-details-name")).to_have_text("Lantern")
+    page.wait_for_function(
+        "([x, y, z]) => { const t = window.havenMap.stats().camera.target;"
+        " return Math.abs(t[0] - x) < 1 && Math.abs(t[1] - y) < 1 && Math.abs(t[2] - z) < 1; }",
+        arg=[LANTERN["x"], LANTERN["y"], LANTERN["z"]],
+    )
+    page.goto(f"{small.url}/static/map.html?focus=No%20Such%20Star")
+    expect(page.locator("#map-status")).to_have_text("No system named “No Such Star”.")
+    no_script_ran(page)
+
+
+def test_region_parameter_highlights_that_region(page, small) -> None:
+    regions = httpx.get(f"{small.url}/api/v1/regions").json()["items"]
+    region = max(regions, key=lambda r: r["system_count"])
+    members = httpx.get(f"{small.url}/api/v1/systems", params={"region": region["name"], "limit": 100}).json()["items"]
+    cx = sum(s["x"] for s in members) / len(members)
+    cy = sum(s["y"] for s in members) / len(members)
+
+    open_map(page, small.url, "?" + str(httpx.QueryParams({"region": region["name"]})))
+    page.wait_for_function("() => window.havenMap.stats().highlightMode === 'region'")
+    s = stats(page)
+    assert isinstance(s["highlightRegionIndex"], int)
+    summary = page.evaluate("() => window.havenMap.highlight()")
+    assert summary == {"kind": "region", "name": region["name"], "total": region["system_count"], "peakFetches": 0}
+    expect(page.locator("#map-region")).to_have_value(region["name"])
+    expect(page.locator("#map-status")).to_contain_text(region["name"])
+    page.wait_for_function(
+        "([x, y]) => { const t = window.havenMap.stats().camera.target; return Math.abs(t[0] - x) < 1 && Math.abs(t[1] - y) < 1; }",
+        arg=[cx, cy],
+    )
+    # the highlighted region is drawn in colour, the rest dimmed: the picture still has stars
+    assert lit_pixels(page.locator("canvas.map-canvas").screenshot()) > 50
+
+    # choosing "All regions" in the picker clears it
+    page.locator("#map-region").select_option("")
+    page.wait_for_function("() => window.havenMap.stats().highlightMode === 'none'")
+    assert "region=" not in page.url
+
+    page.goto(f"{small.url}/static/map.html?region=Nowhere%20At%20All")
+    expect(page.locator("#map-status")).to_have_text("No region named “Nowhere At All”.")
+    no_script_ran(page)
+
+
+def test_ids_parameter_highlights_those_systems(page, small) -> None:
+    ids = list(range(1, 12)) + [small.lantern["id"], 999_999]
+    open_map(page, small.url, "?ids=" + ",".join(map(str, ids)) + ",junk,3")
+    expect(page.locator("#map-status")).to_have_text("Highlighting 12 of 13 systems, 1 not found.")
+    summary = page.evaluate("() => window.havenMap.highlight()")
+    assert summary["kind"] == "ids"
+    assert (summary["requested"], summary["found"], summary["missing"], summary["failed"]) == (13, 12, 1, 0)
+    assert 1 <= summary["peakFetches"] <= 4
+    s = stats(page)
+    assert s["highlightMode"] == "dim" and s["markers"] == 12
+    no_script_ran(page)
+
+
+def test_budget_parameter_sets_the_budget(page, small) -> None:
+    open_map(page, small.url, "?budget=250000")
+    assert stats(page)["budget"] == 250_000
+    expect(page.locator("#map-budget")).to_have_value("250000")
+    page.goto(f"{small.url}/static/map.html?budget=12")  # below the minimum: clamped
+    page.wait_for_function("() => window.havenMap && window.havenMap.stats() && window.havenMap.stats().budget === 5000")
+    no_script_ran(page)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_an_unreachable_api_is_said_plainly(page, small) -> None:
+    port = closed_port()
+    page.add_init_script(f"window.HAVEN_API_BASE = 'http://127.0.0.1:{port}';")
+    open_map(page, small.url, wait_ready=False)
+    banner = page.locator("#map-error")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text(f"Haven's API cannot be reached at http://127.0.0.1:{port}")
+    expect(banner).to_contain_text("haven serve")
+    assert stats(page)["loadedSystems"] == 0
+    no_script_ran(page)
+
+
+def test_an_unknown_galaxy_is_said_plainly(page, small) -> None:
+    open_map(page, small.url, "?galaxy=Nowhere", wait_ready=False)
+    expect(page.locator("#map-error")).to_have_text("The map cannot be drawn: no galaxy named 'Nowhere'")
+    no_script_ran(page)
+
+
+def test_a_server_that_goes_away_is_reported(page, small) -> None:
+    open_map(page, small.url)
+    wait_settled(page)
+    # from now on the server refuses connections
+    page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+    star = wait_for_star(page)
+    page.mouse.click(star["clientX"], star["clientY"])
+    expect(page.locator("#map-details")).to_contain_text("Haven's API cannot be reached")
+    page.locator("#map-search").fill("Lantern")
+    expect(page.locator("#map-search-results")).to_contain_text("Haven's API cannot be reached.")
+    no_script_ran(page)
+
+
+# -- a million systems: budget and memory ------------------------------------------------------
+
+SAMPLER = """() => {
+  const m = window.havenMap;
+  const out = { samples: 0, maxLoaded: 0, maxInFlight: 0, maxReservedAndLoaded: 0 };
+  const take = () => {
+    const s = m.stats();
+    out.samples++;
+    out.maxLoaded = Math.max(out.maxLoaded, s.loadedSystems);
+    out.maxInFlight = Math.max(out.maxInFlight, s.inFlight);
+    out.maxReservedAndLoaded = Math.max(out.maxReservedAndLoaded, s.loadedSystems + s.reservedSystems);
+  };
+  window.__budgetSamples = out;
+  window.__budgetTimer = setInterval(take, 15);
+  const frame = () => { take(); if (window.__budgetTimer) requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+}"""
+
+TOUR = [(0, 0, 0, 3000), (8000, 0, 0, 1500), (-20000, 10000, 0, 2000), (0, -30000, 0, 3000), (25000, 25000, 0, 1000)]
+
+
+def test_the_map_keeps_within_its_point_budget(page, small, million) -> None:
+    # the module server's own galaxy is the small one: ?galaxy= picks the big one
+    open_map(page, small.url, f"?galaxy={MILLION}&budget=20000")
+    page.evaluate(SAMPLER)
+    first = wait_settled(page)
+    assert first["totalSystems"] == 1_000_000
+    assert first["budget"] == 20_000
+    for waypoint in TOUR[:3]:
+        s = fly(page, *waypoint)
+        assert s["loadedSystems"] <= 20_000
+        assert s["chunksLoaded"] >= 2, "the map never descended below the root"
+        assert s["geometries"] <= s["chunksLoaded"] + 2  # evicted chunks gave their buffers back
+    samples = page.evaluate("() => { clearInterval(window.__budgetTimer); window.__budgetTimer = null; return window.__budgetSamples; }")
+    assert samples["samples"] > 50
+    assert 4096 < samples["maxLoaded"] <= 20_000
+    assert samples["maxReservedAndLoaded"] <= 20_000
+    assert 1 <= samples["maxInFlight"] <= first["maxInFlight"] == 6
+    assert stats(page)["maxInFlightSeen"] <= 6
+
+    # a smaller budget from the HUD drops chunks at once
+    budget = page.locator("#map-budget")
+    budget.fill("10000")
+    budget.press("Enter")
+    page.wait_for_function("() => window.havenMap.stats().budget === 10000")
+    s = wait_settled(page)
+    assert s["loadedSystems"] <= 10_000
+    assert "budget=10000" in page.url
+    no_script_ran(page)
+
+
+def test_the_js_heap_stays_bounded_over_a_fly_through(page, million_server) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def heap() -> dict[str, float]:
+        cdp.send("HeapProfiler.collectGarbage")
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        usage = cdp.send("Runtime.getHeapUsage")
+        return {"used": metrics["JSHeapUsedSize"], "buffers": usage.get("backingStorageSize", 0.0)}
+
+    budget = 200_000
+    open_map(page, million_server, f"?budget={budget}")
+    wait_settled(page)
+    rounds: list[list[dict[str, float]]] = []
+    for _ in range(2):
+        samples = []
+        for waypoint in TOUR:
+            s = fly(page, *waypoint)
+            assert s["loadedSystems"] <= budget
+            assert s["geometries"] <= s["chunksLoaded"] + 2
+            samples.append(heap() | {"loaded": s["loadedSystems"], "chunks": s["chunksLoaded"]})
+        rounds.append(samples)
+    first, second = rounds
+    figures = {
+        "used_mb": [[round(x["used"] / 2**20, 2) for x in r] for r in rounds],
+        "buffers_mb": [[round(x["buffers"] / 2**20, 2) for x in r] for r in rounds],
+        "loaded": [[x["loaded"] for x in r] for r in rounds],
+    }
+    print("\nJS heap over the fly-through:", json.dumps(figures))
+
+    mb = 2**20
+    # a fixed bound: three.js, the octree and 200,000 points' worth of arrays
+    assert max(x["used"] for x in first + second) < 48 * mb
+    assert max(x["buffers"] for x in first + second) < 96 * mb
+    # no steady growth: the second lap over the same places stays at the first lap's plateau
+    assert max(x["used"] for x in second) <= max(x["used"] for x in first) * 1.25 + 1 * mb
+    assert max(x["buffers"] for x in second) <= max(x["buffers"] for x in first) * 1.25 + 2 * mb
+    no_script_ran(page)
