@@ -20,10 +20,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 import haven
-from haven.api import chunks, legacy, v1
+from haven.api import chunks, legacy, maps, v1
 from haven.api.common import json_response
 from haven.api.errors import install_error_handlers
 from haven.config import DEFAULT_GALAXY
@@ -102,6 +103,17 @@ def create_app(
     # 1. errors: one mapping for every route
     install_error_handlers(app)
 
+    # Reads from any origin (a map exported with `haven map --galaxy` runs from file://,
+    # origin "null"); no credentials, and writes stay same-origin.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["If-None-Match"],
+        expose_headers=["ETag"],
+        allow_credentials=False,
+    )
+
     # 2. health
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz(request: Request) -> Response:
@@ -117,7 +129,7 @@ def create_app(
 
     # 3. Haven's API, then 4. the original API (specific routes before {name:path}).
     # Another router (e.g. chunks) is added to this tuple; order is match order.
-    routers = (v1.router, chunks.router, legacy.router)
+    routers = (v1.router, chunks.router, legacy.router, maps.router)
     for router in routers:
         app.include_router(router)
     # every (path pattern, methods) pair, so a 405 can list all allowed methods

@@ -87,7 +87,9 @@ def status_for(exc: HavenError) -> int:
 
 
 def is_legacy_path(path: str) -> bool:
-    """``/api/...`` routes other than ``/api/v1/...`` keep the original error shape."""
+    """``/api/...`` routes other than ``/api/v1/...``, and ``/maps/...``, keep the original error shape."""
+    if path.startswith("/maps/"):
+        return True
     if path == "/api" or path.startswith("/api/"):
         return not (path == "/api/v1" or path.startswith("/api/v1/"))
     return False

@@ -2,8 +2,9 @@
 
 Same paths, parameters, field names and answer shapes as the original;
 errors are ``{"error": "<message>"}`` with a 4xx status instead of the
-original's blanket 500. Not served here: ``/api/generate/system/{name}`` and
-``/maps/{filename}`` (the map generator is a separate feature).
+original's blanket 500. ``/api/generate/system/{name}`` registers a system's
+self-contained map page (see :mod:`haven.web.export`); ``/maps/{filename}``
+serves it from :mod:`haven.api.maps`.
 
 In legacy system objects ``id`` is the imported ``legacy_id`` when there is
 one, else the integer id as a string.
@@ -11,6 +12,7 @@ one, else the integer id as a string.
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -29,6 +31,7 @@ from haven.api.common import (
 )
 from haven.errors import InvalidInput, NotFound
 from haven.store.base import MAX_LIMIT, MAX_OFFSET
+from haven.web.export import MapRegistry
 
 router = APIRouter(prefix="/api", tags=["legacy"])
 
@@ -170,3 +173,36 @@ def stats(request: Request) -> Response:
         "regions": [r["name"] for r in data["regions"] if r["system_count"] > 0],
         "database_size_mb": round(data["database_size_bytes"] / (1024 * 1024), 2),
     })
+
+
+_registry_lock = threading.Lock()
+
+
+def map_registry(request: Request) -> MapRegistry:
+    """The app's generated map pages (shared with ``/maps/{filename}``), made on first use."""
+    registry = getattr(request.app.state, "map_registry", None)
+    if registry is None:
+        with _registry_lock:
+            registry = getattr(request.app.state, "map_registry", None)
+            if registry is None:
+                registry = request.app.state.map_registry = MapRegistry()
+    return registry
+
+
+@router.get("/generate/system/{name:path}", response_class=JSONBytes, summary="Legacy: generate a system's map page")
+def generate_system_map(request: Request, name: str) -> Response:
+    """Builds the system's self-contained map page; answers ``{"map_url": "/maps/<file>", "system_name"}``.
+
+    The page is the one ``haven map --system`` writes. Pages are kept in memory
+    (the most recent few hundred); a new version of the system gets a new file name.
+    """
+    exact = raw_path_tail(request, "/api/generate/system/", decoded=name)
+    if not exact or len(exact) > 200:
+        raise NotFound("System not found")
+    galaxy = app_galaxy(request)
+    try:
+        s = get_store(request).system_by_name(galaxy, check_name(exact))
+    except NotFound:
+        raise NotFound("System not found") from None
+    filename = map_registry(request).publish(s, galaxy=galaxy)
+    return json_response({"map_url": f"/maps/{filename}", "system_name": s["name"]})

@@ -429,6 +429,133 @@ def export(
     err.print(Text(f"Exported {count:,} systems of {galaxy} to {target} ({fmt_bytes(target.stat().st_size)})"))
 
 
+# -- map ---------------------------------------------------------------------------
+
+
+def map_target(output: Optional[Path], default_name: str) -> Path:
+    """Where `haven map` writes, checked before any work so that a bad path writes nothing."""
+    target = output if output is not None else Path(default_name)
+    if str(target) in ("", ".") or target.is_dir():
+        raise typer.BadParameter(f"{target} is a folder; give the name of the file to write", param_hint="'--output'")
+    folder = target.parent.resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"cannot write {target}: {folder} is not a folder", param_hint="'--output'")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"cannot write {target}: no permission to write in {folder}", param_hint="'--output'")
+    return target
+
+
+@app.command("map")
+def map_(
+    system: Annotated[
+        Optional[str],
+        typer.Option("--system", metavar="NAME", show_default=False,
+                     help="Draw one system: its star, planets, moons and station."),
+    ] = None,
+    region: Annotated[
+        Optional[str],
+        typer.Option("--region", metavar="NAME", show_default=False,
+                     help="Draw a region's systems as a star field; click a star for its details."),
+    ] = None,
+    galaxy_map: Annotated[
+        bool,
+        typer.Option("--galaxy", help="The whole galaxy: the progressive map, loading its stars from --server."),
+    ] = False,
+    server: Annotated[
+        Optional[str],
+        typer.Option("--server", metavar="URL", show_default=False,
+                     help="The Haven server a --galaxy map loads from (default http://127.0.0.1:8000)."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                     help="File to write (default: a name made from the system or region, in the current folder)."),
+    ] = None,
+    galaxy: Annotated[
+        Optional[str],
+        typer.Option("--galaxy-name", "-g", metavar="NAME", show_default=False,
+                     help=f"Galaxy to draw (default {DEFAULT_GALAXY}; for --galaxy, the server's own)."),
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Write a map as one HTML file that opens from disk, without a server.
+
+    Give exactly one of --system NAME, --region NAME or --galaxy. Data, scripts and
+    styles are inlined; a region holds at most 200,000 systems. A --galaxy map
+    loads its stars from a running `haven serve` (--server). The file is replaced
+    only once it is complete.
+    """
+    from haven.web import export as web_export
+
+    chosen = [flag for flag, given in (("--system", system is not None), ("--region", region is not None),
+                                        ("--galaxy", galaxy_map)) if given]
+    if len(chosen) != 1:
+        raise typer.BadParameter(
+            "give exactly one of --system NAME, --region NAME or --galaxy"
+            + (f" (got {' and '.join(chosen)})" if chosen else ""),
+            param_hint="'--system' / '--region' / '--galaxy'",
+        )
+    if server is not None and not galaxy_map:
+        raise typer.BadParameter("--server applies to --galaxy maps only", param_hint="'--server'")
+
+    if galaxy_map:
+        try:
+            server_url = web_export.check_server_url(server or web_export.DEFAULT_SERVER)
+        except InvalidInput as exc:
+            raise typer.BadParameter(exc.message, param_hint="'--server'") from None
+        target = map_target(output, web_export.default_filename("galaxy", galaxy or server_url.split("://", 1)[1]))
+        page = web_export.galaxy_page(server=server_url, galaxy=galaxy)
+        shown = f"galaxy {galaxy}" if galaxy else "the server's galaxy"
+        what = f"a map of {shown}, loading from {server_url}"
+    elif system is not None:
+        target = map_target(output, web_export.default_filename("system", system))
+        galaxy = galaxy or DEFAULT_GALAXY
+        with opened(resolve_url(database)) as store:
+            found = store.system_by_name(galaxy, system)
+        page = web_export.system_page(found, galaxy=galaxy)
+        what = f"system {found['name']} ({len(found.get('planets') or [])} planets)"
+    else:
+        assert region is not None
+        galaxy = galaxy or DEFAULT_GALAXY
+        target = map_target(output, web_export.default_filename("region", region))
+        with opened(resolve_url(database)) as store:
+            data = map_region_data(web_export, store, galaxy, region)
+        page = web_export.region_page(data)
+        what = f"region {region} ({data['count']:,} systems)"
+    size = web_export.write_page(target, page)
+    out.print(Text.assemble("Wrote ", (str(target), "bold"), f" ({fmt_bytes(size)}): {what}"))
+    out.print(Text(f"Open it in a browser: {target.resolve().as_uri()}"))
+    if galaxy_map:
+        out.print(Text("The page loads its stars from that server: keep `haven serve` running there."))
+
+
+def map_region_data(web_export: Any, store: SQLiteStore, galaxy: str, region: str) -> dict[str, Any]:
+    """A region's systems for `haven map --region`, under a progress bar when there are many."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar: Progress | None = None
+    task: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            if total < 20_000:
+                return
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn(), console=err, transient=True)
+            bar.start()
+            task = bar.add_task(f"Reading {region}", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        return web_export.region_data(store, galaxy, region, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
 # -- stats -----------------------------------------------------------------------
 
 
