@@ -14,12 +14,12 @@
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { el } from "./api.js";
+import { onCleanClick } from "./pointer.js";
 
 // Star colours from hot to cool; each system gets one from its id, so colours stay put.
 const STAR_COLOURS = [0x9db4ff, 0xaabfff, 0xcad7ff, 0xf8f7ff, 0xfff4ea, 0xffe8c6, 0xffd2a1, 0xffb56c];
 const POINT_SIZE_PX = 6;
 const PICK_RADIUS_PX = 10;
-const CLICK_SLOP_PX = 5;
 const DETAIL_LABELS = { sentinel: "Sentinels", fauna: "Fauna", flora: "Flora", materials: "Materials" };
 
 function hashId(id) {
@@ -265,17 +265,6 @@ export function mountStaticMap(container, data, options = {}) {
     return selected;
   }
 
-  let down = null;
-  const onPointerDown = (event) => {
-    down = { x: event.clientX, y: event.clientY, button: event.button };
-  };
-  const onPointerUp = (event) => {
-    if (!down || down.button !== 0) return;
-    const moved = Math.hypot(event.clientX - down.x, event.clientY - down.y);
-    down = null;
-    if (moved > CLICK_SLOP_PX) return;
-    select(pick(event.clientX, event.clientY));
-  };
   const onDoubleClick = (event) => {
     const i = pick(event.clientX, event.clientY);
     if (i < 0) return;
@@ -285,8 +274,7 @@ export function mountStaticMap(container, data, options = {}) {
     controls.update();
     select(i);
   };
-  canvas.addEventListener("pointerdown", onPointerDown);
-  canvas.addEventListener("pointerup", onPointerUp);
+  const removeClick = onCleanClick(canvas, (event) => select(pick(event.clientX, event.clientY)));
   canvas.addEventListener("dblclick", onDoubleClick);
 
   const handle = {
@@ -311,8 +299,7 @@ export function mountStaticMap(container, data, options = {}) {
       cancelAnimationFrame(frame);
       observer.disconnect();
       controls.dispose();
-      canvas.removeEventListener("pointerdown", onPointerDown);
-      canvas.removeEventListener("pointerup", onPointerUp);
+      removeClick();
       canvas.removeEventListener("dblclick", onDoubleClick);
       geometry.dispose();
       markerGeometry.dispose();

@@ -20,12 +20,13 @@ import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { CSS2DObject, CSS2DRenderer } from "three/addons/renderers/CSS2DRenderer.js";
 import { el } from "./api.js";
+import { SYSTEM_FIELDS } from "./labels.js";
+import { onCleanClick } from "./pointer.js";
 
 const BACKGROUND = 0x04050a;
 const STAR_RADIUS = 6;
 const FIRST_ORBIT = 20;
 const ORBIT_SPACING = 16;
-const CLICK_SLOP_PX = 5;
 const MIN_PICK_PX = 10;
 const MAX_MOON_SPEED = 1.5;
 
@@ -51,15 +52,6 @@ const BODY_FIELDS = [
   ["materials", "Materials"],
   ["base_location", "Base"],
   ["notes", "Notes"],
-];
-const SYSTEM_FIELDS = [
-  ["sentinel", "Sentinels"],
-  ["fauna", "Fauna"],
-  ["flora", "Flora"],
-  ["materials", "Materials"],
-  ["base_location", "Base"],
-  ["attributes", "Attributes"],
-  ["glyph", "Glyph"],
 ];
 
 function hashString(s) {
@@ -451,20 +443,10 @@ export function mountSystemView(container, system, options = {}) {
     return best;
   }
 
-  let down = null;
-  const onDown = (e) => {
-    down = { x: e.clientX, y: e.clientY, button: e.button };
-  };
-  const onUp = (e) => {
-    if (!down || down.button !== 0) return;
-    const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
-    down = null;
-    if (moved > CLICK_SLOP_PX) return;
-    const body = bodyAt(e.clientX, e.clientY);
+  const removeClick = onCleanClick(canvas, (event) => {
+    const body = bodyAt(event.clientX, event.clientY);
     if (body) select(body.id);
-  };
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointerup", onUp);
+  });
 
   let paused = options.animate === false;
   let needsRender = true;
@@ -553,8 +535,7 @@ export function mountSystemView(container, system, options = {}) {
       cancelAnimationFrame(raf);
       observer.disconnect();
       controls.dispose();
-      canvas.removeEventListener("pointerdown", onDown);
-      canvas.removeEventListener("pointerup", onUp);
+      removeClick();
       scene.traverse((o) => {
         if (o.isLine) {
           o.geometry.dispose();

@@ -2,17 +2,9 @@
 // field from the server are put in as text, never as markup.
 
 import { API_BASE, el } from "../api.js";
+import { SYSTEM_FIELDS } from "../labels.js";
 import { regionCss } from "./palette.js";
 
-const FIELDS = [
-  ["sentinel", "Sentinels"],
-  ["fauna", "Fauna"],
-  ["flora", "Flora"],
-  ["materials", "Materials"],
-  ["base_location", "Base"],
-  ["attributes", "Attributes"],
-  ["glyph", "Glyph"],
-];
 
 function coords(s) {
   const f = (v) => (typeof v === "number" ? v.toLocaleString(undefined, { maximumFractionDigits: 2 }) : "?");
@@ -88,7 +80,7 @@ export class DetailsPanel {
         : null;
     rows.push(el("dt", {}, "Region"), el("dd", {}, swatch, s.region ?? "None"));
     rows.push(el("dt", {}, "Position"), el("dd", {}, coords(s)));
-    for (const [key, label] of FIELDS) {
+    for (const [key, label] of SYSTEM_FIELDS) {
       const v = s[key];
       if (v !== null && v !== undefined && v !== "") rows.push(el("dt", {}, label), el("dd", {}, String(v)));
     }
