@@ -62,13 +62,13 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) -> Response:
     service = _service(request)
     name = request_galaxy(request, galaxy)
-    version = service.version(name, level, cell)
-    etag = _etag(version)
+    node = service.node(name, level, cell)
+    etag = _etag(node["version"])
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     encoding = choose_encoding(request.headers.get("accept-encoding"))
-    found = service.get(name, level, cell, encoding)
+    found = service.get(name, level, cell, encoding, node=node)
     headers["ETag"] = _etag(found.version)
     if encoding != "identity":
         headers["Content-Encoding"] = encoding

@@ -71,11 +71,9 @@ class ChunkService:
         """The node's metadata (count, version); NotFound when it holds nothing."""
         return self.store.lod_node(galaxy, level, cell)
 
-    def version(self, galaxy: str, level: int, cell: int) -> int:
-        return self.node(galaxy, level, cell)["version"]
-
-    def get(self, galaxy: str, level: int, cell: int, encoding: str = "gzip") -> Chunk:
-        node = self.node(galaxy, level, cell)
+    def get(self, galaxy: str, level: int, cell: int, encoding: str = "gzip", *, node: dict | None = None) -> Chunk:
+        """The node's chunk; pass ``node`` when its metadata was just read (saves a lookup)."""
+        node = node if node is not None else self.node(galaxy, level, cell)
         key = (galaxy, level, cell, node["version"], encoding)
         chunk = self.cache.get(key)
         if chunk is None:
