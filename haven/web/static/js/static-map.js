@@ -15,6 +15,7 @@ import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { el } from "./api.js";
 import { onCleanClick } from "./pointer.js";
+import { radialTexture } from "./textures.js";
 
 // Star colours from hot to cool; each system gets one from its id, so colours stay put.
 const STAR_COLOURS = [0x9db4ff, 0xaabfff, 0xcad7ff, 0xf8f7ff, 0xfff4ea, 0xffe8c6, 0xffd2a1, 0xffb56c];
@@ -31,17 +32,7 @@ function hashId(id) {
 
 /** A soft round dot, drawn once, so points are discs instead of squares. */
 function dotTexture() {
-  const size = 64;
-  const canvas = document.createElement("canvas");
-  canvas.width = canvas.height = size;
-  const ctx = canvas.getContext("2d");
-  const g = ctx.createRadialGradient(size / 2, size / 2, 0, size / 2, size / 2, size / 2);
-  g.addColorStop(0, "rgba(255,255,255,1)");
-  g.addColorStop(0.45, "rgba(255,255,255,0.9)");
-  g.addColorStop(1, "rgba(255,255,255,0)");
-  ctx.fillStyle = g;
-  ctx.fillRect(0, 0, size, size);
-  const texture = new THREE.CanvasTexture(canvas);
+  const texture = radialTexture(64, [[0, 1], [0.45, 0.9], [1, 0]]);
   texture.colorSpace = THREE.SRGBColorSpace;
   return texture;
 }

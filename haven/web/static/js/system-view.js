@@ -22,6 +22,7 @@ import { CSS2DObject, CSS2DRenderer } from "three/addons/renderers/CSS2DRenderer
 import { el } from "./api.js";
 import { SYSTEM_FIELDS } from "./labels.js";
 import { onCleanClick } from "./pointer.js";
+import { radialTexture } from "./textures.js";
 
 const BACKGROUND = 0x04050a;
 const STAR_RADIUS = 6;
@@ -95,17 +96,7 @@ function circle(radius, colour, opacity = 1) {
 }
 
 function glowTexture() {
-  const size = 128;
-  const canvas = document.createElement("canvas");
-  canvas.width = canvas.height = size;
-  const ctx = canvas.getContext("2d");
-  const g = ctx.createRadialGradient(size / 2, size / 2, 0, size / 2, size / 2, size / 2);
-  g.addColorStop(0, "rgba(255,255,255,0.9)");
-  g.addColorStop(0.3, "rgba(255,255,255,0.35)");
-  g.addColorStop(1, "rgba(255,255,255,0)");
-  ctx.fillStyle = g;
-  ctx.fillRect(0, 0, size, size);
-  return new THREE.CanvasTexture(canvas);
+  return radialTexture(128, [[0, 0.9], [0.3, 0.35], [1, 0]]);
 }
 
 /** Moon distances from their planet: log of orbit_radius mapped into [inner, inner + span]. */
