@@ -14,7 +14,7 @@ from haven.spatial.morton import (
     deinterleave3,
     interleave3,
 )
-from haven.spatial.ranges import box_code_ranges, sphere_code_ranges, sphere_code_shells
+from haven.spatial.ranges import box_code_ranges, sphere_code_ranges
 
 __all__ = [
     "BITS_PER_AXIS",
@@ -25,5 +25,4 @@ __all__ = [
     "deinterleave3",
     "interleave3",
     "sphere_code_ranges",
-    "sphere_code_shells",
 ]

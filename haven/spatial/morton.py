@@ -66,6 +66,19 @@ def interleave3_array(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndar
     return code.astype(np.int64)
 
 
+def _compact_array(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.uint64) & np.uint64(0x1249249249249249)
+    for mask, shift in reversed(_MASKS[1:]):
+        v = (v | (v >> np.uint64(shift))) & np.uint64(_previous_mask(mask))
+    return v
+
+
+def deinterleave3_array(codes: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`deinterleave3`: an ``(N, 3)`` int64 array of grid coordinates."""
+    c = np.asarray(codes, dtype=np.int64).astype(np.uint64)
+    return np.stack([_compact_array(c >> np.uint64(axis)) for axis in range(3)], axis=1).astype(np.int64)
+
+
 def cell_code_range(level: int, cell: int) -> tuple[int, int]:
     """Inclusive range of full-depth codes inside octree node ``(level, cell)``."""
     shift = 3 * (MAX_LEVEL - level)
@@ -116,6 +129,21 @@ class Cube:
             i = np.floor((np.asarray(v, dtype=np.float64) - lo[axis]) / self.side_ly * GRID_SIZE)
             grid.append(np.clip(i, 0, GRID_SIZE - 1).astype(np.int64))
         return interleave3_array(*grid)
+
+    def code_centres_ly(self, codes: np.ndarray) -> np.ndarray:
+        """Centres (``(N, 3)``, LY) of the deepest-level cells of Morton codes.
+
+        A system lies in its code's cell, so it is within :attr:`code_slack_ly` of
+        the centre: enough to sort and filter candidates before reading positions.
+        """
+        side = self.side_ly / GRID_SIZE
+        return np.asarray(self.min_ly, dtype=np.float64) + (deinterleave3_array(codes) + 0.5) * side
+
+    @property
+    def code_slack_ly(self) -> float:
+        """How far a system can lie from its code's cell centre (half the cell's diagonal, rounded up)."""
+        side = self.side_ly / GRID_SIZE
+        return side * math.sqrt(3) / 2 * (1 + 1e-9) + self.side_ly * 1e-12
 
     def cell_side_ly(self, level: int) -> float:
         return self.side_ly / (1 << level)

@@ -66,24 +66,62 @@ def _ranges_for(cube: Cube, lo_ly, hi_ly, keep) -> list[Range]:
 
 
 def sphere_code_ranges(
-    cube: Cube, x_ly: float, y_ly: float, z_ly: float, radius_ly: float
+    cube: Cube, x_ly: float, y_ly: float, z_ly: float, radius_ly: float,
+    cells_per_axis: int = MAX_CELLS_PER_AXIS,
 ) -> list[Range]:
-    """Code ranges covering every point of the cube within ``radius_ly`` of the centre."""
-    centre = (x_ly, y_ly, z_ly)
-    lo = tuple(c - radius_ly for c in centre)
-    hi = tuple(c + radius_ly for c in centre)
-    r2 = radius_ly * radius_ly
+    """Code ranges covering every point of the cube within ``radius_ly`` of the centre.
 
-    def touches(cell_lo, side) -> bool:
-        d2 = 0.0
-        for axis in range(3):
-            c = centre[axis]
-            nearest = min(max(c, cell_lo[axis]), cell_lo[axis] + side)
-            d = c - nearest
-            d2 += d * d
-        return d2 <= r2
+    The sphere's bounding box spans at most ``cells_per_axis`` cells per axis;
+    finer cells hug the sphere closer but give more ranges.
+    """
+    centre = np.array([x_ly, y_ly, z_ly], dtype=np.float64)
+    level = MAX_LEVEL
+    if radius_ly > 0:
+        level = math.floor(math.log2(cube.side_ly * (cells_per_axis - 1) / (2 * radius_ly)))
+        level = max(0, min(MAX_LEVEL, level))
+    spans, side = _cells_in_box(cube, level, tuple(centre - radius_ly), tuple(centre + radius_ly))
+    if any(len(sp) == 0 for sp in spans):
+        return []
+    grid = np.stack([g.ravel() for g in np.meshgrid(*(np.arange(sp.start, sp.stop) for sp in spans),
+                                                      indexing="ij")]).astype(np.int64)
+    cell_lo = np.asarray(cube.min_ly, dtype=np.float64)[:, None] + grid * side
+    nearest = np.clip(centre[:, None], cell_lo, cell_lo + side)
+    touches = ((centre[:, None] - nearest) ** 2).sum(axis=0) <= radius_ly * radius_ly
+    shift = 3 * (MAX_LEVEL - level)
+    lo = np.sort(interleave3_array(*grid[:, touches]) << shift)
+    return merge_ranges(lo, lo + ((1 << shift) - 1))
 
-    return _ranges_for(cube, lo, hi, touches)
+
+def merge_ranges(lo: np.ndarray, hi: np.ndarray) -> list[Range]:
+    """Sorted, disjoint inclusive ranges, neighbours joined (``lo`` sorted, ranges not overlapping)."""
+    if len(lo) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, lo[1:] > hi[:-1] + 1])
+    ends = np.r_[starts[1:] - 1, len(lo) - 1]
+    return list(zip(lo[starts].tolist(), hi[ends].tolist()))
+
+
+def subtract_ranges(ranges: list[Range], taken: list[Range]) -> list[Range]:
+    """The parts of sorted disjoint ``ranges`` outside sorted disjoint ``taken``."""
+    out: list[Range] = []
+    j = 0
+    for lo, hi in ranges:
+        while j < len(taken) and taken[j][1] < lo:
+            j += 1
+        k = j
+        while lo <= hi and k < len(taken) and taken[k][0] <= hi:
+            if taken[k][0] > lo:
+                out.append((lo, taken[k][0] - 1))
+            lo = max(lo, taken[k][1] + 1)
+            k += 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return out
+
+
+def union_ranges(a: list[Range], b: list[Range]) -> list[Range]:
+    """Sorted disjoint ranges covering both sorted disjoint lists."""
+    return _merge(a + b)
 
 
 def box_code_ranges(
@@ -91,42 +129,3 @@ def box_code_ranges(
 ) -> list[Range]:
     """Code ranges covering every point of the cube inside the axis-aligned box."""
     return _ranges_for(cube, lo_ly, hi_ly, lambda cell_lo, side: True)
-
-
-SHELL_CELLS_PER_AXIS = 8
-SHELL_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
-
-
-def sphere_code_shells(
-    cube: Cube, x_ly: float, y_ly: float, z_ly: float, radius_ly: float,
-    fractions: tuple[float, ...] = SHELL_FRACTIONS,
-) -> list[tuple[float, list[Range]]]:
-    """The sphere's cover split into shells, nearest first, for limited nearest-first queries.
-
-    Returns ``[(bound_ly, ranges), ...]``: shell ``i`` holds the cells whose nearest
-    point to the centre is below ``bound_ly = radius_ly * fractions[i]`` (and not in an
-    earlier shell). Every point in a later shell is at least ``bound_ly`` away, so a
-    query that already has ``limit`` results nearer than ``bound_ly`` can stop.
-    """
-    centre = np.array([x_ly, y_ly, z_ly], dtype=np.float64)
-    level = MAX_LEVEL
-    if radius_ly > 0:
-        level = math.floor(math.log2(cube.side_ly * (SHELL_CELLS_PER_AXIS - 1) / (2 * radius_ly)))
-        level = max(0, min(MAX_LEVEL, level))
-    spans, side = _cells_in_box(cube, level, tuple(centre - radius_ly), tuple(centre + radius_ly))
-    grid = np.stack([g.ravel() for g in np.meshgrid(*(np.arange(sp.start, sp.stop) for sp in spans),
-                                                      indexing="ij")]).astype(np.int64)
-    cell_lo = np.asarray(cube.min_ly, dtype=np.float64)[:, None] + grid * side
-    nearest = np.clip(centre[:, None], cell_lo, cell_lo + side)
-    d_ly = np.sqrt(((centre[:, None] - nearest) ** 2).sum(axis=0))
-    inside = d_ly <= radius_ly
-    bounds = [radius_ly * f for f in fractions]
-    shell = np.minimum(np.searchsorted(np.asarray(bounds), d_ly[inside], side="right"), len(bounds) - 1)
-    shift = 3 * (MAX_LEVEL - level)
-    lo = interleave3_array(*grid[:, inside]) << shift
-    hi = lo + ((1 << shift) - 1)
-    out = []
-    for k, bound in enumerate(bounds):
-        mine = shell == k
-        out.append((bound, _merge(list(zip(lo[mine].tolist(), hi[mine].tolist())))))
-    return out

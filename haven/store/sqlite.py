@@ -7,12 +7,13 @@ children and the search index change together or not at all.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import orjson
@@ -20,7 +21,8 @@ import orjson
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
 from haven.procgen.details import derive_details
-from haven.spatial import MAX_LEVEL, Cube, box_code_ranges, sphere_code_shells
+from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
+from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance
 from haven.store import history
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -433,50 +435,84 @@ class SQLiteStore:
         galaxy_id = self._galaxy_key(galaxy).id
         return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")
 
-    def _spatial_query(self, galaxy_id: int, n_ranges: int, extra_where: str) -> str:
-        """The one query builder for space: scan code ranges, filter exactly, nearest ids first.
+    def _code_scan_query(self, galaxy_id: int, n_ranges: int) -> str:
+        """The one query builder for space: ``code,id,code,id,…`` of every system in some code ranges.
 
-        Only ``id`` and the squared distance leave the scan, so the sort stays small;
-        the full rows of the answer are read afterwards by id (:meth:`_rows_by_distance`).
+        Each range is its own range search on the ``(galaxy_id, code)`` index, which
+        holds both values, so the table is never read (a correlated subquery per
+        range: the planner cannot turn it into a scan or a Bloom filter over the
+        galaxy). Positions are read afterwards for the few candidates that need
+        them (:mod:`haven.spatial.nearest`). One text value comes back instead of a
+        Python tuple per row: about 2x faster on large shells.
         """
-        values = ", ".join(f"(:lo{i}, :hi{i})" for i in range(n_ranges))
-        d2 = "((s.x - :cx) * (s.x - :cx) + (s.y - :cy) * (s.y - :cy) + (s.z - :cz) * (s.z - :cz))"
+        values = ", ".join(["(?, ?)"] * n_ranges)
         return (
             f"WITH ranges (lo, hi) AS (VALUES {values}) "
-            f"SELECT s.id, {d2} AS d2 FROM ranges "
-            f"JOIN system s ON s.galaxy_id = {galaxy_id:d} AND s.code BETWEEN ranges.lo AND ranges.hi "
-            f"WHERE {extra_where} ORDER BY d2, s.id LIMIT :limit"
+            "SELECT group_concat(part, ',') FROM (SELECT ("
+            "SELECT group_concat(s.code || ',' || s.id, ',') FROM system s INDEXED BY system_code "
+            f"WHERE s.galaxy_id = {galaxy_id:d} AND s.code BETWEEN ranges.lo AND ranges.hi"
+            ") AS part FROM ranges)"
         )
 
-    def _nearest_ids(
-        self, galaxy_id: int, ranges: list[tuple[int, int]], where: str, params: dict[str, Any]
-    ) -> list[tuple[float, int]]:
-        """``(d2, id)`` of the nearest matches inside the ranges, at most ``params['limit']``, sorted."""
+    def _codes_in(self, galaxy_id: int, ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, ids)`` of the galaxy's systems inside the code ranges."""
         if not ranges:
-            return []
-        sql = self._spatial_query(galaxy_id, len(ranges), where)
-        bound = dict(params)
-        for i, (lo, hi) in enumerate(ranges):
-            bound[f"lo{i}"], bound[f"hi{i}"] = lo, hi
-        return [(d2, system_id) for system_id, d2 in self.conn.execute(sql, bound)]
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        text = self.conn.execute(
+            self._code_scan_query(galaxy_id, len(ranges)), list(itertools.chain.from_iterable(ranges))
+        ).fetchone()[0]
+        pairs = np.fromstring(text or "", dtype=np.int64, sep=",").reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1]
 
-    def _rows_by_distance(self, nearest: list[tuple[float, int]]) -> list[dict[str, Any]]:
-        """Full rows for ``(d2, id)`` pairs, in that order, with ``distance`` in LY."""
-        if not nearest:
+    def _positions(self, ids: np.ndarray) -> list[tuple[int, float, float, float]]:
+        """True ``(id, x, y, z)`` of systems by id."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(
+            "SELECT s.id, s.x, s.y, s.z FROM json_each(?) j JOIN system s ON s.id = j.value",
+            (orjson.dumps(sorted(ids.tolist())),),
+        ).fetchall()
+
+    def _nearest(
+        self, galaxy: str, shape: Shape,
+        shells: Callable[[Cube, Candidates], Iterable[tuple[float, list[tuple[int, int]]]]], limit: int,
+    ) -> list[dict[str, Any]]:
+        """Systems inside ``shape``, nearest its centre first, at most ``limit``, exact.
+
+        ``shells(cube, found)`` covers the shape with code ranges in shells, nearest first
+        (``(bound_ly, ranges)``: nothing in later shells is nearer than ``bound_ly``);
+        the scan stops once the ``limit`` nearest are known.
+        """
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)
+        found = Candidates(shape, cube, limit)
+        with self._read():
+            for bound_ly, ranges in shells(cube, found):
+                maybe = found.add(*self._codes_in(galaxy_id, ranges))
+                if len(maybe):
+                    found.resolve(self._positions(maybe))
+                if found.enough(bound_ly):
+                    break
+            return self._rows_by_distance(shape, found.finalists(), limit)
+
+    def _rows_by_distance(self, shape: Shape, ids: list[int], limit: int) -> list[dict[str, Any]]:
+        """Full rows of ``ids`` inside ``shape``, nearest first (ties by id), with ``distance`` in LY."""
+        if not ids:
             return []
         rows = self.conn.execute(
             f"SELECT {SYSTEM_COLUMNS} FROM json_each(?) j JOIN system s ON s.id = j.value "
             "LEFT JOIN region r ON r.id = s.region_id",
-            (orjson.dumps(sorted(system_id for _, system_id in nearest)),),  # id order reads pages in order
+            (orjson.dumps(ids),),  # ids in order: table pages are read in order
         ).fetchall()
-        by_id = {row["id"]: row for row in rows}
+        ranked = sorted(
+            (squared_distance(shape.centre_ly, row["x"], row["y"], row["z"]), row["id"], row)
+            for row in rows if shape.contains(row["x"], row["y"], row["z"])
+        )
         out = []
-        for d2, system_id in nearest:
-            row = by_id.get(system_id)
-            if row is not None:  # gone between the two reads: leave it out
-                d = _system_row(row)
-                d["distance"] = math.sqrt(d2)
-                out.append(d)
+        for d2, _, row in ranked[:limit]:
+            d = _system_row(row)
+            d["distance"] = math.sqrt(d2)
+            out.append(d)
         return out
 
     def near(
@@ -494,17 +530,8 @@ class SQLiteStore:
                 raise InvalidInput(f"{field} must be a finite number", field=field)
         if not (math.isfinite(radius_ly) and radius_ly > 0):
             raise InvalidInput("radius must be a finite number above 0", field="radius")
-        galaxy_id, cube, _ = self._galaxy_key(galaxy)
-        params = {"cx": x_ly, "cy": y_ly, "cz": z_ly, "r2": radius_ly * radius_ly, "limit": limit}
-        with self._read():
-            best: list[tuple[float, int]] = []
-            for bound_ly, ranges in sphere_code_shells(cube, x_ly, y_ly, z_ly, radius_ly):
-                found = self._nearest_ids(galaxy_id, ranges, "d2 <= :r2", params)
-                if found:
-                    best = sorted(best + found)[:limit]
-                if len(best) >= limit and best[-1][0] < bound_ly * bound_ly:
-                    break
-            return self._rows_by_distance(best)
+        sphere = Sphere((x_ly, y_ly, z_ly), radius_ly)
+        return self._nearest(galaxy, sphere, lambda cube, found: sphere_shells(cube, sphere, found), limit)
 
     def box(
         self,
@@ -520,16 +547,10 @@ class SQLiteStore:
             if not (math.isfinite(a) and math.isfinite(b)) or a > b:
                 name = "xyz"[axis]
                 raise InvalidInput(f"box {name} bounds must be finite with min ≤ max", field=name)
-        galaxy_id, cube, _ = self._galaxy_key(galaxy)
-        ranges = box_code_ranges(cube, lo_ly, hi_ly)
-        centre = [(a + b) / 2 for a, b in zip(lo_ly, hi_ly)]
-        params = {
-            "cx": centre[0], "cy": centre[1], "cz": centre[2], "limit": limit,
-            "x0": lo_ly[0], "x1": hi_ly[0], "y0": lo_ly[1], "y1": hi_ly[1], "z0": lo_ly[2], "z1": hi_ly[2],
-        }
-        where = "s.x BETWEEN :x0 AND :x1 AND s.y BETWEEN :y0 AND :y1 AND s.z BETWEEN :z0 AND :z1"
-        with self._read():
-            return self._rows_by_distance(self._nearest_ids(galaxy_id, ranges, where, params))
+        return self._nearest(
+            galaxy, Box(tuple(lo_ly), tuple(hi_ly)),  # type: ignore[arg-type]
+            lambda cube, found: [(math.inf, box_code_ranges(cube, lo_ly, hi_ly))], limit,
+        )
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every system of a galaxy with its children (derived ones for generated systems), in name order."""

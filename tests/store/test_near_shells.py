@@ -8,7 +8,6 @@ import random
 import pytest
 
 from haven.model import validate_system
-from haven.spatial import sphere_code_shells
 
 GALAXY = "Shells"
 
@@ -51,26 +50,14 @@ def test_matches_brute_force_including_ties(clustered, radius, limit):
             assert s["distance"] == pytest.approx(math.dist(centre, (s["x"], s["y"], s["z"])))
 
 
-def test_shells_cover_the_sphere_once_nearest_first(store):
-    cube = store._galaxy_key("Haven").cube
-    shells = sphere_code_shells(cube, 100.0, -50.0, 7.0, 500.0)
-    bounds = [b for b, _ in shells]
-    assert bounds == sorted(bounds) and bounds[-1] == 500.0
-    flat = [r for _, ranges in shells for r in ranges]
-    for (lo1, hi1), (lo2, hi2) in zip(sorted(flat), sorted(flat)[1:]):
-        assert hi1 < lo2  # no code is scanned twice
-    centre_code = cube.code(100.0, -50.0, 7.0)
-    assert any(lo <= centre_code <= hi for lo, hi in shells[0][1])
-
-
 def test_a_dense_sphere_stops_before_the_outer_shells(clustered, monkeypatch):
     scanned: list[int] = []
-    original = clustered._nearest_ids
+    original = clustered._codes_in
 
-    def counting(galaxy_id, ranges, where, params):
+    def counting(galaxy_id, ranges):
         scanned.append(len(ranges))
-        return original(galaxy_id, ranges, where, params)
+        return original(galaxy_id, ranges)
 
-    monkeypatch.setattr(clustered, "_nearest_ids", counting)
+    monkeypatch.setattr(clustered, "_codes_in", counting)
     clustered.near(GALAXY, 0, 0, 0, 2000, limit=10)
-    assert len(scanned) < 4  # the 10 nearest lie in the cluster: the outer shells are never read
+    assert len(scanned) == 1  # the 10 nearest lie in the first shell: the rest is never read

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.model import validate_system
-from haven.spatial import sphere_code_shells
+from haven.spatial import sphere_code_ranges
 from haven.store.sqlite import SYSTEM_COLUMNS
 
 
@@ -72,17 +72,29 @@ def test_detail_queries_use_keys(store):
         assert_no_scan(plan, index)
 
 
-def test_sphere_scans_code_ranges(store):
+def claim_rows(store, n: int) -> None:
+    """Make the planner plan for a galaxy of ``n`` systems (its statistics say so)."""
+    conn = store.conn
+    for (idx,) in conn.execute("SELECT idx FROM sqlite_stat1 WHERE tbl = 'system'").fetchall():
+        width = len(conn.execute(f"PRAGMA index_info({idx})").fetchall())
+        conn.execute("UPDATE sqlite_stat1 SET stat = ? WHERE tbl = 'system' AND idx = ?",
+                     (" ".join([str(n), str(n)] + ["1"] * (width - 1)), idx))  # one galaxy
+    conn.execute("ANALYZE sqlite_schema")  # reload the statistics
+
+
+def test_sphere_scans_code_ranges_on_the_index_alone(store):
     populate(store)
     gid, cube, _ = store._galaxy_key(GALAXY)
-    for _, ranges in sphere_code_shells(cube, 10, -10, 0, 50):
-        if not ranges:
-            continue
-        sql = store._spatial_query(gid, len(ranges), "d2 <= :r2")
-        params = {"cx": 10, "cy": -10, "cz": 0, "r2": 2500, "limit": 100}
-        for i, (lo, hi) in enumerate(ranges):
-            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        assert_no_scan(store.explain(sql, params), "USING INDEX system_code (galaxy_id=? AND code>? AND code<?)")
+    for cells in (4, 16):
+        ranges = sphere_code_ranges(cube, 10, -10, 0, 50, cells_per_axis=cells)
+        sql = store._code_scan_query(gid, len(ranges))
+        params = [v for r in ranges for v in r]
+        # COVERING: codes and ids come from the index; the table is not read at all
+        for stats in ("small", "large"):
+            plan = store.explain(sql, params)
+            assert_no_scan(plan, "USING COVERING INDEX system_code (galaxy_id=? AND code>? AND code<?)")
+            assert not any("BLOOM" in step for step in plan), plan
+            claim_rows(store, 10_000_000)
 
 
 def test_sphere_rows_are_read_by_id(store):
