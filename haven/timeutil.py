@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 
@@ -17,6 +18,7 @@ def now_ms() -> int:
 UNKNOWN_MS = 0  # stored for "no known time": generated systems have no discovery date
 
 
+@functools.lru_cache(maxsize=4096)  # bulk-loaded rows share a handful of stamps
 def to_iso(ms: int | None) -> str | None:
     """``1762374733000`` → ``2025-11-05T20:32:13Z`` (milliseconds shown only when set).
 

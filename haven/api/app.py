@@ -77,6 +77,7 @@ def create_app(
         if owns_store:
             opened = await run_in_threadpool(open_store)
             await run_in_threadpool(opened.ensure_galaxy, galaxy)
+            opened.start_background_checkpoints()  # commits never wait for a checkpoint
             app.state.store = opened
         try:
             yield

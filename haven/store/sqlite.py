@@ -8,6 +8,7 @@ children and the search index change together or not at all.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import sqlite3
 import threading
@@ -31,6 +32,10 @@ from haven.timeutil import now_ms, parse_ms, to_iso
 
 DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
 BUSY_TIMEOUT_MS = 10_000
+DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
+CHECKPOINT_INTERVAL_S = 0.5
+
+log = logging.getLogger(__name__)
 
 SYSTEM_COLUMNS = (
     "s.id, s.name, s.x, s.y, s.z, r.name AS region, s.fauna, s.flora, s.sentinel, s.materials, "
@@ -49,11 +54,24 @@ class GalaxyKey(NamedTuple):
 
 
 def _system_row(row: sqlite3.Row) -> dict[str, Any]:
-    d = dict(row)
+    return _finish_system(dict(row))
+
+
+def _finish_system(d: dict[str, Any]) -> dict[str, Any]:
+    """Stored values → API values: ``extra`` parsed, times as ISO text."""
     d["extra"] = orjson.loads(d["extra"]) if d["extra"] else {}
     d["created_at"] = to_iso(d["created_at"])
     d["modified_at"] = to_iso(d["modified_at"])
     return d
+
+
+def _fetch_systems(conn: sqlite3.Connection, sql: str, params: Any) -> list[dict[str, Any]]:
+    """Rows of a ``SYSTEM_COLUMNS`` query as API dicts (plain tuples: ~3x cheaper than ``sqlite3.Row``)."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    rows = cur.execute(sql, params).fetchall()
+    names = [c[0] for c in cur.description]
+    return [_finish_system(dict(zip(names, row))) for row in rows]
 
 
 def _body_row(row: sqlite3.Row) -> dict[str, Any]:
@@ -101,6 +119,9 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._keys: dict[str, GalaxyKey] = {}
         self._keys_by_id: dict[int, GalaxyKey] = {}
+        self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -127,6 +148,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA cache_size = -16384")  # 16 MiB page cache per connection
+            conn.execute(f"PRAGMA wal_autocheckpoint = {self._autocheckpoint_pages:d}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -137,7 +159,47 @@ class SQLiteStore:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone() is not None
 
+    def start_background_checkpoints(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        """Copy the WAL into the database file from a thread of its own, not at a writer's commit.
+
+        By default SQLite checkpoints inside the commit that grows the WAL past 1,000
+        pages, and that write waits for it: on a large database that commit can take
+        seconds. A server calls this once; its writes then only append to the WAL, and
+        a PASSIVE checkpoint every ``interval_s`` (which never blocks readers or
+        writers) keeps the WAL short. :meth:`close` stops the thread.
+        """
+        with self._lock:
+            if self._checkpointer is not None:
+                return
+            self._autocheckpoint_pages = 0
+            for conn in self._connections:
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._stop_checkpoints.clear()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(interval_s,), name="haven-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval_s: float) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            while not self._stop_checkpoints.wait(interval_s):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # e.g. the file went away: try again next round
+                    log.warning("WAL checkpoint failed: %s", exc)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        thread = self._checkpointer
+        if thread is not None:
+            self._stop_checkpoints.set()
+            thread.join()
+            self._checkpointer = None
+            self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -334,9 +396,9 @@ class SQLiteStore:
                 region_id = None
                 total = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
             sql, params = self._page_query(galaxy_id, region_id, after, before, limit, offset)
-            rows = conn.execute(sql, params).fetchall()
+            rows = _fetch_systems(conn, sql, params)
         more = len(rows) > limit
-        items = [_system_row(r) for r in rows[:limit]]
+        items = rows[:limit]
         if before is not None:
             items.reverse()
             return Page(items, total, has_more=True, has_previous=more)
@@ -374,7 +436,7 @@ class SQLiteStore:
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
         sql, params = self.search_query(galaxy_id, q, limit, after_id)
-        return [_system_row(r) for r in self.conn.execute(sql, params).fetchall()]
+        return _fetch_systems(self.conn, sql, params)
 
     def _children(self, conn: sqlite3.Connection, system_ids: list[int]) -> dict[int, dict[str, Any]]:
         """Planets (with moons) and stations for a batch of systems."""
@@ -499,18 +561,18 @@ class SQLiteStore:
         """Full rows of ``ids`` inside ``shape``, nearest first (ties by id), with ``distance`` in LY."""
         if not ids:
             return []
-        rows = self.conn.execute(
+        rows = _fetch_systems(
+            self.conn,
             f"SELECT {SYSTEM_COLUMNS} FROM json_each(?) j JOIN system s ON s.id = j.value "
             "LEFT JOIN region r ON r.id = s.region_id",
             (orjson.dumps(ids),),  # ids in order: table pages are read in order
-        ).fetchall()
+        )
         ranked = sorted(
-            (squared_distance(shape.centre_ly, row["x"], row["y"], row["z"]), row["id"], row)
-            for row in rows if shape.contains(row["x"], row["y"], row["z"])
+            (squared_distance(shape.centre_ly, d["x"], d["y"], d["z"]), d["id"], d)
+            for d in rows if shape.contains(d["x"], d["y"], d["z"])
         )
         out = []
-        for d2, _, row in ranked[:limit]:
-            d = _system_row(row)
+        for d2, _, d in ranked[:limit]:
             d["distance"] = math.sqrt(d2)
             out.append(d)
         return out

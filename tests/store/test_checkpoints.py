@@ -1,0 +1,47 @@
+"""A server's commits never run a WAL checkpoint; a background thread keeps the WAL short."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from haven.config import DEFAULT_GALAXY as GALAXY
+from haven.model import validate_system
+
+
+def autocheckpoint(conn) -> int:
+    return conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+
+def test_commits_checkpoint_themselves_until_the_background_thread_runs(store):
+    assert autocheckpoint(store.conn) == 1000  # SQLite's default: inside the commit
+    store.start_background_checkpoints(interval_s=0.05)
+    assert autocheckpoint(store.conn) == 0
+
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(autocheckpoint(store.conn)))
+    worker.start()
+    worker.join()
+    assert seen == [0]  # connections opened later (other threads) too
+    store.start_background_checkpoints()  # a second call changes nothing
+    assert sum(t.name == "haven-wal-checkpoint" for t in threading.enumerate()) == 1
+
+
+def test_the_background_thread_copies_the_wal_into_the_database(store):
+    store.start_background_checkpoints(interval_s=0.05)
+    size_before = store.path.stat().st_size
+    store.import_systems(GALAXY, [validate_system({"name": f"S{i:05d}", "x": i, "y": 0, "z": 0,
+                                                   "materials": "x" * 200}) for i in range(3000)])
+    deadline = time.monotonic() + 30
+    while store.path.stat().st_size <= size_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.path.stat().st_size > size_before  # pages reached the main file without a commit doing it
+
+
+def test_close_stops_the_thread(store):
+    store.start_background_checkpoints(interval_s=0.05)
+    thread = store._checkpointer
+    assert thread is not None and thread.is_alive()
+    store.close()
+    assert not thread.is_alive()
+    assert autocheckpoint(store.conn) == 1000  # a store used again after close checkpoints as before
