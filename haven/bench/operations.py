@@ -9,6 +9,7 @@ benchmark adds are deleted again, so a dataset can be reused run after run.
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import random
@@ -212,7 +213,8 @@ def system_with_children(name: str, x: float, y: float, z: float) -> SystemIn:
 def run_in_process(store: SQLiteStore, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
     """Time every operation directly on the store and the chunk service."""
     g = cfg.galaxy
-    store.start_background_checkpoints()  # as `haven serve` does: commits never run a checkpoint
+    store.start_background_maintenance()  # as `haven serve` does: commits never checkpoint or merge
+    gc.freeze()  # as `haven serve` does after startup
     t: dict[str, Timing] = {key: Timing(key, "in-process") for key, _ in OPERATIONS}
     n = len
     time_calls(t["page_first"], lambda _: store.page(g, limit=PAGE_SIZE), range(cfg.calls),

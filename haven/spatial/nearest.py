@@ -28,7 +28,10 @@ import numpy as np
 from haven.spatial.morton import GRID_SIZE, Cube
 from haven.spatial.ranges import Range, sphere_code_ranges, subtract_ranges, union_ranges
 
-SHELL_CELLS_PER_AXIS = 16  # a shell's ball spans this many cells per axis: a close cover, a few hundred ranges
+# A shell's ball spans this many cells per axis. Fine cells hug the ball (fewer
+# systems scanned) but give more ranges (one index search each): worth it only
+# where many systems are expected.
+SHELL_CELLS_PER_AXIS = ((1_000, 4), (20_000, 8), (math.inf, 16))  # (expected systems below, cells)
 FIRST_SHELL_FRACTION = 1 / 8  # the first shell's radius, as a fraction of the sphere's
 SHELL_TARGET_FILL = 1.5  # grow the next shell to hold about this many times the limit
 SHELL_MIN_GROWTH = 2 ** 0.5
@@ -169,14 +172,17 @@ def sphere_shells(cube: Cube, sphere: Sphere, found: Candidates) -> Iterator[tup
     """
     radius = sphere.radius_ly
     bound = radius * FIRST_SHELL_FRACTION
+    expected = 0.0  # systems the next ball should hold, from the density seen so far
     scanned: list[Range] = []
     while True:
         bound = min(bound, radius)
-        cover = sphere_code_ranges(cube, *sphere.centre_ly, bound, cells_per_axis=SHELL_CELLS_PER_AXIS)
+        cells = next(c for below, c in SHELL_CELLS_PER_AXIS if expected < below)
+        cover = sphere_code_ranges(cube, *sphere.centre_ly, bound, cells_per_axis=cells)
         yield bound, subtract_ranges(cover, scanned)
         if bound >= radius:
             return
         scanned = union_ranges(scanned, cover)
         seen = found.count_within(bound)
         growth = (SHELL_TARGET_FILL * found.limit / seen) ** (1 / 3) if seen else math.inf
-        bound *= max(growth, SHELL_MIN_GROWTH)
+        previous, bound = bound, bound * max(growth, SHELL_MIN_GROWTH)
+        expected = seen * (min(bound, radius) / previous) ** 3

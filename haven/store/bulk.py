@@ -88,7 +88,7 @@ BULK_CACHE_KIB = 512 * 1024
 #: A cap, not an allocation: 100,000 systems need about 80 MiB.
 FTS_HASH_BYTES = 256 << 20
 FTS_DEFAULT_HASH_BYTES = 1 << 20
-FTS_DEFAULT_AUTOMERGE = 4
+FTS_DEFAULT_AUTOMERGE = 0  # merges happen off the write path (migration 0006)
 
 _CONTROL = re.compile("[\x00-\x1f]")
 _EXTRA = TypeAdapter(Extra)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Iterator
 from itertools import chain
 
 import numpy as np
@@ -241,7 +242,7 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
         conn.execute("DROP INDEX system_lod")
     conn.executemany(
         "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
-        zip(levels[changed].tolist(), cells[changed].tolist(), priorities[changed].tolist(), ids[changed].tolist()),
+        _rows_in_slices(changed, levels, cells, priorities, ids),
     )
     tick("octree_update")
     if rebuild_index:
@@ -260,6 +261,17 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
     tick("octree_nodes")
     return len(table)
 
+
+
+def _rows_in_slices(picked: np.ndarray, *columns: np.ndarray, size: int = 65_536) -> Iterator[tuple[int, ...]]:
+    """Rows ``(columns[0][i], columns[1][i], …)`` for ``i`` in ``picked``, as Python ints.
+
+    Converted a slice at a time: Python ints cost ~36 bytes each, so converting
+    whole columns at once would take gigabytes at 10M systems.
+    """
+    for start in range(0, len(picked), size):
+        part = picked[start:start + size]
+        yield from zip(*(c[part].tolist() for c in columns))
 
 
 def _int_rows(conn: sqlite3.Connection, sql: str, galaxy_id: int, width: int) -> np.ndarray:

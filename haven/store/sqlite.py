@@ -33,7 +33,8 @@ from haven.timeutil import now_ms, parse_ms, to_iso
 DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
 BUSY_TIMEOUT_MS = 10_000
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
-CHECKPOINT_INTERVAL_S = 0.5
+MAINTENANCE_INTERVAL_S = 0.5
+SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ class SQLiteStore:
         self._keys: dict[str, GalaxyKey] = {}
         self._keys_by_id: dict[int, GalaxyKey] = {}
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
-        self._checkpointer: threading.Thread | None = None
-        self._stop_checkpoints = threading.Event()
+        self._maintenance: threading.Thread | None = None
+        self._stop_maintenance = threading.Event()
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -159,46 +160,66 @@ class SQLiteStore:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone() is not None
 
-    def start_background_checkpoints(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
-        """Copy the WAL into the database file from a thread of its own, not at a writer's commit.
+    def start_background_maintenance(self, interval_s: float = MAINTENANCE_INTERVAL_S) -> None:
+        """Do SQLite's housekeeping from a thread of its own instead of inside users' commits.
 
-        By default SQLite checkpoints inside the commit that grows the WAL past 1,000
-        pages, and that write waits for it: on a large database that commit can take
-        seconds. A server calls this once; its writes then only append to the WAL, and
-        a PASSIVE checkpoint every ``interval_s`` (which never blocks readers or
-        writers) keeps the WAL short. :meth:`close` stops the thread.
+        Two jobs would otherwise land on whichever write happens to trigger them,
+        and that user waits: copying the WAL into the database file (SQLite's
+        automatic checkpoint, seconds on a multi-gigabyte file) and merging
+        search-index segments (milliseconds per insert on a large galaxy; the
+        schema leaves FTS5's ``automerge`` off). A server calls this once. Every
+        ``interval_s`` the thread merges a few pages of the search index if
+        anybody wrote (a short write transaction that is skipped when the
+        database is busy) and runs a PASSIVE checkpoint, which never blocks
+        readers or writers. :meth:`close` stops it.
         """
         with self._lock:
-            if self._checkpointer is not None:
+            if self._maintenance is not None:
                 return
             self._autocheckpoint_pages = 0
             for conn in self._connections:
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
-            self._stop_checkpoints.clear()
-            self._checkpointer = threading.Thread(
-                target=self._checkpoint_loop, args=(interval_s,), name="haven-wal-checkpoint", daemon=True
+            self._stop_maintenance.clear()
+            self._maintenance = threading.Thread(
+                target=self._maintenance_loop, args=(interval_s,), name="haven-maintenance", daemon=True
             )
-            self._checkpointer.start()
+            self._maintenance.start()
 
-    def _checkpoint_loop(self, interval_s: float) -> None:
+    def _maintenance_loop(self, interval_s: float) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            while not self._stop_checkpoints.wait(interval_s):
+            conn.execute("PRAGMA busy_timeout = 0")  # never queue behind a user's write: try next round
+            seen = None
+            while not self._stop_maintenance.wait(interval_s):
                 try:
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]  # moves when others commit
+                    if version != seen:
+                        seen = version
+                        self._merge_search_segments(conn)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # e.g. the file went away: try again next round
-                    log.warning("WAL checkpoint failed: %s", exc)
+                except sqlite3.Error as exc:  # busy, or the file went away: next round
+                    log.debug("background maintenance skipped: %s", exc)
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             conn.close()
 
+    @staticmethod
+    def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> None:
+        """One bounded step of search-index merging, in its own short transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES ('merge', ?)", (pages,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def close(self) -> None:
-        thread = self._checkpointer
+        thread = self._maintenance
         if thread is not None:
-            self._stop_checkpoints.set()
+            self._stop_maintenance.set()
             thread.join()
-            self._checkpointer = None
+            self._maintenance = None
             self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         with self._lock:
             for conn in self._connections:

@@ -1,4 +1,4 @@
-"""A server's commits never run a WAL checkpoint; a background thread keeps the WAL short."""
+"""A server's commits never checkpoint the WAL or merge the search index; a background thread does both."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def autocheckpoint(conn) -> int:
 
 def test_commits_checkpoint_themselves_until_the_background_thread_runs(store):
     assert autocheckpoint(store.conn) == 1000  # SQLite's default: inside the commit
-    store.start_background_checkpoints(interval_s=0.05)
+    store.start_background_maintenance(interval_s=0.05)
     assert autocheckpoint(store.conn) == 0
 
     seen: list[int] = []
@@ -23,12 +23,12 @@ def test_commits_checkpoint_themselves_until_the_background_thread_runs(store):
     worker.start()
     worker.join()
     assert seen == [0]  # connections opened later (other threads) too
-    store.start_background_checkpoints()  # a second call changes nothing
-    assert sum(t.name == "haven-wal-checkpoint" for t in threading.enumerate()) == 1
+    store.start_background_maintenance()  # a second call changes nothing
+    assert sum(t.name == "haven-maintenance" for t in threading.enumerate()) == 1
 
 
 def test_the_background_thread_copies_the_wal_into_the_database(store):
-    store.start_background_checkpoints(interval_s=0.05)
+    store.start_background_maintenance(interval_s=0.05)
     size_before = store.path.stat().st_size
     store.import_systems(GALAXY, [validate_system({"name": f"S{i:05d}", "x": i, "y": 0, "z": 0,
                                                    "materials": "x" * 200}) for i in range(3000)])
@@ -39,9 +39,28 @@ def test_the_background_thread_copies_the_wal_into_the_database(store):
 
 
 def test_close_stops_the_thread(store):
-    store.start_background_checkpoints(interval_s=0.05)
-    thread = store._checkpointer
+    store.start_background_maintenance(interval_s=0.05)
+    thread = store._maintenance
     assert thread is not None and thread.is_alive()
     store.close()
     assert not thread.is_alive()
     assert autocheckpoint(store.conn) == 1000  # a store used again after close checkpoints as before
+
+
+def search_segments(store) -> int:
+    return store.conn.execute("SELECT count(DISTINCT segid) FROM system_fts_idx").fetchone()[0]
+
+
+def test_writes_leave_search_merging_to_the_background_thread(store):
+    config = dict(store.conn.execute("SELECT k, v FROM system_fts_config").fetchall())
+    assert config["automerge"] == 0  # a commit never merges
+    for i in range(12):  # one small segment per commit
+        store.create(GALAXY, validate_system({"name": f"Merge {i:02d}", "x": i, "y": 0, "z": 0}))
+    piled_up = search_segments(store)
+    assert piled_up >= 8
+    store.start_background_maintenance(interval_s=0.05)
+    deadline = time.monotonic() + 30
+    while search_segments(store) >= piled_up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert search_segments(store) < piled_up
+    assert len(store.search(GALAXY, "Merge", limit=100)) == 12  # nothing lost in the merge
