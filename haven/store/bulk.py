@@ -503,9 +503,11 @@ class BulkLoader:
                     conn.execute("UPDATE bulk_job SET state = 'done', finished_at = ? WHERE job_key = ?",
                                  (now_ms(), self.job_key))
                 row = conn.execute("SELECT * FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
+            t0 = self._tick("octree", t0)
+            store.merge_search_index()  # so the next single write does not pay for the load's segments
+            self._tick("search_merge", t0)
         finally:
             self.close()
-        self._tick("octree", t0)
         self.job = dict(row)
         return {
             "job": self.job_key, "kind": self.kind, "galaxy": self.galaxy, "state": row["state"],

@@ -204,8 +204,13 @@ class SQLiteStore:
             conn.close()
 
     @staticmethod
-    def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> None:
-        """One bounded step of search-index merging, in its own short transaction."""
+    def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:
+        """One bounded step of search-index merging in its own transaction; False when nothing was left to merge.
+
+        FTS5 merges only levels holding at least ``usermerge`` (4) segments, so
+        repeating this until it returns False leaves every level with a few.
+        """
+        before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES ('merge', ?)", (pages,))
@@ -213,6 +218,17 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        return conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work was done
+
+    def merge_search_index(self, pages_per_step: int = 1000) -> None:
+        """Merge the search index until no level holds several segments, a step per transaction.
+
+        Bulk loads call it when they finish: they leave many segments behind, and
+        otherwise the next user's write would pay for merging them (FTS5's
+        ``crisismerge``). Other writers get in between the steps.
+        """
+        while self._merge_search_segments(self.conn, pages_per_step):
+            pass
 
     def close(self) -> None:
         thread = self._maintenance

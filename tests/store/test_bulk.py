@@ -85,6 +85,10 @@ def test_generate_counts_octree_search_and_derived_details(tmp_path):
     assert {r["name"]: r["system_count"] for r in store.regions("Gen") if r["system_count"]} == real
     check_octree(store, "Gen")
     store.conn.execute("INSERT INTO system_fts (system_fts) VALUES ('integrity-check')")  # index == content
+    # 20 batches each left a search-index segment; finish() merged them, so the next
+    # single write does not (FTS5 would, inside that write, at 16 segments)
+    assert store.conn.execute("SELECT count(DISTINCT segid) FROM system_fts_idx").fetchone()[0] < 4
+    assert summary["timings_s"]["search_merge"] >= 0
 
     spec = GalaxySpec(N, SEED, batch_size=BATCH)
     batch = generate_batch(spec, 2)
