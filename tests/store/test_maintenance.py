@@ -54,13 +54,14 @@ def search_segments(store) -> int:
 def test_writes_leave_search_merging_to_the_background_thread(store):
     config = dict(store.conn.execute("SELECT k, v FROM system_fts_config").fetchall())
     assert config["automerge"] == 0  # a commit never merges
-    for i in range(12):  # one small segment per commit
+    assert config["crisismerge"] == 128  # nor does a burst of writes between two maintenance rounds
+    for i in range(40):  # one small segment per commit, well past FTS5's default crisis level of 16
         store.create(GALAXY, validate_system({"name": f"Merge {i:02d}", "x": i, "y": 0, "z": 0}))
     piled_up = search_segments(store)
-    assert piled_up >= 8
+    assert piled_up >= 40
     store.start_background_maintenance(interval_s=0.05)
     deadline = time.monotonic() + 30
     while search_segments(store) >= piled_up and time.monotonic() < deadline:
         time.sleep(0.05)
     assert search_segments(store) < piled_up
-    assert len(store.search(GALAXY, "Merge", limit=100)) == 12  # nothing lost in the merge
+    assert len(store.search(GALAXY, "Merge", limit=100)) == 40  # nothing lost in the merge
