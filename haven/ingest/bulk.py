@@ -269,9 +269,14 @@ def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows:
 def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> None:
     galaxy_has_systems = store.galaxy(loader.galaxy)["system_count"] > 0
     hashes: list[np.ndarray] = []
+    attach_ids: dict[str, tuple[int, int, str]] = {}  # legacy id of a details line -> (batch, row, label)
+    batches = 0
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
+        batches += 1
         p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        for row, legacy_id, _ in p.attach:
+            attach_ids.setdefault(legacy_id, (fb.index, row, p.label(row)))
         if not p.n:
             continue
         if galaxy_has_systems:
@@ -279,12 +284,54 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
             if clash is not None:
                 raise clash
         hashes.append(np.fromiter(map(hash, p.names), dtype=np.int64, count=p.n))
-    if not hashes:
+    if hashes:
+        all_hashes = np.sort(np.concatenate(hashes))
+        repeated = set(all_hashes[1:][all_hashes[1:] == all_hashes[:-1]].tolist())
+        if repeated:
+            _check_unique_names(loader, path, fmt, batch_rows, repeated)
+    if attach_ids and batches > 1:
+        _check_attach_ids(store, loader, path, fmt, batch_rows, attach_ids)
+
+
+def _check_attach_ids(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int,
+                      attach_ids: dict[str, tuple[int, int, str]]) -> None:
+    """Every details line must name a system stored before it is attached (all or nothing).
+
+    Only needed when the file has more than one batch: within one batch the write
+    fails as a whole. A system counts if the galaxy holds it already or the file
+    adds it in the details line's batch or an earlier one (batches are written in order).
+    """
+    galaxy_id = store.galaxy(loader.galaxy)["id"]
+    # one scan of the table (no index on legacy_id is kept; ``+`` keeps it a plain scan)
+    stored = {r[0] for r in store.conn.execute(
+        "SELECT legacy_id FROM system WHERE +galaxy_id = ? AND legacy_id IN (SELECT value FROM json_each(?))",
+        (galaxy_id, orjson.dumps(list(attach_ids)).decode()),
+    )}
+    missing = {k: v for k, v in attach_ids.items() if k not in stored}
+    if not missing:
         return
-    all_hashes = np.sort(np.concatenate(hashes))
-    repeated = set(all_hashes[1:][all_hashes[1:] == all_hashes[:-1]].tolist())
-    if not repeated:
-        return
+    first_in_file: dict[str, int] = {}  # legacy id -> first batch of the file that adds that system
+    for fb in tabular.read_batches(path, fmt, batch_rows):
+        fb.load()
+        column = fb.columns.get("legacy_id")
+        if column is None:
+            continue
+        values = column.to_pylist() if hasattr(column, "to_pylist") else list(column)
+        for v in values:
+            key = None if v is None else str(v)
+            if key in missing and key not in first_in_file:
+                first_in_file[key] = fb.index
+    for legacy_id, (batch_index, _, label) in sorted(missing.items(), key=lambda kv: kv[1][:2]):
+        added = first_in_file.get(legacy_id)
+        if added is None or added > batch_index:
+            where = "" if added is None else " before this line (it comes later in the file)"
+            raise BulkRowError(
+                f"{label}: id: no system with the id {legacy_id!r} in galaxy {loader.galaxy!r}{where}; "
+                "nothing was written", row=label, field="id", batch_index=batch_index,
+            )
+
+
+def _check_unique_names(loader: BulkLoader, path: Path, fmt: str, batch_rows: int, repeated: set[int]) -> None:
     first: dict[str, str] = {}  # a second pass over the few names whose hashes repeat
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
