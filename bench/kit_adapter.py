@@ -5,8 +5,8 @@ and a runner) times any module that offers ``connect``, ``get_systems_paginated`
 ``search_systems``, ``get_system_by_name``, ``get_systems_in_region_sphere``,
 ``add_system`` and ``delete_systems``::
 
-    PYTHONPATH=/path/to/haven/bench:/path/to/haven \\
-        python run_baseline.py DATA_DIR --db haven.db --impl kit_adapter
+    HAVEN_KIT_PARAMS=DATA_DIR/params.json PYTHONPATH=/path/to/haven/bench:/path/to/haven \\
+        .venv/bin/python run_baseline.py DATA_DIR --db haven.db --impl kit_adapter
 
 Every function is a thin call into Haven's store (:class:`haven.store.SQLiteStore`,
 the same calls the HTTP API makes), so the timings are Haven's in-process costs on
@@ -39,7 +39,6 @@ What differs from the original design, and how it is handled:
   text as in the original design.
 * **Rows** are Haven's system dicts (``legacy_id`` holds the kit's ``id``);
   the runner only counts them.
-
 * **Housekeeping.** As ``haven serve`` (and ``haven bench``) run it, the store
   checkpoints the WAL and merges search-index segments in its background
   maintenance thread, not inside users' commits; :func:`connect` starts that

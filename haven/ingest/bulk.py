@@ -257,7 +257,9 @@ def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows:
     """Validate every batch of a file without writing; raise on the first problem.
 
     Names must be unique in the whole file (64-bit hashes kept per name, so memory
-    stays at 8 bytes a record) and must not exist in the galaxy yet.
+    stays at 8 bytes a record) and must not exist in the galaxy yet. Details lines
+    must name systems that exist by the time their batch is written (checked here
+    when the file has several batches, so a bad id late in the file writes nothing).
     """
     try:
         _check_file(store, loader, path, fmt, batch_rows)
