@@ -88,7 +88,6 @@ BULK_CACHE_KIB = 512 * 1024
 #: A cap, not an allocation: 100,000 systems need about 80 MiB.
 FTS_HASH_BYTES = 256 << 20
 FTS_DEFAULT_HASH_BYTES = 1 << 20
-FTS_DEFAULT_AUTOMERGE = 0  # merges happen off the write path (migration 0006)
 
 _CONTROL = re.compile("[\x00-\x1f]")
 _EXTRA = TypeAdapter(Extra)
@@ -413,14 +412,12 @@ class BulkLoader:
         conn.executemany(sql, zip(*data))
         t = self._tick("insert_rows", t)
         if trigger is not None:
-            # One in-memory term buffer for the whole batch and no merging while it is
-            # filled: the batch becomes one new index segment, merged as usual at commit.
-            config = dict(conn.execute(
-                "SELECT k, v FROM system_fts_config WHERE k IN ('hashsize', 'automerge')").fetchall())
-            _fts_config(conn, hashsize=FTS_HASH_BYTES, automerge=0)
+            # One in-memory term buffer for the whole batch: it becomes a few large index
+            # segments (the schema never merges inside a write; finish() merges them).
+            config = dict(conn.execute("SELECT k, v FROM system_fts_config WHERE k = 'hashsize'").fetchall())
+            _fts_config(conn, hashsize=FTS_HASH_BYTES)
             conn.execute(_FTS_FILL, (first_id, first_id + n - 1))
-            _fts_config(conn, hashsize=config.get("hashsize", FTS_DEFAULT_HASH_BYTES),
-                        automerge=config.get("automerge", FTS_DEFAULT_AUTOMERGE))
+            _fts_config(conn, hashsize=config.get("hashsize", FTS_DEFAULT_HASH_BYTES))
             conn.execute(trigger[0])
             t = self._tick("fts", t)
         return t
