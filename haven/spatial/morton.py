@@ -140,10 +140,14 @@ class Cube:
         return np.asarray(self.min_ly, dtype=np.float64) + (deinterleave3_array(codes) + 0.5) * side
 
     @property
+    def code_half_cell_ly(self) -> float:
+        """How far, along one axis, a system can lie from its code's cell centre (rounded up)."""
+        return self.side_ly / GRID_SIZE / 2 * (1 + 1e-9) + self.side_ly * 1e-12
+
+    @property
     def code_slack_ly(self) -> float:
         """How far a system can lie from its code's cell centre (half the cell's diagonal, rounded up)."""
-        side = self.side_ly / GRID_SIZE
-        return side * math.sqrt(3) / 2 * (1 + 1e-9) + self.side_ly * 1e-12
+        return self.code_half_cell_ly * math.sqrt(3)
 
     def cell_side_ly(self, level: int) -> float:
         return self.side_ly / (1 << level)

@@ -1,8 +1,8 @@
 """Exact, ordered, limited spatial answers from Morton codes, reading few positions.
 
 A range scan of the ``(galaxy_id, code)`` index yields ``(code, id)`` pairs
-without touching the table. A code names a cell of side ``side / 2^21`` (about
-0.06 LY in a 100,000 LY galaxy), so its centre is within
+without touching the table. A code names a cell of side ``side / 2^21`` (0.125
+LY in the default 262,144 LY cube), so its centre is within
 :attr:`~haven.spatial.morton.Cube.code_slack_ly` (``δ``) of the system. That is
 enough to decide, for almost every candidate, whether it is inside the shape and
 how far it is from the query point to within ``δ``. Only candidates whose cell
@@ -25,7 +25,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from haven.spatial.morton import GRID_SIZE, Cube
+from haven.spatial.morton import Cube
 from haven.spatial.ranges import Range, sphere_code_ranges, subtract_ranges, union_ranges
 
 # A shell's ball spans this many cells per axis. Fine cells hug the ball (fewer
@@ -76,7 +76,7 @@ class Box:
         return tuple((a + b) / 2 for a, b in zip(self.lo_ly, self.hi_ly))  # type: ignore[return-value]
 
     def classify(self, centres_ly: np.ndarray, distance_ly: np.ndarray, cube: Cube) -> tuple[np.ndarray, np.ndarray]:
-        half_cell = cube.side_ly / GRID_SIZE / 2 * (1 + 1e-9) + cube.side_ly * 1e-12
+        half_cell = cube.code_half_cell_ly
         lo = np.asarray(self.lo_ly, dtype=np.float64)
         hi = np.asarray(self.hi_ly, dtype=np.float64)
         inside = ((centres_ly >= lo + half_cell) & (centres_ly <= hi - half_cell)).all(axis=1)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Iterator
 from itertools import chain
+from typing import Iterator
 
 import numpy as np
 
