@@ -219,6 +219,18 @@ def _rows(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     return [dict(r) for r in cur]
 
 
+def _owner(row: dict[str, Any], table: str, key: str, kind: str, parents: dict[Any, dict[str, Any]],
+           warnings: list[str]) -> dict[str, Any] | None:
+    """The parent row a child row names by ``key``, or None with a warning that it was left out."""
+    parent = parents.get(row.get(key))
+    if parent is None:
+        warnings.append(
+            f"{table} row id {row.get('id')!r} ({row.get('name')!r}) belongs to no {kind} "
+            f"({key} {row.get(key)!r}); it was not imported"
+        )
+    return parent
+
+
 def _read_legacy_db(path: Path, conn: sqlite3.Connection, tables: set[str]) -> LegacyFile:
     out = LegacyFile(path=path, shape=SHAPE_SQLITE)
     if "_metadata" in tables:
@@ -238,31 +250,17 @@ def _read_legacy_db(path: Path, conn: sqlite3.Connection, tables: set[str]) -> L
     planets_by_id: dict[Any, dict[str, Any]] = {}
     for p in planets:
         p["moons"] = []
-        owner = by_legacy_id.get(p.get("system_id"))
-        if owner is None:
-            out.warnings.append(
-                f"planets row id {p.get('id')!r} ({p.get('name')!r}) belongs to no system "
-                f"(system_id {p.get('system_id')!r}); it was not imported"
-            )
-            continue
-        owner["planets"].append(p)
-        planets_by_id.setdefault(p.get("id"), p)
+        owner = _owner(p, "planets", "system_id", "system", by_legacy_id, out.warnings)
+        if owner is not None:
+            owner["planets"].append(p)
+            planets_by_id.setdefault(p.get("id"), p)
     for m in moons:
-        planet = planets_by_id.get(m.get("planet_id"))
-        if planet is None:
-            out.warnings.append(
-                f"moons row id {m.get('id')!r} ({m.get('name')!r}) belongs to no planet "
-                f"(planet_id {m.get('planet_id')!r}); it was not imported"
-            )
-            continue
-        planet["moons"].append(m)
+        planet = _owner(m, "moons", "planet_id", "planet", planets_by_id, out.warnings)
+        if planet is not None:
+            planet["moons"].append(m)
     for st in stations:
-        owner = by_legacy_id.get(st.get("system_id"))
+        owner = _owner(st, "space_stations", "system_id", "system", by_legacy_id, out.warnings)
         if owner is None:
-            out.warnings.append(
-                f"space_stations row id {st.get('id')!r} ({st.get('name')!r}) belongs to no system "
-                f"(system_id {st.get('system_id')!r}); it was not imported"
-            )
             continue
         if owner.get("space_station") is None:
             owner["space_station"] = st
