@@ -124,11 +124,7 @@ def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
         "timings_s": summary.get("timings_s", {}),
     }
     store.set_meta_value(META_BUILD_KEY, orjson.dumps(record).decode())
-    store.close()  # time a store that serves, as the server would: not the one that built the galaxy
-    # The build leaves the OS with hundreds of MB of unwritten pages; the first fsync
-    # (a write's commit) would wait for all of them. Flush them first, untimed.
-    os.sync()
-    return init_store(DatabaseUrl("sqlite", str(path))), {**record, "reused": False}
+    return store, {**record, "reused": False}
 
 
 def remove_leftovers(store: SQLiteStore, galaxy: str) -> int:
