@@ -70,12 +70,32 @@ def _export_to_path(store: Any, g: dict[str, Any], path: Path, fmt: str) -> int:
     return count
 
 
+def exported_at_ms() -> int:
+    """The export's time stamp: now, or ``SOURCE_DATE_EPOCH`` (seconds) when set.
+
+    ``SOURCE_DATE_EPOCH`` is the reproducible-builds convention: with it, two
+    exports of the same galaxy (e.g. two ``haven generate`` runs with one seed)
+    are byte-identical files.
+    """
+    fixed = os.environ.get("SOURCE_DATE_EPOCH")
+    if fixed is None:
+        return now_ms()
+    try:
+        seconds = int(fixed)
+    except ValueError:
+        raise InvalidInput(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {fixed!r}",
+                           field="SOURCE_DATE_EPOCH") from None
+    if seconds < 0:
+        raise InvalidInput("SOURCE_DATE_EPOCH must not be negative", field="SOURCE_DATE_EPOCH")
+    return seconds * 1000
+
+
 def _meta(g: dict[str, Any], fmt: str) -> dict[str, Any]:
     return {
         "format": fmt,
         "version": FORMAT_VERSION,
         "generator": f"haven {__version__}",
-        "exported_at": to_iso(now_ms()),
+        "exported_at": to_iso(exported_at_ms()),
         "galaxy": g["name"],
         # The galaxy's total when the export began (an O(1) counter); the
         # records that follow are what was read, system by system.

@@ -160,6 +160,26 @@ def test_a_killed_generate_resumes_to_the_same_database_and_export(tmp_path):
     assert exported(resumed, "a") == exported(straight, "b")
 
 
+def test_two_generate_runs_export_byte_identical_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the export's only varying byte: its time stamp
+    files = []
+    for name in ("one", "two"):
+        store = fresh(tmp_path, name)
+        generate_galaxy(store, "Gen", 3_000, SEED, batch_size=1_000, write_rows=700)
+        export_galaxy(store, "Gen", tmp_path / f"{name}.json")
+        files.append((tmp_path / f"{name}.json").read_bytes())
+    assert files[0] == files[1]
+    assert b'"exported_at":"2023-11-14T22:13:20Z"' in files[0]
+
+
+def test_a_bad_source_date_epoch_is_refused(tmp_path, monkeypatch):
+    store = fresh(tmp_path, "bad-epoch")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(InvalidInput, match="SOURCE_DATE_EPOCH"):
+        export_galaxy(store, "Gen", tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_generate_refuses_a_different_spec_for_the_same_galaxy(tmp_path):
     store = fresh(tmp_path, "spec")
     generate_galaxy(store, "Gen", 100, 1, batch_size=50, write_rows=50)
