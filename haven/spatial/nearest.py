@@ -50,6 +50,10 @@ class Shape(Protocol):
         """The exact test on a true position."""
         ...
 
+    def sql_condition(self) -> tuple[str, list[float]]:
+        """:meth:`contains` as an SQL condition on ``s.x, s.y, s.z``, with its parameters."""
+        ...
+
 
 @dataclass(frozen=True)
 class Sphere:
@@ -64,6 +68,10 @@ class Sphere:
 
     def contains(self, x_ly: float, y_ly: float, z_ly: float) -> bool:
         return squared_distance(self.centre_ly, x_ly, y_ly, z_ly) <= self.radius_ly * self.radius_ly
+
+    def sql_condition(self) -> tuple[str, list[float]]:
+        sql, params = squared_distance_sql(self.centre_ly)
+        return f"{sql} <= ?", [*params, self.radius_ly * self.radius_ly]
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,26 @@ class Box:
     def contains(self, x_ly: float, y_ly: float, z_ly: float) -> bool:
         return all(a <= v <= b for v, a, b in zip((x_ly, y_ly, z_ly), self.lo_ly, self.hi_ly))
 
+    def sql_condition(self) -> tuple[str, list[float]]:
+        return "s.x BETWEEN ? AND ? AND s.y BETWEEN ? AND ? AND s.z BETWEEN ? AND ?", [
+            v for pair in zip(self.lo_ly, self.hi_ly) for v in pair
+        ]
+
 
 def squared_distance(centre_ly: tuple[float, float, float], x_ly: float, y_ly: float, z_ly: float) -> float:
     """Squared distance, computed the same way everywhere so ties break the same way."""
     dx, dy, dz = x_ly - centre_ly[0], y_ly - centre_ly[1], z_ly - centre_ly[2]
     return dx * dx + dy * dy + dz * dz
+
+
+def squared_distance_sql(centre_ly: tuple[float, float, float]) -> tuple[str, list[float]]:
+    """:func:`squared_distance` of ``s.x, s.y, s.z`` in SQL, with its parameters.
+
+    The same operations in the same order on IEEE doubles, so SQL and Python
+    agree to the last bit and order ties alike.
+    """
+    sql = "((s.x - ?) * (s.x - ?) + (s.y - ?) * (s.y - ?) + (s.z - ?) * (s.z - ?))"
+    return sql, [c for c in centre_ly for _ in range(2)]
 
 
 class Candidates:

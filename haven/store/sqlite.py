@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import operator
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUn
 from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
-from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance
+from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import history
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -43,6 +44,7 @@ SYSTEM_COLUMNS = (
     "s.base_location, s.photo, s.attributes, s.glyph, s.legacy_id, s.provenance, s.confidence, "
     "s.extra, s.version, s.created_at, s.modified_at"
 )
+_DISTANCE_THEN_ID = operator.itemgetter(-2, -1)  # rows of _rows_by_distance end with (d2, id)
 SYSTEM_FROM = "system s LEFT JOIN region r ON r.id = s.region_id"
 
 
@@ -595,22 +597,30 @@ class SQLiteStore:
             return self._rows_by_distance(shape, found.finalists(), limit)
 
     def _rows_by_distance(self, shape: Shape, ids: list[int], limit: int) -> list[dict[str, Any]]:
-        """Full rows of ``ids`` inside ``shape``, nearest first (ties by id), with ``distance`` in LY."""
+        """Full rows of ``ids`` inside ``shape``, nearest first (ties by id), with ``distance`` in LY.
+
+        SQLite tests the shape and computes squared distances (on the same doubles
+        Python would use); Python sorts the plain tuples, which is cheaper than
+        SQLite's sorter carrying whole rows, and makes dicts of the ``limit`` first.
+        """
         if not ids:
             return []
-        rows = _fetch_systems(
-            self.conn,
-            f"SELECT {SYSTEM_COLUMNS} FROM json_each(?) j JOIN system s ON s.id = j.value "
-            "LEFT JOIN region r ON r.id = s.region_id",
-            (orjson.dumps(ids),),  # ids in order: table pages are read in order
-        )
-        ranked = sorted(
-            (squared_distance(shape.centre_ly, d["x"], d["y"], d["z"]), d["id"], d)
-            for d in rows if shape.contains(d["x"], d["y"], d["z"])
-        )
+        d2_sql, d2_params = squared_distance_sql(shape.centre_ly)
+        where_sql, where_params = shape.sql_condition()
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        rows = cur.execute(
+            f"SELECT {SYSTEM_COLUMNS}, {d2_sql} AS d2, s.id FROM json_each(?) j JOIN system s ON s.id = j.value "
+            f"LEFT JOIN region r ON r.id = s.region_id WHERE {where_sql}",
+            # ids in order: table pages are read in order
+            (*d2_params, orjson.dumps(ids), *where_params),
+        ).fetchall()
+        names = [c[0] for c in cur.description][:-2]
+        rows.sort(key=_DISTANCE_THEN_ID)
         out = []
-        for d2, _, d in ranked[:limit]:
-            d["distance"] = math.sqrt(d2)
+        for row in rows[:limit]:
+            d = _finish_system(dict(zip(names, row)))
+            d["distance"] = math.sqrt(row[-2])
             out.append(d)
         return out
 

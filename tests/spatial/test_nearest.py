@@ -4,6 +4,7 @@ and limited nearest-first answers are exact (checked against brute force)."""
 from __future__ import annotations
 
 import math
+import sqlite3
 
 import numpy as np
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from haven.spatial import Cube, box_code_ranges, deinterleave3
 from haven.spatial.morton import deinterleave3_array
-from haven.spatial.nearest import Box, Candidates, Sphere, sphere_shells, squared_distance
+from haven.spatial.nearest import Box, Candidates, Sphere, sphere_shells, squared_distance, squared_distance_sql
 
 CUBE = Cube(10.0, -20.0, 5.0, 1024.0)
 coord = st.floats(min_value=-1024, max_value=1024, allow_nan=False)
@@ -127,3 +128,24 @@ def test_a_sparse_sphere_takes_two_scans():
     sphere = Sphere((0.0, 0.0, 0.0), 500.0)
     found = Candidates(sphere, CUBE, 100)
     assert len(list(sphere_shells(CUBE, sphere, found))) == 2  # nothing seen in the first: straight to the radius
+
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(finite, finite, finite), st.tuples(finite, finite, finite), st.floats(min_value=0.001, max_value=1e6),
+       st.tuples(finite, finite, finite))
+def test_sql_distance_and_conditions_agree_with_python_to_the_bit(centre, point, radius_ly, size):
+    """The store filters and ranks in SQL; ties and surfaces must fall exactly as in Python."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE s (x REAL, y REAL, z REAL)")
+    conn.execute("INSERT INTO s VALUES (?, ?, ?)", point)
+    d2_sql, d2_params = squared_distance_sql(centre)
+    assert conn.execute(f"SELECT {d2_sql} FROM s", d2_params).fetchone()[0] == squared_distance(centre, *point)
+    lo = tuple(min(c, c + s) for c, s in zip(centre, size))
+    hi = tuple(max(c, c + s) for c, s in zip(centre, size))
+    for shape in (Sphere(centre, radius_ly), Sphere(centre, math.sqrt(squared_distance(centre, *point))), Box(lo, hi)):
+        where, params = shape.sql_condition()
+        inside = conn.execute(f"SELECT count(*) FROM s WHERE {where}", params).fetchone()[0] == 1
+        assert inside == shape.contains(*point)
