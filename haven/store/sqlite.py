@@ -25,7 +25,7 @@ from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationI
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
-from haven.store import history
+from haven.store import history, search
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
@@ -35,6 +35,7 @@ DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to s
 BUSY_TIMEOUT_MS = 10_000
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
 MAINTENANCE_INTERVAL_S = 0.5
+SEARCH_READ_ROWS = 128  # candidates fetched at a time while a search page fills
 SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
 
 log = logging.getLogger(__name__)
@@ -444,16 +445,20 @@ class SQLiteStore:
         return Page(items, total, has_more=more, has_previous=after is not None or offset > 0)
 
     def search_query(self, galaxy_id: int, q: str, limit: int, after_id: int | None) -> tuple[str, list[Any]]:
-        """The one query builder for search: trigram index, or name prefix for short terms."""
+        """The one query builder for search.
+
+        Terms of three characters or more: the candidates of :mod:`haven.store.search`,
+        in id order and without a limit (the caller reads until its page is full).
+        Shorter terms: names that start with the term, in name order.
+        """
         if len(q) >= MIN_SEARCH_CHARS:
-            phrase = '"' + q.replace('"', '""') + '"'
             sql = (
                 f"SELECT {SYSTEM_COLUMNS} FROM system_fts f JOIN system s ON s.id = f.rowid "
                 "LEFT JOIN region r ON r.id = s.region_id "
                 "WHERE system_fts MATCH ? AND s.galaxy_id = ? AND f.rowid > ? "
-                "ORDER BY f.rowid LIMIT ?"
+                "ORDER BY f.rowid"
             )
-            return sql, [phrase, galaxy_id, after_id or 0, limit]
+            return sql, [search.match_expression(search.rarest_trigrams(self.conn, q)), galaxy_id, after_id or 0]
         sql = (
             f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
             "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
@@ -474,8 +479,33 @@ class SQLiteStore:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):  # the full-text parser stops at NUL
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
-        sql, params = self.search_query(galaxy_id, q, limit, after_id)
-        return _fetch_systems(self.conn, sql, params)
+        with self._read() as conn:
+            sql, params = self.search_query(galaxy_id, q, limit, after_id)
+            if len(q) < MIN_SEARCH_CHARS:
+                return _fetch_systems(conn, sql, params)
+            return self._checked_candidates(sql, params, q.casefold(), limit)
+
+    def _checked_candidates(self, sql: str, params: list[Any], needle: str, limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` candidate rows that really contain ``needle`` (see :mod:`haven.store.search`)."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        try:
+            cur.execute(sql, params)
+            names = [c[0] for c in cur.description]
+            text = [names.index(c) for c in ("name", "materials", "attributes")]
+            out: list[dict[str, Any]] = []
+            while len(out) < limit:
+                rows = cur.fetchmany(SEARCH_READ_ROWS)
+                if not rows:
+                    break
+                for row in rows:
+                    if search.contains_term(needle, [row[i] for i in text]):
+                        out.append(_finish_system(dict(zip(names, row))))
+                        if len(out) == limit:
+                            break
+            return out
+        finally:
+            cur.close()
 
     def _children(self, conn: sqlite3.Connection, system_ids: list[int]) -> dict[int, dict[str, Any]]:
         """Planets (with moons) and stations for a batch of systems."""

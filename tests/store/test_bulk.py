@@ -48,7 +48,7 @@ def content(store) -> dict:
         "region": c.execute("SELECT * FROM region ORDER BY id").fetchall(),
         "lod_node": c.execute("SELECT * FROM lod_node ORDER BY galaxy_id, level, cell").fetchall(),
         "counts": c.execute("SELECT system_count, lod_clock FROM galaxy WHERE name = 'Gen'").fetchall(),
-        "fts": c.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH '\"Gold\"' ORDER BY rowid").fetchall(),
+        "fts": c.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'Gol AND old' ORDER BY rowid").fetchall(),
         "children": c.execute("SELECT (SELECT count(*) FROM planet), (SELECT count(*) FROM space_station)").fetchall(),
     }
 
@@ -204,7 +204,7 @@ def snapshot(store) -> tuple:
         c.execute("SELECT * FROM region ORDER BY id").fetchall(),
         c.execute("SELECT system_count FROM galaxy").fetchall(),
         c.execute("SELECT * FROM bulk_job_batch").fetchall(),
-        c.execute("SELECT count(*) FROM system_fts WHERE system_fts MATCH 'Carbon'").fetchall(),
+        c.execute("SELECT count(*) FROM system_fts WHERE system_fts MATCH 'Car AND bon'").fetchall(),
     )
 
 
