@@ -18,13 +18,13 @@ and the term is usually decided by its rarest trigrams. FTS5 keeps, per index
 segment, the first term of each leaf page in ``system_fts_idx``; the number of
 leaf pages between a trigram's entry and the next one bounds the length of its
 id list. :func:`rarest_trigrams` reads those two rows per trigram (an index
-search each) and picks the shortest lists. It is only an estimate: if the
+search each; the segment's last leaf page bounds the last entry) and picks
+the shortest lists. It is only an estimate: if the
 layout ever changed, the answer would still be exact, just slower.
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from typing import Iterable
 
@@ -40,6 +40,9 @@ _SEGMENTS = (
 _PAGE_AT_OR_BEFORE = (
     "SELECT pgno >> 1 FROM system_fts_idx WHERE segid = ? AND term <= ? ORDER BY term DESC LIMIT 1"
 )
+_SEGMENT_SHIFT = 37  # FTS5_SEGMENT_ROWID: segment id above 1 dlidx bit, 5 height bits and 31 page bits
+_LEAF_PAGES = 1 << 31
+_LAST_LEAF = "SELECT max(id) FROM system_fts_data WHERE id BETWEEN ? AND ?"
 _PAGE_AFTER = "SELECT pgno >> 1 FROM system_fts_idx WHERE segid = ? AND term > ? ORDER BY term LIMIT 1"
 
 
@@ -58,22 +61,26 @@ def _index_key(trigram: str) -> bytes:
     return ("0" + trigram.lower()).encode()
 
 
-def estimated_pages(conn: sqlite3.Connection, trigram_list: list[str]) -> dict[str, float]:
-    """Leaf pages each trigram's id list may span, summed over the index segments (an upper bound).
+def _last_leaf_page(conn: sqlite3.Connection, segment: int) -> int:
+    # A leaf page's row in system_fts_data has the id (segment << 37) + page number.
+    first = segment << _SEGMENT_SHIFT
+    row = conn.execute(_LAST_LEAF, (first, first + _LEAF_PAGES - 1)).fetchone()
+    return (row[0] - first) if row[0] is not None else 0
 
-    A trigram that sorts after a segment's last page entry may run to the
-    segment's end, which this table does not record: its bound is infinite.
-    """
-    segments = [row[0] for row in conn.execute(_SEGMENTS)]
-    pages: dict[str, float] = {}
+
+def estimated_pages(conn: sqlite3.Connection, trigram_list: list[str]) -> dict[str, int]:
+    """Leaf pages each trigram's id list may span, summed over the index segments (an upper bound)."""
+    segments = [(seg, _last_leaf_page(conn, seg)) for (seg,) in conn.execute(_SEGMENTS).fetchall()]
+    pages: dict[str, int] = {}
     for t in trigram_list:
         key = _index_key(t)
-        total: float = 0
-        for seg in segments:
+        total = 0
+        for seg, last_page in segments:
             at = conn.execute(_PAGE_AT_OR_BEFORE, (seg, key)).fetchone()
+            if at is None:
+                continue
             after = conn.execute(_PAGE_AFTER, (seg, key)).fetchone()
-            if at is not None:
-                total += (after[0] - at[0]) if after is not None else math.inf
+            total += (after[0] if after is not None else last_page + 1) - at[0]
         pages[t] = total
     return pages
 
