@@ -105,3 +105,35 @@ def test_an_unreadable_index_layout_falls_back_to_every_trigram():
 def test_match_expression_quotes_each_part():
     assert search.match_expression(['a"b', "c d"]) == '"a""b" AND "c d"'
     assert search.trigrams("abcab") == ["abc", "bca", "cab"]
+
+
+def fts_options(conn: sqlite3.Connection) -> str:
+    return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'system_fts'").fetchone()[0]
+
+
+def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
+    """Stored systems stay searchable across the upgrade and the downgrade."""
+    from haven.store import migrate
+
+    url = DatabaseUrl("sqlite", str(tmp_path / "h.db"))
+    migrate.upgrade(url, "0006")
+    conn = sqlite3.connect(url.sqlite_path)
+    conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at) VALUES (1, 'G', 1000, 0)")
+    conn.executemany(
+        "INSERT INTO system (galaxy_id, name, x, y, z, code, materials, created_at, modified_at) "
+        "VALUES (1, ?, 0, 0, 0, 0, ?, 0, 0)", [("Alpha Gold", "Salt"), ("Beta", "pure gold"), ("Gamma", None)])
+    conn.commit()
+    assert "detail" not in fts_options(conn)
+    migrate.upgrade(url)
+    assert "detail='none'" in fts_options(conn)
+    config = dict(conn.execute("SELECT k, v FROM system_fts_config").fetchall())
+    assert config["automerge"] == 0 and config["crisismerge"] == 128
+    store = init_store(url)
+    try:
+        assert names(store.search("G", "gold")) == ["Alpha Gold", "Beta"]
+    finally:
+        store.close()
+    migrate.downgrade(url, "0006")
+    assert "detail" not in fts_options(conn)
+    found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH '\"gold\"' ORDER BY rowid").fetchall()
+    assert found == [(1,), (2,)]
