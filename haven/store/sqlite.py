@@ -45,8 +45,8 @@ SYSTEM_COLUMNS = (
     "s.base_location, s.photo, s.attributes, s.glyph, s.legacy_id, s.provenance, s.confidence, "
     "s.extra, s.version, s.created_at, s.modified_at"
 )
-_DISTANCE_THEN_ID = operator.itemgetter(-2, -1)  # rows of _rows_by_distance end with (d2, id)
 SYSTEM_FROM = "system s LEFT JOIN region r ON r.id = s.region_id"
+_DISTANCE_THEN_ID = operator.itemgetter(-2, -1)  # rows of _rows_by_distance end with (d2, id)
 
 
 class GalaxyKey(NamedTuple):
