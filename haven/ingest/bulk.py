@@ -21,7 +21,7 @@ from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
-from haven.store.bulk import BulkLoader, BulkRowError, ProgressCallback, pipelined
+from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, gc_paused, pipelined
 
 __all__ = [
     "DEFAULT_WRITE_ROWS",
@@ -141,7 +141,7 @@ def generate_galaxy(
     try:
         for index in sorted(loader.done_batches()):
             loader.skip(index)  # a resumed run: the progress bar starts where the last one stopped
-        with closing(pipelined(slices(), prepare)) as batches:
+        with gc_paused(), closing(pipelined(slices(), prepare)) as batches:
             for prepared in batches:
                 loader.write_prepared(prepared)
         summary = loader.finish()
@@ -223,24 +223,30 @@ def bulk_import(
             loader.total_batches = -(-rows_total // batch_rows)
             loader.total_rows = rows_total
         done = loader.done_batches()
-        if check_first and not done and not loader.finished:
-            tc = time.perf_counter()
-            check_file(store, loader, path, fmt, batch_rows)
-            loader.timings["check"] = time.perf_counter() - tc
+        with gc_paused():
+            checked: PreparedBatch | None = None
+            if check_first and not done and not loader.finished:
+                tc = time.perf_counter()
+                checked = check_file(store, loader, path, fmt, batch_rows)
+                loader.timings["check"] = time.perf_counter() - tc
 
-        def prepare(fb: tabular.FileBatch) -> Any:
-            if fb.index in done:
-                return fb.index
-            fb.load()
-            return loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+            def prepare(fb: tabular.FileBatch) -> Any:
+                if fb.index in done:
+                    return fb.index
+                fb.load()
+                return loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach,
+                                      row_label=fb.label)
 
-        with closing(pipelined(tabular.read_batches(path, fmt, batch_rows, done), prepare)) as batches:
-            for prepared in batches:
-                if isinstance(prepared, int):
-                    loader.skip(prepared)
-                    continue
-                loader.write_prepared(prepared)
-                attached += len(prepared.attach)
+            # a one-batch file was prepared whole by the check: write that, do not read it twice
+            batches = (b for b in [checked]) if checked is not None else \
+                pipelined(tabular.read_batches(path, fmt, batch_rows, done), prepare)
+            with closing(batches):
+                for prepared in batches:
+                    if isinstance(prepared, int):
+                        loader.skip(prepared)
+                        continue
+                    loader.write_prepared(prepared)
+                    attached += len(prepared.attach)
         summary = loader.finish()
     finally:
         loader.close()
@@ -253,8 +259,11 @@ def bulk_import(
     return summary
 
 
-def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> None:
+def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> PreparedBatch | None:
     """Validate every batch of a file without writing; raise on the first problem.
+
+    Returns the prepared batch when the file is a single batch (the import writes
+    it as it is instead of reading and validating the file a second time), else None.
 
     Names must be unique in the whole file (64-bit hashes kept per name, so memory
     stays at 8 bytes a record) and must not exist in the galaxy yet. Details lines
@@ -262,21 +271,23 @@ def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows:
     when the file has several batches, so a bad id late in the file writes nothing).
     """
     try:
-        _check_file(store, loader, path, fmt, batch_rows)
+        return _check_file(store, loader, path, fmt, batch_rows)
     except BulkRowError as exc:
         message = exc.message.replace("nothing of this batch was written", "nothing was written")
         raise BulkRowError(message, row=exc.row, field=exc.field, batch_index=exc.batch_index) from None
 
 
-def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> None:
+def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> PreparedBatch | None:
     galaxy_has_systems = store.galaxy(loader.galaxy)["system_count"] > 0
     hashes: list[np.ndarray] = []
     attach_ids: dict[str, tuple[int, int, str]] = {}  # legacy id of a details line -> (batch, row, label)
     batches = 0
+    only: PreparedBatch | None = None  # the first batch, kept while it is the only one
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
         batches += 1
         p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        only = p if batches == 1 else None
         for row, legacy_id, _ in p.attach:
             attach_ids.setdefault(legacy_id, (fb.index, row, p.label(row)))
         if not p.n:
@@ -293,6 +304,7 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
             _check_unique_names(loader, path, fmt, batch_rows, repeated)
     if attach_ids and batches > 1:
         _check_attach_ids(store, loader, path, fmt, batch_rows, attach_ids)
+    return only
 
 
 def _check_attach_ids(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int,

@@ -137,6 +137,30 @@ def test_jsonl_nested_details_and_details_lines(store, tmp_path):
     assert [p["name"] for p in zola["planets"]] == ["Replaced"] and zola["space_station"] is None
 
 
+def test_details_in_many_batches_use_a_lookup_index_then_drop_it(store, tmp_path):
+    rows = records(12)
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "s.jsonl", rows))
+    lines = [{"id": r["id"], "planets": [{"name": f"{r['name']} I"}]} for r in rows]
+    built: list[str] = []
+    store.conn.set_trace_callback(lambda sql: built.append(sql) if sql.startswith("CREATE INDEX") else None)
+    summary = bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", lines), batch_rows=3)
+    store.conn.set_trace_callback(None)
+    assert summary["details_attached"] == 12
+    # the first batches read the table once each; the later ones share one index
+    assert [sql.split(" ON ")[0] for sql in built] == [f"CREATE INDEX {LEGACY_INDEX}"]
+    for r in rows:
+        assert [p["name"] for p in store.system_by_name(GALAXY, r["name"])["planets"]] == [f"{r['name']} I"]
+    assert store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LEGACY_INDEX,)).fetchone() is None
+
+
+def test_details_for_a_legacy_id_two_systems_share_change_nothing(store, tmp_path):
+    twins = [{"id": "t1", "name": "Twin A", "x": 0, "y": 0, "z": 0}, {"id": "t1", "name": "Twin B", "x": 1, "y": 0, "z": 0}]
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "s.jsonl", twins))
+    with pytest.raises(BulkRowError, match=r"^d\.jsonl line 1: id: more than one system has the id 't1'"):
+        bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", [{"id": "t1", "planets": [{"name": "T I"}]}]))
+    assert store.system_by_name(GALAXY, "Twin A")["planets"] == []
+
+
 def test_details_for_an_unknown_id_change_nothing(store, tmp_path):
     bulk_import(store, GALAXY, write_jsonl(tmp_path / "s.jsonl", [{"id": "a1", "name": "A", "x": 0, "y": 0, "z": 0}]))
     lines = [{"id": "a1", "planets": [{"name": "A I"}]}, {"id": "nope", "planets": [{"name": "X I"}]}]
