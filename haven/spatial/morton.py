@@ -21,26 +21,30 @@ _MASKS = (
 )
 
 
+#: ``(shift, mask)`` of each spreading step, and of each step undoing it (mask of the step before)
+_SPREAD_STEPS = tuple((shift, mask) for mask, shift in _MASKS[1:])
+_COMPACT_STEPS = tuple((_MASKS[i][1], _MASKS[i - 1][0]) for i in range(len(_MASKS) - 1, 0, -1))
+# the same as numpy scalars, so array code does not convert them on every call
+_SPREAD_STEPS_U64 = tuple((np.uint64(shift), np.uint64(mask)) for shift, mask in _SPREAD_STEPS)
+_COMPACT_STEPS_U64 = tuple((np.uint64(shift), np.uint64(mask)) for shift, mask in _COMPACT_STEPS)
+_AXIS_MASK_U64 = np.uint64(0x1FFFFF)
+_SPREAD_MASK_U64 = np.uint64(0x1249249249249249)
+
+
 def _spread(v: int) -> int:
     """Put the 21 bits of ``v`` two bits apart (bit i → bit 3i)."""
     v &= 0x1FFFFF
-    for mask, shift in _MASKS[1:]:
+    for shift, mask in _SPREAD_STEPS:
         v = (v | (v << shift)) & mask
     return v
 
 
 def _compact(v: int) -> int:
-    """Inverse of :func:`_spread`."""
+    """Inverse of :func:`_spread`: fold the bits back together, one step at a time."""
     v &= 0x1249249249249249
-    for mask, shift in reversed(_MASKS[1:]):
-        # undo one spreading step: fold the bits back together
-        v = (v | (v >> shift)) & _previous_mask(mask)
+    for shift, mask in _COMPACT_STEPS:
+        v = (v | (v >> shift)) & mask
     return v
-
-
-def _previous_mask(mask: int) -> int:
-    masks = [m for m, _ in _MASKS]
-    return masks[masks.index(mask) - 1]
 
 
 def interleave3(ix: int, iy: int, iz: int) -> int:
@@ -54,10 +58,20 @@ def deinterleave3(code: int) -> tuple[int, int, int]:
 
 
 def _spread_array(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
-    for mask, shift in _MASKS[1:]:
-        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    v = v.astype(np.uint64)
+    v &= _AXIS_MASK_U64
+    for shift, mask in _SPREAD_STEPS_U64:
+        v |= v << shift
+        v &= mask
     return v
+
+
+def spread_axis(index: np.ndarray, axis: int) -> np.ndarray:
+    """One axis's share of Morton codes (uint64): grid coordinates spread to bits ``3i + axis``.
+
+    The code of a cell is the OR of its three axes' shares.
+    """
+    return _spread_array(index) << np.uint64(axis)
 
 
 def interleave3_array(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
@@ -67,16 +81,17 @@ def interleave3_array(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndar
 
 
 def _compact_array(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.uint64) & np.uint64(0x1249249249249249)
-    for mask, shift in reversed(_MASKS[1:]):
-        v = (v | (v >> np.uint64(shift))) & np.uint64(_previous_mask(mask))
+    v = v & _SPREAD_MASK_U64
+    for shift, mask in _COMPACT_STEPS_U64:
+        v |= v >> shift
+        v &= mask
     return v
 
 
 def deinterleave3_array(codes: np.ndarray) -> np.ndarray:
     """Vectorised :func:`deinterleave3`: an ``(N, 3)`` int64 array of grid coordinates."""
-    c = np.asarray(codes, dtype=np.int64).astype(np.uint64)
-    return np.stack([_compact_array(c >> np.uint64(axis)) for axis in range(3)], axis=1).astype(np.int64)
+    c = np.asarray(codes, dtype=np.int64).view(np.uint64)[:, None] >> np.arange(3, dtype=np.uint64)
+    return _compact_array(c).view(np.int64)
 
 
 def cell_code_range(level: int, cell: int) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from haven.spatial.morton import MAX_LEVEL, Cube, cell_code_range, interleave3, interleave3_array
+from haven.spatial.morton import MAX_LEVEL, Cube, cell_code_range, interleave3, spread_axis
 
 MAX_CELLS_PER_AXIS = 4
 
@@ -74,21 +74,29 @@ def sphere_code_ranges(
     The sphere's bounding box spans at most ``cells_per_axis`` cells per axis;
     finer cells hug the sphere closer but give more ranges.
     """
-    centre = np.array([x_ly, y_ly, z_ly], dtype=np.float64)
+    centre = (x_ly, y_ly, z_ly)
     level = MAX_LEVEL
     if radius_ly > 0:
         level = math.floor(math.log2(cube.side_ly * (cells_per_axis - 1) / (2 * radius_ly)))
         level = max(0, min(MAX_LEVEL, level))
-    spans, side = _cells_in_box(cube, level, tuple(centre - radius_ly), tuple(centre + radius_ly))
+    spans, side = _cells_in_box(cube, level, tuple(c - radius_ly for c in centre),
+                                tuple(c + radius_ly for c in centre))
     if any(len(sp) == 0 for sp in spans):
         return []
-    grid = np.stack([g.ravel() for g in np.meshgrid(*(np.arange(sp.start, sp.stop) for sp in spans),
-                                                      indexing="ij")]).astype(np.int64)
-    cell_lo = np.asarray(cube.min_ly, dtype=np.float64)[:, None] + grid * side
-    nearest = np.clip(centre[:, None], cell_lo, cell_lo + side)
-    touches = ((centre[:, None] - nearest) ** 2).sum(axis=0) <= radius_ly * radius_ly
+    # A cell touches the sphere when its point nearest the centre is within the radius;
+    # that squared distance is a sum of one term per axis, so it is three short
+    # vectors broadcast into the grid (no grid of coordinates is built).
+    axis_d2, axis_codes = [], []
+    for axis, sp in enumerate(spans):
+        index = np.arange(sp.start, sp.stop, dtype=np.int64)
+        cell_lo = cube.min_ly[axis] + index * side
+        gap = np.maximum(np.maximum(cell_lo - centre[axis], centre[axis] - (cell_lo + side)), 0.0)
+        axis_d2.append(gap * gap)
+        axis_codes.append(spread_axis(index, axis))
+    d2 = axis_d2[0][:, None, None] + axis_d2[1][None, :, None] + axis_d2[2][None, None, :]
+    codes = axis_codes[0][:, None, None] | axis_codes[1][None, :, None] | axis_codes[2][None, None, :]
     shift = 3 * (MAX_LEVEL - level)
-    lo = np.sort(interleave3_array(*grid[:, touches]) << shift)
+    lo = np.sort(codes[d2 <= radius_ly * radius_ly].view(np.int64) << shift)
     return merge_ranges(lo, lo + ((1 << shift) - 1))
 
 
@@ -96,8 +104,8 @@ def merge_ranges(lo: np.ndarray, hi: np.ndarray) -> list[Range]:
     """Sorted, disjoint inclusive ranges, neighbours joined (``lo`` sorted, ranges not overlapping)."""
     if len(lo) == 0:
         return []
-    starts = np.flatnonzero(np.r_[True, lo[1:] > hi[:-1] + 1])
-    ends = np.r_[starts[1:] - 1, len(lo) - 1]
+    starts = np.flatnonzero(np.concatenate(([True], lo[1:] > hi[:-1] + 1)))
+    ends = np.append(starts[1:] - 1, len(lo) - 1)
     return list(zip(lo[starts].tolist(), hi[ends].tolist()))
 
 
