@@ -35,6 +35,9 @@ SHELL_CELLS_PER_AXIS = ((1_000, 4), (20_000, 8), (math.inf, 16))  # (expected sy
 FIRST_SHELL_FRACTION = 1 / 8  # the first shell's radius, as a fraction of the sphere's
 SHELL_TARGET_FILL = 1.5  # grow the next shell to hold about this many times the limit
 SHELL_MIN_GROWTH = 2 ** 0.5
+#: A sphere whose estimated content, times this margin, fits the first shell's target is
+#: covered by a single scan: an estimate 4x too low still reads less than the target.
+SPARSE_MARGIN = 4.0
 
 
 class Shape(Protocol):
@@ -183,7 +186,9 @@ class Candidates:
         return sorted(ids.tolist())
 
 
-def sphere_shells(cube: Cube, sphere: Sphere, found: Candidates) -> Iterator[tuple[float, list[Range]]]:
+def sphere_shells(
+    cube: Cube, sphere: Sphere, found: Candidates, *, expected_systems: float | None = None,
+) -> Iterator[tuple[float, list[Range]]]:
     """Code ranges of a sphere in growing shells, nearest first: ``(bound_ly, ranges)``.
 
     Everything within ``bound_ly`` of the centre has been covered once a shell is
@@ -192,10 +197,16 @@ def sphere_shells(cube: Cube, sphere: Sphere, found: Candidates) -> Iterator[tup
     at about ``SHELL_TARGET_FILL`` times the limit; a sparse sphere takes two scans,
     a dense one stops near its ``limit``-th system instead of reading all of it.
     Ranges already scanned are never scanned again.
+
+    ``expected_systems`` is an estimate of the sphere's content (for example from
+    the octree's node counts): a sphere it shows to be sparse is read in one scan.
+    Any schedule covers the whole sphere, so a wrong estimate only costs time.
     """
     radius = sphere.radius_ly
     bound = radius * FIRST_SHELL_FRACTION
     expected = 0.0  # systems the next ball should hold, from the density seen so far
+    if expected_systems is not None and expected_systems * SPARSE_MARGIN <= SHELL_TARGET_FILL * found.limit:
+        bound, expected = radius, expected_systems
     scanned: list[Range] = []
     while True:
         bound = min(bound, radius)

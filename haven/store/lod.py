@@ -157,6 +157,34 @@ class LodTree:
         return level + 1, row["cell"], Member(top["id"], top["code"], top["priority"])
 
 
+_PATH_SQL = (
+    "WITH path (level, cell) AS (VALUES " + ", ".join(["(?, ?)"] * (MAX_LEVEL + 1)) + ") "
+    "SELECT n.level, n.count FROM path CROSS JOIN lod_node n "  # CROSS: probe nodes per path entry
+    "ON n.galaxy_id = ? AND n.level = path.level AND n.cell = path.cell"
+)
+
+
+def systems_per_ly3_at(conn: sqlite3.Connection, galaxy_id: int, code: int, side_ly: float) -> float | None:
+    """About how many systems per cubic light year there are around a Morton code (None: no octree yet).
+
+    Read from the nodes on the code's path (one statement, O(depth) index probes):
+    the deepest node there holds its own members plus about ``count / 8^k`` of each
+    ancestor ``k`` levels up, whose members sample the ancestor's cube evenly.
+    It assumes the deepest node's cube is evenly filled, so it is low where a
+    tight cluster sits in a large, otherwise empty node. ``side_ly`` is the
+    galaxy cube's side. A scheduling hint, not an answer.
+    """
+    params: list[int] = []
+    for level in range(MAX_LEVEL + 1):
+        params += (level, cell_at(code, level))
+    counts = dict(conn.execute(_PATH_SQL, (*params, galaxy_id)).fetchall())
+    if not counts:
+        return None
+    deepest = max(counts)
+    held = sum(count / 8.0 ** (deepest - level) for level, count in counts.items())
+    return held / (side_ly / (1 << deepest)) ** 3
+
+
 def next_clock(conn: sqlite3.Connection, galaxy_id: int) -> int:
     """Advance the galaxy's LOD clock; the new value versions every node this write touches."""
     return conn.execute(

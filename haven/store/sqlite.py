@@ -26,7 +26,7 @@ from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import history, search
-from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
+from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
 from haven.timeutil import now_ms, parse_ms, to_iso
@@ -670,7 +670,16 @@ class SQLiteStore:
         if not (math.isfinite(radius_ly) and radius_ly > 0):
             raise InvalidInput("radius must be a finite number above 0", field="radius")
         sphere = Sphere((x_ly, y_ly, z_ly), radius_ly)
-        return self._nearest(galaxy, sphere, lambda cube, found: sphere_shells(cube, sphere, found), limit)
+
+        def shells(cube: Cube, found: Candidates) -> Iterator[tuple[float, list[tuple[int, int]]]]:
+            expected = None
+            if cube.contains(x_ly, y_ly, z_ly):
+                density = systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id,
+                                             cube.code(x_ly, y_ly, z_ly), cube.side_ly)
+                expected = None if density is None else density * (4 / 3) * math.pi * radius_ly ** 3
+            return sphere_shells(cube, sphere, found, expected_systems=expected)
+
+        return self._nearest(galaxy, sphere, shells, limit)
 
     def box(
         self,

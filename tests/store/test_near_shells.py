@@ -61,3 +61,35 @@ def test_a_dense_sphere_stops_before_the_outer_shells(clustered, monkeypatch):
     monkeypatch.setattr(clustered, "_codes_in", counting)
     clustered.near(GALAXY, 0, 0, 0, 2000, limit=10)
     assert len(scanned) == 1  # the 10 nearest lie in the first shell: the rest is never read
+
+
+def test_a_sparse_sphere_is_read_in_one_scan(clustered, monkeypatch):
+    scanned: list[int] = []
+    original = clustered._codes_in
+
+    def counting(galaxy_id, ranges):
+        scanned.append(len(ranges))
+        return original(galaxy_id, ranges)
+
+    monkeypatch.setattr(clustered, "_codes_in", counting)
+    # out in the sparse field: the octree's counts say a few systems at most
+    got = clustered.near(GALAXY, -1500, 1500, 0, 300, limit=1000)
+    assert len(scanned) == 1
+    assert [s["id"] for s in got] == brute_force(clustered, (-1500, 1500, 0), 300, 1000)
+
+
+def test_the_density_hint_is_near_the_truth_and_none_without_an_octree(store):
+    from haven.store.lod import systems_per_ly3_at
+
+    store.ensure_galaxy(GALAXY, half_size_ly=4096.0)
+    key = store._galaxy_key(GALAXY)
+    assert systems_per_ly3_at(store.conn, key.id, key.cube.code(0, 0, 0), key.cube.side_ly) is None
+    rng = random.Random(5)
+    side = key.cube.side_ly  # 20,000 systems spread evenly over the galaxy's cube
+    store.import_systems(GALAXY, [
+        validate_system({"name": f"U{i}", **{axis: rng.uniform(-side / 2, side / 2) for axis in "xyz"}})
+        for i in range(20_000)
+    ])
+    for point in ((0, 0, 0), (-3000, 2000, 1000), (4000, -4000, 4000)):
+        density = systems_per_ly3_at(store.conn, key.id, key.cube.code(*point), side)
+        assert 20_000 / side**3 / 2 < density < 20_000 / side**3 * 2

@@ -111,3 +111,13 @@ def test_counters_not_count_star(store):
     populate(store)
     sql, _ = store._page_query(galaxy_id(store), None, None, None, 100, 0)
     assert "count(" not in sql.lower()
+
+
+def test_sphere_density_hint_probes_the_path_nodes_by_key(store):
+    from haven.store.lod import _PATH_SQL
+
+    populate(store)
+    plan = store.explain(_PATH_SQL, [*range(44), galaxy_id(store)])
+    assert any("USING PRIMARY KEY (galaxy_id=? AND level=? AND cell=?)" in step for step in plan), plan
+    # the only scan is of the 22 (level, cell) pairs of the path itself
+    assert [step for step in plan if step.startswith("SCAN")] == ["SCAN 22 CONSTANT ROWS", "SCAN path"], plan
