@@ -50,7 +50,9 @@ def test_matches_brute_force_including_ties(clustered, radius, limit):
             assert s["distance"] == pytest.approx(math.dist(centre, (s["x"], s["y"], s["z"])))
 
 
-def test_a_dense_sphere_stops_before_the_outer_shells(clustered, monkeypatch):
+@pytest.fixture
+def scans(clustered, monkeypatch):
+    """The number of code ranges of each index scan the clustered store makes."""
     scanned: list[int] = []
     original = clustered._codes_in
 
@@ -59,22 +61,18 @@ def test_a_dense_sphere_stops_before_the_outer_shells(clustered, monkeypatch):
         return original(galaxy_id, ranges)
 
     monkeypatch.setattr(clustered, "_codes_in", counting)
+    return scanned
+
+
+def test_a_dense_sphere_stops_before_the_outer_shells(clustered, scans):
     clustered.near(GALAXY, 0, 0, 0, 2000, limit=10)
-    assert len(scanned) == 1  # the 10 nearest lie in the first shell: the rest is never read
+    assert len(scans) == 1  # the 10 nearest lie in the first shell: the rest is never read
 
 
-def test_a_sparse_sphere_is_read_in_one_scan(clustered, monkeypatch):
-    scanned: list[int] = []
-    original = clustered._codes_in
-
-    def counting(galaxy_id, ranges):
-        scanned.append(len(ranges))
-        return original(galaxy_id, ranges)
-
-    monkeypatch.setattr(clustered, "_codes_in", counting)
+def test_a_sparse_sphere_is_read_in_one_scan(clustered, scans):
     # out in the sparse field: the octree's counts say a few systems at most
     got = clustered.near(GALAXY, -1500, 1500, 0, 300, limit=1000)
-    assert len(scanned) == 1
+    assert len(scans) == 1
     assert [s["id"] for s in got] == brute_force(clustered, (-1500, 1500, 0), 300, 1000)
 
 
