@@ -459,10 +459,7 @@ class BulkLoader:
         """
         if self._attach_scans >= ATTACH_SCANS_BEFORE_INDEX:
             ensure_legacy_index(conn, self.job_key)
-        indexed = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (LEGACY_INDEX,)
-        ).fetchone()
-        if indexed:
+        if legacy_index_exists(conn):
             source = f"system INDEXED BY {LEGACY_INDEX} WHERE galaxy_id = ?"
         else:
             self._attach_scans += 1
@@ -955,6 +952,13 @@ LEGACY_INDEX = "system_legacy_id"
 _LEGACY_INDEX_OWNER = "bulk:legacy_index_owner"
 
 
+def legacy_index_exists(conn: sqlite3.Connection) -> bool:
+    """Whether the legacy-id lookup index is in the database (built by a job or by hand)."""
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (LEGACY_INDEX,)
+    ).fetchone() is not None
+
+
 def ensure_legacy_index(conn: sqlite3.Connection, job_key: str) -> None:
     """Attaching many batches of details by legacy id needs an index on it (inside a write).
 
@@ -962,10 +966,7 @@ def ensure_legacy_index(conn: sqlite3.Connection, job_key: str) -> None:
     path looks systems up by legacy id. The job that builds it owns it and drops it in
     :func:`drop_legacy_index` when it finishes (an index that existed before is kept).
     """
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (LEGACY_INDEX,)
-    ).fetchone()
-    if not exists:
+    if not legacy_index_exists(conn):
         conn.execute(f"CREATE INDEX {LEGACY_INDEX} ON system (galaxy_id, legacy_id)")
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
                      "excluded.value", (_LEGACY_INDEX_OWNER, job_key))
