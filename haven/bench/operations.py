@@ -91,34 +91,48 @@ def _remove_db(path: Path) -> None:
 def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
     """Open the benchmark galaxy, generating it first unless it exists with the same N and seed.
 
-    Returns the store and the build record (import rate of the run that built it).
+    A build that was killed (same N and seed, no build record yet) is resumed, not
+    started again: ``generate_galaxy`` skips the batches already written. A file
+    holding another galaxy is replaced. Returns the store and the build record
+    (import rate of the run that built it; for a resumed build, of the rows written
+    by the run that finished it).
     """
     from haven.ingest.bulk import generate_galaxy, procgen_spec
 
     path = cfg.db_path
     path.parent.mkdir(parents=True, exist_ok=True)
+    resuming = False
     if path.exists():
         store = init_store(DatabaseUrl("sqlite", str(path)))
         spec = procgen_spec(store, cfg.galaxy) if cfg.galaxy in {g["name"] for g in store.galaxies()} else None
         record = store.meta_value(META_BUILD_KEY)
-        if spec and spec["n_systems"] == cfg.n_systems and spec["seed"] == cfg.seed and record:
+        same = bool(spec) and spec["n_systems"] == cfg.n_systems and spec["seed"] == cfg.seed
+        if same and record:
             cfg.progress(f"reusing {path} ({cfg.n_systems:,} systems, seed {cfg.seed})")
             return store, {**orjson.loads(record), "reused": True}
-        store.close()
-        cfg.progress(f"{path} holds another galaxy; rebuilding it")
-        _remove_db(path)
-    store = init_store(DatabaseUrl("sqlite", str(path)))
+        if same:
+            resuming = True
+            cfg.progress(f"{path} holds an unfinished build of this galaxy; resuming it")
+        else:
+            store.close()
+            cfg.progress(f"{path} holds another galaxy; rebuilding it")
+            _remove_db(path)
+    if not resuming:
+        store = init_store(DatabaseUrl("sqlite", str(path)))
     cfg.progress(f"generating {cfg.n_systems:,} systems (seed {cfg.seed}) into {path}")
     reset_peak_rss()
     t0 = time.perf_counter()
     summary = generate_galaxy(store, cfg.galaxy, cfg.n_systems, cfg.seed)
     seconds = time.perf_counter() - t0
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # so the file size is the database's
+    written = int(summary.get("rows_this_run", cfg.n_systems)) if resuming else cfg.n_systems
     record = {
         "systems": cfg.n_systems,
         "seed": cfg.seed,
         "seconds": round(seconds, 2),
-        "rate_systems_per_s": round(cfg.n_systems / seconds) if seconds > 0 else None,
+        "rate_systems_per_s": round(written / seconds) if seconds > 0 and written else None,
+        "resumed": resuming,
+        "systems_this_run": written,
         "peak_rss_bytes": peak_rss_bytes(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings_s": summary.get("timings_s", {}),

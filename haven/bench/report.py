@@ -44,13 +44,24 @@ def timing_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _import_rate(build: dict[str, Any]) -> str:
+    """The generate rate, saying when it was measured and over how many systems."""
+    rate = build.get("rate_systems_per_s")
+    text = f"{rate:,} systems/s" if rate else "not measured"
+    notes = [f"{build['seconds']:,} s"]
+    if build.get("resumed"):
+        notes.append(f"a resumed build: {build.get('systems_this_run', 0):,} systems written by the run that finished it")
+    if build.get("reused"):
+        notes.append("measured when the dataset was built")
+    return f"{text} ({', '.join(notes)})"
+
+
 def facts_table(report: dict[str, Any]) -> list[str]:
     """Import rate, sizes per system and peak memory."""
     b, s, m = report["build"], report["sizes"], report["memory"]
     ch = s["chunks"]
     rows = [
-        ("import rate (generate)", f"{b['rate_systems_per_s']:,} systems/s ({b['seconds']:,} s"
-         + (", measured when the dataset was built)" if b.get("reused") else ")")),
+        ("import rate (generate)", _import_rate(b)),
         ("core tables + indexes", f"{s['core_bytes_per_system']:,} B/system ({s['core_bytes'] / MIB:,.1f} MiB)"),
         ("search index (FTS5 trigram, ids only)", f"{s['fts_bytes_per_system']:,} B/system ({s['fts_bytes'] / MIB:,.1f} MiB)"),
         ("database file", f"{s['file_bytes'] / MIB:,.1f} MiB"),

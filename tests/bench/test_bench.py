@@ -13,9 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from haven.bench import BenchConfig, run_bench, to_json, to_markdown
-from haven.bench.operations import OPERATIONS
+from haven.bench.operations import OPERATIONS, ensure_dataset
 from haven.bench.runner import percentiles
 from haven.cli.app import app
+from haven.config import DatabaseUrl
+from haven.ingest.bulk import generate_galaxy
+from haven.store import init_store
 
 N = 3000
 
@@ -98,3 +101,34 @@ def test_percentiles_are_ordered() -> None:
     p = percentiles([5.0, 1.0, 3.0, 2.0, 4.0])
     assert p["p50_ms"] == 3.0 and p["p95_ms"] == p["p99_ms"] == p["max_ms"] == 5.0
     assert percentiles([])["p50_ms"] == 0.0
+
+
+def test_resumes_an_unfinished_build_instead_of_deleting_it(tmp_path: Path) -> None:
+    """A file holding this galaxy but no build record is a killed build: keep it, finish it."""
+
+    path = tmp_path / f"haven-{N}.db"
+    store = init_store(DatabaseUrl("sqlite", str(path)))
+    generate_galaxy(store, BenchConfig(N).galaxy, N, 42)
+    store.set_meta_value("marker", "kept")
+    ids = [s["id"] for s in store.page(BenchConfig(N).galaxy, limit=20).items]
+    store.close()
+
+    store, build = ensure_dataset(BenchConfig(N, data_dir=tmp_path))
+    assert build["resumed"] is True and build["systems_this_run"] == 0
+    assert store.meta_value("marker") == "kept"
+    assert [s["id"] for s in store.page(BenchConfig(N).galaxy, limit=20).items] == ids
+    store.close()
+    report = run_bench(BenchConfig(N, data_dir=tmp_path, calls=1, http=False))
+    assert report["build"]["reused"] is True
+    assert "a resumed build" in to_markdown(report)
+
+
+def test_replaces_a_file_holding_another_galaxy(tmp_path: Path) -> None:
+
+    path = tmp_path / f"haven-{N}.db"
+    store = init_store(DatabaseUrl("sqlite", str(path)))
+    generate_galaxy(store, BenchConfig(N).galaxy, 100, 42)
+    store.close()
+    store, build = ensure_dataset(BenchConfig(N, data_dir=tmp_path))
+    assert build["resumed"] is False and build["systems_this_run"] == N
+    store.close()
