@@ -159,6 +159,31 @@ def test_sphere_is_exact_and_ordered(store):
         assert [s["name"] for s in capped] == [s["name"] for s in got[:3]]
 
 
+def test_sphere_rows_are_the_stored_fields_exactly(store):
+    """A sphere answer carries the same fields, values and key order as a page does.
+
+    Large answers read rows packed as JSON (see ``PACKED_SYSTEM_COLUMNS``): doubles
+    must come back to the last bit and text byte for byte.
+    """
+    x = 0.1 + 0.2  # 0.30000000000000004: needs all 17 digits
+    rich = store.create(GALAXY, make(
+        'Qu"ote \\ Ünï ✨ 16/O5', x, -1 / 3, 2.0 ** -30, region="Star", fauna="None",
+        materials="Gold", confidence=0.123456789012345678, legacy_id="L-1",
+        extra={"k": "v", "n": [1, 2.5e-300]}, provenance="Gaia DR3 ✓",
+    ))
+    plain = store.create(GALAXY, make("Plain", 1.0, 0, 0))
+    got = store.near(GALAXY, 0.0, 0.0, 0.0, 5.0, limit=10)
+    assert [s["name"] for s in got] == [rich["name"], "Plain"]
+    page = {s["id"]: s for s in store.page(GALAXY, limit=10).items}
+    for row in got:
+        expected = page[row["id"]]
+        distance = row.pop("distance")
+        assert list(row) == list(expected) and row == expected
+        assert distance == pytest.approx(math.dist((expected["x"], expected["y"], expected["z"]), (0, 0, 0)), rel=1e-15)
+    assert got[0]["x"] == x and got[0]["y"] == -1 / 3 and got[0]["confidence"] == 0.123456789012345678
+    assert got[0]["extra"] == {"k": "v", "n": [1, 2.5e-300]} and got[1]["id"] == plain["id"]
+
+
 def test_box_is_exact(store):
     for i in range(-5, 6):
         store.create(GALAXY, make(f"B{i}", i * 10, i, 0))
