@@ -200,7 +200,7 @@ def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> t
     group stay, the rest go one level down.
     """
     n = len(codes)
-    levels = np.full(n, -1, dtype=np.int64)
+    levels = np.full(n, -1, dtype=np.int8)  # MAX_LEVEL fits: a byte a system, not eight
     cells = np.zeros(n, dtype=np.int64)
     remaining = np.arange(n)
     for level in range(MAX_LEVEL + 1):
@@ -238,30 +238,30 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
         t = now
 
     n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
-    # Two covering index scans (sequential) instead of a table walk in index order (random).
-    # (``all_pending``: no system has a node yet, so every row changes and the old nodes need no reading.)
+    # Covering index scans (sequential) instead of a table walk in index order (random).
+    # Then id order: ties in priority go to the older system, as when inserting one by one.
     by_code = _int_rows(conn, "SELECT id, code FROM system INDEXED BY system_code WHERE galaxy_id = ?",
                         galaxy_id, 2)
-    by_code = by_code[np.argsort(by_code[:, 0], kind="stable")]
-    ids, codes = np.ascontiguousarray(by_code[:, 0]), np.ascontiguousarray(by_code[:, 1])
-    del by_code
+    order = np.argsort(by_code[:, 0], kind="stable")
+    ids, codes = by_code[order, 0], by_code[order, 1]
+    del by_code, order
+    if len(ids) != n:
+        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
+    tick("octree_read")
+    priorities = priorities_of(ids)
+    levels, cells = assign_levels(codes, priorities, capacity)
+    del codes
     if all_pending:
-        old_level = old_cell = np.full(len(ids), -2, dtype=np.int64)
+        # No system has a node yet: every row changes, and the old nodes need no reading.
+        changed = np.arange(len(ids))
     else:
         by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
                                   "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
         by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
         if len(by_node) != len(ids) or not (by_node[:, 0] == ids).all():
             raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
-        old_level, old_cell = np.ascontiguousarray(by_node[:, 1]), np.ascontiguousarray(by_node[:, 2])
+        changed = np.flatnonzero((levels != by_node[:, 1]) | (cells != by_node[:, 2]))  # rowid order
         del by_node
-    if len(ids) != n:
-        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
-    tick("octree_read")
-    priorities = priorities_of(ids)
-    levels, cells = assign_levels(codes, priorities, capacity)
-    changed = np.flatnonzero((levels != old_level) | (cells != old_cell))
-    changed = changed[np.argsort(ids[changed], kind="stable")]  # rowid order: sequential pages
     tick("octree_assign")
     table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
     index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'system_lod'").fetchone()
