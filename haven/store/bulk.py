@@ -31,13 +31,10 @@ thread while batch k is written (:func:`pipelined`).
 
 from __future__ import annotations
 
-import gc
 import re
 import sqlite3
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -52,6 +49,7 @@ from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, Station
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import lod
+from haven.store.gcpause import gc_paused
 from haven.timeutil import now_ms
 
 __all__ = [
@@ -577,38 +575,6 @@ def place_pending(store: Any, conn: sqlite3.Connection, galaxy_id: int, capacity
     return lod.rebuild(conn, galaxy_id, capacity, timings=timings, all_pending=pending == total)
 
 
-_GC_LOCK = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Run a bulk job with Python's cyclic garbage collector paused; collect once at the end.
-
-    A batch is millions of small objects that all stay alive until it is written,
-    so every automatic collection walks all of them again for nothing: parsing
-    the kit's 10,000 nested details lines took 3.9 s with the collector on and
-    1.6 s with it paused. Reference counting still frees everything the batches
-    drop; only reference cycles wait for the collection at the end. Nested and
-    concurrent pauses count: the collector comes back when the last one ends.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _GC_LOCK:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_pauses -= 1
-            resume = _gc_pauses == 0 and _gc_was_enabled
-            if resume:
-                gc.enable()
-        if resume:
-            gc.collect()
 
 
 def pipelined(items: Iterable[Any], prepare: Callable[[Any], Any], *, depth: int = 1) -> Iterator[Any]:

@@ -26,6 +26,7 @@ from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import history, search
+from haven.store.gcpause import gc_paused
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
@@ -680,17 +681,18 @@ class SQLiteStore:
         where_sql, where_params = shape.sql_condition()
         cur = self.conn.cursor()
         cur.row_factory = None
-        rows = cur.execute(
-            f"SELECT {PACKED_SYSTEM_COLUMNS}, {d2_sql} AS d2, s.id FROM json_each(?) j JOIN system s ON s.id = j.value "
-            f"LEFT JOIN region r ON r.id = s.region_id WHERE {where_sql}",
-            # ids in order: table pages are read in order
-            (*d2_params, orjson.dumps(ids), *where_params),
-        ).fetchall()
-        rows.sort(key=_DISTANCE_THEN_ID)
-        del rows[limit:]
-        out = _unpack_systems(rows)
-        for d, row in zip(out, rows):
-            d["distance"] = math.sqrt(row[-2])
+        with gc_paused(collect=False):  # thousands of tuples and dicts that all stay alive
+            rows = cur.execute(
+                f"SELECT {PACKED_SYSTEM_COLUMNS}, {d2_sql} AS d2, s.id FROM json_each(?) j JOIN system s ON s.id = j.value "
+                f"LEFT JOIN region r ON r.id = s.region_id WHERE {where_sql}",
+                # ids in order: table pages are read in order
+                (*d2_params, orjson.dumps(ids), *where_params),
+            ).fetchall()
+            rows.sort(key=_DISTANCE_THEN_ID)
+            del rows[limit:]
+            out = _unpack_systems(rows)
+            for d, row in zip(out, rows):
+                d["distance"] = math.sqrt(row[-2])
         return out
 
     def near(

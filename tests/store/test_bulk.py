@@ -321,24 +321,3 @@ def test_rich_progress_follows_the_job(tmp_path):
         task = bar.add_task("generating", total=None)
         generate_galaxy(store, "Gen", 2_500, 4, batch_size=1_000, write_rows=500, progress=rich_progress(bar, task))
         assert (bar.tasks[0].completed, bar.tasks[0].total) == (2_500, 2_500)
-
-
-def test_gc_paused_nests_and_restores_the_collector():
-    import gc
-
-    from haven.store.bulk import gc_paused
-
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer job is still running
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()  # a collector that was off stays off
-    finally:
-        gc.enable()
