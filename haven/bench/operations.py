@@ -125,7 +125,7 @@ def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
     summary = generate_galaxy(store, cfg.galaxy, cfg.n_systems, cfg.seed)
     seconds = time.perf_counter() - t0
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # so the file size is the database's
-    written = int(summary.get("rows_this_run", cfg.n_systems)) if resuming else cfg.n_systems
+    written = summary["rows_this_run"]  # all N unless resuming
     record = {
         "systems": cfg.n_systems,
         "seed": cfg.seed,

@@ -21,7 +21,8 @@ from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
-from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, gc_paused, pipelined
+from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
+from haven.store.gcpause import gc_paused
 
 __all__ = [
     "DEFAULT_WRITE_ROWS",

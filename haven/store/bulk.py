@@ -49,7 +49,6 @@ from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, Station
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import lod
-from haven.store.gcpause import gc_paused
 from haven.timeutil import now_ms
 
 __all__ = [
@@ -60,7 +59,6 @@ __all__ = [
     "PreparedBatch",
     "ProgressCallback",
     "TEXT_COLUMNS",
-    "gc_paused",
     "materialize_all_seeded",
     "materialize_seeded",
     "pipelined",
@@ -573,8 +571,6 @@ def place_pending(store: Any, conn: sqlite3.Connection, galaxy_id: int, capacity
             tree.insert(lod.Member(r[0], r[1], r[2]))
         return None
     return lod.rebuild(conn, galaxy_id, capacity, timings=timings, all_pending=pending == total)
-
-
 
 
 def pipelined(items: Iterable[Any], prepare: Callable[[Any], Any], *, depth: int = 1) -> Iterator[Any]:

@@ -114,8 +114,8 @@ def _unpack_systems(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     packed = orjson.loads("[" + ",".join([row[0] for row in rows]) + "]")
     out = []
     for row, values in zip(rows, packed):
-        for at, value in enumerate(row[1:1 + len(_REAL_SLOTS)]):
-            values[_REAL_SLOTS[at]] = value
+        for slot, value in zip(_REAL_SLOTS, row[1:]):
+            values[slot] = value
         out.append(_finish_system(dict(zip(SYSTEM_FIELD_NAMES, values))))
     return out
 
