@@ -103,7 +103,7 @@ def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     resuming = False
     if path.exists():
-        store = init_store(DatabaseUrl("sqlite", str(path)))
+        store = init_store(DatabaseUrl("sqlite", str(path)), bulk=True)
         spec = procgen_spec(store, cfg.galaxy) if cfg.galaxy in {g["name"] for g in store.galaxies()} else None
         record = store.meta_value(META_BUILD_KEY)
         same = bool(spec) and spec["n_systems"] == cfg.n_systems and spec["seed"] == cfg.seed
@@ -118,7 +118,7 @@ def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
             cfg.progress(f"{path} holds another galaxy; rebuilding it")
             _remove_db(path)
     if not resuming:
-        store = init_store(DatabaseUrl("sqlite", str(path)))
+        store = init_store(DatabaseUrl("sqlite", str(path)), bulk=True)
     cfg.progress(f"generating {cfg.n_systems:,} systems (seed {cfg.seed}) into {path}")
     reset_peak_rss()
     t0 = time.perf_counter()

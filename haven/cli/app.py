@@ -133,10 +133,10 @@ def resolve_url(database: str | None) -> DatabaseUrl:
 
 
 @contextmanager
-def opened(url: DatabaseUrl) -> Iterator[SQLiteStore]:
-    """The store at ``url`` (its schema must be current), closed afterwards."""
+def opened(url: DatabaseUrl, *, bulk: bool = False) -> Iterator[SQLiteStore]:
+    """The store at ``url`` (its schema must be current), closed afterwards (``bulk``: see ``open_store``)."""
     try:
-        store = open_store(url)
+        store = open_store(url, bulk=bulk)
     except ValueError as exc:  # HAVEN_SQLITE_SYNCHRONOUS out of range
         raise typer.BadParameter(str(exc), param_hint="HAVEN_SQLITE_SYNCHRONOUS") from None
     except sqlite3.DatabaseError as exc:
@@ -371,7 +371,7 @@ def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | Non
 def bulk_import_command(url: DatabaseUrl, galaxy: str, file: Path) -> None:
     from haven.ingest.bulk import bulk_import
 
-    with opened(url) as store:
+    with opened(url, bulk=True) as store:
         _run_bulk(f"Importing {file.name}", lambda progress: bulk_import(store, galaxy, file, progress=progress), None)
 
 
@@ -392,7 +392,7 @@ def generate(
 
     url = resolve_url(database)
     upgrade_schema(url)
-    with opened(url) as store:
+    with opened(url, bulk=True) as store:
         _run_bulk(f"Generating {systems:,} systems",
                   lambda progress: generate_galaxy(store, galaxy, systems, seed, progress=progress), systems)
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from haven.errors import Conflict, InvalidInput
+from haven.errors import Conflict, HavenError, InvalidInput
 from haven.ingest import tabular
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
@@ -142,10 +142,14 @@ def generate_galaxy(
     try:
         for index in sorted(loader.done_batches()):
             loader.skip(index)  # a resumed run: the progress bar starts where the last one stopped
+        loader.defer_indexes(names_unique=True)  # generated names are unique by construction
         with gc_paused(), closing(pipelined(slices(), prepare)) as batches:
             for prepared in batches:
                 loader.write_prepared(prepared)
         summary = loader.finish()
+    except HavenError:
+        loader.restore_indexes()  # a load stopped by bad input leaves a database others can use
+        raise
     finally:
         loader.close()
     seconds = time.perf_counter() - t0
@@ -230,6 +234,7 @@ def bulk_import(
                 tc = time.perf_counter()
                 checked = check_file(store, loader, path, fmt, batch_rows)
                 loader.timings["check"] = time.perf_counter() - tc
+            loader.defer_indexes(names_unique=check_first)  # the check found every name free and unique
 
             def prepare(fb: tabular.FileBatch) -> Any:
                 if fb.index in done:
@@ -249,6 +254,9 @@ def bulk_import(
                     loader.write_prepared(prepared)
                     attached += len(prepared.attach)
         summary = loader.finish()
+    except HavenError:
+        loader.restore_indexes()  # a load stopped by bad input leaves a database others can use
+        raise
     finally:
         loader.close()
     seconds = time.perf_counter() - t0

@@ -13,19 +13,24 @@ from haven.store.base import MAX_LIMIT, MAX_OFFSET, ImportResult, Page, Store
 from haven.store.sqlite import SQLiteStore
 
 
-def open_store(url: DatabaseUrl | None = None) -> SQLiteStore:
-    """Open the configured store; the schema must be current."""
+def open_store(url: DatabaseUrl | None = None, *, bulk: bool = False) -> SQLiteStore:
+    """Open the configured store; the schema must be current.
+
+    ``bulk``: for ``haven generate`` and ``haven import``, which may finish a load
+    that deferred the database's indexes (see :mod:`haven.store.deferred`);
+    everything else is refused while such a load is unfinished.
+    """
     url = url or database_url()
     if url.engine != "sqlite":
         raise StoreUnavailable(f"the {url.engine} engine is not available in this version of Haven")
-    return SQLiteStore(url.sqlite_path, synchronous=sqlite_synchronous())
+    return SQLiteStore(url.sqlite_path, synchronous=sqlite_synchronous(), bulk=bulk)
 
 
-def init_store(url: DatabaseUrl | None = None) -> SQLiteStore:
+def init_store(url: DatabaseUrl | None = None, *, bulk: bool = False) -> SQLiteStore:
     """Create the database if needed, bring its schema to the newest revision, open it."""
     url = url or database_url()
     migrate.upgrade(url)
-    return open_store(url)
+    return open_store(url, bulk=bulk)
 
 
 __all__ = ["MAX_LIMIT", "MAX_OFFSET", "ImportResult", "Page", "Store", "SQLiteStore", "init_store", "open_store"]

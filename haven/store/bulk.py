@@ -24,6 +24,11 @@ trigger recreated before commit, so no other connection ever sees it missing.
 Measured on 200,000 generated systems: per-row trigger 7.6 s; trigger skipped
 by a ``WHEN`` flag row in ``meta`` 1.8 + 1.0 s; trigger dropped 1.1 + 1.0 s.
 
+A job that writes every system of the database (a load into an empty one)
+may leave the secondary indexes of ``system`` out while its batches run and
+build them in :meth:`BulkLoader.finish` (:meth:`BulkLoader.defer_indexes`,
+:mod:`haven.store.deferred`).
+
 Batches are prepared (validated, converted, sorted) by :meth:`BulkLoader.prepare`,
 which does not touch the database, so the caller can prepare batch k+1 in a
 thread while batch k is written (:func:`pipelined`).
@@ -48,7 +53,7 @@ from haven.errors import Conflict, HavenError, InvalidInput
 from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, invalid_from_validation
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
-from haven.store import lod
+from haven.store import deferred, lod
 from haven.timeutil import now_ms
 
 __all__ = [
@@ -233,6 +238,7 @@ class BulkLoader:
         self.rows_before: int = row["rows_done"]
         self.timings: dict[str, float] = {}
         self._attach_scans = 0  # batches whose details found their systems by reading the table
+        self.deferred = False  # secondary indexes dropped until finish() (see defer_indexes)
         conn = store.conn
         self._cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
@@ -262,6 +268,51 @@ class BulkLoader:
         t = time.perf_counter()
         self.timings[name] = self.timings.get(name, 0.0) + (t - t0)
         return t
+
+    def defer_indexes(self, *, names_unique: bool) -> bool:
+        """Build the secondary indexes of ``system`` at the end instead of row by row.
+
+        Only when this job has written every system the database holds (a load
+        into an empty database, or the resumed run of one): then no query needs
+        the indexes meanwhile, and :mod:`haven.store.deferred` keeps other users
+        out until :meth:`finish` has built them again. ``names_unique``: the job
+        guarantees unique names (generated names; an import whose whole file was
+        checked), so the unique name index may wait too. Returns whether the
+        indexes are deferred. Another job's unfinished deferral is a
+        :class:`~haven.errors.Conflict`.
+        """
+        store = self.store
+        bulk_before, store.bulk = store.bulk, True  # this store does the job: it may write meanwhile
+        try:
+            with store._write() as conn:
+                record = deferred.deferred_record(conn)
+                if record is not None:
+                    if record["job"] != self.job_key:
+                        raise Conflict(deferred.unfinished_load_message(record), field="job")
+                    self.deferred = True
+                elif not self.finished:
+                    held = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
+                    if held == self.rows_done:
+                        self.deferred = bool(deferred.drop_indexes(conn, self.job_key, include_unique=names_unique))
+        finally:
+            store.bulk = bulk_before or self.deferred
+        return self.deferred
+
+    def restore_indexes(self) -> None:
+        """Build the indexes this job deferred now, without finishing it.
+
+        For a job stopped by bad input: the database is usable again (the
+        systems written so far are readable and searchable, not yet on the map)
+        and running the job again defers them anew and goes on.
+        """
+        if not self.deferred:
+            return
+        with self.store._write() as conn:
+            record = deferred.deferred_record(conn)
+            if record is not None and record["job"] == self.job_key:
+                deferred.build_indexes(conn, record, after_placement=False)
+                deferred.build_indexes(conn, record, after_placement=True)
+        self.deferred = False
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -510,6 +561,9 @@ class BulkLoader:
     def finish(self) -> dict[str, Any]:
         """Place the job's systems in the LOD octree and mark the job done (one transaction).
 
+        A job that deferred the indexes builds them first, each in a transaction
+        of its own (see :meth:`_place_building_indexes`).
+
         Returns a summary: ``batches``, ``rows`` (over every run of the job),
         ``rows_this_run``, ``octree_nodes`` (None when placed incrementally) and
         ``timings_s`` (seconds per phase, this run).
@@ -518,10 +572,18 @@ class BulkLoader:
         t0 = time.perf_counter()
         nodes = None
         try:
+            if self._owns_deferral():
+                nodes = self._place_building_indexes()
             with store._write() as conn:
                 state = conn.execute("SELECT state FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()[0]
                 if state != "done":
-                    nodes = place_pending(store, conn, self.galaxy_id, self.capacity, self.timings)
+                    record = deferred.deferred_record(conn)
+                    if record is not None and record["job"] == self.job_key:
+                        t = time.perf_counter()
+                        deferred.build_indexes(conn, record, after_placement=True)  # and clears the record
+                        self._tick("indexes", t)
+                    else:
+                        nodes = place_pending(store, conn, self.galaxy_id, self.capacity, self.timings)
                     drop_legacy_index(conn, self.job_key)
                     conn.execute("UPDATE bulk_job SET state = 'done', finished_at = ? WHERE job_key = ?",
                                  (now_ms(), self.job_key))
@@ -538,6 +600,39 @@ class BulkLoader:
             "rows_this_run": self.rows_done - self.rows_before,
             "octree_nodes": nodes, "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+    def _owns_deferral(self) -> bool:
+        record = deferred.deferred_record(self.store.conn)
+        return record is not None and record["job"] == self.job_key and not self.finished
+
+    def _place_building_indexes(self) -> int:
+        """Build the deferred indexes the octree placement needs, then place every system.
+
+        Each index, and the placement, is a transaction of its own, and the WAL is
+        emptied after each: in one transaction, a load of 100 million systems
+        would need its table and indexes on disk twice over (once in the WAL).
+        Nobody else can use the database meanwhile (the record in ``meta`` keeps
+        them out), and a killed run redoes only what had not committed. Every
+        system is this job's, so the octree is rebuilt whole; its own index is
+        built by :meth:`finish` in the transaction that marks the job done.
+        """
+        store = self.store
+        while True:
+            t = time.perf_counter()
+            with store._write() as conn:
+                record = deferred.deferred_record(conn)
+                built = deferred.build_next_index(conn, record) if record is not None else None
+            if built is None:
+                break
+            self._tick("indexes", t)
+            self._empty_wal()
+        with store._write() as conn:
+            nodes = lod.rebuild(conn, self.galaxy_id, self.capacity, timings=self.timings, all_pending=True)
+        self._empty_wal()
+        return nodes
+
+    def _empty_wal(self) -> None:
+        self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Give the connection its normal page cache back."""

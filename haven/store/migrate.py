@@ -11,6 +11,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from haven.config import DatabaseUrl
+from haven.errors import Conflict
+from haven.store.deferred import deferred_record, unfinished_load_message
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -38,11 +40,29 @@ def head_revision() -> str:
 def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
     if url.engine == "sqlite":
         Path(url.location).resolve().parent.mkdir(parents=True, exist_ok=True)
+    if current_revision(url) not in (None, head_revision() if revision == "head" else revision):
+        _refuse_unfinished_load(url)
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
+    _refuse_unfinished_load(url)
     command.downgrade(alembic_config(url), revision)
+
+
+def _refuse_unfinished_load(url: DatabaseUrl) -> None:
+    """Migrations rewrite indexes; not while a bulk load has its indexes deferred."""
+    if url.engine != "sqlite" or not Path(url.location).exists():
+        return
+    conn = sqlite3.connect(f"file:{Path(url.location)}?mode=ro", uri=True)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+            return
+        record = deferred_record(conn)
+    finally:
+        conn.close()
+    if record is not None:
+        raise Conflict(unfinished_load_message(record), field="database")
 
 
 def current_revision(url: DatabaseUrl) -> str | None:

@@ -25,7 +25,7 @@ from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationI
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
-from haven.store import history, search
+from haven.store import deferred, history, search
 from haven.store.gcpause import gc_paused
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -155,9 +155,10 @@ def _check_limit(limit: int) -> None:
 class SQLiteStore:
     """The store contract over one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", bulk: bool = False) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.bulk = bulk  # opened by a bulk job: may work on a database whose indexes it deferred
         if not self.path.exists():
             raise StoreUnavailable(f"no database at {self.path}; run `haven init` first")
         self._local = threading.local()
@@ -178,6 +179,8 @@ class SQLiteStore:
                 f"database {self.path} is at schema revision {found}, this Haven needs {expected}; "
                 "run `haven db upgrade`"
             )
+        if not bulk:
+            self._refuse_unfinished_load(self.conn)
 
     # -- connections -------------------------------------------------------
 
@@ -294,11 +297,20 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if not self.bulk:
+                self._refuse_unfinished_load(conn)
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @staticmethod
+    def _refuse_unfinished_load(conn: sqlite3.Connection) -> None:
+        """A bulk load that deferred the indexes owns the database until it finishes."""
+        record = deferred.deferred_record(conn)
+        if record is not None:
+            raise StoreUnavailable(deferred.unfinished_load_message(record))
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
