@@ -217,9 +217,12 @@ class SQLiteStore:
         search-index segments (milliseconds per insert on a large galaxy; the
         schema leaves FTS5's ``automerge`` off). A server calls this once. Every
         ``interval_s`` the thread merges a few pages of the search index if
-        anybody wrote (a short write transaction that is skipped when the
-        database is busy) and runs a PASSIVE checkpoint, which never blocks
-        readers or writers. :meth:`close` stops it.
+        anybody wrote or a merge is under way (a short write transaction that is
+        skipped when the database is busy) and runs a PASSIVE checkpoint, which
+        never blocks readers or writers. :meth:`close` stops it. Merges are
+        carried on to the end even when nobody writes any more: a merge that
+        includes a big segment takes thousands of steps, and stopping halfway
+        leaves every later write's small segment for each search to visit.
         """
         with self._lock:
             if self._maintenance is not None:
@@ -238,12 +241,13 @@ class SQLiteStore:
         try:
             conn.execute("PRAGMA busy_timeout = 0")  # never queue behind a user's write: try next round
             seen = None
+            merging = False  # the last step did work: a merge is under way, keep at it without new writes
             while not self._stop_maintenance.wait(interval_s):
                 try:
                     version = conn.execute("PRAGMA data_version").fetchone()[0]  # moves when others commit
-                    if version != seen:
+                    if version != seen or merging:
                         seen = version
-                        self._merge_search_segments(conn)
+                        merging = self._merge_search_segments(conn, SEARCH_MERGE_PAGES)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as exc:  # busy, or the file went away: next round
                     log.debug("background maintenance skipped: %s", exc)

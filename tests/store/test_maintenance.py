@@ -65,3 +65,20 @@ def test_writes_leave_search_merging_to_the_background_thread(store):
         time.sleep(0.05)
     assert search_segments(store) < piled_up
     assert len(store.search(GALAXY, "Merge", limit=100)) == 40  # nothing lost in the merge
+
+
+def test_a_merge_under_way_is_carried_on_without_new_writes(store, monkeypatch):
+    import haven.store.sqlite as engine
+
+    monkeypatch.setattr(engine, "SEARCH_MERGE_PAGES", 1)  # so the merge below takes about 25 rounds
+    store.import_systems(GALAXY, [validate_system({
+        "name": f"Big {i:05d}", "x": i, "y": 1, "z": 0,
+        "materials": " ".join(f"m{i * 31 + k:07d}" for k in range(20))}) for i in range(3000)])
+    for i in range(40):
+        store.create(GALAXY, validate_system({"name": f"Slow {i:02d}", "x": i, "y": 0, "z": 0}))
+    store.start_background_maintenance(interval_s=0.01)
+    deadline = time.monotonic() + 60
+    while search_segments(store) > 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert search_segments(store) <= 4  # the writes stopped long ago; the merge went on to its end
+    assert len(store.search(GALAXY, "Slow", limit=100)) == 40
