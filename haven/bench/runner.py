@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import math
 import resource
 import time
@@ -99,8 +102,25 @@ def peak_rss_bytes(pid: int | None = None) -> int:
     return 0
 
 
+def release_free_memory() -> None:
+    """Hand memory that is already freed back to the system (glibc ``malloc_trim``), if possible.
+
+    After a build, the allocator keeps the freed pages of its big arrays; without
+    this the query phase's peak would start at what the build left behind.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux ``clear_refs``); False when the kernel does not allow it."""
+    """Reset this process's peak RSS (Linux ``clear_refs``); False when the kernel does not allow it.
+
+    Memory already freed is handed back first (:func:`release_free_memory`).
+    """
+    release_free_memory()
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True

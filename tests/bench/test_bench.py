@@ -132,3 +132,16 @@ def test_replaces_a_file_holding_another_galaxy(tmp_path: Path) -> None:
     store, build = ensure_dataset(BenchConfig(N, data_dir=tmp_path))
     assert build["resumed"] is False and build["systems_this_run"] == N
     store.close()
+
+
+def test_the_query_peak_starts_from_what_is_in_use_not_from_what_a_build_freed() -> None:
+    from haven.bench.runner import peak_rss_bytes, reset_peak_rss
+
+    held = [bytes(4000) + bytes([i % 256]) for i in range(60_000)]  # ~240 MiB of malloc'd blocks
+    pin = [bytes(4000) for _ in range(10)]  # allocated after them: the heap cannot simply shrink
+    grown = peak_rss_bytes()
+    del held
+    if not reset_peak_rss():
+        pytest.skip("this kernel does not allow resetting the peak RSS")
+    assert peak_rss_bytes() < grown - (100 << 20)  # what was freed went back to the system
+    assert len(pin) == 10
