@@ -262,6 +262,8 @@ def serve(
     """Run the HTTP API and web app (uvicorn). Upgrades the schema first if needed; never seeds the demo."""
     url = resolve_url(database)
     before, after = upgrade_schema(url)
+    with opened(url):
+        pass  # a database the app cannot open (an unfinished bulk load, say) is refused here, clearly
     import uvicorn
 
     from haven.api.app import create_app

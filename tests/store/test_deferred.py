@@ -185,3 +185,19 @@ def test_a_finish_killed_between_its_transactions_goes_on_from_there(tmp_path, m
     assert index_sql(resumed) == index_sql(straight)
     nodes = "SELECT level, cell, count, min_priority, max_priority FROM lod_node ORDER BY level, cell"
     assert resumed.conn.execute(nodes).fetchall() == straight.conn.execute(nodes).fetchall()
+
+
+def test_the_cli_names_the_unfinished_load_instead_of_serving(tmp_path):
+    from typer.testing import CliRunner
+
+    from haven.cli.app import app
+
+    target = url(tmp_path, "cli")
+    store = init_store(target)
+    with pytest.raises(Killed):
+        generate(store, progress=kill_after(0))
+    store.close()
+    for command in (["serve", "--port", "1"], ["stats"]):
+        result = CliRunner().invoke(app, [*command, "--database", target.location])
+        assert result.exit_code == 1, result.output
+        assert "has not finished" in result.output and "run the same `haven generate`" in result.output
