@@ -189,11 +189,19 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 async def database_error_handler(request: Request, exc: Exception) -> Response:
     """SQLite errors that escape the store. "locked"/"busy" past the store's busy
-    timeout is load, not a bug: a 503 the client may retry. Anything else is a bug."""
+    timeout is load, not a bug: a 503 the client may retry; so is an index that a
+    bulk load has out while it runs. Anything else is a bug."""
     if isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy")):
         log.warning("database busy on %s %s: %s", request.method, request.scope.get("path"), exc)
         return error_response(
             request, 503, "store_unavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "no such index" in str(exc).lower():
+        # a bulk load into this database has its indexes out until it finishes (haven/store/deferred.py)
+        log.warning("index missing on %s %s: %s", request.method, request.scope.get("path"), exc)
+        return error_response(
+            request, 503, "store_unavailable", "a bulk load is rebuilding the database's indexes; retry when "
+            "it has finished", headers={"Retry-After": "60"},
         )
     return await unexpected_error_handler(request, exc)
 

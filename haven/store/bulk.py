@@ -559,10 +559,11 @@ class BulkLoader:
     # -- the end ---------------------------------------------------------------------------
 
     def finish(self) -> dict[str, Any]:
-        """Place the job's systems in the LOD octree and mark the job done (one transaction).
+        """Place the job's systems in the LOD octree and mark the job done.
 
-        A job that deferred the indexes builds them first, each in a transaction
-        of its own (see :meth:`_place_building_indexes`).
+        Placing and marking are one transaction. A job that deferred the indexes
+        builds them around the placement, each step a transaction of its own
+        (see :meth:`_place_building_indexes`).
 
         Returns a summary: ``batches``, ``rows`` (over every run of the job),
         ``rows_this_run``, ``octree_nodes`` (None when placed incrementally) and

@@ -201,3 +201,23 @@ def test_the_cli_names_the_unfinished_load_instead_of_serving(tmp_path):
         result = CliRunner().invoke(app, [*command, "--database", target.location])
         assert result.exit_code == 1, result.output
         assert "has not finished" in result.output and "run the same `haven generate`" in result.output
+
+
+def test_a_server_that_was_already_running_answers_503_where_an_index_is_missing(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from haven.api.app import create_app
+
+    target = url(tmp_path, "running")
+    server = init_store(target)
+    server.ensure_galaxy("Gen")
+    with TestClient(create_app(server, galaxy="Gen"), raise_server_exceptions=False) as client:
+        loader = open_store(target)
+        with pytest.raises(Killed):
+            generate(loader, progress=kill_after(0))
+        answer = client.get("/api/v1/systems/near", params={"galaxy": "Gen", "x": 0, "y": 0, "z": 0, "radius": 500})
+        assert answer.status_code == 503, answer.text
+        assert "bulk load" in answer.json()["error"]["message"]
+        created = client.post("/api/v1/systems", params={"galaxy": "Gen"},
+                              json={"name": "Late", "x": 1, "y": 2, "z": 3})
+        assert created.status_code == 503 and "has not finished" in created.text
