@@ -44,6 +44,16 @@ def kill_after(batch: int):
     return progress
 
 
+def interrupted(tmp_path, name: str, *, after_batch: int) -> DatabaseUrl:
+    """A database whose generate was killed after a batch: its indexes are still out."""
+    target = url(tmp_path, name)
+    store = init_store(target)
+    with pytest.raises(Killed):
+        generate(store, progress=kill_after(after_batch))
+    store.close()
+    return target
+
+
 def test_generate_into_an_empty_database_builds_the_same_indexes_at_the_end(tmp_path):
     schema = index_sql(init_store(url(tmp_path, "schema")))
     store = init_store(url(tmp_path, "gen"))
@@ -59,13 +69,9 @@ def test_generate_into_an_empty_database_builds_the_same_indexes_at_the_end(tmp_
 
 
 def test_a_killed_deferred_load_keeps_everyone_else_out_until_it_is_run_again(tmp_path):
-    target = url(tmp_path, "killed")
     straight = init_store(url(tmp_path, "straight"))
     generate(straight)
-    store = init_store(target)
-    with pytest.raises(Killed):
-        generate(store, progress=kill_after(2))
-    store.close()
+    target = interrupted(tmp_path, "killed", after_batch=2)
 
     with pytest.raises(StoreUnavailable, match=r"has not finished.*run the same `haven generate`"):
         open_store(target)
@@ -192,11 +198,7 @@ def test_the_cli_names_the_unfinished_load_instead_of_serving(tmp_path):
 
     from haven.cli.app import app
 
-    target = url(tmp_path, "cli")
-    store = init_store(target)
-    with pytest.raises(Killed):
-        generate(store, progress=kill_after(0))
-    store.close()
+    target = interrupted(tmp_path, "cli", after_batch=0)
     for command in (["serve", "--port", "1"], ["stats"]):
         result = CliRunner().invoke(app, [*command, "--database", target.location])
         assert result.exit_code == 1, result.output
