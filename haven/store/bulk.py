@@ -239,6 +239,7 @@ class BulkLoader:
         self.timings: dict[str, float] = {}
         self._attach_scans = 0  # batches whose details found their systems by reading the table
         self.deferred = False  # secondary indexes dropped until finish() (see defer_indexes)
+        self._store_bulk: bool | None = None  # the store's own ``bulk`` before defer_indexes lent it ours
         conn = store.conn
         self._cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
@@ -282,7 +283,8 @@ class BulkLoader:
         :class:`~haven.errors.Conflict`.
         """
         store = self.store
-        bulk_before, store.bulk = store.bulk, True  # this store does the job: it may write meanwhile
+        self._store_bulk = bulk_before = store.bulk
+        store.bulk = True  # this store does the job: it may write meanwhile
         try:
             with store._write() as conn:
                 record = deferred.deferred_record(conn)
@@ -313,6 +315,8 @@ class BulkLoader:
                 deferred.build_indexes(conn, record, after_placement=False)
                 deferred.build_indexes(conn, record, after_placement=True)
         self.deferred = False
+        if self._store_bulk is not None:
+            self.store.bulk, self._store_bulk = self._store_bulk, None
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -590,6 +594,8 @@ class BulkLoader:
                                  (now_ms(), self.job_key))
                 row = conn.execute("SELECT * FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
             t0 = self._tick("octree", t0)
+            if self._store_bulk is not None:  # the indexes are back: the store is an ordinary one again
+                store.bulk, self._store_bulk = self._store_bulk, None
             store.merge_search_index()  # so the next single write does not pay for the load's segments
             self._tick("search_merge", t0)
         finally:

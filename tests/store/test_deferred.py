@@ -163,6 +163,7 @@ def test_a_load_stopped_by_bad_input_gives_the_indexes_back(tmp_path):
         bulk_import(store, "Kit", path, batch_rows=1_000, check_first=False)
     assert store.meta_value(DEFERRED_INDEXES_KEY) is None
     assert set(DEFERRABLE_INDEXES) <= set(index_sql(store))
+    assert store.bulk is False
     assert open_store(target).galaxy("Kit")["system_count"] == 1_000  # the first batch, usable
 
 
@@ -223,3 +224,10 @@ def test_a_server_that_was_already_running_answers_503_where_an_index_is_missing
         created = client.post("/api/v1/systems", params={"galaxy": "Gen"},
                               json={"name": "Late", "x": 1, "y": 2, "z": 3})
         assert created.status_code == 503 and "has not finished" in created.text
+
+
+def test_the_store_that_ran_the_load_is_an_ordinary_one_afterwards(tmp_path):
+    store = init_store(url(tmp_path, "after"))
+    generate(store)
+    assert store.bulk is False
+    assert open_store(url(tmp_path, "after")).galaxy("Gen")["system_count"] == N
