@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from haven.errors import Conflict, HavenError, InvalidInput
+from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
@@ -139,7 +139,7 @@ def generate_galaxy(
             row_label=lambda i: f"generated system #{start + i}",
         )
 
-    try:
+    with loader.running():
         for index in sorted(loader.done_batches()):
             loader.skip(index)  # a resumed run: the progress bar starts where the last one stopped
         loader.defer_indexes(names_unique=True)  # generated names are unique by construction
@@ -147,11 +147,6 @@ def generate_galaxy(
             for prepared in batches:
                 loader.write_prepared(prepared)
         summary = loader.finish()
-    except HavenError:
-        loader.restore_indexes()  # a load stopped by bad input leaves a database others can use
-        raise
-    finally:
-        loader.close()
     seconds = time.perf_counter() - t0
     summary["timings_s"]["generate"] = round(gen_s, 3)
     summary.update({
@@ -221,7 +216,7 @@ def bulk_import(
         progress=progress,
     )
     attached = 0
-    try:
+    with loader.running():
         batch_rows = int(loader.params.get("batch_rows", batch_rows))  # a resumed job keeps its batches
         rows_total = tabular.total_rows(path, fmt)
         if rows_total is not None:
@@ -234,7 +229,7 @@ def bulk_import(
                 tc = time.perf_counter()
                 checked = check_file(store, loader, path, fmt, batch_rows)
                 loader.timings["check"] = time.perf_counter() - tc
-            loader.defer_indexes(names_unique=check_first)  # the check found every name free and unique
+            loader.defer_indexes(names_unique=check_first)  # checked: every name is free and unique
 
             def prepare(fb: tabular.FileBatch) -> Any:
                 if fb.index in done:
@@ -254,11 +249,6 @@ def bulk_import(
                     loader.write_prepared(prepared)
                     attached += len(prepared.attach)
         summary = loader.finish()
-    except HavenError:
-        loader.restore_indexes()  # a load stopped by bad input leaves a database others can use
-        raise
-    finally:
-        loader.close()
     seconds = time.perf_counter() - t0
     summary.update({
         "file": path.name, "format": fmt, "systems": summary["rows"], "details_attached": attached,

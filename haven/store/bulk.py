@@ -40,6 +40,7 @@ import re
 import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -299,6 +300,23 @@ class BulkLoader:
         finally:
             store.bulk = bulk_before or self.deferred
         return self.deferred
+
+    @contextmanager
+    def running(self) -> Iterator[BulkLoader]:
+        """Run the job's batches and :meth:`finish` inside this.
+
+        On bad input (a :class:`~haven.errors.HavenError`) the indexes the job
+        deferred are built straight away (:meth:`restore_indexes`), so the
+        database is usable again; in every case the connection gets its normal
+        page cache back. A kill leaves the job to be resumed.
+        """
+        try:
+            yield self
+        except HavenError:
+            self.restore_indexes()
+            raise
+        finally:
+            self.close()
 
     def restore_indexes(self) -> None:
         """Build the indexes this job deferred now, without finishing it.
