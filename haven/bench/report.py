@@ -63,7 +63,7 @@ def facts_table(report: dict[str, Any]) -> list[str]:
     rows = [
         ("import rate (generate)", _import_rate(b)),
         ("core tables + indexes", f"{s['core_bytes_per_system']:,} B/system ({s['core_bytes'] / MIB:,.1f} MiB)"),
-        ("search index (FTS5 trigram, ids only)", f"{s['fts_bytes_per_system']:,} B/system ({s['fts_bytes'] / MIB:,.1f} MiB)"),
+        ("search indexes (FTS5, ids only)", f"{s['fts_bytes_per_system']:,} B/system ({s['fts_bytes'] / MIB:,.1f} MiB)"),
         ("database file", f"{s['file_bytes'] / MIB:,.1f} MiB"),
         ("gzip chunk bytes", f"{ch['gzip_bytes_per_system']:,} B/system ({ch['chunks_sampled']} chunks, "
          f"{ch['systems_in_sample']:,} systems)"),

@@ -1,49 +1,146 @@
-"""Substring search over a trigram index that stores row ids only.
+"""Substring search over two ids-only FTS5 indexes: one for names, one for the other text.
 
-``system_fts`` is an FTS5 index with the ``trigram`` tokenizer and
-``detail=none``: for every three-character sequence it keeps the ids of the
-systems whose name, materials or attributes hold it, and nothing else (no
-positions). That makes it about a quarter of the size of a full index and
-quick to build, but it cannot check that the trigrams of a term sit next to
-each other. So a search runs in two steps:
+A search for a term finds the systems whose name, materials or attributes
+contain it, ignoring case. Two FTS5 indexes answer it, both with
+``detail=none`` (for every key they keep the ids of the rows holding it, and
+nothing else: no positions, no columns):
 
-1. **Candidates.** The index answers ``AND`` of a few of the term's trigrams:
-   every system that contains the term contains all of them.
-2. **Check.** Each candidate, read in id order, is kept only if the term
-   really occurs in one of its three columns, ignoring case
-   (:func:`contains_term`). Reading stops as soon as the page is full.
+``system_fts``
+    trigrams of ``materials`` and ``attributes`` (the ``trigram`` tokenizer,
+    external content: the text stays in ``system``).
+``system_fts_name``
+    keys of the *case-folded* name (``str.casefold``), of two kinds: its
+    trigrams, and its **five-character sequences**. A trigram is in about one
+    name of a thousand whatever the galaxy's size, so the id list of even the
+    rarest trigram of a term grows with the galaxy; a five-character sequence
+    such as ``09753`` or ``emkin`` is in a handful of names. Terms of five
+    characters or more use those, and a rare term costs the same at a million
+    systems as at a hundred million. FTS5 has no tokenizer for five-character
+    sequences, so :func:`name_grams` writes each trigram of the name as one
+    character (a hash of the trigram onto Unicode planes 1–16) and the
+    ``trigram`` tokenizer makes every three of those characters one key: a
+    five-character sequence of the name. Two different sequences may share a
+    key; that only adds a candidate the check drops.
 
-Which trigrams: an ``AND`` costs about the length of the id lists it walks,
-and the term is usually decided by its rarest trigrams. FTS5 keeps, per index
-segment, the first term of each leaf page in ``system_fts_idx``; the number of
-leaf pages between a trigram's entry and the next one bounds the length of its
-id list. :func:`rarest_trigrams` reads those two rows per trigram (an index
-search each; the segment's last leaf page bounds the last entry) and picks
-the shortest lists. It is only an estimate: if the
-layout ever changed, the answer would still be exact, just slower.
+A search runs in two steps:
+
+1. **Candidates.** Each index answers ``AND`` of a few of the term's keys:
+   every system that contains the term contains all of them. The two id
+   lists are merged in id order.
+2. **Check.** Each candidate is kept only if the term really occurs in one of
+   its three columns, ignoring case (:func:`contains_term`). Reading stops as
+   soon as the page is full.
+
+Which keys: an ``AND`` costs about the length of the id lists it walks, and
+the term is usually decided by its rarest keys. FTS5 keeps, per index
+segment, the first key of each leaf page in ``<index>_idx``; the number of
+leaf pages between a key's entry and the next one bounds the length of its id
+list. :func:`rarest_keys` reads those two rows per key (an index search each;
+the segment's last leaf page bounds the last entry) and picks the shortest
+lists. It is only an estimate: if the layout ever changed, the answer would
+still be exact, just slower.
 """
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-#: Trigrams of a term that go into the candidate query.
-CANDIDATE_TRIGRAMS = 3
+import numpy as np
+
+#: Keys of a term that go into each index's candidate query.
+CANDIDATE_KEYS = 3
+#: The index of materials and attributes, and the index of names.
+TEXT_INDEX = "system_fts"
+NAME_INDEX = "system_fts_name"
+SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
+#: Terms at least this long look names up by five-character sequences.
+LONG_KEY_CHARS = 5
+#: SQL functions the name index's triggers call (registered on every connection).
+FOLD_FUNCTION = "haven_fold"
+GRAMS_FUNCTION = "haven_name_grams"
+
+_PLANE_1 = 0x10000  # the first code point above the Basic Multilingual Plane
+_HASH_MASK = 0xFFFFF  # planes 1-16 hold 2**20 code points, none of them surrogates
+_MASK64 = (1 << 64) - 1
+_K1, _K2, _K3 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
+_TRANSFORM_CHUNK = 50_000  # names per numpy pass (bounds the temporary arrays)
 
 _SEGMENTS = (
     "WITH RECURSIVE seg (id) AS ("
-    " SELECT min(segid) FROM system_fts_idx"
-    " UNION ALL SELECT (SELECT min(segid) FROM system_fts_idx WHERE segid > seg.id) FROM seg WHERE seg.id IS NOT NULL"
+    " SELECT min(segid) FROM {idx}"
+    " UNION ALL SELECT (SELECT min(segid) FROM {idx} WHERE segid > seg.id) FROM seg WHERE seg.id IS NOT NULL"
     ") SELECT id FROM seg WHERE id IS NOT NULL"
 )
-_PAGE_AT_OR_BEFORE = (
-    "SELECT pgno >> 1 FROM system_fts_idx WHERE segid = ? AND term <= ? ORDER BY term DESC LIMIT 1"
-)
+_PAGE_AT_OR_BEFORE = "SELECT pgno >> 1 FROM {idx} WHERE segid = ? AND term <= ? ORDER BY term DESC LIMIT 1"
+_PAGE_AFTER = "SELECT pgno >> 1 FROM {idx} WHERE segid = ? AND term > ? ORDER BY term LIMIT 1"
+_LAST_LEAF = "SELECT max(id) FROM {data} WHERE id BETWEEN ? AND ?"
 _SEGMENT_SHIFT = 37  # FTS5_SEGMENT_ROWID: segment id above 1 dlidx bit, 5 height bits and 31 page bits
 _LEAF_PAGES = 1 << 31
-_LAST_LEAF = "SELECT max(id) FROM system_fts_data WHERE id BETWEEN ? AND ?"
-_PAGE_AFTER = "SELECT pgno >> 1 FROM system_fts_idx WHERE segid = ? AND term > ? ORDER BY term LIMIT 1"
+
+
+# -- the name index's keys ---------------------------------------------------------------
+
+
+def _trigram_char(a: int, b: int, c: int) -> str:
+    h = ((a * _K1) ^ (b * _K2) ^ (c * _K3)) & _MASK64
+    h ^= h >> 29
+    return chr(_PLANE_1 + (h & _HASH_MASK))
+
+
+def name_grams(name: str | None) -> str | None:
+    """The name's trigrams, one character each: the ``trigram`` tokenizer turns them into five-character keys.
+
+    ``name`` is case-folded first. Used for one name at a time (the triggers,
+    a search term); :func:`name_index_values` does the same for a whole batch.
+    """
+    if name is None:
+        return None
+    points = [ord(ch) for ch in name.casefold()]
+    return "".join(_trigram_char(*points[i:i + 3]) for i in range(len(points) - 2))
+
+
+def fold(text: str | None) -> str | None:
+    """Text as the name index stores it: ``str.casefold``, the same folding the check uses."""
+    return None if text is None else text.casefold()
+
+
+def name_index_values(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Folded names and :func:`name_grams` of a batch, vectorised (a bulk load's whole batch).
+
+    Names hold no control characters (every entry point refuses them), so a
+    NUL can only be numpy's padding after the end of a shorter name.
+    """
+    folded = [n.casefold() for n in names]
+    grams: list[str] = []
+    for start in range(0, len(folded), _TRANSFORM_CHUNK):
+        grams.extend(_grams_of_chunk(folded[start:start + _TRANSFORM_CHUNK]))
+    return folded, grams
+
+
+def _grams_of_chunk(folded: list[str]) -> list[str]:
+    arr = np.array(folded, dtype=str)
+    width = arr.dtype.itemsize // 4
+    if width < 3:
+        return [""] * len(folded)
+    points = arr.view(np.uint32).reshape(len(folded), width).astype(np.uint64)
+    a, b, c = points[:, :-2], points[:, 1:-1], points[:, 2:]
+    h = (a * np.uint64(_K1)) ^ (b * np.uint64(_K2)) ^ (c * np.uint64(_K3))
+    h ^= h >> np.uint64(29)
+    chars = (np.uint64(_PLANE_1) + (h & np.uint64(_HASH_MASK))).astype(np.uint32)
+    chars[c == 0] = 0  # past the end of a shorter name: numpy strips trailing NULs
+    return np.ascontiguousarray(chars).view(f"<U{width - 2}").reshape(len(folded)).tolist()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Give a connection the functions the name index's triggers call."""
+    conn.create_function(FOLD_FUNCTION, 1, fold, deterministic=True)
+    conn.create_function(GRAMS_FUNCTION, 1, name_grams, deterministic=True)
+
+
+# -- candidates ----------------------------------------------------------------------------
 
 
 def trigrams(term: str) -> list[str]:
@@ -56,52 +153,87 @@ def match_expression(parts: Iterable[str]) -> str:
     return " AND ".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
-def _index_key(trigram: str) -> bytes:
-    # FTS5 stores a term of the main index as "0" followed by its folded UTF-8 bytes.
-    return ("0" + trigram.lower()).encode()
+def term_keys(term: str) -> dict[str, list[str]]:
+    """For each index, the keys every row containing ``term`` holds (the name index's as stored)."""
+    folded = term.casefold()
+    name_keys = trigrams(name_grams(folded) or "") if len(folded) >= LONG_KEY_CHARS else trigrams(folded)
+    return {TEXT_INDEX: trigrams(term), NAME_INDEX: name_keys}
 
 
-def _last_leaf_page(conn: sqlite3.Connection, segment: int) -> int:
-    # A leaf page's row in system_fts_data has the id (segment << 37) + page number.
+def _stored_key(index: str, key: str) -> bytes:
+    # FTS5 stores a key of the main index as "0" followed by its UTF-8 bytes; the text
+    # index folds case itself, the name index is case-sensitive over folded text.
+    return ("0" + (key.lower() if index == TEXT_INDEX else key)).encode()
+
+
+def _last_leaf_page(conn: sqlite3.Connection, index: str, segment: int) -> int:
+    # A leaf page's row in <index>_data has the id (segment << 37) + page number.
     first = segment << _SEGMENT_SHIFT
-    row = conn.execute(_LAST_LEAF, (first, first + _LEAF_PAGES - 1)).fetchone()
+    row = conn.execute(_LAST_LEAF.format(data=f"{index}_data"), (first, first + _LEAF_PAGES - 1)).fetchone()
     return (row[0] - first) if row[0] is not None else 0
 
 
-def estimated_pages(conn: sqlite3.Connection, trigram_list: list[str]) -> dict[str, int]:
-    """Leaf pages each trigram's id list may span, summed over the index segments (an upper bound)."""
-    segments = [(seg, _last_leaf_page(conn, seg)) for (seg,) in conn.execute(_SEGMENTS).fetchall()]
+def estimated_pages(conn: sqlite3.Connection, index: str, keys: list[str]) -> dict[str, int]:
+    """Leaf pages each key's id list may span in ``index``, summed over its segments (an upper bound)."""
+    idx = f"{index}_idx"
+    segments = [(seg, _last_leaf_page(conn, index, seg))
+                for (seg,) in conn.execute(_SEGMENTS.format(idx=idx)).fetchall()]
     pages: dict[str, int] = {}
-    for t in trigram_list:
-        key = _index_key(t)
+    for key in keys:
+        stored = _stored_key(index, key)
         total = 0
         for seg, last_page in segments:
-            at = conn.execute(_PAGE_AT_OR_BEFORE, (seg, key)).fetchone()
+            at = conn.execute(_PAGE_AT_OR_BEFORE.format(idx=idx), (seg, stored)).fetchone()
             if at is None:
                 continue
-            after = conn.execute(_PAGE_AFTER, (seg, key)).fetchone()
+            after = conn.execute(_PAGE_AFTER.format(idx=idx), (seg, stored)).fetchone()
             total += (after[0] if after is not None else last_page + 1) - at[0]
-        pages[t] = total
+        pages[key] = total
     return pages
 
 
-def rarest_trigrams(conn: sqlite3.Connection, term: str, k: int = CANDIDATE_TRIGRAMS) -> list[str]:
-    """Up to ``k`` trigrams of ``term`` whose id lists look shortest."""
-    found = trigrams(term)
-    if len(found) <= k:
-        return found
+def rarest_keys(conn: sqlite3.Connection, index: str, keys: list[str], k: int = CANDIDATE_KEYS) -> list[str]:
+    """Up to ``k`` of ``keys`` whose id lists in ``index`` look shortest."""
+    if len(keys) <= k:
+        return keys
     try:
-        pages = estimated_pages(conn, found)
+        pages = estimated_pages(conn, index, keys)
     except sqlite3.Error:  # an FTS5 whose shadow tables look different: fall back to all of them
-        return found
-    return sorted(found, key=lambda t: pages[t])[:k]
+        return keys
+    return sorted(keys, key=lambda key: pages[key])[:k]
+
+
+def candidate_matches(conn: sqlite3.Connection, term: str) -> list[tuple[str, str]]:
+    """``(index, MATCH expression)`` per index: together they find every row containing ``term``."""
+    return [(index, match_expression(rarest_keys(conn, index, keys)))
+            for index, keys in term_keys(term).items() if keys]
+
+
+def merged_by_id(streams: Iterable[Iterator[Sequence[Any]]], id_at: int) -> Iterator[Sequence[Any]]:
+    """Rows of several id-ordered streams in one id order, each id once."""
+    last = None
+    for row in heapq.merge(*streams, key=lambda r: r[id_at]):
+        if row[id_at] != last:
+            last = row[id_at]
+            yield row
 
 
 def contains_term(needle_folded: str, values: Iterable[str | None]) -> bool:
     """Whether ``needle_folded`` (already ``casefold()``-ed) occurs in one of ``values``, ignoring case.
 
-    ``str.casefold`` maps every case variant of a character to one form, so it
-    matches whatever the index's own case folding matches (and a few newer
-    Unicode case pairs the index does not know).
+    ``str.casefold`` maps every case variant of a character to one form. The
+    name index stores names folded the same way; the text index folds with
+    its own (smaller) table, so in materials and attributes a few newer or
+    multi-character case pairs (``ß`` and ``ss``) are not found.
     """
     return any(v is not None and needle_folded in v.casefold() for v in values)
+
+
+def fetch_in_batches(cursor: sqlite3.Cursor, size: int) -> Iterator[Sequence[Any]]:
+    """The rows of an executed cursor, read ``size`` at a time."""
+    while True:
+        rows = cursor.fetchmany(size)
+        if not rows:
+            return
+        yield from rows
+

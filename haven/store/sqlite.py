@@ -192,6 +192,7 @@ class SQLiteStore:
                 self.path, isolation_level=None, check_same_thread=False, cached_statements=512
             )
             conn.row_factory = sqlite3.Row
+            search.register_functions(conn)  # the name index's triggers call them
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -257,20 +258,23 @@ class SQLiteStore:
 
     @staticmethod
     def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:
-        """One bounded step of search-index merging in its own transaction; False when nothing was left to merge.
+        """One bounded step of merging per search index, each in its own transaction; False when nothing was left to merge.
 
         FTS5 merges only levels holding at least ``usermerge`` (4) segments, so
         repeating this until it returns False leaves every level with a few.
         """
-        before = conn.total_changes
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO system_fts (system_fts, rank) VALUES ('merge', ?)", (pages,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work was done
+        worked = False
+        for index in search.SEARCH_INDEXES:
+            before = conn.total_changes
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (pages,))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            worked |= conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work was done
+        return worked
 
     def merge_search_index(self, pages_per_step: int = 1000) -> None:
         """Merge the search index until no level holds several segments, a step per transaction.
@@ -502,26 +506,29 @@ class SQLiteStore:
             return Page(items, total, has_more=True, has_previous=more)
         return Page(items, total, has_more=more, has_previous=after is not None or offset > 0)
 
-    def search_query(self, galaxy_id: int, q: str, limit: int, after_id: int | None) -> tuple[str, list[Any]]:
-        """The one query builder for search.
+    def search_query(self, galaxy_id: int, q: str, limit: int, after_id: int | None) -> list[tuple[str, list[Any]]]:
+        """The one query builder for search: one query per index, or one for short terms.
 
-        Terms of three characters or more: the candidates of :mod:`haven.store.search`,
-        in id order and without a limit (the caller reads until its page is full).
-        Shorter terms: names that start with the term, in name order.
+        Terms of three characters or more: for each index of :mod:`haven.store.search`,
+        its candidates in id order and without a limit (the caller merges them and
+        reads until its page is full). Shorter terms: names that start with the term,
+        in name order.
         """
-        if len(q) >= MIN_SEARCH_CHARS:
+        if len(q) < MIN_SEARCH_CHARS:
             sql = (
-                f"SELECT {SYSTEM_COLUMNS} FROM system_fts f JOIN system s ON s.id = f.rowid "
-                "LEFT JOIN region r ON r.id = s.region_id "
-                "WHERE system_fts MATCH ? AND s.galaxy_id = ? AND f.rowid > ? "
-                "ORDER BY f.rowid"
+                f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
+                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
             )
-            return sql, [search.match_expression(search.rarest_trigrams(self.conn, q)), galaxy_id, after_id or 0]
-        sql = (
-            f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
-            "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
-        )
-        return sql, [galaxy_id, q, q + "\U0010ffff", limit]
+            return [(sql, [galaxy_id, q, q + "\U0010ffff", limit])]
+        return [
+            (
+                f"SELECT {SYSTEM_COLUMNS} FROM {index} f JOIN system s ON s.id = f.rowid "
+                "LEFT JOIN region r ON r.id = s.region_id "
+                f"WHERE {index} MATCH ? AND s.galaxy_id = ? AND f.rowid > ? ORDER BY f.rowid",
+                [match, galaxy_id, after_id or 0],
+            )
+            for index, match in search.candidate_matches(self.conn, q)
+        ]
 
     def search(self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None) -> list[dict[str, Any]]:
         """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
@@ -538,32 +545,32 @@ class SQLiteStore:
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
         with self._read() as conn:
-            sql, params = self.search_query(galaxy_id, q, limit, after_id)
+            queries = self.search_query(galaxy_id, q, limit, after_id)
             if len(q) < MIN_SEARCH_CHARS:
-                return _fetch_systems(conn, sql, params)
-            return self._checked_candidates(sql, params, q.casefold(), limit)
+                return _fetch_systems(conn, *queries[0])
+            return self._checked_candidates(queries, q.casefold(), limit)
 
-    def _checked_candidates(self, sql: str, params: list[Any], needle: str, limit: int) -> list[dict[str, Any]]:
-        """The first ``limit`` candidate rows that really contain ``needle`` (see :mod:`haven.store.search`)."""
-        cur = self.conn.cursor()
-        cur.row_factory = None
+    def _checked_candidates(self, queries: list[tuple[str, list[Any]]], needle: str, limit: int) -> list[dict[str, Any]]:
+        """The first ``limit`` candidate rows, in id order, that really contain ``needle`` (see :mod:`haven.store.search`)."""
+        cursors = [self.conn.cursor() for _ in queries]
         try:
-            cur.execute(sql, params)
-            names = [c[0] for c in cur.description]
+            for cur, (sql, params) in zip(cursors, queries):
+                cur.row_factory = None
+                cur.execute(sql, params)
+            names = [c[0] for c in cursors[0].description]  # every query has the same columns
             text = [names.index(c) for c in ("name", "materials", "attributes")]
+            rows = search.merged_by_id([search.fetch_in_batches(cur, SEARCH_READ_ROWS) for cur in cursors],
+                                       names.index("id"))
             out: list[dict[str, Any]] = []
-            while len(out) < limit:
-                rows = cur.fetchmany(SEARCH_READ_ROWS)
-                if not rows:
-                    break
-                for row in rows:
-                    if search.contains_term(needle, [row[i] for i in text]):
-                        out.append(_finish_system(dict(zip(names, row))))
-                        if len(out) == limit:
-                            break
+            for row in rows:
+                if search.contains_term(needle, [row[i] for i in text]):
+                    out.append(_finish_system(dict(zip(names, row))))
+                    if len(out) == limit:
+                        break
             return out
         finally:
-            cur.close()
+            for cur in cursors:
+                cur.close()
 
     def _children(self, conn: sqlite3.Connection, system_ids: list[int]) -> dict[int, dict[str, Any]]:
         """Planets (with moons) and stations for a batch of systems."""

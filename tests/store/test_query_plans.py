@@ -47,13 +47,16 @@ def test_region_pages_use_the_region_index(store):
     assert_no_scan(store.explain(sql, params), "USING INDEX system_region_name")
 
 
-def test_search_uses_the_trigram_index(store):
+def test_search_uses_the_search_indexes(store):
     populate(store)
-    sql, params = store.search_query(galaxy_id(store), "gold", 100, None)
-    plan = store.explain(sql, params)
-    assert_no_scan(plan, "VIRTUAL TABLE INDEX")
-    assert any(p.startswith("SEARCH s USING INTEGER PRIMARY KEY") for p in plan), plan
-    sql, params = store.search_query(galaxy_id(store), "Sy", 100, None)
+    for term in ("gold", "Sys 0010"):  # trigrams, and the names' five-character keys
+        queries = store.search_query(galaxy_id(store), term, 100, None)
+        assert len(queries) == 2, queries  # one per index
+        for sql, params in queries:
+            plan = store.explain(sql, params)
+            assert_no_scan(plan, "VIRTUAL TABLE INDEX")
+            assert any(p.startswith("SEARCH s USING INTEGER PRIMARY KEY") for p in plan), plan
+    [(sql, params)] = store.search_query(galaxy_id(store), "Sy", 100, None)
     assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
 
 

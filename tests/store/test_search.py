@@ -1,4 +1,4 @@
-"""Search over the ids-only trigram index: candidates from rare trigrams, then an exact check."""
+"""Search over the ids-only indexes: candidates from rare keys of names and of other text, then an exact check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.config import DatabaseUrl
-from haven.model import validate_system
+from haven.model import validate_patch, validate_system
 from haven.store import init_store, search
 
 
@@ -33,12 +33,15 @@ def test_the_term_must_lie_inside_one_column(store):
 
 
 def test_case_is_ignored_beyond_ascii(store):
-    add(store, {"name": "ÅSGARD Prime"}, {"name": "ΟΔΟΣ Nine"}, {"name": "Straße 5"}, {"name": "Ascii"})
+    add(store, {"name": "ÅSGARD Prime"}, {"name": "ΟΔΟΣ Nine"}, {"name": "Straße 5"}, {"name": "Ascii"},
+        {"name": "Plain", "materials": "Weißgold"})
     assert names(store.search(GALAXY, "åsgard")) == ["ÅSGARD Prime"]
     assert names(store.search(GALAXY, "ÅSGARD")) == ["ÅSGARD Prime"]
     assert names(store.search(GALAXY, "οδος")) == ["ΟΔΟΣ Nine"]
-    assert names(store.search(GALAXY, "STRASSE 5")) == []  # ß is not folded to "ss" by the index
+    assert names(store.search(GALAXY, "STRASSE 5")) == ["Straße 5"]  # names are folded as str.casefold does
     assert names(store.search(GALAXY, "straße")) == ["Straße 5"]
+    assert names(store.search(GALAXY, "WEISSGOLD")) == []  # the text index does not fold ß to "ss"
+    assert names(store.search(GALAXY, "weißgold")) == ["Plain"]
 
 
 def test_quotes_and_query_syntax_are_plain_text(store):
@@ -76,30 +79,82 @@ def test_answers_match_a_brute_force_substring_test(tmp_path_factory, texts, ter
         store.close()
 
 
-def trigram_index(rows: list[str]) -> sqlite3.Connection:
+def text_index(rows: list[str]) -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE system_fts USING fts5(name, materials, attributes, "
+    conn.execute("CREATE VIRTUAL TABLE system_fts USING fts5(materials, attributes, "
                  "tokenize='trigram', detail='none', columnsize=0)")
-    conn.executemany("INSERT INTO system_fts (name) VALUES (?)", [(r,) for r in rows])
+    conn.executemany("INSERT INTO system_fts (materials) VALUES (?)", [(r,) for r in rows])
     conn.execute("INSERT INTO system_fts (system_fts) VALUES ('optimize')")
     return conn
 
 
-def test_the_rarest_trigrams_come_first():
+def test_the_rarest_keys_come_first():
     rng = random.Random(1)
     common = ["Haven " + "".join(rng.choice("abcdefghijklmnop") for _ in range(6)) for _ in range(30_000)]
     rare = ["Haven " + "".join(rng.choice("qrstuvwxyz") for _ in range(3)) for _ in range(3_000)]
-    conn = trigram_index(common + rare)
-    pages = search.estimated_pages(conn, ["ave", "rst"])
+    conn = text_index(common + rare)
+    pages = search.estimated_pages(conn, search.TEXT_INDEX, ["ave", "rst"])
     assert pages["rst"] < pages["ave"]
-    chosen = search.rarest_trigrams(conn, "Haven rstu", k=2)
+    chosen = search.rarest_keys(conn, search.TEXT_INDEX, search.trigrams("Haven rstu"), k=2)
     assert not set(chosen) & {"Hav", "ave", "ven", "en "}, chosen
-    assert search.rarest_trigrams(conn, "Hav", k=2) == ["Hav"]
+    assert search.rarest_keys(conn, search.TEXT_INDEX, ["Hav"], k=2) == ["Hav"]
 
 
-def test_an_unreadable_index_layout_falls_back_to_every_trigram():
+def test_an_unreadable_index_layout_falls_back_to_every_key():
     conn = sqlite3.connect(":memory:")  # no system_fts_idx table at all
-    assert search.rarest_trigrams(conn, "abcdef", k=2) == ["abc", "bcd", "cde", "def"]
+    keys = search.trigrams("abcdef")
+    assert search.rarest_keys(conn, search.TEXT_INDEX, keys, k=2) == ["abc", "bcd", "cde", "def"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40), min_size=1, max_size=20))
+def test_a_batch_gets_the_same_name_keys_as_one_name_at_a_time(batch):  # names hold no control characters
+    folded, grams = search.name_index_values(batch)
+    assert folded == [n.casefold() for n in batch]
+    assert grams == [search.name_grams(n) for n in batch]
+
+
+def test_name_keys_are_one_character_per_trigram_outside_the_basic_plane():
+    grams = search.name_grams("Vraemkini DP-09753")
+    assert len(grams) == len("Vraemkini DP-09753") - 2
+    assert all(0x10000 <= ord(ch) <= 0x10FFFF for ch in grams)
+    assert grams == search.name_grams("VRAEMKINI dp-09753")  # folded first
+    assert search.name_grams("ab") == "" and search.name_grams(None) is None
+
+
+def test_long_terms_look_names_up_by_five_character_keys(store):
+    # Every trigram of "AB-01234" is in a hundred names; all its five-character keys in one.
+    add(store, *({"name": f"Sys AB-0 -01234 {i:02d}"} for i in range(99)), {"name": "Sys AB-01234"})
+    keys = search.term_keys("ab-01234")
+    assert keys[search.NAME_INDEX] == search.trigrams(search.name_grams("ab-01234"))
+    index, match = next(m for m in search.candidate_matches(store.conn, "AB-01234") if m[0] == search.NAME_INDEX)
+    candidates = store.conn.execute(f"SELECT rowid FROM {index} WHERE {index} MATCH ?", (match,)).fetchall()
+    assert len(candidates) <= 2
+    assert names(store.search(GALAXY, "ab-01234")) == ["Sys AB-01234"]
+    every_trigram = search.match_expression(search.trigrams("ab-01234"))
+    assert store.conn.execute(f"SELECT count(*) FROM {index} WHERE {index} MATCH ?",
+                              (every_trigram,)).fetchone()[0] == 100
+
+
+def test_names_materials_and_attributes_are_searched_together(store):
+    add(store, {"name": "Korvax Prime", "materials": "Salt"}, {"name": "Plain", "materials": "korvax ore"},
+        {"name": "Other", "attributes": "near KORVAX space"}, {"name": "None"})
+    assert names(store.search(GALAXY, "korvax")) == ["Korvax Prime", "Plain", "Other"]
+    assert names(store.search(GALAXY, "orv")) == ["Korvax Prime", "Plain", "Other"]
+    second = store.search(GALAXY, "korvax", limit=1, after_id=store.search(GALAXY, "korvax", limit=1)[0]["id"])
+    assert names(second) == ["Plain"]
+
+
+def test_renames_and_deletes_keep_the_name_index_in_step(store):
+    add(store, {"name": "Old Name 12345"}, {"name": "Keep 12345"})
+    old = store.search(GALAXY, "Old Name")[0]
+    store.patch(old["id"], validate_patch({"name": "Fresh Title 67890"}))
+    assert names(store.search(GALAXY, "old name")) == []
+    assert names(store.search(GALAXY, "title 678")) == ["Fresh Title 67890"]
+    store.delete(store.search(GALAXY, "Keep 1")[0]["id"])
+    assert names(store.search(GALAXY, "12345")) == []
+    for index in search.SEARCH_INDEXES:
+        store.conn.execute(f"INSERT INTO {index} ({index}) VALUES ('integrity-check')")
 
 
 def test_match_expression_quotes_each_part():
@@ -107,8 +162,9 @@ def test_match_expression_quotes_each_part():
     assert search.trigrams("abcab") == ["abc", "bca", "cab"]
 
 
-def fts_options(conn: sqlite3.Connection) -> str:
-    return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'system_fts'").fetchone()[0]
+def fts_options(conn: sqlite3.Connection, index: str = "system_fts") -> str | None:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+    return None if row is None else row[0]
 
 
 def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
@@ -124,16 +180,46 @@ def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
         "VALUES (1, ?, 0, 0, 0, 0, ?, 0, 0)", [("Alpha Gold", "Salt"), ("Beta", "pure gold"), ("Gamma", None)])
     conn.commit()
     assert "detail" not in fts_options(conn)
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0007")
     assert "detail='none'" in fts_options(conn)
     config = dict(conn.execute("SELECT k, v FROM system_fts_config").fetchall())
     assert config["automerge"] == 0 and config["crisismerge"] == 128
-    store = init_store(url)
-    try:
-        assert names(store.search("G", "gold")) == ["Alpha Gold", "Beta"]
-    finally:
-        store.close()
+    found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'gol AND old' ORDER BY rowid").fetchall()
+    assert found == [(1,), (2,)]
     migrate.downgrade(url, "0006")
     assert "detail" not in fts_options(conn)
     found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH '\"gold\"' ORDER BY rowid").fetchall()
     assert found == [(1,), (2,)]
+
+
+def test_revision_0008_gives_names_their_own_index_and_back(tmp_path):
+    """Stored systems stay searchable across the upgrade and the downgrade, and writes keep both indexes."""
+    from haven.store import migrate
+
+    url = DatabaseUrl("sqlite", str(tmp_path / "h.db"))
+    migrate.upgrade(url, "0007")
+    conn = sqlite3.connect(url.sqlite_path)
+    conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at) VALUES (1, 'G', 1000, 0)")
+    conn.executemany(
+        "INSERT INTO system (galaxy_id, name, x, y, z, code, materials, created_at, modified_at) "
+        "VALUES (1, ?, 0, 0, 0, 0, ?, 0, 0)", [("Alpha Gold", "Salt"), ("Beta", "pure gold"), ("Gamma", None)])
+    conn.commit()
+    assert fts_options(conn, search.NAME_INDEX) is None
+    migrate.upgrade(url)
+    assert "fts5(materials, attributes" in fts_options(conn)
+    assert "case_sensitive 1" in fts_options(conn, search.NAME_INDEX)
+    for index in search.SEARCH_INDEXES:
+        config = dict(conn.execute(f"SELECT k, v FROM {index}_config").fetchall())
+        assert config["automerge"] == 0 and config["crisismerge"] == 128
+    store = init_store(url)
+    try:
+        assert names(store.search("G", "gold")) == ["Alpha Gold", "Beta"]
+        assert names(store.search("G", "alpha gol")) == ["Alpha Gold"]
+        store.create("G", validate_system({"name": "Delta Golden", "x": 0, "y": 0, "z": 0}))
+        assert names(store.search("G", "golden")) == ["Delta Golden"]
+    finally:
+        store.close()
+    migrate.downgrade(url, "0007")
+    assert fts_options(conn, search.NAME_INDEX) is None
+    found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'gol AND old' ORDER BY rowid").fetchall()
+    assert found == [(1,), (2,), (4,)]
