@@ -35,9 +35,9 @@ Which keys: an ``AND`` costs about the length of the id lists it walks, and
 the term is usually decided by its rarest keys. FTS5 keeps, per index
 segment, the first key of each leaf page in ``<index>_idx``; the number of
 leaf pages between a key's entry and the next one bounds the length of its id
-list. :func:`rarest_keys` reads those two rows per key (an index search each;
-the segment's last leaf page bounds the last entry) and picks the shortest
-lists. It is only an estimate: if the layout ever changed, the answer would
+list. :func:`rarest_keys` reads those two rows per key and segment (an index
+search each, all in one statement per key; the segment's last leaf page
+bounds the last entry) and picks the shortest lists. It is only an estimate: if the layout ever changed, the answer would
 still be exact, just slower.
 """
 
@@ -68,17 +68,26 @@ _MASK64 = (1 << 64) - 1
 _K1, _K2, _K3 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
 _TRANSFORM_CHUNK = 50_000  # names per numpy pass (bounds the temporary arrays)
 
+# Each segment of an index with its last leaf page: a leaf page's row in <index>_data has
+# the id (segment << 37) + page number (FTS5_SEGMENT_ROWID: 1 dlidx bit, 5 height bits and
+# 31 page bits below the segment id).
 _SEGMENTS = (
-    "WITH RECURSIVE seg (id) AS ("
+    "WITH RECURSIVE seg (n) AS ("
     " SELECT min(segid) FROM {idx}"
-    " UNION ALL SELECT (SELECT min(segid) FROM {idx} WHERE segid > seg.id) FROM seg WHERE seg.id IS NOT NULL"
-    ") SELECT id FROM seg WHERE id IS NOT NULL"
+    " UNION ALL SELECT (SELECT min(segid) FROM {idx} WHERE segid > seg.n) FROM seg WHERE seg.n IS NOT NULL"
+    ") SELECT json_group_array(json_array(n, coalesce("
+    "(SELECT max(d.id) FROM {data} d WHERE d.id BETWEEN n << 37 AND (n << 37) + (1 << 31) - 1) - (n << 37), 0)))"
+    " FROM seg WHERE n IS NOT NULL"
 )
-_PAGE_AT_OR_BEFORE = "SELECT pgno >> 1 FROM {idx} WHERE segid = ? AND term <= ? ORDER BY term DESC LIMIT 1"
-_PAGE_AFTER = "SELECT pgno >> 1 FROM {idx} WHERE segid = ? AND term > ? ORDER BY term LIMIT 1"
-_LAST_LEAF = "SELECT max(id) FROM {data} WHERE id BETWEEN ? AND ?"
-_SEGMENT_SHIFT = 37  # FTS5_SEGMENT_ROWID: segment id above 1 dlidx bit, 5 height bits and 31 page bits
-_LEAF_PAGES = 1 << 31
+# Leaf pages a key's id list may span, summed over the segments (two index searches each).
+_KEY_PAGES = (
+    "SELECT coalesce(sum(after - at), 0) FROM ("
+    " SELECT (SELECT pgno >> 1 FROM {idx} WHERE segid = s.seg AND term <= :key ORDER BY term DESC LIMIT 1) AS at,"
+    " coalesce((SELECT pgno >> 1 FROM {idx} WHERE segid = s.seg AND term > :key ORDER BY term LIMIT 1),"
+    " s.last + 1) AS after"
+    " FROM (SELECT value ->> 0 AS seg, value ->> 1 AS last FROM json_each(:segments)) s"
+    ") WHERE at IS NOT NULL"
+)
 
 
 # -- the name index's keys ---------------------------------------------------------------
@@ -166,30 +175,13 @@ def _stored_key(index: str, key: str) -> bytes:
     return ("0" + (key.lower() if index == TEXT_INDEX else key)).encode()
 
 
-def _last_leaf_page(conn: sqlite3.Connection, index: str, segment: int) -> int:
-    # A leaf page's row in <index>_data has the id (segment << 37) + page number.
-    first = segment << _SEGMENT_SHIFT
-    row = conn.execute(_LAST_LEAF.format(data=f"{index}_data"), (first, first + _LEAF_PAGES - 1)).fetchone()
-    return (row[0] - first) if row[0] is not None else 0
-
-
 def estimated_pages(conn: sqlite3.Connection, index: str, keys: list[str]) -> dict[str, int]:
     """Leaf pages each key's id list may span in ``index``, summed over its segments (an upper bound)."""
     idx = f"{index}_idx"
-    segments = [(seg, _last_leaf_page(conn, index, seg))
-                for (seg,) in conn.execute(_SEGMENTS.format(idx=idx)).fetchall()]
-    pages: dict[str, int] = {}
-    for key in keys:
-        stored = _stored_key(index, key)
-        total = 0
-        for seg, last_page in segments:
-            at = conn.execute(_PAGE_AT_OR_BEFORE.format(idx=idx), (seg, stored)).fetchone()
-            if at is None:
-                continue
-            after = conn.execute(_PAGE_AFTER.format(idx=idx), (seg, stored)).fetchone()
-            total += (after[0] if after is not None else last_page + 1) - at[0]
-        pages[key] = total
-    return pages
+    segments = conn.execute(_SEGMENTS.format(idx=idx, data=f"{index}_data")).fetchone()[0]
+    query = _KEY_PAGES.format(idx=idx)
+    return {key: conn.execute(query, {"key": _stored_key(index, key), "segments": segments}).fetchone()[0]
+            for key in keys}
 
 
 def rarest_keys(conn: sqlite3.Connection, index: str, keys: list[str], k: int = CANDIDATE_KEYS) -> list[str]:
@@ -227,13 +219,3 @@ def contains_term(needle_folded: str, values: Iterable[str | None]) -> bool:
     multi-character case pairs (``ß`` and ``ss``) are not found.
     """
     return any(v is not None and needle_folded in v.casefold() for v in values)
-
-
-def fetch_in_batches(cursor: sqlite3.Cursor, size: int) -> Iterator[Sequence[Any]]:
-    """The rows of an executed cursor, read ``size`` at a time."""
-    while True:
-        rows = cursor.fetchmany(size)
-        if not rows:
-            return
-        yield from rows
-

@@ -36,7 +36,6 @@ DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to s
 BUSY_TIMEOUT_MS = 10_000
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
 MAINTENANCE_INTERVAL_S = 0.5
-SEARCH_READ_ROWS = 128  # candidates fetched at a time while a search page fills
 SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
 
 log = logging.getLogger(__name__)
@@ -559,8 +558,9 @@ class SQLiteStore:
                 cur.execute(sql, params)
             names = [c[0] for c in cursors[0].description]  # every query has the same columns
             text = [names.index(c) for c in ("name", "materials", "attributes")]
-            rows = search.merged_by_id([search.fetch_in_batches(cur, SEARCH_READ_ROWS) for cur in cursors],
-                                       names.index("id"))
+            # Each cursor steps only as far as the merge needs: an index whose candidates are
+            # sparse is not walked ahead of the page.
+            rows = search.merged_by_id(cursors, names.index("id"))
             out: list[dict[str, Any]] = []
             for row in rows:
                 if search.contains_term(needle, [row[i] for i in text]):
