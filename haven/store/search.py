@@ -25,7 +25,9 @@ nothing else: no positions, no columns):
 A search runs in two steps:
 
 1. **Candidates.** Each index answers ``AND`` of a few of the term's keys:
-   every system that contains the term contains all of them. The two id
+   every system that contains the term contains all of them. For the text
+   index and short terms these are the rarest few (below); for a long term's
+   name keys, up to six spread over the term. The two id
    lists are merged in id order.
 2. **Check.** Each candidate is kept only if the term really occurs in one of
    its three columns, ignoring case (:func:`contains_term`). Reading stops as
@@ -58,6 +60,8 @@ NAME_INDEX = "system_fts_name"
 SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
 #: Terms at least this long look names up by five-character sequences.
 LONG_KEY_CHARS = 5
+#: Five-character keys of a long term that go into the name index's query.
+LONG_KEYS_IN_QUERY = 6
 #: SQL functions the name index's triggers call (registered on every connection).
 FOLD_FUNCTION = "haven_fold"
 GRAMS_FUNCTION = "haven_name_grams"
@@ -195,9 +199,23 @@ def rarest_keys(conn: sqlite3.Connection, index: str, keys: list[str], k: int = 
     return sorted(keys, key=lambda key: pages[key])[:k]
 
 
+def spread_keys(keys: list[str], k: int = LONG_KEYS_IN_QUERY) -> list[str]:
+    """Up to ``k`` of ``keys`` spread over the term, the first and the last included."""
+    if len(keys) <= k:
+        return keys
+    return [keys[round(i * (len(keys) - 1) / (k - 1))] for i in range(k)]
+
+
 def candidate_matches(conn: sqlite3.Connection, term: str) -> list[tuple[str, str]]:
-    """``(index, MATCH expression)`` per index: together they find every row containing ``term``."""
-    return [(index, match_expression(rarest_keys(conn, index, keys)))
+    """``(index, MATCH expression)`` per index: together they find every row containing ``term``.
+
+    Five-character keys are nearly all rare, so a long term's name keys are not
+    estimated: a few of them spread over the term go into the query, where
+    each one more cuts the candidates (and the rows read to check them).
+    """
+    long_term = len(term.casefold()) >= LONG_KEY_CHARS
+    return [(index, match_expression(spread_keys(keys) if index == NAME_INDEX and long_term
+                                     else rarest_keys(conn, index, keys)))
             for index, keys in term_keys(term).items() if keys]
 
 
