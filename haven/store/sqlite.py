@@ -257,22 +257,22 @@ class SQLiteStore:
 
     @staticmethod
     def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:
-        """One bounded step of merging per search index, each in its own transaction; False when nothing was left to merge.
+        """One bounded step of merging per search index, in one transaction; False when nothing was left to merge.
 
         FTS5 merges only levels holding at least ``usermerge`` (4) segments, so
         repeating this until it returns False leaves every level with a few.
         """
         worked = False
-        for index in search.SEARCH_INDEXES:
-            before = conn.total_changes
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        conn.execute("BEGIN IMMEDIATE")  # one commit for both indexes: one WAL sync, one wait for writers
+        try:
+            for index in search.SEARCH_INDEXES:
+                before = conn.total_changes
                 conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (pages,))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            worked |= conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work was done
+                worked |= conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
         return worked
 
     def merge_search_index(self, pages_per_step: int = 1000) -> None:
