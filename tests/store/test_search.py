@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.config import DatabaseUrl
 from haven.model import validate_patch, validate_system
-from haven.store import init_store, search
+from haven.store import init_store, migrate, search
 
 
 def names(found: list[dict]) -> list[str]:
@@ -167,18 +167,22 @@ def fts_options(conn: sqlite3.Connection, index: str = "system_fts") -> str | No
     return None if row is None else row[0]
 
 
-def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
-    """Stored systems stay searchable across the upgrade and the downgrade."""
-    from haven.store import migrate
-
+def three_systems_at(tmp_path, revision: str) -> tuple[DatabaseUrl, sqlite3.Connection]:
+    """A database at ``revision`` holding three systems, two of them with "gold" in a field."""
     url = DatabaseUrl("sqlite", str(tmp_path / "h.db"))
-    migrate.upgrade(url, "0006")
+    migrate.upgrade(url, revision)
     conn = sqlite3.connect(url.sqlite_path)
     conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at) VALUES (1, 'G', 1000, 0)")
     conn.executemany(
         "INSERT INTO system (galaxy_id, name, x, y, z, code, materials, created_at, modified_at) "
         "VALUES (1, ?, 0, 0, 0, 0, ?, 0, 0)", [("Alpha Gold", "Salt"), ("Beta", "pure gold"), ("Gamma", None)])
     conn.commit()
+    return url, conn
+
+
+def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
+    """Stored systems stay searchable across the upgrade and the downgrade."""
+    url, conn = three_systems_at(tmp_path, "0006")
     assert "detail" not in fts_options(conn)
     migrate.upgrade(url, "0007")
     assert "detail='none'" in fts_options(conn)
@@ -194,16 +198,7 @@ def test_revision_0007_rebuilds_the_index_with_ids_only_and_back(tmp_path):
 
 def test_revision_0008_gives_names_their_own_index_and_back(tmp_path):
     """Stored systems stay searchable across the upgrade and the downgrade, and writes keep both indexes."""
-    from haven.store import migrate
-
-    url = DatabaseUrl("sqlite", str(tmp_path / "h.db"))
-    migrate.upgrade(url, "0007")
-    conn = sqlite3.connect(url.sqlite_path)
-    conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at) VALUES (1, 'G', 1000, 0)")
-    conn.executemany(
-        "INSERT INTO system (galaxy_id, name, x, y, z, code, materials, created_at, modified_at) "
-        "VALUES (1, ?, 0, 0, 0, 0, ?, 0, 0)", [("Alpha Gold", "Salt"), ("Beta", "pure gold"), ("Gamma", None)])
-    conn.commit()
+    url, conn = three_systems_at(tmp_path, "0007")
     assert fts_options(conn, search.NAME_INDEX) is None
     migrate.upgrade(url)
     assert "fts5(materials, attributes" in fts_options(conn)
