@@ -166,10 +166,15 @@ def match_expression(parts: Iterable[str]) -> str:
     return " AND ".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
+def is_long(term: str) -> bool:
+    """Whether ``term`` looks names up by five-character keys rather than trigrams."""
+    return len(term.casefold()) >= LONG_KEY_CHARS
+
+
 def term_keys(term: str) -> dict[str, list[str]]:
     """For each index, the keys every row containing ``term`` holds (the name index's as stored)."""
     folded = term.casefold()
-    name_keys = trigrams(name_grams(folded) or "") if len(folded) >= LONG_KEY_CHARS else trigrams(folded)
+    name_keys = trigrams(name_grams(folded) or "") if is_long(term) else trigrams(folded)
     return {TEXT_INDEX: trigrams(term), NAME_INDEX: name_keys}
 
 
@@ -213,7 +218,7 @@ def candidate_matches(conn: sqlite3.Connection, term: str) -> list[tuple[str, st
     estimated: a few of them spread over the term go into the query, where
     each one more cuts the candidates (and the rows read to check them).
     """
-    long_term = len(term.casefold()) >= LONG_KEY_CHARS
+    long_term = is_long(term)
     return [(index, match_expression(spread_keys(keys) if index == NAME_INDEX and long_term
                                      else rarest_keys(conn, index, keys)))
             for index, keys in term_keys(term).items() if keys]
