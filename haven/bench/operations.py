@@ -355,6 +355,14 @@ def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
                    count=items)
         time_calls(t["detail_generated"], lambda sid: get(f"{api}/systems/{sid}"), p.detail_ids,
                    count=lambda r: len(r.json()["planets"]))
+        # Chunks before any write over HTTP: a write bumps the versions of the nodes it
+        # touches, and the next fetch of such a node rebuilds it instead of serving bytes.
+        chunk_count = lambda r: int(r.headers.get("X-Haven-Count", 0))  # noqa: E731
+        time_calls(t["chunk_cold"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
+                   count=chunk_count)
+        time_calls(t["chunk_warm"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
+                   count=chunk_count)
+        t["chunk_cold"].note = "first fetch of each node by the fresh server (stored bytes)"
         body = system_with_children(BENCH_NAME_PREFIX + "stored detail http", *p.centres[0]).model_dump(mode="json")
         stored = _ok(c.post(f"{api}/systems", json=body)).json()
         try:
@@ -367,12 +375,6 @@ def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
                        lambda ctr, r=radius: get(f"{api}/systems/near", x=ctr[0], y=ctr[1], z=ctr[2], radius=r,
                                                  limit=SPHERE_LIMIT),
                        p.centres, count=items)
-        chunk_count = lambda r: int(r.headers.get("X-Haven-Count", 0))  # noqa: E731
-        time_calls(t["chunk_cold"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
-                   count=chunk_count)
-        time_calls(t["chunk_warm"], lambda node: get(f"/api/v1/chunks/{node[0]}/{node[1]}"), p.nodes,
-                   count=chunk_count)
-        t["chunk_cold"].note = "first fetch of each node by the fresh server (stored bytes)"
         ids: list[int] = []
 
         def insert(i: int) -> None:
