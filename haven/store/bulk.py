@@ -57,6 +57,7 @@ from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, Station
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, lod, search
+from haven.store.ids import next_system_id
 from haven.timeutil import now_ms
 
 __all__ = [
@@ -452,12 +453,12 @@ class BulkLoader:
         t = time.perf_counter()
         n = p.n
         gid = self.galaxy_id
-        p.first_id = first_id = (conn.execute("SELECT max(id) FROM system").fetchone()[0] or 0) + 1
+        p.first_id = first_id = next_system_id(conn)
         if n == 0:
             return t
-        ids = np.arange(first_id, first_id + n, dtype=np.int64)
+        new_ids = np.arange(first_id, first_id + n, dtype=np.int64)
         sql_cols = ["id", "priority", *p.sql_columns]
-        data: list[Any] = [ids.tolist(), lod.priorities_of(ids).tolist(), *p.data]
+        data: list[Any] = [new_ids.tolist(), lod.priorities_of(new_ids).tolist(), *p.data]
         if p.region_idx is not None:
             # regions: resolve or create each distinct name once, count with bincount
             region_ids = [self.store._region_id(conn, gid, r) for r in p.region_list]
@@ -501,7 +502,7 @@ class BulkLoader:
                 conn.execute(_TEXT_INDEX_FILL, (first_id, first_id + n - 1))
             with _fts_buffer(conn, "system_fts_name"):
                 folded, grams = p.name_keys
-                conn.executemany(_NAME_INDEX_FILL, zip(ids.tolist(), folded, grams))
+                conn.executemany(_NAME_INDEX_FILL, zip(new_ids.tolist(), folded, grams))
             for statement in triggers:
                 conn.execute(statement)
             t = self._tick("fts", t)

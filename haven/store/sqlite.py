@@ -26,6 +26,7 @@ from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import deferred, history, search
+from haven.store.ids import next_system_id, note_deleted
 from haven.store.gcpause import gc_paused
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
@@ -958,7 +959,9 @@ class SQLiteStore:
             parse_ms(s.created_at, "created_at") if s.created_at else now)
         modified = now if created_ms is not None else (
             parse_ms(s.modified_at, "modified_at") if s.modified_at else created)
-        system_id = conn.execute(
+        if system_id is None:
+            system_id = next_system_id(conn)
+        conn.execute(
             "INSERT INTO system (id, galaxy_id, region_id, name, x, y, z, code, "
             + ", ".join(SYSTEM_TEXT_FIELDS)
             + ", confidence, extra, seed, version, created_at, modified_at) VALUES ("
@@ -967,7 +970,7 @@ class SQLiteStore:
             (system_id, galaxy_id, region_id, s.name, s.x, s.y, s.z, code,
              *(getattr(s, f) for f in SYSTEM_TEXT_FIELDS),
              s.confidence, _json_or_null(s.extra), seed, version, created, modified),
-        ).lastrowid
+        )
         self._insert_children(conn, system_id, s.planets, s.space_station)
         self._bump_counts(conn, galaxy_id, region_id, +1)
         lod.insert(Member(system_id, code, priority_of(system_id)))
@@ -1152,6 +1155,7 @@ class SQLiteStore:
         if not _pending_lod(current):
             lod.remove(current["lod_level"], current["lod_cell"], current["id"])
         conn.execute("DELETE FROM system WHERE id = ?", (current["id"],))
+        note_deleted(conn, current["id"])
         self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
 
     def import_systems(

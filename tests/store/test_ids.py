@@ -1,0 +1,51 @@
+"""System ids are never given out twice, so histories and undo never mix two systems."""
+
+from __future__ import annotations
+
+from haven.ingest.bulk import bulk_import
+from haven.model import SystemIn
+from haven.store.ids import FREED_TOP_KEY
+
+GALAXY = "Haven"
+
+
+def _system(name: str, x: float = 1.0) -> SystemIn:
+    return SystemIn.model_validate({"name": name, "x": x, "y": 2.0, "z": 3.0, "region": "Core"})
+
+
+def test_the_newest_systems_id_is_not_given_to_the_next_one(store) -> None:
+    kept = store.create(GALAXY, _system("Kept"))
+    newest = store.create(GALAXY, _system("Newest"))
+    store.delete(newest["id"])
+    later = store.create(GALAXY, _system("Later"))
+    assert later["id"] > newest["id"] > kept["id"]
+    assert [e["op"] for e in store.history(later["id"])] == ["create"]
+    # the delete can still be undone, under the id the system had
+    assert store.undo(newest["id"])["system"]["name"] == "Newest"
+    assert store.system_by_name(GALAXY, "Newest")["id"] == newest["id"]
+
+
+def test_undoing_a_creation_frees_nothing_for_reuse(store) -> None:
+    first = store.create(GALAXY, _system("First"))
+    store.undo(first["id"])  # removes it again
+    second = store.create(GALAXY, _system("Second"))
+    assert second["id"] > first["id"]
+    assert store.history(first["id"]) == []
+
+
+def test_deleting_below_the_top_records_nothing(store) -> None:
+    low = store.create(GALAXY, _system("Low"))
+    store.create(GALAXY, _system("High"))
+    store.delete(low["id"])
+    assert store.meta_value(FREED_TOP_KEY) is None
+
+
+def test_a_bulk_import_starts_after_a_freed_top_id(store, tmp_path) -> None:
+    top = store.create(GALAXY, _system("Top"))
+    store.delete(top["id"])
+    source = tmp_path / "systems.jsonl"
+    source.write_text('{"name": "Bulk A", "x": 1, "y": 2, "z": 3}\n{"name": "Bulk B", "x": 4, "y": 5, "z": 6}\n')
+    bulk_import(store, GALAXY, source)
+    imported = [store.system_by_name(GALAXY, n)["id"] for n in ("Bulk A", "Bulk B")]
+    assert min(imported) > top["id"]
+    assert store.history(top["id"])[0]["op"] == "delete"
