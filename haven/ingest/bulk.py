@@ -86,7 +86,8 @@ def generate_galaxy(
     if current is not None and orjson.loads(current) != wanted:
         have = orjson.loads(current)
         raise Conflict(
-            f"galaxy {galaxy!r} was generated with n={have['n_systems']}, seed={have['seed']}; "
+            f"galaxy {galaxy!r} was generated with n={have['n_systems']}, seed={have['seed']}, "
+            f"batch size {have['batch_size']:,} (asked: n={n_systems}, seed={seed}, batch size {batch_size:,}); "
             "generate into another galaxy",
             field="galaxy",
         )

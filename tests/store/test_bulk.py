@@ -185,6 +185,9 @@ def test_generate_refuses_a_different_spec_for_the_same_galaxy(tmp_path):
     generate_galaxy(store, "Gen", 100, 1, batch_size=50, write_rows=50)
     with pytest.raises(Conflict):
         generate_galaxy(store, "Gen", 100, 2, batch_size=50, write_rows=50)
+    # the same count and seed with another batch size is another galaxy too, and the message says why
+    with pytest.raises(Conflict, match="batch size 50 .*batch size 1,000"):
+        generate_galaxy(store, "Gen", 100, 1, batch_size=1000, write_rows=50)
 
 
 def columns(n: int, prefix: str = "S") -> dict:
