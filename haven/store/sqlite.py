@@ -26,8 +26,8 @@ from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import deferred, history, search
-from haven.store.ids import next_system_id, note_deleted
 from haven.store.gcpause import gc_paused
+from haven.store.ids import next_system_id, note_deleted
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
