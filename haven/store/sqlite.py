@@ -986,12 +986,17 @@ class SQLiteStore:
             history.record(conn, galaxy_id, system_id, "create", None, 1)
         return self.system(system_id)
 
-    def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
-        row = conn.execute(
+    @staticmethod
+    def _write_row(conn: sqlite3.Connection, system_id: int) -> sqlite3.Row | None:
+        """The columns a write needs to change a system (position, octree node, version, seed), or None."""
+        return conn.execute(
             "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed "
             "FROM system WHERE id = ?",
             (system_id,),
         ).fetchone()
+
+    def _current(self, conn: sqlite3.Connection, system_id: int, expected_version: int | None) -> sqlite3.Row:
+        row = self._write_row(conn, system_id)
         if row is None:
             raise NotFound(f"no system with id {system_id}")
         if expected_version is not None and row["version"] != expected_version:
@@ -1115,11 +1120,7 @@ class SQLiteStore:
             entry = history.latest(conn, system_id)
             if entry is None:
                 raise NotFound(f"system {system_id} has no change to undo")
-            row = conn.execute(
-                "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed "
-                "FROM system WHERE id = ?",
-                (system_id,),
-            ).fetchone()
+            row = self._write_row(conn, system_id)
             op = entry["op"]
             if op == "delete":
                 if row is not None:
