@@ -91,13 +91,16 @@ class LodTree:
         """Recount bounds of a node after a member joined or left, and stamp its version."""
         low = self._extreme(level, cell, highest=False)
         high = self._extreme(level, cell, highest=True)
+        self._stamp(level, cell, count_delta, low["priority"] if low else None, high["priority"] if high else None)
+
+    def _stamp(self, level: int, cell: int, count_delta: int, low: int | None, high: int | None) -> None:
+        """Write a node's count change and its new priority bounds, and stamp its version."""
         self.conn.execute(
             "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
             "VALUES (:g, :l, :c, :d, :lo, :hi, :v) "
             "ON CONFLICT (galaxy_id, level, cell) DO UPDATE SET count = count + :d, "
             "min_priority = :lo, max_priority = :hi, version = :v",
-            {"g": self.galaxy_id, "l": level, "c": cell, "d": count_delta,
-             "lo": low["priority"] if low else None, "hi": high["priority"] if high else None, "v": self.clock},
+            {"g": self.galaxy_id, "l": level, "c": cell, "d": count_delta, "lo": low, "hi": high, "v": self.clock},
         )
 
     def _place(self, m: Member, level: int | None, cell: int | None) -> None:
@@ -109,7 +112,13 @@ class LodTree:
     # -- insert -------------------------------------------------------------
 
     def insert(self, m: Member) -> None:
-        """Place a new member: it stays in the first node with room or whose weakest member it beats."""
+        """Place a new member: it stays in the first node with room or whose weakest member it beats.
+
+        The node's new priority bounds follow from its stored ones and the two
+        weakest members, so each level costs at most four statements. A demoted
+        member keeps its old node in its row until it is placed one level down
+        (later in this same loop): nothing reads that node again meanwhile.
+        """
         level = 0
         while True:
             cell = cell_at(m.code, level)
@@ -117,15 +126,20 @@ class LodTree:
             count = node["count"] if node else 0
             if count < self.capacity or level == MAX_LEVEL:
                 self._place(m, level, cell)
-                self._refresh(level, cell, +1)
+                low, high = (node["min_priority"], node["max_priority"]) if count else (None, None)
+                self._stamp(level, cell, +1, m.priority if low is None else min(low, m.priority),
+                            m.priority if high is None else max(high, m.priority))
                 return
             if m.priority > node["min_priority"]:
-                weakest = self._extreme(level, cell, highest=False)
+                weakest, *rest = self.conn.execute(
+                    "SELECT id, code, priority FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
+                    "ORDER BY priority ASC LIMIT 2",
+                    (self.galaxy_id, level, cell),
+                ).fetchall()
                 self._place(m, level, cell)
-                demoted = Member(weakest["id"], weakest["code"], weakest["priority"])
-                self._place(demoted, None, None)
-                self._refresh(level, cell, 0)
-                m = demoted
+                low = min(rest[0]["priority"], m.priority) if rest else m.priority
+                self._stamp(level, cell, 0, low, max(node["max_priority"], m.priority))
+                m = Member(weakest["id"], weakest["code"], weakest["priority"])
             level += 1
 
     # -- remove -------------------------------------------------------------

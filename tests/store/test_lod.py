@@ -16,25 +16,25 @@ TINY = "Tiny"
 CAPACITY = 3
 
 
-def tiny(store):
-    store.ensure_galaxy(TINY, half_size_ly=64.0, lod_capacity=CAPACITY)
+def tiny(store, capacity: int = CAPACITY, name: str = TINY):
+    store.ensure_galaxy(name, half_size_ly=64.0, lod_capacity=capacity)
     return store
 
 
-def systems(store) -> list[dict]:
-    gid = store._galaxy_key(TINY)[0]
+def systems(store, galaxy: str = TINY) -> list[dict]:
+    gid = store._galaxy_key(galaxy)[0]
     return [dict(r) for r in store.conn.execute(
         "SELECT id, code, priority, lod_level, lod_cell FROM system WHERE galaxy_id = ?", (gid,))]
 
 
-def nodes(store) -> dict[tuple[int, int], dict]:
-    gid = store._galaxy_key(TINY)[0]
+def nodes(store, galaxy: str = TINY) -> dict[tuple[int, int], dict]:
+    gid = store._galaxy_key(galaxy)[0]
     return {(r["level"], r["cell"]): dict(r) for r in store.conn.execute(
         "SELECT * FROM lod_node WHERE galaxy_id = ? AND count > 0", (gid,))}
 
 
-def check_invariants(store) -> None:
-    rows = systems(store)
+def check_invariants(store, capacity: int = CAPACITY, galaxy: str = TINY) -> None:
+    rows = systems(store, galaxy)
     members: dict[tuple[int, int], list[dict]] = defaultdict(list)
     for s in rows:
         assert s["priority"] == priority_of(s["id"])
@@ -42,16 +42,34 @@ def check_invariants(store) -> None:
         assert s["lod_cell"] == s["code"] >> (3 * (MAX_LEVEL - s["lod_level"]))
         members[(s["lod_level"], s["lod_cell"])].append(s)
     for (level, cell), ms in members.items():
-        assert len(ms) <= CAPACITY or level == MAX_LEVEL, "no node exceeds its capacity"
+        assert len(ms) <= capacity or level == MAX_LEVEL, "no node exceeds its capacity"
         lo, hi = cell_code_range(level, cell)
         # candidates: systems of this cube that no ancestor holds
         candidates = sorted((s["priority"] for s in rows if lo <= s["code"] <= hi and s["lod_level"] >= level), reverse=True)
-        assert sorted((s["priority"] for s in ms), reverse=True) == candidates[:CAPACITY]
-    table = nodes(store)
+        assert sorted((s["priority"] for s in ms), reverse=True) == candidates[:capacity]
+    table = nodes(store, galaxy)
     assert set(table) == set(members)
     for key, ms in members.items():
         ps = [s["priority"] for s in ms]
         assert (table[key]["count"], table[key]["min_priority"], table[key]["max_priority"]) == (len(ms), min(ps), max(ps))
+
+
+_near_ten = st.floats(min_value=10, max_value=10.5)
+
+
+@given(st.lists(st.tuples(_near_ten, _near_ten, _near_ten), min_size=2, max_size=12))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_node_of_one_keeps_its_bounds_through_demotions(store, points):
+    """Capacity 1: every demotion empties and refills a node of a single member."""
+    tiny(store, capacity=1, name="Single")
+    gid = store._galaxy_key("Single")[0]
+    store.conn.execute("DELETE FROM system WHERE galaxy_id = ?", (gid,))
+    store.conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (gid,))
+    ids = [store.create("Single", validate_system({"name": f"One {i}", "x": x, "y": y, "z": z}))["id"]
+           for i, (x, y, z) in enumerate(points)]
+    check_invariants(store, capacity=1, galaxy="Single")
+    store.delete(ids[len(ids) // 2])
+    check_invariants(store, capacity=1, galaxy="Single")
 
 
 def as_bulk(store) -> dict[int, tuple[int, int]]:
