@@ -606,19 +606,39 @@ class SQLiteStore:
                 del out[sid]["space_station"]["system_id"]
         return out
 
+    @staticmethod
+    def _detail_query(where: str) -> str:
+        """A system's row, its galaxy's name, its seed, and whether it has stored children."""
+        return (
+            f"SELECT {SYSTEM_COLUMNS}, (SELECT g.name FROM galaxy g WHERE g.id = s.galaxy_id) AS galaxy, "
+            "s.seed AS seed, (s.seed IS NULL AND (EXISTS (SELECT 1 FROM planet p WHERE p.system_id = s.id) "
+            "OR EXISTS (SELECT 1 FROM space_station t WHERE t.system_id = s.id))) AS stored_children "
+            f"FROM {SYSTEM_FROM} WHERE {where}"
+        )
+
     def _detail(self, where: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
-        with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {SYSTEM_COLUMNS}, g.name AS galaxy, s.seed AS seed FROM {SYSTEM_FROM} "
-                f"JOIN galaxy g ON g.id = s.galaxy_id WHERE {where}",
-                params,
-            ).fetchone()
+        """One system with its children, from one snapshot.
+
+        The row says whether stored planets or a station exist, so a system
+        without any costs one statement instead of four.
+        """
+        conn = self.conn
+        cur = conn.cursor()
+        cur.row_factory = None  # a plain tuple: cheaper than sqlite3.Row for one wide row
+        conn.execute("BEGIN")  # not self._read(): this is the hottest read path, and it saves a microsecond
+        try:
+            row = cur.execute(self._detail_query(where), params).fetchone()
             if row is None:
                 raise NotFound(missing)
-            d = _system_row(row)
-            seed = d.pop("seed")
-            if seed is None:
+            d = _finish_system(dict(zip([c[0] for c in cur.description], row)))
+            if d.pop("stored_children"):
                 d.update(self._children(conn, [d["id"]])[d["id"]])
+        finally:
+            conn.execute("COMMIT")
+        seed = d.pop("seed")
+        if seed is None:
+            d.setdefault("planets", [])
+            d.setdefault("space_station", None)
         d["derived"] = seed is not None
         if seed is not None:
             d.update(_derived_children(seed, d["name"], d["x"], d["y"], d["z"]))

@@ -73,6 +73,25 @@ def test_detail_queries_use_keys(store):
     for sql, params, index in checks:
         plan = [r["detail"] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
         assert_no_scan(plan, index)
+    plan = store.explain(store._detail_query("s.id = ?"), [1])
+    for index in ("USING INTEGER PRIMARY KEY", "USING COVERING INDEX planet_system"):
+        assert_no_scan(plan, index)
+
+
+def test_a_system_without_stored_children_is_one_query(store):
+    populate(store, n=3)
+    bare = store.create(GALAXY, validate_system({"name": "Bare", "x": 1, "y": 2, "z": 3}))
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        assert store.system(bare["id"])["planets"] == []
+        assert statements[0] == "BEGIN" and statements[-1] == "COMMIT" and len(statements) == 3, statements
+        statements.clear()
+        full = store.system_by_name(GALAXY, "Sys 0001")
+        assert [p["name"] for p in full["planets"]] == ["p"] and full["planets"][0]["moons"][0]["name"] == "m"
+        assert len(statements) == 6, statements  # the row, planets, moons, station in one read transaction
+    finally:
+        store.conn.set_trace_callback(None)
 
 
 def claim_rows(store, n: int) -> None:
