@@ -36,6 +36,13 @@ def test_openapi_documents_every_route_and_the_bodies(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_routes_are_built_when_the_app_is_created():
+    """FastAPI would build an included router's handlers on its first request; Haven builds them at startup."""
+    app = create_app()  # no request made, no store opened
+    assert app.openapi_schema is not None
+    assert "/api/v1/chunks/{level}/{cell}" in app.openapi_schema["paths"]
+
+
 def test_lifespan_opens_and_closes_the_configured_store(tmp_path, monkeypatch, db_url):
     init_store(db_url).close()
     monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
