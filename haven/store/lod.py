@@ -79,13 +79,18 @@ class LodTree:
             (self.galaxy_id, level, cell),
         ).fetchone()
 
-    def _extreme(self, level: int, cell: int, highest: bool) -> sqlite3.Row | None:
+    def _ends(self, level: int, cell: int, highest: bool, count: int = 1) -> list[sqlite3.Row]:
+        """The node's ``count`` highest (or lowest) priority members, best (or weakest) first."""
         order = "DESC" if highest else "ASC"
         return self.conn.execute(
             "SELECT id, code, priority FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
-            f"ORDER BY priority {order} LIMIT 1",
-            (self.galaxy_id, level, cell),
-        ).fetchone()
+            f"ORDER BY priority {order} LIMIT ?",
+            (self.galaxy_id, level, cell, count),
+        ).fetchall()
+
+    def _extreme(self, level: int, cell: int, highest: bool) -> sqlite3.Row | None:
+        ends = self._ends(level, cell, highest)
+        return ends[0] if ends else None
 
     def _refresh(self, level: int, cell: int, count_delta: int) -> None:
         """Recount bounds of a node after a member joined or left, and stamp its version."""
@@ -131,11 +136,7 @@ class LodTree:
                             m.priority if high is None else max(high, m.priority))
                 return
             if m.priority > node["min_priority"]:
-                weakest, *rest = self.conn.execute(
-                    "SELECT id, code, priority FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
-                    "ORDER BY priority ASC LIMIT 2",
-                    (self.galaxy_id, level, cell),
-                ).fetchall()
+                weakest, *rest = self._ends(level, cell, highest=False, count=2)
                 self._place(m, level, cell)
                 low = min(rest[0]["priority"], m.priority) if rest else m.priority
                 self._stamp(level, cell, 0, low, max(node["max_priority"], m.priority))

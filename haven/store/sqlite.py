@@ -86,8 +86,24 @@ class GalaxyKey(NamedTuple):
     capacity: int
 
 
-def _system_row(row: sqlite3.Row) -> dict[str, Any]:
-    return _finish_system(dict(row))
+class _ReadTransaction:
+    """``with``: BEGIN, then COMMIT on leaving, on one connection.
+
+    A plain class rather than a generator context manager: reads such as a
+    system's detail take about 10 µs, and the generator's machinery costs one.
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.conn.execute("COMMIT")
 
 
 def _finish_system(d: dict[str, Any]) -> dict[str, Any]:
@@ -320,15 +336,9 @@ class SQLiteStore:
         if record is not None:
             raise StoreUnavailable(deferred.unfinished_load_message(record))
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> "_ReadTransaction":
         """A read transaction: several statements see one snapshot."""
-        conn = self.conn
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        return _ReadTransaction(self.conn)
 
     def meta_value(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -622,19 +632,15 @@ class SQLiteStore:
         The row says whether stored planets or a station exist, so a system
         without any costs one statement instead of four.
         """
-        conn = self.conn
-        cur = conn.cursor()
-        cur.row_factory = None  # a plain tuple: cheaper than sqlite3.Row for one wide row
-        conn.execute("BEGIN")  # not self._read(): this is the hottest read path, and it saves a microsecond
-        try:
+        with self._read() as conn:
+            cur = conn.cursor()
+            cur.row_factory = None  # a plain tuple: cheaper than sqlite3.Row for one wide row
             row = cur.execute(self._detail_query(where), params).fetchone()
             if row is None:
                 raise NotFound(missing)
             d = _finish_system(dict(zip([c[0] for c in cur.description], row)))
             if d.pop("stored_children"):
                 d.update(self._children(conn, [d["id"]])[d["id"]])
-        finally:
-            conn.execute("COMMIT")
         seed = d.pop("seed")
         if seed is None:
             d.setdefault("planets", [])
