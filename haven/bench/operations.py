@@ -71,6 +71,7 @@ class BenchConfig:
     data_dir: Path = Path("bench-data")
     calls: int = 30
     http: bool = True
+    import_rate: bool = True  # also time an import of the galaxy as Parquet (needs disk about the database's size)
     galaxy: str = DEFAULT_GALAXY
     database: Path | None = None
     progress: Callable[[str], None] = field(default=lambda msg: None)
@@ -388,6 +389,80 @@ def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
     return t
 
 
+# -- import rate ------------------------------------------------------------------------
+
+#: The Parquet file's columns: what a generated system stores (its seed stands for its children).
+_IMPORT_COLUMNS = ("name", "x", "y", "z", "region", "fauna", "flora", "sentinel", "materials", "seed")
+_EXPORT_BATCH_ROWS = 200_000
+
+
+def write_systems_parquet(store: SQLiteStore, galaxy: str, path: Path) -> int:
+    """Write the galaxy's systems, in id order, as a flat Parquet file for ``haven import``.
+
+    Read in keyset batches on the primary key, so memory stays at one batch.
+    Returns the number of systems written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    galaxy_id = store.galaxy(galaxy)["id"]
+    schema = pa.schema([(c, pa.float64() if c in ("x", "y", "z") else pa.int64() if c == "seed" else pa.string())
+                        for c in _IMPORT_COLUMNS])
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    written, after = 0, 0
+    with pq.ParquetWriter(path, schema) as writer:
+        while True:
+            rows = cur.execute(
+                "SELECT s.id, s.name, s.x, s.y, s.z, r.name, s.fauna, s.flora, s.sentinel, s.materials, s.seed "
+                "FROM system s LEFT JOIN region r ON r.id = s.region_id "
+                "WHERE s.id > ? AND s.galaxy_id = ? ORDER BY s.id LIMIT ?",
+                (after, galaxy_id, _EXPORT_BATCH_ROWS),
+            ).fetchall()
+            if not rows:
+                return written
+            columns = list(zip(*rows))
+            writer.write_table(pa.table(dict(zip(_IMPORT_COLUMNS, columns[1:])), schema=schema))
+            written += len(rows)
+            after = rows[-1][0]
+
+
+def measure_import(store: SQLiteStore, cfg: BenchConfig) -> dict[str, Any]:
+    """Time ``haven import`` of the same systems as Parquet, into a scratch database.
+
+    The galaxy is written to a Parquet file (untimed), then ``bulk_import`` loads it
+    into a new database beside the benchmark's, timed like the generate run (checks,
+    rows, search indexes, secondary indexes and octree). Both files are removed after.
+    """
+    from haven.ingest.bulk import bulk_import
+
+    scratch = cfg.db_path.parent / f".import-{cfg.n_systems}-{os.getpid()}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    parquet, db = scratch / "systems.parquet", scratch / "haven.db"
+    try:
+        cfg.progress(f"writing the galaxy as Parquet to time its import ({scratch})")
+        written = write_systems_parquet(store, cfg.galaxy, parquet)
+        target = init_store(DatabaseUrl("sqlite", str(db)), bulk=True)
+        try:
+            cfg.progress(f"importing {written:,} systems from Parquet")
+            t0 = time.perf_counter()
+            summary = bulk_import(target, cfg.galaxy, parquet)
+            seconds = time.perf_counter() - t0
+        finally:
+            target.close()
+        return {
+            "systems": written,
+            "seconds": round(seconds, 2),
+            "rate_systems_per_s": round(written / seconds) if seconds > 0 else None,
+            "parquet_bytes": parquet.stat().st_size,
+            "timings_s": summary.get("timings_s", {}),
+        }
+    finally:
+        for f in scratch.iterdir():
+            f.unlink()
+        scratch.rmdir()
+
+
 # -- sizes --------------------------------------------------------------------------------
 
 
@@ -465,6 +540,11 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             with http_server(cfg.db_path, cfg.galaxy) as (base, proc):
                 http = run_http(base, cfg, params)
                 memory["server_peak_rss_bytes"] = peak_rss_bytes(proc.pid)
+        imported = None
+        if cfg.import_rate:  # last, with its own memory peak
+            reset_peak_rss()
+            imported = measure_import(store, cfg)
+            memory["import_peak_rss_bytes"] = peak_rss_bytes()
     finally:
         store.close()
     operations = []
@@ -475,9 +555,10 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         operations.append(row)
     return {
         "config": {"systems": cfg.n_systems, "seed": cfg.seed, "calls": cfg.calls, "http": cfg.http,
-                   "database": str(cfg.db_path)},
+                   "import_rate": cfg.import_rate, "database": str(cfg.db_path)},
         "machine": machine(),
         "build": build,
+        "import": imported,
         "operations": operations,
         "sizes": {**sizes, "chunks": chunks},
         "memory": memory,

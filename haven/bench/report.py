@@ -56,12 +56,22 @@ def _import_rate(build: dict[str, Any]) -> str:
     return f"{text} ({', '.join(notes)})"
 
 
+def _parquet_import_rate(imported: dict[str, Any] | None) -> str:
+    """The import of the same systems from Parquet, or why it is missing."""
+    if not imported:
+        return "not measured (--no-import-rate)"
+    rate = imported.get("rate_systems_per_s")
+    text = f"{rate:,} systems/s" if rate else "not measured"
+    return f"{text} ({imported['seconds']:,} s, {imported['systems']:,} systems, checked first)"
+
+
 def facts_table(report: dict[str, Any]) -> list[str]:
     """Import rate, sizes per system and peak memory."""
     b, s, m = report["build"], report["sizes"], report["memory"]
     ch = s["chunks"]
     rows = [
         ("import rate (generate)", _import_rate(b)),
+        ("import rate (`haven import` of the same systems as Parquet)", _parquet_import_rate(report.get("import"))),
         ("core tables + indexes", f"{s['core_bytes_per_system']:,} B/system ({s['core_bytes'] / MIB:,.1f} MiB)"),
         ("search indexes (FTS5, ids only)", f"{s['fts_bytes_per_system']:,} B/system ({s['fts_bytes'] / MIB:,.1f} MiB)"),
         ("database file", f"{s['file_bytes'] / MIB:,.1f} MiB"),
@@ -70,6 +80,8 @@ def facts_table(report: dict[str, Any]) -> list[str]:
         ("peak RSS, bench process (queries)", _mib(m.get("bench_peak_rss_bytes"))),
         ("peak RSS, bench process (build)", _mib(m.get("build_peak_rss_bytes"))),
     ]
+    if "import_peak_rss_bytes" in m:
+        rows.append(("peak RSS, bench process (Parquet import)", _mib(m["import_peak_rss_bytes"])))
     if "server_peak_rss_bytes" in m:
         rows.append(("peak RSS, HTTP server process", _mib(m["server_peak_rss_bytes"])))
     return ["| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]

@@ -609,6 +609,11 @@ def bench(
     ] = Path("bench-data"),
     calls: Annotated[int, typer.Option(min=1, max=10_000, help="Timed calls per operation.")] = 30,
     http: Annotated[bool, typer.Option("--http/--no-http", help="Also time the operations over HTTP (uvicorn).")] = True,
+    import_rate: Annotated[
+        bool, typer.Option("--import-rate/--no-import-rate",
+                           help="Also time `haven import` of the galaxy written as Parquet (needs free disk "
+                                "about the size of the benchmark database).")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of Markdown.")] = False,
     database: Annotated[
         Optional[Path],
@@ -624,7 +629,8 @@ def bench(
     from haven.bench import BenchConfig, run_bench, to_json, to_markdown
 
     config = BenchConfig(
-        n_systems=systems, seed=seed, data_dir=data_dir, calls=calls, http=http, database=database,
+        n_systems=systems, seed=seed, data_dir=data_dir, calls=calls, http=http, import_rate=import_rate,
+        database=database,
         progress=lambda msg: err.print(Text(msg, style="dim")),
     )
     report = run_bench(config)

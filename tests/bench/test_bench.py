@@ -145,3 +145,39 @@ def test_the_query_peak_starts_from_what_is_in_use_not_from_what_a_build_freed()
         pytest.skip("this kernel does not allow resetting the peak RSS")
     assert peak_rss_bytes() < grown - (100 << 20)  # what was freed went back to the system
     assert len(pin) == 10
+
+
+def test_times_an_import_of_the_same_systems_as_parquet(report: dict[str, Any]) -> None:
+    imported = report["import"]
+    assert imported["systems"] == N
+    assert imported["rate_systems_per_s"] > 0 and imported["parquet_bytes"] > 0
+    assert "check" in imported["timings_s"]  # the import validated the file before writing
+    assert "| import rate (`haven import` of the same systems as Parquet) | " in to_markdown(report)
+
+
+def test_the_parquet_file_imports_back_as_the_same_systems(tmp_path: Path) -> None:
+    from haven.bench.operations import write_systems_parquet
+    from haven.ingest.bulk import bulk_import
+
+    source = init_store(DatabaseUrl("sqlite", str(tmp_path / "source.db")), bulk=True)
+    generate_galaxy(source, "G", 500, seed=3)
+    parquet = tmp_path / "systems.parquet"
+    assert write_systems_parquet(source, "G", parquet) == 500
+    copy = init_store(DatabaseUrl("sqlite", str(tmp_path / "copy.db")), bulk=True)
+    bulk_import(copy, "G", parquet, batch_rows=128)  # several batches: the check reads the file first
+
+    def every(store: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in s.items() if k not in ("id", "created_at", "modified_at")}
+                for s in store.iter_systems("G")]
+
+    original, imported = every(source), every(copy)
+    assert len(imported) == 500
+    assert imported == original  # same fields, same seeds, so the same derived planets and moons
+    source.close()
+    copy.close()
+
+
+def test_no_import_rate_leaves_it_out(tmp_path: Path) -> None:
+    report = run_bench(BenchConfig(N, data_dir=tmp_path, calls=1, http=False, import_rate=False))
+    assert report["import"] is None
+    assert "not measured (--no-import-rate)" in to_markdown(report)
