@@ -28,6 +28,7 @@ import haven
 from haven.api import chunks, legacy, maps, v1
 from haven.api.common import json_response
 from haven.api.errors import install_error_handlers
+from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
@@ -66,12 +67,17 @@ def create_app(
     *,
     galaxy: str = DEFAULT_GALAXY,
     static_dir: Path | None = None,
+    refresh_chunks: bool | None = None,
 ) -> FastAPI:
     """Build the app around ``store`` (or the configured store, opened at startup).
 
     ``static_dir`` overrides where the web front end is served from (tests).
+    ``refresh_chunks``: rebuild changed nodes' chunks in a background thread
+    (:class:`~haven.chunks.service.ChunkRefresher`); by default only when the app
+    opens its own store, as ``haven serve`` does.
     """
     owns_store = store is None
+    refresh = owns_store if refresh_chunks is None else refresh_chunks
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +90,16 @@ def create_app(
             # the garbage collector's full passes, which would otherwise walk it every
             # few thousand requests (a 5,000-row answer allocates ~10k objects).
             gc.freeze()
+        refresher = None
+        if refresh:
+            service = app.state.chunk_service = ChunkService(app.state.store)
+            refresher = ChunkRefresher(service)
+            await run_in_threadpool(refresher.start)
         try:
             yield
         finally:
+            if refresher is not None:
+                await run_in_threadpool(refresher.stop)
             if owns_store and app.state.store is not None:
                 await run_in_threadpool(app.state.store.close)
                 app.state.store = None

@@ -1,6 +1,7 @@
 """Chunk routes: octree nodes as CHNK bytes, the node hierarchy, and picking.
 
     GET /api/v1/chunks/hierarchy?level&cell&depth   node metadata of a subtree
+    GET /api/v1/chunks/changes?since&limit          nodes changed since a clock (live maps)
     GET /api/v1/chunks/{level}/{cell}               one node as CHNK (gzip when accepted)
     GET /api/v1/chunks/{level}/{cell}/{index}       the system at that index (a map click)
 
@@ -43,6 +44,23 @@ def hierarchy(
         "total_systems": g["system_count"],
         "nodes": nodes,
     })
+
+
+@router.get("/changes", summary="Octree nodes changed since a clock: the live maps' change feed")
+def changes(
+    request: Request,
+    since: int = Query(0, ge=0, le=2**63 - 1, description="The `clock` of the previous answer (0: from the start)."),
+    limit: int = Query(1000, ge=1, le=5000, description="Most nodes to list; more changed answers `reset`."),
+    galaxy: str | None = None,
+) -> Response:
+    """``{"clock", "nodes": [{level, cell, count, version}], "reset"}``, oldest change first.
+
+    Poll with ``since`` = the last ``clock``; refetch the listed nodes you draw
+    (``count`` 0: the node was emptied). ``reset`` means too many changed
+    (a bulk load): reload the hierarchy.
+    """
+    feed = get_store(request).changed_nodes(request_galaxy(request, galaxy), since, limit=limit)
+    return json_response({"galaxy": request_galaxy(request, galaxy), **feed})
 
 
 def _etag(version: int) -> str:

@@ -7,10 +7,16 @@ Three tiers, each keyed by the node's version so an edit never serves stale byte
    from), shared by every process and kept across restarts — one row lookup;
 3. a build from the node's members, on the first fetch after the node changed,
    which then replaces the stored chunk.
+
+A server also runs a :class:`ChunkRefresher`: it follows the octree's change
+feed and rebuilds changed nodes' chunks in the background, so the first map
+that asks for an edited node gets stored bytes instead of waiting for a build.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,6 +27,12 @@ from haven.chunks.format import encode_chunk
 from haven.chunks.transfer import compress, decompress
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+#: Changed nodes the refresher rebuilds per galaxy and round; a longer feed (a bulk
+#: load rebuilt the octree) is left to the lazy build on first fetch.
+REFRESH_NODES_PER_ROUND = 256
+REFRESH_INTERVAL_S = 0.2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,3 +117,58 @@ class ChunkService:
             metadata={"version": m["version"], "galaxy": galaxy},
         )
         return Chunk(compress(raw, encoding), m["version"], len(m["id"]), encoding)
+
+
+class ChunkRefresher:
+    """Rebuild the chunks of changed octree nodes in a thread, off the request path.
+
+    Each round reads every galaxy's change feed (:meth:`SQLiteStore.changed_nodes`)
+    from the clock it saw last and fetches each changed, non-empty node through the
+    service, which builds, stores and caches its chunk. It starts at the clocks of
+    the moment it starts: older nodes are built on their first fetch as before.
+    Writes by other processes (a ``haven import`` into the same file) are seen too.
+    """
+
+    def __init__(self, service: ChunkService, interval_s: float = REFRESH_INTERVAL_S) -> None:
+        self.service = service
+        self.interval_s = interval_s
+        self._seen: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._seen = {g["name"]: g["lod_clock"] for g in self.service.store.galaxies()}
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="haven-chunk-refresher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.refresh_once()
+            except (sqlite3.Error, OSError) as exc:  # busy or gone: try again next round
+                log.debug("chunk refresh skipped: %s", exc)
+
+    def refresh_once(self) -> int:
+        """One round over every galaxy; returns how many chunks were rebuilt."""
+        built = 0
+        for g in self.service.store.galaxies():
+            name = g["name"]
+            since = self._seen.setdefault(name, 0)
+            if g["lod_clock"] == since:
+                continue
+            feed = self.service.store.changed_nodes(name, since, limit=REFRESH_NODES_PER_ROUND)
+            for node in feed["nodes"]:
+                if self._stop.is_set():
+                    return built
+                if node["count"] > 0:
+                    self.service.get(name, node["level"], node["cell"], node=node)
+                    built += 1
+            self._seen[name] = feed["clock"]
+        return built

@@ -75,6 +75,11 @@ PACKED_SYSTEM_COLUMNS = (
     "json_array(" + ", ".join(_packed_sql(name, sql) for name, sql in _SYSTEM_FIELDS) + "), "
     + ", ".join(sql for name, sql in _SYSTEM_FIELDS if name in _REAL_FIELDS)
 )
+#: The octree's change feed: nodes by version, on the index ``lod_node_version``.
+CHANGED_NODES_SQL = (
+    "SELECT level, cell, count, version FROM lod_node "
+    "WHERE galaxy_id = ? AND version > ? ORDER BY version LIMIT ?"
+)
 _DISTANCE_THEN_ID = operator.itemgetter(-2, -1)  # rows of _rows_by_distance end with (d2, id)
 
 
@@ -924,6 +929,27 @@ class SQLiteStore:
                     (galaxy_id, lvl, lo, hi),
                 )]
         return out
+
+    def changed_nodes(self, galaxy: str, since_version: int, *, limit: int = 1000) -> dict[str, Any]:
+        """Octree nodes changed after ``since_version``: the change feed of live maps.
+
+        Returns ``{"clock", "nodes", "reset"}``: ``clock`` is the galaxy's LOD clock
+        (pass it as ``since_version`` next time) and ``nodes`` the changed nodes
+        (``level, cell, count, version``; a node with ``count`` 0 was emptied),
+        oldest change first. When more than ``limit`` nodes changed (a bulk load
+        rebuilds the whole octree) ``nodes`` is empty and ``reset`` is true: reload
+        the hierarchy instead. One read of an index on ``(galaxy_id, version)``.
+        """
+        if since_version < 0:
+            raise InvalidInput("since must be 0 or more", field="since")
+        _check_limit(limit)
+        galaxy_id = self._galaxy_key(galaxy).id
+        with self._read() as conn:
+            clock = conn.execute("SELECT lod_clock FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+            rows = conn.execute(CHANGED_NODES_SQL, (galaxy_id, since_version, limit + 1)).fetchall()
+        if len(rows) > limit:
+            return {"clock": clock, "nodes": [], "reset": True}
+        return {"clock": clock, "nodes": [dict(r) for r in rows], "reset": False}
 
     # -- writes ------------------------------------------------------------
 

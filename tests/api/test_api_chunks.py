@@ -75,3 +75,44 @@ def test_bad_chunk_ids_are_typed_errors(client, galaxy, path, status):
     assert r.status_code == status, r.text
     if status >= 400:
         assert "error" in r.json()
+
+
+def test_the_change_feed_lists_what_an_edit_changed(client, galaxy):
+    start = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy})
+    assert start.status_code == 200
+    clock = start.json()["clock"]
+    assert start.json()["reset"] is False and start.json()["nodes"]  # from 0: every node
+    assert client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()["nodes"] == []
+    r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Live", "x": 5.0, "y": 5.0, "z": 5.0})
+    assert r.status_code == 201
+    feed = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()
+    assert feed["galaxy"] == galaxy and feed["clock"] > clock and feed["nodes"]
+    for node in feed["nodes"]:  # each listed node answers its new version
+        if node["count"]:
+            etag = client.get(f"/api/v1/chunks/{node['level']}/{node['cell']}", params={"galaxy": galaxy}).headers["etag"]
+            assert etag == f'W/"{node["version"]}"'
+
+
+@pytest.mark.parametrize("query", ["since=-1", "since=x", "limit=0", "limit=5001", "galaxy=Nowhere"])
+def test_the_change_feed_answers_bad_input_with_a_4xx(client, galaxy, query):
+    params = query if "galaxy=" in query else f"{query}&galaxy={galaxy}"
+    r = client.get(f"/api/v1/chunks/changes?{params}")
+    assert r.status_code in (400, 404), r.text
+    assert "error" in r.json()
+
+
+def test_a_server_rebuilds_edited_chunks_in_the_background(store, galaxy):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from haven.api.app import create_app
+
+    with TestClient(create_app(store, refresh_chunks=True)) as live:
+        picked = live.get("/api/v1/chunks/0/0/0", params={"galaxy": galaxy}).json()
+        assert live.patch(f"/api/v1/systems/{picked['id']}", json={"x": 11.0}).status_code == 200
+        version = store.lod_node(galaxy, 0, 0)["version"]
+        deadline = time.monotonic() + 30
+        while (store.stored_chunk(galaxy, 0, 0) or (0,))[0] != version and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.stored_chunk(galaxy, 0, 0)[0] == version  # built before anybody asked for it

@@ -108,3 +108,44 @@ def test_a_locked_database_skips_storing_but_still_answers(store, db_url):
         other.execute("ROLLBACK")
         other.close()
     assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+# -- the background refresher ---------------------------------------------------------
+
+
+def test_the_refresher_rebuilds_changed_nodes_so_the_next_fetch_is_stored_bytes(store):
+    from haven.chunks.service import ChunkRefresher
+
+    load(store)
+    refresher = ChunkRefresher(ChunkService(store))
+    refresher._seen = {g["name"]: g["lod_clock"] for g in store.galaxies()}  # what start() does, without the thread
+    assert refresher.refresh_once() == 0  # nothing changed since it started: older nodes stay lazy
+    member = store.lod_member("G", 0, 0, 0)
+    store.patch(member["id"], validate_patch({"x": member["x"] + 1.0}))
+    rebuilt = refresher.refresh_once()
+    assert rebuilt >= 1
+    version = store.lod_node("G", 0, 0)["version"]
+    assert store.stored_chunk("G", 0, 0)[0] == version
+    assert _NoBuild(store).get("G", 0, 0).version == version  # a fresh process never builds it
+    assert refresher.refresh_once() == 0
+
+
+def test_the_refresher_thread_starts_and_stops(store):
+    import time
+
+    from haven.chunks.service import ChunkRefresher
+
+    load(store)
+    refresher = ChunkRefresher(ChunkService(store), interval_s=0.01)
+    refresher.start()
+    try:
+        member = store.lod_member("G", 0, 0, 0)
+        store.patch(member["id"], validate_patch({"x": member["x"] + 1.0}))
+        version = store.lod_node("G", 0, 0)["version"]
+        deadline = time.monotonic() + 30
+        while (store.stored_chunk("G", 0, 0) or (0,))[0] != version and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.stored_chunk("G", 0, 0)[0] == version
+    finally:
+        refresher.stop()
+    assert refresher._thread is None

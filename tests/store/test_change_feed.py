@@ -1,0 +1,74 @@
+"""The octree's change feed: every node a write changed, found by version."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from haven.errors import InvalidInput
+from haven.model import validate_system
+from haven.store.sqlite import CHANGED_NODES_SQL
+
+G = "Feed"
+
+
+def load(store, n: int = 120) -> None:
+    store.ensure_galaxy(G, half_size_ly=4096.0, lod_capacity=10)
+    rng = random.Random(5)
+    store.import_systems(G, [
+        validate_system({"name": f"F{i}", "x": rng.uniform(-2000, 2000), "y": rng.uniform(-2000, 2000),
+                         "z": rng.uniform(-200, 200)})
+        for i in range(n)
+    ])
+
+
+def every_node(store) -> dict[tuple[int, int], dict]:
+    return {(n["level"], n["cell"]): n
+            for n in store.conn.execute("SELECT level, cell, count, version FROM lod_node").fetchall()}
+
+
+def test_lists_exactly_the_nodes_a_write_changed(store):
+    load(store)
+    clock = store.changed_nodes(G, 0)["clock"]
+    assert store.changed_nodes(G, clock) == {"clock": clock, "nodes": [], "reset": False}
+    before = every_node(store)
+    store.create(G, validate_system({"name": "New", "x": 1.0, "y": 2.0, "z": 3.0}))
+    feed = store.changed_nodes(G, clock)
+    after = every_node(store)
+    changed = {key for key, node in after.items() if key not in before or dict(before[key]) != dict(node)}
+    assert {(n["level"], n["cell"]) for n in feed["nodes"]} == changed != set()
+    assert feed["clock"] > clock
+    assert all(clock < n["version"] <= feed["clock"] for n in feed["nodes"])
+    assert store.changed_nodes(G, feed["clock"])["nodes"] == []
+
+
+def test_an_emptied_node_is_listed_with_count_zero(store):
+    store.ensure_galaxy(G, half_size_ly=4096.0, lod_capacity=10)
+    created = store.create(G, validate_system({"name": "Only", "x": 1.0, "y": 2.0, "z": 3.0}))
+    clock = store.changed_nodes(G, 0)["clock"]
+    store.delete(created["id"])
+    assert store.changed_nodes(G, clock)["nodes"] == [{"level": 0, "cell": 0, "count": 0, "version": clock + 1}]
+
+
+def test_more_changes_than_the_limit_ask_for_a_reset(store):
+    load(store)
+    feed = store.changed_nodes(G, 0, limit=1)
+    assert feed["reset"] is True and feed["nodes"] == []
+    assert feed["clock"] == store.galaxy(G)["lod_clock"]
+
+
+@pytest.mark.parametrize("since, limit, field", [(-1, 10, "since"), (0, 0, "limit"), (0, 100_000, "limit")])
+def test_bad_arguments_name_their_field(store, since, limit, field):
+    load(store, 5)
+    with pytest.raises(InvalidInput) as exc:
+        store.changed_nodes(G, since, limit=limit)
+    assert exc.value.field == field
+
+
+def test_the_feed_is_a_range_of_the_version_index(store):
+    load(store)
+    galaxy_id = store._galaxy_key(G).id
+    plan = " | ".join(store.explain(CHANGED_NODES_SQL, [galaxy_id, 3, 10]))
+    assert "USING INDEX lod_node_version (galaxy_id=? AND version>?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
