@@ -42,6 +42,7 @@ def hierarchy(
         "cube": {"centre_ly": [g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]], "half_size_ly": g["half_size_ly"]},
         "capacity": g["lod_capacity"],
         "total_systems": g["system_count"],
+        "clock": g["lod_clock"],  # where a live map starts following /changes
         "nodes": nodes,
     })
 
@@ -59,8 +60,10 @@ def changes(
     (``count`` 0: the node was emptied). ``reset`` means too many changed
     (a bulk load): reload the hierarchy.
     """
-    feed = get_store(request).changed_nodes(request_galaxy(request, galaxy), since, limit=limit)
-    return json_response({"galaxy": request_galaxy(request, galaxy), **feed})
+    store = get_store(request)
+    name = request_galaxy(request, galaxy)
+    feed = store.changed_nodes(name, since, limit=limit)
+    return json_response({"galaxy": name, "total_systems": store.galaxy(name)["system_count"], **feed})
 
 
 def _etag(version: int) -> str:

@@ -181,3 +181,15 @@ def test_no_import_rate_leaves_it_out(tmp_path: Path) -> None:
     report = run_bench(BenchConfig(N, data_dir=tmp_path, calls=1, http=False, import_rate=False))
     assert report["import"] is None
     assert "not measured (--no-import-rate)" in to_markdown(report)
+
+
+def test_the_parquet_batches_walk_the_table_by_id(tmp_path: Path) -> None:
+    from haven.bench.operations import EXPORT_BATCH_SQL
+
+    store = init_store(DatabaseUrl("sqlite", str(tmp_path / "plan.db")))
+    generate_galaxy(store, "G", 300, seed=1)
+    store.conn.execute("ANALYZE")
+    plan = " | ".join(store.explain(EXPORT_BATCH_SQL, [0, 1, 100]))
+    assert "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    store.close()

@@ -408,3 +408,35 @@ def test_the_js_heap_stays_bounded_over_a_fly_through(page, million_server) -> N
     assert max(x["used"] for x in second) <= max(x["used"] for x in first) * 1.25 + 1 * mb
     assert max(x["buffers"] for x in second) <= max(x["buffers"] for x in first) * 1.25 + 2 * mb
     no_script_ran(page)
+
+
+# -- live edits ------------------------------------------------------------------------------
+
+
+def test_edits_by_others_appear_in_an_open_map(page, module_web_store, live_server) -> None:
+    """Another client adds, then deletes, a system: the open map follows the change feed."""
+    galaxy = "Live"
+    generate_galaxy(module_web_store, galaxy, 400, seed=5)
+    base = live_server(module_web_store, galaxy=galaxy)
+    open_map(page, base)
+    before = wait_settled(page)
+    assert before["totalSystems"] == 400 and before["liveClock"] is not None
+    spot = (2222.5, -1111.25, 12.0)
+    assert page.evaluate("([x, y, z]) => window.havenMap.findPoint(x, y, z)", list(spot)) is None
+
+    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Newcomer", "x": spot[0], "y": spot[1], "z": spot[2]})
+    assert added.status_code == 201, added.text
+    page.wait_for_function(
+        "([x, y, z]) => { const m = window.havenMap; const s = m.stats();"
+        " return s.totalSystems === 401 && s.liveUpdates > 0 && m.findPoint(x, y, z) !== null; }",
+        arg=list(spot), timeout=30_000, polling=100,
+    )
+    assert stats(page)["chunkRefreshes"] >= 1  # a drawn chunk was fetched again, not the whole map
+
+    assert httpx.delete(f"{base}/api/v1/systems/{added.json()['id']}").status_code == 204
+    page.wait_for_function(
+        "([x, y, z]) => { const m = window.havenMap; return m.stats().totalSystems === 400"
+        " && m.findPoint(x, y, z) === null; }",
+        arg=list(spot), timeout=30_000, polling=100,
+    )
+    no_script_ran(page)

@@ -50,6 +50,7 @@ export class ChunkLoader {
     this.maxLoadedPoints = 0;
     this.maxInFlightSeen = 0;
     this.retryTimer = null;
+    this.refreshes = 0; // chunks fetched again because they changed on the server
     this.closed = false;
   }
 
@@ -103,12 +104,15 @@ export class ChunkLoader {
     for (const node of this.wanted) {
       if (this.requests.size >= this.maxInFlight) return;
       const key = node.key;
-      if (this.chunks.has(key) || this.requests.has(key) || this.backingOff(key, now)) continue;
+      if ((this.chunks.has(key) && !this.chunks.get(key).stale) || this.requests.has(key) || this.backingOff(key, now)) {
+        continue;
+      }
       if (node.parent !== null) {
         const parent = this.octree.nodes.get(node.parent);
         if (parent && parent.count > 0 && !this.chunks.has(parent.key)) continue; // parents first
       }
-      if (!this.makeRoom(node.count)) continue;
+      const stale = this.chunks.get(key); // a changed chunk's old points are counted already
+      if (!this.makeRoom(Math.max(0, node.count - (stale ? stale.count : 0)))) continue;
       this.fetchChunk(node);
     }
   }
@@ -164,7 +168,8 @@ export class ChunkLoader {
   async fetchChunk(node) {
     const key = node.key;
     const controller = new AbortController();
-    const reserved = node.count;
+    const stale = this.chunks.get(key); // a changed chunk's old points are counted already
+    const reserved = Math.max(0, node.count - (stale ? stale.count : 0));
     this.track(key, { kind: "chunk", controller, reserved });
     this.reservedPoints += reserved;
     let added = false;
@@ -187,6 +192,8 @@ export class ChunkLoader {
       if (err?.name === "AbortError" || controller.signal.aborted) return;
       if (err instanceof ApiError && err.status === 404) {
         node.count = 0; // the node was emptied since the tree was read
+        const old = this.chunks.get(key);
+        if (old) this.evict(old);
         this.octree.generation++;
         this.onSuccess();
         return;
@@ -215,6 +222,8 @@ export class ChunkLoader {
       this.octree.generation++;
     }
     node.version = chunk.version ?? node.version;
+    const old = this.chunks.get(node.key);
+    if (old) this.evict(old); // a stale copy, drawn until its successor arrived
     if (chunk.count === 0 || !this.makeRoom(chunk.count)) return;
     const geometry = new THREE.BufferGeometry();
     geometry.setAttribute("position", new THREE.BufferAttribute(chunk.positions, 3));
@@ -254,6 +263,23 @@ export class ChunkLoader {
     entry.geometry.dispose();
     this.loadedPoints -= entry.count;
     entry.positions = entry.colours = null;
+  }
+
+  /**
+   * A node changed on the server: a wanted chunk is fetched again and drawn as it
+   * was until the new one arrives; an unwanted or emptied one is dropped.
+   */
+  refresh(key) {
+    const entry = this.chunks.get(key);
+    if (!entry || entry.version === entry.node.version) return;
+    if (this.wantedKeys.has(key) && entry.node.count > 0) {
+      entry.stale = true;
+      this.failures.delete(key);
+      this.refreshes += 1;
+      this.pump();
+    } else {
+      this.invalidate(key);
+    }
   }
 
   /** Drop one chunk so it is fetched again (e.g. it changed on the server). */

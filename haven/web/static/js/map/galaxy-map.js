@@ -33,6 +33,8 @@ export const MAX_BUDGET = 20_000_000;
 export const BACKGROUND = 0x04050a;
 
 const SELECT_EVERY_MS = 120;
+/** How often the map asks the server which nodes changed (live edits). */
+export const LIVE_POLL_MS = 1000;
 const CLICK_SLOP_PX = 5;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -69,6 +71,8 @@ export class GalaxyMap {
     this.lastRender = -Infinity;
     this.highlightMode = HIGHLIGHT_NONE;
     this.highlightRegion = null;
+    this.liveClock = null; // the octree clock the map is current with
+    this.liveUpdates = 0; // change-feed answers that changed something
 
     // WebGLRenderer throws when the browser cannot draw WebGL; map.js says so on the page.
     this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
@@ -153,6 +157,54 @@ export class GalaxyMap {
       this.resolveReady(this);
     }
     this.viewDirty = true;
+    if (answer.clock !== undefined && this.liveClock === null) this.followChanges(answer.clock);
+  }
+
+  // ---- live edits ---------------------------------------------------------------------
+
+  /**
+   * Poll /api/v1/chunks/changes from `clock` on: changed nodes the map draws are
+   * fetched again (the old points stay until the new ones arrive), new nodes join
+   * the known tree, emptied ones go. A `reset` (a bulk load rebuilt the octree)
+   * reads the tree again from the root, keeping the camera.
+   */
+  async followChanges(clock) {
+    this.liveClock = clock;
+    while (!this.closed) {
+      await sleep(LIVE_POLL_MS);
+      if (this.closed || !this.loader) continue;
+      let feed;
+      try {
+        feed = await api(`/api/v1/chunks/changes${galaxyQuery({ since: this.liveClock })}`);
+      } catch {
+        continue; // the chunk requests report an unreachable server; try again later
+      }
+      if (this.closed) return;
+      this.octree.totalSystems = Number(feed.total_systems ?? this.octree.totalSystems);
+      if (feed.reset) {
+        await this.reloadTree();
+      } else {
+        this.applyChanges(feed.nodes);
+      }
+      this.liveClock = feed.clock;
+    }
+  }
+
+  applyChanges(nodes) {
+    const changed = this.octree.applyChanges(nodes);
+    for (const key of changed) this.loader.refresh(key);
+    if (changed.length) {
+      this.liveUpdates++;
+      this.viewDirty = this.dirty = true;
+    }
+  }
+
+  /** Drop everything and read the octree again, where the camera is. */
+  async reloadTree() {
+    this.loader?.dispose();
+    this.loader = null;
+    this.autoFrame = false;
+    await this.start();
   }
 
   chunkAdded(entry) {
@@ -377,6 +429,9 @@ export class GalaxyMap {
       settled: !!l && l.inFlight === 0 && l.pending === 0 && !this.controls.flight,
       bytesReceived: l ? l.bytesReceived : 0,
       fps: this.fps,
+      liveClock: this.liveClock,
+      liveUpdates: this.liveUpdates,
+      chunkRefreshes: l ? l.refreshes : 0,
       rendering: performance.now() - this.lastRender < 300,
       decoder: this.decoder.kind,
       geometries: this.renderer.info.memory.geometries,

@@ -8,7 +8,7 @@
 //
 // window.havenMap is a small read-only handle for scripts and tests:
 // stats(), flyTo(x, y, z, distance), pickAt(x, y), anyVisibleStar(),
-// screenPositionOf(systemId), ready.
+// findPoint(x, y, z), screenPositionOf(systemId), ready.
 
 import { api, API_BASE, el, segment } from "../api.js";
 import { galaxyQuery } from "./config.js";
@@ -201,6 +201,8 @@ window.havenMap = Object.freeze({
   flyTo: (x, y, z, distance) => (map ? map.flyTo(x, y, z, distance) : Promise.resolve(false)),
   pickAt: (clientX, clientY) => (map ? map.pickAt(clientX, clientY) : null),
   anyVisibleStar: () => (map ? map.anyVisibleStar() : null),
+  /** The drawn star at a position (LY, to within a chunk's quantization step), or null. */
+  findPoint: (x, y, z) => (map ? map.findPoint(x, y, z) : null),
   /** Screen position of a loaded, drawn system by id: {clientX, clientY, level, cell, index} or null. */
   screenPositionOf: async (systemId) => {
     if (!map) return null;

@@ -85,6 +85,31 @@ export class Octree {
     this.generation++;
   }
 
+  /**
+   * Take in changed nodes from /api/v1/chunks/changes. A node the map has not
+   * discovered is skipped (it is read fresh when it is), unless its parent's
+   * children are known: then it is a new child. Returns the keys that changed.
+   */
+  applyChanges(nodes) {
+    const changed = [];
+    for (const item of nodes ?? []) {
+      const level = Number(item.level);
+      const cell = Number(item.cell);
+      if (level > MAX_MAP_LEVEL) continue;
+      const key = nodeKey(level, cell);
+      const parent = level > 0 ? this.nodes.get(nodeKey(level - 1, Math.floor(cell / 8))) : null;
+      if (!this.nodes.has(key) && level > 0 && !parent?.childrenKnown) continue;
+      const n = this.node(level, cell);
+      if (parent?.childrenKnown && !parent.children.includes(n)) parent.children.push(n);
+      if (n.version === item.version && n.count === Number(item.count)) continue;
+      n.count = Number(item.count);
+      n.version = item.version ?? null;
+      changed.push(key);
+    }
+    if (changed.length) this.generation++;
+    return changed;
+  }
+
   /** The node holding the point (x, y, z) at `level`, if the map knows it. */
   nodeAt(level, x, y, z) {
     const h = this.halfSize;
