@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -25,12 +26,16 @@ import numpy as np
 
 from haven.chunks.format import encode_chunk
 from haven.chunks.transfer import compress, decompress
+from haven.errors import NotFound
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 #: Changed nodes the refresher rebuilds per galaxy and round; a longer feed (a bulk
 #: load rebuilt the octree) is left to the lazy build on first fetch.
 REFRESH_NODES_PER_ROUND = 256
 REFRESH_INTERVAL_S = 0.2
+#: A node is rebuilt once it has not changed for this long: a burst of writes to
+#: one place costs one build at its end, not one per write.
+REFRESH_QUIET_S = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,13 @@ class ChunkCache:
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[tuple, Chunk] = OrderedDict()
+        self._nodes: dict[tuple, int] = {}  # (galaxy, level, cell) -> entries held, any version
         self._bytes = 0
         self._lock = threading.Lock()
+
+    def holds_node(self, galaxy: str, level: int, cell: int) -> bool:
+        """Whether some version of this node is cached: somebody looked at it lately."""
+        return (galaxy, level, cell) in self._nodes
 
     def get(self, key: tuple) -> Chunk | None:
         with self._lock:
@@ -65,9 +75,13 @@ class ChunkCache:
                 return
             self._items[key] = chunk
             self._bytes += len(chunk.body)
+            self._nodes[key[:3]] = self._nodes.get(key[:3], 0) + 1
             while self._bytes > self.max_bytes and self._items:
-                _, old = self._items.popitem(last=False)
+                old_key, old = self._items.popitem(last=False)
                 self._bytes -= len(old.body)
+                left = self._nodes.pop(old_key[:3]) - 1
+                if left:
+                    self._nodes[old_key[:3]] = left
 
 
 class ChunkService:
@@ -123,16 +137,22 @@ class ChunkRefresher:
     """Rebuild the chunks of changed octree nodes in a thread, off the request path.
 
     Each round reads every galaxy's change feed (:meth:`SQLiteStore.changed_nodes`)
-    from the clock it saw last and fetches each changed, non-empty node through the
-    service, which builds, stores and caches its chunk. It starts at the clocks of
-    the moment it starts: older nodes are built on their first fetch as before.
-    Writes by other processes (a ``haven import`` into the same file) are seen too.
+    from the clock it saw last. A changed node that this process has served lately
+    (some version of it is in the memory cache: a map is looking at it) is rebuilt
+    through the service, which builds, stores and caches its chunk, once it has
+    not changed for ``quiet_s``. Other nodes are left to the lazy build on first
+    fetch, so the server's work follows what maps look at, not every write. It
+    starts at the clocks of the moment it starts. Writes by other processes (a
+    ``haven import`` into the same file) are seen too.
     """
 
-    def __init__(self, service: ChunkService, interval_s: float = REFRESH_INTERVAL_S) -> None:
+    def __init__(self, service: ChunkService, interval_s: float = REFRESH_INTERVAL_S,
+                 quiet_s: float = REFRESH_QUIET_S) -> None:
         self.service = service
         self.interval_s = interval_s
+        self.quiet_s = quiet_s
         self._seen: dict[str, int] = {}
+        self._pending: dict[tuple[str, int, int], float] = {}  # node -> when it last changed (monotonic)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,8 +176,9 @@ class ChunkRefresher:
                 log.debug("chunk refresh skipped: %s", exc)
 
     def refresh_once(self) -> int:
-        """One round over every galaxy; returns how many chunks were rebuilt."""
-        built = 0
+        """One round: read the feeds, rebuild the quiet changed nodes; returns how many were rebuilt."""
+        now = time.monotonic()
+        cache = self.service.cache
         for g in self.service.store.galaxies():
             name = g["name"]
             since = self._seen.setdefault(name, 0)
@@ -165,10 +186,19 @@ class ChunkRefresher:
                 continue
             feed = self.service.store.changed_nodes(name, since, limit=REFRESH_NODES_PER_ROUND)
             for node in feed["nodes"]:
-                if self._stop.is_set():
-                    return built
-                if node["count"] > 0:
-                    self.service.get(name, node["level"], node["cell"], node=node)
-                    built += 1
+                if node["count"] > 0 and cache.holds_node(name, node["level"], node["cell"]):
+                    self._pending[(name, node["level"], node["cell"])] = now
             self._seen[name] = feed["clock"]
+        built = 0
+        for key, changed_at in list(self._pending.items()):
+            if self._stop.is_set():
+                break
+            if now - changed_at < self.quiet_s:
+                continue
+            del self._pending[key]
+            try:
+                self.service.get(*key)  # reads the node's current version, builds and stores it
+            except NotFound:  # emptied meanwhile
+                continue
+            built += 1
         return built

@@ -109,6 +109,7 @@ def test_a_server_rebuilds_edited_chunks_in_the_background(store, galaxy):
     from haven.api.app import create_app
 
     with TestClient(create_app(store, refresh_chunks=True)) as live:
+        assert live.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}).status_code == 200  # a map looks
         picked = live.get("/api/v1/chunks/0/0/0", params={"galaxy": galaxy}).json()
         assert live.patch(f"/api/v1/systems/{picked['id']}", json={"x": 11.0}).status_code == 200
         version = store.lod_node(galaxy, 0, 0)["version"]

@@ -117,17 +117,43 @@ def test_the_refresher_rebuilds_changed_nodes_so_the_next_fetch_is_stored_bytes(
     from haven.chunks.service import ChunkRefresher
 
     load(store)
-    refresher = ChunkRefresher(ChunkService(store))
+    service = ChunkService(store)
+    service.get("G", 0, 0)  # a map looked at the root
+    refresher = ChunkRefresher(service, quiet_s=0.0)
     refresher._seen = {g["name"]: g["lod_clock"] for g in store.galaxies()}  # what start() does, without the thread
     assert refresher.refresh_once() == 0  # nothing changed since it started: older nodes stay lazy
     member = store.lod_member("G", 0, 0, 0)
     store.patch(member["id"], validate_patch({"x": member["x"] + 1.0}))
-    rebuilt = refresher.refresh_once()
-    assert rebuilt >= 1
+    assert refresher.refresh_once() == 1  # the root; changed nodes nobody looked at stay lazy
     version = store.lod_node("G", 0, 0)["version"]
     assert store.stored_chunk("G", 0, 0)[0] == version
     assert _NoBuild(store).get("G", 0, 0).version == version  # a fresh process never builds it
     assert refresher.refresh_once() == 0
+
+
+def test_the_refresher_waits_until_a_node_is_quiet(store):
+    from haven.chunks.service import ChunkRefresher
+
+    load(store)
+    service = ChunkService(store)
+    service.get("G", 0, 0)
+    refresher = ChunkRefresher(service, quiet_s=3600.0)
+    refresher._seen = {g["name"]: g["lod_clock"] for g in store.galaxies()}
+    member = store.lod_member("G", 0, 0, 0)
+    store.patch(member["id"], validate_patch({"x": member["x"] + 1.0}))
+    assert refresher.refresh_once() == 0  # changed a moment ago: more writes may follow
+    refresher.quiet_s = 0.0
+    assert refresher.refresh_once() == 1
+
+
+def test_the_cache_knows_which_nodes_it_holds():
+    from haven.chunks.service import Chunk
+
+    cache = ChunkCache(max_bytes=100)
+    cache.put(("g", 1, 2, 7, "gzip"), Chunk(b"x" * 60, 7, 1, "gzip"))
+    assert cache.holds_node("g", 1, 2) and not cache.holds_node("g", 1, 3)
+    cache.put(("g", 1, 3, 1, "gzip"), Chunk(b"x" * 60, 1, 1, "gzip"))  # evicts the first
+    assert not cache.holds_node("g", 1, 2) and cache.holds_node("g", 1, 3)
 
 
 def test_the_refresher_thread_starts_and_stops(store):
@@ -136,7 +162,9 @@ def test_the_refresher_thread_starts_and_stops(store):
     from haven.chunks.service import ChunkRefresher
 
     load(store)
-    refresher = ChunkRefresher(ChunkService(store), interval_s=0.01)
+    service = ChunkService(store)
+    service.get("G", 0, 0)
+    refresher = ChunkRefresher(service, interval_s=0.01, quiet_s=0.0)
     refresher.start()
     try:
         member = store.lod_member("G", 0, 0, 0)
