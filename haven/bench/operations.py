@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -413,8 +414,8 @@ def write_systems_parquet(store: SQLiteStore, galaxy: str, path: Path) -> int:
     import pyarrow.parquet as pq
 
     galaxy_id = store.galaxy(galaxy)["id"]
-    schema = pa.schema([(c, pa.float64() if c in ("x", "y", "z") else pa.int64() if c == "seed" else pa.string())
-                        for c in _IMPORT_COLUMNS])
+    types = {"x": pa.float64(), "y": pa.float64(), "z": pa.float64(), "seed": pa.int64()}
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in _IMPORT_COLUMNS])
     cur = store.conn.cursor()
     cur.row_factory = None
     written, after = 0, 0
@@ -438,10 +439,9 @@ def measure_import(store: SQLiteStore, cfg: BenchConfig) -> dict[str, Any]:
     """
     from haven.ingest.bulk import bulk_import
 
-    scratch = cfg.db_path.parent / f".import-{cfg.n_systems}-{os.getpid()}"
-    scratch.mkdir(parents=True, exist_ok=True)
-    parquet, db = scratch / "systems.parquet", scratch / "haven.db"
-    try:
+    with tempfile.TemporaryDirectory(prefix=f".import-{cfg.n_systems}-", dir=cfg.db_path.parent) as folder:
+        scratch = Path(folder)
+        parquet, db = scratch / "systems.parquet", scratch / "haven.db"
         cfg.progress(f"writing the galaxy as Parquet to time its import ({scratch})")
         written = write_systems_parquet(store, cfg.galaxy, parquet)
         target = init_store(DatabaseUrl("sqlite", str(db)), bulk=True)
@@ -459,10 +459,6 @@ def measure_import(store: SQLiteStore, cfg: BenchConfig) -> dict[str, Any]:
             "parquet_bytes": parquet.stat().st_size,
             "timings_s": summary.get("timings_s", {}),
         }
-    finally:
-        for f in scratch.iterdir():
-            f.unlink()
-        scratch.rmdir()
 
 
 # -- sizes --------------------------------------------------------------------------------

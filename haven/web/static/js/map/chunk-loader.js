@@ -111,13 +111,18 @@ export class ChunkLoader {
         const parent = this.octree.nodes.get(node.parent);
         if (parent && parent.count > 0 && !this.chunks.has(parent.key)) continue; // parents first
       }
-      const stale = this.chunks.get(key); // a changed chunk's old points are counted already
-      if (!this.makeRoom(Math.max(0, node.count - (stale ? stale.count : 0)))) continue;
+      if (!this.makeRoom(this.newPoints(node))) continue;
       this.fetchChunk(node);
     }
   }
 
-  backingOff(key, now) {
+  /** Points a fetch of `node` adds: a changed chunk's old points are counted already. */
+  newPoints(node) {
+    const stale = this.chunks.get(node.key);
+    return Math.max(0, node.count - (stale ? stale.count : 0));
+  }
+
+    backingOff(key, now) {
     const f = this.failures.get(key);
     return f !== undefined && f.retryAt > now;
   }
@@ -168,8 +173,7 @@ export class ChunkLoader {
   async fetchChunk(node) {
     const key = node.key;
     const controller = new AbortController();
-    const stale = this.chunks.get(key); // a changed chunk's old points are counted already
-    const reserved = Math.max(0, node.count - (stale ? stale.count : 0));
+    const reserved = this.newPoints(node);
     this.track(key, { kind: "chunk", controller, reserved });
     this.reservedPoints += reserved;
     let added = false;
