@@ -25,7 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 import haven
-from haven.api import chunks, legacy, maps, v1
+from haven.api import chunks, legacy, live, maps, v1
 from haven.api.common import json_response
 from haven.api.errors import install_error_handlers
 from haven.chunks.service import ChunkRefresher, ChunkService
@@ -98,6 +98,9 @@ def create_app(
         try:
             yield
         finally:
+            hub = getattr(app.state, "change_hub", None)
+            if hub is not None:  # the chunk WebSocket's feed poller, started by the first subscriber
+                await hub.close()
             if refresher is not None:
                 await run_in_threadpool(refresher.stop)
             if owns_store and app.state.store is not None:
@@ -148,7 +151,7 @@ def create_app(
 
     # 3. Haven's API, then 4. the original API (specific routes before {name:path}).
     # Another router (e.g. chunks) is added to this tuple; order is match order.
-    routers = (v1.router, chunks.router, legacy.router, maps.router)
+    routers = (v1.router, live.router, chunks.router, legacy.router, maps.router)
     for router in routers:
         app.include_router(router)
     # every (path pattern, methods) pair, so a 405 can list all allowed methods

@@ -421,6 +421,7 @@ def test_edits_by_others_appear_in_an_open_map(page, module_web_store, live_serv
     open_map(page, base)
     before = wait_settled(page)
     assert before["totalSystems"] == 400 and before["liveClock"] is not None
+    page.wait_for_function("() => window.havenMap.stats().liveTransport === 'websocket'", timeout=10_000)
     spot = (2222.5, -1111.25, 12.0)
     assert page.evaluate("([x, y, z]) => window.havenMap.findPoint(x, y, z)", list(spot)) is None
 
@@ -437,6 +438,27 @@ def test_edits_by_others_appear_in_an_open_map(page, module_web_store, live_serv
     page.wait_for_function(
         "([x, y, z]) => { const m = window.havenMap; return m.stats().totalSystems === 400"
         " && m.findPoint(x, y, z) === null; }",
+        arg=list(spot), timeout=30_000, polling=100,
+    )
+    no_script_ran(page)
+
+
+def test_a_map_without_websockets_polls_the_change_feed(page, module_web_store, live_server) -> None:
+    """Where no WebSocket opens (a proxy that drops them), the map still follows edits."""
+    galaxy = "Polled"
+    generate_galaxy(module_web_store, galaxy, 300, seed=6)
+    base = live_server(module_web_store, galaxy=galaxy)
+    page.add_init_script("window.WebSocket = function () { throw new Error('no sockets here'); };")
+    open_map(page, base)
+    before = wait_settled(page)
+    assert before["totalSystems"] == 300
+    page.wait_for_function("() => window.havenMap.stats().liveTransport === 'polling'", timeout=10_000)
+    spot = (-1234.5, 2345.25, -8.0)
+    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Polled one", "x": spot[0], "y": spot[1], "z": spot[2]})
+    assert added.status_code == 201, added.text
+    page.wait_for_function(
+        "([x, y, z]) => { const m = window.havenMap; return m.stats().totalSystems === 301"
+        " && m.findPoint(x, y, z) !== null; }",
         arg=list(spot), timeout=30_000, polling=100,
     )
     no_script_ran(page)

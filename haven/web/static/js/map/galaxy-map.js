@@ -17,6 +17,7 @@ import { MapControls } from "./controls.js";
 import { createDecoder } from "./decode.js";
 import { selectNodes } from "./lod.js";
 import { HIERARCHY_DEPTH, Octree } from "./octree.js";
+import { followChanges } from "./live-feed.js";
 import { findLoadedPoint, nearestStar, screenPosition, worldPosition } from "./picking.js";
 import {
   createStarMaterial,
@@ -33,8 +34,6 @@ export const MAX_BUDGET = 20_000_000;
 export const BACKGROUND = 0x04050a;
 
 const SELECT_EVERY_MS = 120;
-/** How often the map asks the server which nodes changed (live edits). */
-export const LIVE_POLL_MS = 1000;
 const CLICK_SLOP_PX = 5;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -73,6 +72,8 @@ export class GalaxyMap {
     this.highlightRegion = null;
     this.liveClock = null; // the octree clock the map is current with
     this.liveUpdates = 0; // change-feed answers that changed something
+    this.liveTransport = null; // "websocket", or "polling" where no socket opens
+    this.liveSocket = null;
 
     // WebGLRenderer throws when the browser cannot draw WebGL; map.js says so on the page.
     this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
@@ -163,31 +164,26 @@ export class GalaxyMap {
   // ---- live edits ---------------------------------------------------------------------
 
   /**
-   * Poll /api/v1/chunks/changes from `clock` on: changed nodes the map draws are
-   * fetched again (the old points stay until the new ones arrive), new nodes join
-   * the known tree, emptied ones go. A `reset` (a bulk load rebuilt the octree)
-   * reads the tree again from the root, keeping the camera.
+   * Follow the octree's changes from `clock` on (live-feed.js: the chunk WebSocket,
+   * else polling): changed nodes the map draws are fetched again (the old points
+   * stay until the new ones arrive), new nodes join the known tree, emptied ones
+   * go. A reset (a bulk load rebuilt the octree) reads the tree again from the
+   * root, keeping the camera.
    */
-  async followChanges(clock) {
+  followChanges(clock) {
     this.liveClock = clock;
-    while (!this.closed) {
-      await sleep(LIVE_POLL_MS);
-      if (this.closed || !this.loader) continue;
-      let feed;
-      try {
-        feed = await api(`/api/v1/chunks/changes${galaxyQuery({ since: this.liveClock })}`);
-      } catch {
-        continue; // the chunk requests report an unreachable server; try again later
-      }
-      if (this.closed) return;
-      this.octree.totalSystems = Number(feed.total_systems ?? this.octree.totalSystems);
-      if (feed.reset) {
-        await this.reloadTree();
-      } else {
-        this.applyChanges(feed.nodes);
-      }
-      this.liveClock = feed.clock;
-    }
+    followChanges(clock, {
+      apply: async (feed) => {
+        if (this.closed || !this.loader) return;
+        if (feed.total_systems !== undefined) this.octree.totalSystems = Number(feed.total_systems);
+        if (feed.reset) await this.reloadTree();
+        else this.applyChanges(feed.nodes);
+        if (feed.clock !== undefined) this.liveClock = feed.clock;
+      },
+      isClosed: () => this.closed,
+      onTransport: (name) => (this.liveTransport = name),
+      register: (socket) => (this.liveSocket = socket),
+    });
   }
 
   applyChanges(nodes) {
@@ -431,6 +427,7 @@ export class GalaxyMap {
       fps: this.fps,
       liveClock: this.liveClock,
       liveUpdates: this.liveUpdates,
+      liveTransport: this.liveTransport,
       chunkRefreshes: l ? l.refreshes : 0,
       rendering: performance.now() - this.lastRender < 300,
       decoder: this.decoder.kind,
@@ -447,6 +444,7 @@ export class GalaxyMap {
 
   dispose() {
     this.closed = true;
+    this.liveSocket?.close();
     cancelAnimationFrame(this.raf);
     this.resizeObserver.disconnect();
     this.loader?.dispose();

@@ -1,0 +1,260 @@
+"""The chunk WebSocket: fetch octree nodes and hear when they change, on one socket.
+
+    WS /api/v1/chunks/ws?galaxy=NAME
+
+Client messages are JSON text frames (at most :data:`MAX_MESSAGE_BYTES`):
+
+- ``{"type": "chunk_request", "id": 7, "chunks": [[level, cell], [level, cell, version]], "encoding": "gzip"}``
+  at most :data:`MAX_CHUNKS_PER_REQUEST` nodes. Each node answers one binary
+  ``chunk_data`` frame, or a ``chunk_current`` text frame when the client named
+  the version it holds and that is still the node's version (HTTP's 304), or an
+  ``error`` naming the node; then ``{"type": "done", "id": 7}``.
+- ``{"type": "subscribe", "box": {"min_ly": [x, y, z], "max_ly": [x, y, z]}, "since": clock}``
+  (both optional) answers ``subscribed`` with the clock; from then on a
+  ``chunk_updated`` message lists the changed nodes that touch the box, and a
+  ``resync`` says to reload the hierarchy (a bulk load, or too many changes).
+  A new ``subscribe`` replaces the previous one; ``unsubscribe`` ends it.
+
+A ``chunk_data`` frame is ``uint32 little-endian n``, ``n`` bytes of JSON header
+(``type, id, level, cell, version, count, encoding``), then the chunk body
+(CHNK, gzip unless ``identity`` was asked for). Bad input answers an ``error``
+message shaped like the HTTP errors and the socket stays open; only an unknown
+galaxy closes it (code 1008) after saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+from typing import Annotated, Any, Literal
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+
+from haven.api.common import MAX_NAME_CHARS, get_store
+from haven.chunks.live import Box, ChangeHub, Listener
+from haven.chunks.service import ChunkService
+from haven.errors import HavenError, InvalidInput, NotFound
+from haven.model import invalid_from_validation
+
+router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+
+MAX_MESSAGE_BYTES = 16 * 1024
+MAX_CHUNKS_PER_REQUEST = 10
+_HEADER_LENGTH = struct.Struct("<I")
+
+MAX_ID_CHARS = 64
+#: ``[level, cell]``, or ``[level, cell, version]`` naming the version the client holds.
+NodeRef = Annotated[list[StrictInt], Field(min_length=2, max_length=3)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChunkRequest(_Message):
+    type: Literal["chunk_request"]
+    id: Any = None  # echoed in the answers: a string of at most 64 characters or an integer
+    chunks: list[NodeRef] = Field(min_length=1, max_length=MAX_CHUNKS_PER_REQUEST)
+    encoding: Literal["gzip", "identity"] = "gzip"
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63):
+            return value
+        if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+            return value
+        raise ValueError(f"id must be an integer or a string of at most {MAX_ID_CHARS} characters")
+
+
+class BoxIn(_Message):
+    min_ly: tuple[float, float, float]
+    max_ly: tuple[float, float, float]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoxIn:
+        for axis, (lo, hi) in enumerate(zip(self.min_ly, self.max_ly)):
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+                raise ValueError(f"box {'xyz'[axis]} bounds must be finite with min_ly ≤ max_ly")
+        return self
+
+
+class Subscribe(_Message):
+    type: Literal["subscribe"]
+    box: BoxIn | None = None
+    since: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+
+
+class Unsubscribe(_Message):
+    type: Literal["unsubscribe"]
+
+
+MESSAGE_TYPES: dict[str, type[_Message]] = {
+    "chunk_request": ChunkRequest, "subscribe": Subscribe, "unsubscribe": Unsubscribe,
+}
+
+
+def parse_message(text: str | None, data: bytes | None) -> _Message:
+    """One client frame as a typed message; :class:`InvalidInput` names what is wrong."""
+    if text is None:
+        raise InvalidInput("send messages as JSON text frames, not binary", field="message")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
+        raise InvalidInput(f"a message must be at most {MAX_MESSAGE_BYTES} bytes", field="message")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the message is not valid JSON ({exc})", field="message") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("a message must be a JSON object", field="message")
+    kind = value.get("type")
+    model = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = ", ".join(MESSAGE_TYPES)
+        raise InvalidInput(f"type must be one of {known}", field="type")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+
+
+def error_message(exc: HavenError, request_id: Any = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "error", "error": exc.to_dict()}
+    if request_id is not None:
+        message["id"] = request_id
+    return message
+
+
+def chunk_frame(header: dict[str, Any], body: bytes) -> bytes:
+    """A binary ``chunk_data`` frame: header length, JSON header, chunk body."""
+    head = orjson.dumps(header)
+    return _HEADER_LENGTH.pack(len(head)) + head + body
+
+
+def _hub(websocket: WebSocket) -> ChangeHub:
+    state = websocket.app.state
+    hub = getattr(state, "change_hub", None)
+    if hub is None:
+        hub = state.change_hub = ChangeHub(get_store(websocket), to_thread.run_sync)
+    return hub
+
+
+def _service(websocket: WebSocket) -> ChunkService:
+    state = websocket.app.state
+    service = getattr(state, "chunk_service", None)
+    if service is None:
+        service = state.chunk_service = ChunkService(get_store(websocket))
+    return service
+
+
+class _Connection:
+    """One socket: answers requests in order and forwards its subscription's messages."""
+
+    def __init__(self, websocket: WebSocket, galaxy: str) -> None:
+        self.ws = websocket
+        self.galaxy = galaxy
+        self.service = _service(websocket)
+        self.hub = _hub(websocket)
+        self.listener: Listener | None = None
+        self.forwarder: asyncio.Task[None] | None = None
+        self.send_lock = asyncio.Lock()  # request answers and pushed updates never interleave mid-answer
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(orjson.dumps(message).decode())
+
+    async def handle(self, message: _Message) -> None:
+        if isinstance(message, ChunkRequest):
+            await self.chunks(message)
+        elif isinstance(message, Subscribe):
+            await self.subscribe(message)
+        else:
+            await self.unsubscribe()
+            await self.send_json({"type": "unsubscribed"})
+
+    async def chunks(self, request: ChunkRequest) -> None:
+        async with self.send_lock:
+            for index, item in enumerate(request.chunks):
+                level, cell = item[0], item[1]
+                try:
+                    node = await to_thread.run_sync(self.service.node, self.galaxy, level, cell)
+                    if len(item) == 3 and item[2] == node["version"]:
+                        await self.ws.send_text(orjson.dumps({
+                            "type": "chunk_current", "id": request.id, "level": level, "cell": cell,
+                            "version": node["version"], "count": node["count"],
+                        }).decode())
+                        continue
+                    chunk = await to_thread.run_sync(
+                        lambda: self.service.get(self.galaxy, level, cell, request.encoding, node=node)
+                    )
+                except HavenError as exc:
+                    exc.field = f"chunks[{index}]"
+                    await self.ws.send_text(orjson.dumps(error_message(exc, request.id)).decode())
+                    continue
+                header = {"type": "chunk_data", "id": request.id, "level": level, "cell": cell,
+                          "version": chunk.version, "count": chunk.count, "encoding": chunk.encoding}
+                await self.ws.send_bytes(chunk_frame(header, chunk.body))
+            await self.ws.send_text(orjson.dumps({"type": "done", "id": request.id}).decode())
+
+    async def subscribe(self, message: Subscribe) -> None:
+        await self.unsubscribe()
+        box = Box(message.box.min_ly, message.box.max_ly) if message.box is not None else None
+        self.listener, clock = await self.hub.listen(self.galaxy, box, message.since)
+        await self.send_json({"type": "subscribed", "galaxy": self.galaxy, "clock": clock})
+        self.forwarder = asyncio.get_running_loop().create_task(self._forward(self.listener))
+
+    async def _forward(self, listener: Listener) -> None:
+        try:
+            while True:
+                await self.send_json(await listener.next_message())
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the socket closed under us
+            return
+
+    async def unsubscribe(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.cancel()
+            try:
+                await self.forwarder
+            except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                pass
+            self.forwarder = None
+        if self.listener is not None:
+            self.hub.forget(self.listener)
+            self.listener = None
+
+
+@router.websocket("/ws")
+async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
+    """Chunk requests and change notifications over one WebSocket (see the module notes)."""
+    await websocket.accept()
+    name = galaxy.strip() if galaxy and galaxy.strip() else websocket.app.state.galaxy
+    try:
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidInput(f"galaxy must be at most {MAX_NAME_CHARS} characters", field="galaxy")
+        await to_thread.run_sync(get_store(websocket).galaxy, name)
+    except (InvalidInput, NotFound) as exc:
+        await websocket.send_text(orjson.dumps(error_message(exc)).decode())
+        await websocket.close(code=1008)
+        return
+    connection = _Connection(websocket, name)
+    try:
+        while True:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            try:
+                message = parse_message(frame.get("text"), frame.get("bytes"))
+            except InvalidInput as exc:
+                await connection.send_json(error_message(exc))
+                continue
+            try:
+                await connection.handle(message)
+            except HavenError as exc:
+                await connection.send_json(error_message(exc, getattr(message, "id", None)))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await connection.unsubscribe()

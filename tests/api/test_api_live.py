@@ -1,0 +1,229 @@
+"""The chunk WebSocket: chunk requests, subscriptions, and bad messages that never drop the socket."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+from typing import Any
+
+import orjson
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from haven.api import live
+from haven.chunks import decode_chunk
+from haven.model import validate_system
+
+WS = "/api/v1/chunks/ws"
+
+
+@pytest.fixture
+def galaxy(store):
+    store.ensure_galaxy("Map", half_size_ly=8192.0, lod_capacity=25)
+    rng = random.Random(4)
+    store.import_systems("Map", [
+        validate_system({"name": f"M{i:03d}", "x": rng.uniform(-3000, 3000), "y": rng.uniform(-3000, 3000),
+                         "z": rng.uniform(-300, 300), "region": f"R{i % 4}"})
+        for i in range(200)
+    ])
+    return "Map"
+
+
+def send(ws: Any, message: dict[str, Any]) -> None:
+    ws.send_text(orjson.dumps(message).decode())
+
+
+def receive(ws: Any) -> dict[str, Any] | tuple[dict[str, Any], bytes]:
+    """A text message as a dict, or a binary chunk_data frame as (header, body)."""
+    frame = ws.receive()
+    if frame.get("text") is not None:
+        return orjson.loads(frame["text"])
+    data = frame["bytes"]
+    (n,) = struct.unpack_from("<I", data)
+    return orjson.loads(data[4:4 + n]), data[4 + n:]
+
+
+def test_chunk_request_answers_the_same_bytes_as_http(client, galaxy):
+    nodes = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy, "depth": 1}).json()["nodes"]
+    wanted = [[n["level"], n["cell"]] for n in nodes][:3]
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "id": "first", "chunks": wanted})
+        for level, cell in wanted:
+            header, body = receive(ws)
+            assert header["type"] == "chunk_data" and header["id"] == "first"
+            assert (header["level"], header["cell"], header["encoding"]) == (level, cell, "gzip")
+            over_http = client.get(f"/api/v1/chunks/{level}/{cell}", params={"galaxy": galaxy})
+            assert gzip.decompress(body) == over_http.content
+            assert header["version"] == int(over_http.headers["etag"].removeprefix('W/"').rstrip('"'))
+            assert decode_chunk(gzip.decompress(body), (0.0, 0.0, 0.0), 8192.0).count == header["count"]
+        assert receive(ws) == {"type": "done", "id": "first"}
+
+
+def test_a_chunk_the_client_holds_is_not_sent_again(client, galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "chunks": [[0, 0]], "encoding": "identity"})
+        header, body = receive(ws)
+        assert header["encoding"] == "identity" and body.startswith(b"CHNK")
+        assert receive(ws)["type"] == "done"
+        send(ws, {"type": "chunk_request", "id": 2, "chunks": [[0, 0, header["version"]]]})
+        assert receive(ws) == {"type": "chunk_current", "id": 2, "level": 0, "cell": 0,
+                               "version": header["version"], "count": header["count"]}
+        assert receive(ws) == {"type": "done", "id": 2}
+
+
+def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "id": 9, "chunks": [[0, 0], [7, 12345], [0, 0]]})
+        assert receive(ws)[0]["level"] == 0
+        error = receive(ws)
+        assert error["type"] == "error" and error["id"] == 9
+        assert error["error"]["code"] == "not_found" and error["error"]["field"] == "chunks[1]"
+        assert receive(ws)[0]["level"] == 0
+        assert receive(ws)["type"] == "done"
+
+
+@pytest.mark.parametrize("message, field", [
+    ("not json", "message"),
+    ("[1, 2]", "message"),
+    ('{"kind": "chunk_request"}', "type"),
+    ('{"type": "teleport"}', "type"),
+    ('{"type": "chunk_request", "chunks": []}', "chunks"),
+    ('{"type": "chunk_request", "chunks": [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0],'
+     ' [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]]}', "chunks"),
+    ('{"type": "chunk_request", "chunks": [[0]]}', "chunks[0]"),
+    ('{"type": "chunk_request", "chunks": [["a", 0]]}', "chunks[0][0]"),
+    ('{"type": "chunk_request", "chunks": [[0, 0, 1, 2]]}', "chunks[0]"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "encoding": "br"}', "encoding"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "colour": "red"}', "colour"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "id": {"nested": 1}}', "id"),
+    ('{"type": "subscribe", "since": -1}', "since"),
+    ('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [-1, 5, 5]}}', "box"),
+    ('{"type": "subscribe", "box": {"min_ly": [0, 0], "max_ly": [1, 1, 1]}}', "box.min_ly[2]"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}', "id"),
+])
+def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, galaxy, message, field):
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        ws.send_text(message)
+        answer = receive(ws)
+        assert answer["type"] == "error" and answer["error"]["code"] == "invalid"
+        assert answer["error"]["field"] == field, answer
+        send(ws, {"type": "chunk_request", "chunks": [[0, 0]]})
+        assert receive(ws)[0]["type"] == "chunk_data"
+
+
+def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "chunks": [[22, 0], [1, 8]]})
+        for _ in range(2):
+            answer = receive(ws)
+            assert answer["error"]["code"] == "invalid" and answer["error"]["field"].startswith("chunks[")
+        assert receive(ws)["type"] == "done"
+        ws.send_bytes(b"\x00\x01")
+        assert receive(ws)["error"]["field"] == "message"
+        ws.send_text('{"type": "subscribe", "pad": "' + "x" * live.MAX_MESSAGE_BYTES + '"}')
+        assert "at most" in receive(ws)["error"]["message"]
+        send(ws, {"type": "chunk_request", "chunks": [[0, 0]]})
+        assert receive(ws)[0]["type"] == "chunk_data"
+
+
+def test_an_unknown_galaxy_is_said_then_the_socket_closes(client, galaxy):
+    with client.websocket_connect(f"{WS}?galaxy=Nowhere") as ws:
+        answer = receive(ws)
+        assert answer["error"]["code"] == "not_found" and answer["error"]["field"] == "galaxy"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+
+
+def test_a_subscriber_hears_which_nodes_an_edit_changed(client, galaxy, store):
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "subscribe"})
+        subscribed = receive(ws)
+        assert subscribed["type"] == "subscribed" and subscribed["galaxy"] == galaxy
+        clock = subscribed["clock"]
+        r = client.post("/api/v1/systems", params={"galaxy": galaxy},
+                        json={"name": "Newcomer", "x": 10.0, "y": 20.0, "z": 30.0})
+        assert r.status_code == 201
+        update = receive(ws)
+        assert update["type"] == "chunk_updated" and update["total_systems"] == 201
+        assert update["clock"] > clock
+        feed = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()
+        assert update["nodes"] == feed["nodes"] and update["clock"] == feed["clock"]
+        send(ws, {"type": "unsubscribe"})
+        assert receive(ws) == {"type": "unsubscribed"}
+        assert client.app.state.change_hub.listener_count() == 0
+
+
+def test_a_box_keeps_changes_elsewhere_away(client, galaxy):
+    far_corner = {"min_ly": [7000.0, 7000.0, 7000.0], "max_ly": [8000.0, 8000.0, 8000.0]}
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "subscribe", "box": far_corner})
+        assert receive(ws)["type"] == "subscribed"
+        near = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Near", "x": -2000.0, "y": -2000.0, "z": 0.0})
+        assert near.status_code == 201
+        far = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Far", "x": 7500.0, "y": 7500.0, "z": 7500.0})
+        assert far.status_code == 201
+        update = receive(ws)  # the first message is about the far edit: the near one was filtered out
+        assert update["type"] == "chunk_updated"
+        hub = client.app.state.change_hub
+        cube = hub._cubes[galaxy]
+        box = live.Box(tuple(far_corner["min_ly"]), tuple(far_corner["max_ly"]))
+        assert update["nodes"] and all(box.touches_node(cube, n["level"], n["cell"]) for n in update["nodes"])
+        assert update["total_systems"] == 202
+
+
+def test_subscribing_with_an_old_clock_catches_up_first(client, galaxy):
+    clock = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy}).json()["clock"]
+    r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Missed", "x": 1.0, "y": 2.0, "z": 3.0})
+    assert r.status_code == 201
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "subscribe", "since": clock})
+        first, second = receive(ws), receive(ws)
+        messages = {first["type"]: first, second["type"]: second}
+        assert set(messages) == {"subscribed", "chunk_updated"}
+        assert messages["chunk_updated"]["nodes"] and messages["chunk_updated"]["clock"] > clock
+
+
+def test_a_feed_too_long_to_list_says_resync(client, galaxy, monkeypatch):
+    monkeypatch.setattr("haven.chunks.live.FEED_NODES_PER_ROUND", 1)
+    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+        send(ws, {"type": "subscribe"})
+        assert receive(ws)["type"] == "subscribed"
+        r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Many", "x": 10.0, "y": 20.0, "z": 30.0})
+        assert r.status_code == 201
+        answer = receive(ws)
+        assert answer["type"] == "resync" and answer["clock"] >= 1
+
+
+def test_a_real_server_pushes_writes_made_by_another_process(tmp_path):
+    """uvicorn in a child process, a real WebSocket client, and a write through another connection."""
+    from websockets.sync.client import connect
+
+    from haven.bench.operations import http_server
+    from haven.config import DatabaseUrl
+    from haven.store import init_store
+
+    db = tmp_path / "haven.db"
+    writer = init_store(DatabaseUrl("sqlite", str(db)))
+    writer.ensure_galaxy("Haven", half_size_ly=8192.0, lod_capacity=25)
+    writer.import_systems("Haven", [validate_system({"name": f"S{i}", "x": 40.0 * i - 2000, "y": 0.0, "z": 0.0})
+                                    for i in range(100)])
+    try:
+        with http_server(db, "Haven") as (base, _), connect(base.replace("http", "ws") + WS) as ws:
+            ws.send(orjson.dumps({"type": "chunk_request", "id": 1, "chunks": [[0, 0]]}).decode())
+            frame = ws.recv(timeout=10)
+            assert isinstance(frame, bytes)
+            (n,) = struct.unpack_from("<I", frame)
+            assert orjson.loads(frame[4:4 + n])["count"] == 25
+            assert orjson.loads(ws.recv(timeout=10)) == {"type": "done", "id": 1}
+            ws.send('{"type": "subscribe"}')
+            clock = orjson.loads(ws.recv(timeout=10))["clock"]
+            writer.create("Haven", validate_system({"name": "From elsewhere", "x": 5.0, "y": 6.0, "z": 7.0}))
+            update = orjson.loads(ws.recv(timeout=10))
+            assert update["type"] == "chunk_updated" and update["clock"] > clock
+            assert update["total_systems"] == 101
+            ws.send("{")
+            assert orjson.loads(ws.recv(timeout=10))["error"]["field"] == "message"
+    finally:
+        writer.close()

@@ -1,0 +1,37 @@
+"""The change hub's pieces: boxes against octree nodes, and listeners that fall behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+from haven.chunks.live import LISTENER_QUEUE_MESSAGES, Box, Listener
+from haven.spatial.morton import Cube
+
+CUBE = Cube(0.0, 0.0, 0.0, 1000.0)
+
+
+def test_a_box_touches_the_nodes_it_overlaps_and_no_others():
+    box = Box((100.0, 100.0, 100.0), (200.0, 200.0, 200.0))
+    assert box.touches_node(CUBE, 0, 0)  # the root holds everything
+    assert box.touches_node(CUBE, 1, 7)  # the +x +y +z octant
+    assert not box.touches_node(CUBE, 1, 0)  # the -x -y -z octant
+    corner = Box((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))  # a point on the shared corner touches all eight
+    assert all(corner.touches_node(CUBE, 1, cell) for cell in range(8))
+
+
+def test_a_listener_that_falls_behind_gets_one_resync_then_fresh_messages():
+    async def run() -> list[dict]:
+        listener = Listener("G")
+        for i in range(LISTENER_QUEUE_MESSAGES + 5):
+            listener.offer({"type": "chunk_updated", "clock": i})
+        assert listener.behind
+        got = [await listener.next_message() for _ in range(LISTENER_QUEUE_MESSAGES)]
+        got.append(await listener.next_message())
+        listener.offer({"type": "chunk_updated", "clock": 999})
+        got.append(await listener.next_message())
+        return got
+
+    got = asyncio.run(run())
+    assert [m["clock"] for m in got[:LISTENER_QUEUE_MESSAGES]] == list(range(LISTENER_QUEUE_MESSAGES))
+    assert got[LISTENER_QUEUE_MESSAGES]["type"] == "resync"
+    assert got[-1] == {"type": "chunk_updated", "clock": 999}
