@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from haven.bench.runner import Timing, peak_rss_bytes, reset_peak_rss, time_calls
+from haven.chunks.live import LIVE_INTERVAL_S
 from haven.chunks.service import ChunkService
 from haven.config import DEFAULT_GALAXY, DatabaseUrl
 from haven.model import SystemIn, validate_patch, validate_system
@@ -293,7 +294,8 @@ def http_server(db_path: Path, galaxy: str, timeout_s: float = 60.0) -> Iterator
     env = {**os.environ, "HAVEN_DATABASE_URL": f"sqlite:///{db_path.resolve()}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "haven.api.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+         "--ws-per-message-deflate", "false"],  # as `haven serve`: chunk bodies are gzip already
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -387,6 +389,82 @@ def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
         time_calls(t["update"], lambda sid: _ok(c.patch(f"{api}/systems/{sid}",
                                                         json={"fauna": "Bountiful", "attributes": "edited"})), ids)
         time_calls(t["delete"], lambda sid: _ok(c.delete(f"{api}/systems/{sid}")), ids)
+    return t
+
+
+#: What is timed on the chunk WebSocket (a third table: there is no in-process column).
+SOCKET_OPERATIONS: list[tuple[str, str]] = [
+    ("socket_chunk", "chunk fetch (one node per request, warm)"),
+    ("socket_notify", "insert over HTTP → `chunk_updated` on a subscribed socket"),
+    ("socket_notify_other", "insert by another process → `chunk_updated`"),
+]
+
+
+def _socket_message(ws: Any, wanted: str) -> dict[str, Any]:
+    """The next text message of type ``wanted`` (others, e.g. earlier updates, are skipped)."""
+    while True:
+        frame = ws.recv(timeout=60)
+        if isinstance(frame, str):
+            message = orjson.loads(frame)
+            if message["type"] == wanted:
+                return message
+            if message["type"] == "error":
+                raise RuntimeError(f"the chunk socket answered an error: {message['error']}")
+
+
+def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> dict[str, Timing]:
+    """Time chunk fetches over ``/api/v1/chunks/ws`` and how soon a write is announced on it.
+
+    A write through the server wakes its change hub at once; a write by another
+    process (this one, through ``store``) is seen at the hub's next read of the
+    feed. Those writes start at a random moment (an untimed wait of up to one
+    interval), as real ones would, not in step with the hub's reads.
+    """
+    import httpx
+    from websockets.sync.client import connect
+
+    t = {key: Timing(key, "websocket") for key, _ in SOCKET_OPERATIONS}
+    url = base.replace("http", "ws", 1) + "/api/v1/chunks/ws"
+    with connect(url, max_size=None) as ws, httpx.Client(base_url=base, timeout=60.0) as c:
+
+        def fetch(node: tuple[int, int]) -> int:
+            ws.send(orjson.dumps({"type": "chunk_request", "chunks": [list(node)]}).decode())
+            frame = ws.recv(timeout=60)
+            _socket_message(ws, "done")
+            return 1 if isinstance(frame, bytes) else 0
+
+        # The HTTP run's writes changed some of these nodes: one untimed pass serves them warm.
+        time_calls(t["socket_chunk"], fetch, p.nodes, count=lambda n: n, warmup=len(p.nodes))
+        ws.send('{"type": "subscribe"}')
+        _socket_message(ws, "subscribed")
+        ids: list[int] = []
+
+        def announced(i: int) -> int:
+            body = system_with_children(f"{BENCH_NAME_PREFIX}socket insert {i}", *p.centres[i % len(p.centres)])
+            ids.append(_ok(c.post("/api/v1/systems", json=body.model_dump(mode="json"))).json()["id"])
+            return len(_socket_message(ws, "chunk_updated")["nodes"])
+
+        rng = random.Random(cfg.seed)
+
+        def announced_other(i: int) -> int:
+            body = system_with_children(f"{BENCH_NAME_PREFIX}socket other {i}", *p.centres[i % len(p.centres)])
+            ids.append(store.create(cfg.galaxy, body)["id"])
+            return len(_socket_message(ws, "chunk_updated")["nodes"])
+
+        def after_a_random_wait(i: int) -> None:
+            time.sleep(rng.uniform(0.0, LIVE_INTERVAL_S))
+
+        try:
+            time_calls(t["socket_notify"], announced, range(cfg.calls), count=lambda n: n)
+            for i in range(cfg.calls):
+                after_a_random_wait(i)
+                time_calls(t["socket_notify_other"], announced_other, [i], count=lambda n: n)
+        finally:
+            ws.send('{"type": "unsubscribe"}')
+            for system_id in ids:
+                _ok(c.delete(f"/api/v1/systems/{system_id}"))
+        t["socket_notify"].note = "the write wakes the server's change hub; results = nodes announced"
+        t["socket_notify_other"].note = f"seen at the hub's next read of the feed (every {LIVE_INTERVAL_S} s)"
     return t
 
 
@@ -531,12 +609,14 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         chunks = chunk_sizes(store, cfg.galaxy, params.size_nodes)
         memory: dict[str, Any] = {"bench_peak_rss_bytes": peak_rss_bytes(), "build_peak_rss_bytes": build.get("peak_rss_bytes")}
         http: dict[str, Timing] = {}
+        socket_timings: dict[str, Timing] = {}
         if cfg.http:
             cfg.progress("timing over HTTP (uvicorn in a child process)")
             for node in params.nodes:  # the in-process writes changed some nodes: store them again
                 ChunkService(store).get(cfg.galaxy, *node)
             with http_server(cfg.db_path, cfg.galaxy) as (base, proc):
                 http = run_http(base, cfg, params)
+                socket_timings = run_socket(base, cfg, params, store)
                 memory["server_peak_rss_bytes"] = peak_rss_bytes(proc.pid)
         imported = None
         if cfg.import_rate:  # last, with its own memory peak
@@ -558,6 +638,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "build": build,
         "import": imported,
         "operations": operations,
+        "websocket": [{"operation": key, "label": label, **socket_timings[key].summary()}
+                      for key, label in SOCKET_OPERATIONS if key in socket_timings],
         "sizes": {**sizes, "chunks": chunks},
         "memory": memory,
     }

@@ -44,6 +44,18 @@ def timing_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def socket_table(report: dict[str, Any]) -> list[str]:
+    """Timings on the chunk WebSocket (none without ``--http``), then a blank line."""
+    rows = report.get("websocket") or []
+    if not rows:
+        return []
+    lines = ["| over the chunk WebSocket | p50 | p95 | p99 | results/call |", "|---|---:|---:|---:|---:|"]
+    for op in rows:
+        lines.append(f"| {op['label']} | {_ms(op['p50_ms'])} | {_ms(op['p95_ms'])} | {_ms(op['p99_ms'])} "
+                     f"| {op['mean_results']:g} |")
+    return [*lines, ""]
+
+
 def _import_rate(build: dict[str, Any]) -> str:
     """The generate rate, saying when it was measured and over how many systems."""
     rate = build.get("rate_systems_per_s")
@@ -98,6 +110,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         *timing_table(report),
         "",
+        *socket_table(report),
         *facts_table(report),
     ]
     return "\n".join(lines) + "\n"

@@ -1,10 +1,11 @@
-"""Live chunk notifications: one poller of the octree's change feed, many listeners.
+"""Live chunk notifications: one reader of the octree's change feed, many listeners.
 
-A :class:`ChangeHub` belongs to a server. Every ``interval_s`` it reads the change
+A :class:`ChangeHub` belongs to a server. Right after each write the server's
+store commits, and at least every ``interval_s`` for writes by other processes
+that share the database (another server, ``haven import``), it reads the change
 feed (:meth:`SQLiteStore.changed_nodes`) of each galaxy somebody listens to, once
 per galaxy whatever the number of listeners, and hands each :class:`Listener` the
-changed nodes that intersect its box. Writes by any process that shares the
-database (another server, ``haven import``) reach every listener the same way.
+changed nodes that intersect its box.
 
 A listener's queue is bounded: one that does not keep up is told to resync
 (reload the hierarchy) instead of the server buffering without limit, and so
@@ -24,7 +25,7 @@ from typing import Any
 from haven.errors import HavenError
 from haven.spatial.morton import Cube
 
-#: How often the hub reads the feed of galaxies that have listeners.
+#: How often the hub reads the feed of galaxies that have listeners when no write woke it.
 LIVE_INTERVAL_S = 0.1
 #: Messages a listener may have waiting before it is told to resync instead.
 LISTENER_QUEUE_MESSAGES = 64
@@ -87,6 +88,8 @@ class ChangeHub:
         self._clocks: dict[str, int] = {}
         self._cubes: dict[str, Cube] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._stop_hearing: Callable[[], None] | None = None
 
     async def listen(self, galaxy: str, box: Box | None = None, since: int | None = None) -> tuple[Listener, int]:
         """Start listening; returns the listener and the clock live messages follow from.
@@ -121,9 +124,30 @@ class ChangeHub:
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="haven-change-hub")
+            loop = asyncio.get_running_loop()
+            if self._wake is None:
+                self._wake = asyncio.Event()
+                self._hear_commits(loop, self._wake)
+            self._task = loop.create_task(self._run(), name="haven-change-hub")
+
+    def _hear_commits(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        """Wake up at once after a write through this server's store, instead of at the next poll."""
+        on_commit = getattr(self.store, "on_commit", None)
+        if on_commit is None:
+            return
+
+        def woken() -> None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop has closed: the server is stopping
+                pass
+
+        self._stop_hearing = on_commit(woken)
 
     async def close(self) -> None:
+        if self._stop_hearing is not None:
+            self._stop_hearing()
+            self._stop_hearing = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -133,8 +157,13 @@ class ChangeHub:
             self._task = None
 
     async def _run(self) -> None:
+        assert self._wake is not None
         while self._listeners:
-            await asyncio.sleep(self.interval_s)
+            try:  # a commit through this server, or the interval for writes by other processes
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
             try:
                 await self.poll_once()
             except (sqlite3.Error, OSError, HavenError) as exc:  # busy, briefly gone, galaxy deleted: next round

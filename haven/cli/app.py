@@ -276,13 +276,15 @@ def serve(
             ("Haven ", "bold"), "at ", (f"http://{host}:{port}/", "bold cyan"), "  API: /api/v1  docs: /docs"
         )
     )
+    # The chunk WebSocket sends gzip bodies: compressing them again per message
+    # (permessage-deflate) costs milliseconds per chunk and saves nothing.
     if reload:
         uvicorn.run(
             "haven.api.app:create_app", factory=True, host=host, port=port, reload=True,
-            reload_dirs=[str(Path(__file__).resolve().parents[1])],
+            reload_dirs=[str(Path(__file__).resolve().parents[1])], ws_per_message_deflate=False,
         )
     else:
-        uvicorn.run(create_app(), host=host, port=port)
+        uvicorn.run(create_app(), host=host, port=port, ws_per_message_deflate=False)
 
 
 # -- import / export -------------------------------------------------------------

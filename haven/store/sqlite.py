@@ -190,6 +190,7 @@ class SQLiteStore:
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         self._maintenance: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
+        self._commit_listeners: list[Callable[[], None]] = []
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -333,6 +334,22 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        for listener in self._commit_listeners:
+            listener()
+
+    def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every write this store commits; returns a function that stops it.
+
+        It runs on the writer's thread, right after the commit, so it must be quick
+        and must not raise (a live feed wakes its reader here instead of waiting for
+        its next poll). Writes by other processes are not seen; poll for those.
+        """
+        self._commit_listeners = [*self._commit_listeners, listener]
+
+        def remove() -> None:
+            self._commit_listeners = [f for f in self._commit_listeners if f is not listener]
+
+        return remove
 
     @staticmethod
     def _refuse_unfinished_load(conn: sqlite3.Connection) -> None:

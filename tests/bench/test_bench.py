@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from haven.bench import BenchConfig, run_bench, to_json, to_markdown
-from haven.bench.operations import OPERATIONS, ensure_dataset
+from haven.bench.operations import OPERATIONS, SOCKET_OPERATIONS, ensure_dataset
 from haven.bench.runner import percentiles
 from haven.cli.app import app
 from haven.config import DatabaseUrl
@@ -43,6 +43,17 @@ def test_every_operation_in_process_and_over_http(report: dict[str, Any]) -> Non
             assert "http" not in op
         else:
             check_summary(op["http"], 3)
+
+
+def test_chunk_socket_rows(report: dict[str, Any]) -> None:
+    rows = {op["operation"]: op for op in report["websocket"]}
+    assert list(rows) == [key for key, _ in SOCKET_OPERATIONS]
+    for op in rows.values():
+        check_summary(op, 3)
+    assert rows["socket_chunk"]["mean_results"] == 1  # one binary chunk_data frame per request
+    assert rows["socket_notify"]["mean_results"] >= 1  # every insert was announced with its nodes
+    md = to_markdown(report)
+    assert "| over the chunk WebSocket |" in md and f"| {SOCKET_OPERATIONS[1][1]} |" in md
 
 
 def test_queries_return_rows(report: dict[str, Any]) -> None:
