@@ -771,7 +771,10 @@ def galaxy_page(*, server: str = DEFAULT_SERVER, galaxy: str | None = None, root
     importmap = bundle.import_map_json()
     inline_scripts += [boot, importmap]
     origin = urlsplit(server)
-    policy = content_security_policy(inline_scripts, connect=[f"{origin.scheme}://{origin.netloc}", "data:", "blob:"])
+    socket_scheme = "wss" if origin.scheme == "https" else "ws"  # the chunk WebSocket the map follows edits on
+    policy = content_security_policy(inline_scripts, connect=[
+        f"{origin.scheme}://{origin.netloc}", f"{socket_scheme}://{origin.netloc}", "data:", "blob:",
+    ])
     policy = policy.replace("img-src data: blob:", f"img-src data: blob: {origin.scheme}://{origin.netloc}")
     head = (
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">\n'
