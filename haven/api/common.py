@@ -10,6 +10,7 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 from fastapi import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from haven.api.cursor import CursorCodec, codec_for_store
@@ -40,7 +41,7 @@ def json_response(content: Any, status_code: int = 200, headers: dict[str, str] 
 # -- request state ---------------------------------------------------------
 
 
-def get_store(request: Request) -> Any:
+def get_store(request: HTTPConnection) -> Any:
     store = getattr(request.app.state, "store", None)
     if store is None:
         raise StoreUnavailable("the database is not open")
@@ -56,7 +57,7 @@ def request_galaxy(request: Request, galaxy: str | None) -> str:
     return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
 
 
-def app_object(request: Request, attr: str, build: Callable[[Any], Any]) -> Any:
+def app_object(request: HTTPConnection, attr: str, build: Callable[[Any], Any]) -> Any:
     """A per-app object built once from the store on first use (cursor codec, chunk service)."""
     value = getattr(request.app.state, attr, None)
     if value is None:

@@ -34,7 +34,7 @@ from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from haven.api.common import MAX_NAME_CHARS, get_store
+from haven.api.common import MAX_NAME_CHARS, app_object, get_store
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
 from haven.errors import HavenError, InvalidInput, NotFound
@@ -134,37 +134,25 @@ def chunk_frame(header: dict[str, Any], body: bytes) -> bytes:
     return _HEADER_LENGTH.pack(len(head)) + head + body
 
 
-def _hub(websocket: WebSocket) -> ChangeHub:
-    state = websocket.app.state
-    hub = getattr(state, "change_hub", None)
-    if hub is None:
-        hub = state.change_hub = ChangeHub(get_store(websocket), to_thread.run_sync)
-    return hub
-
-
-def _service(websocket: WebSocket) -> ChunkService:
-    state = websocket.app.state
-    service = getattr(state, "chunk_service", None)
-    if service is None:
-        service = state.chunk_service = ChunkService(get_store(websocket))
-    return service
-
-
 class _Connection:
     """One socket: answers requests in order and forwards its subscription's messages."""
 
     def __init__(self, websocket: WebSocket, galaxy: str) -> None:
         self.ws = websocket
         self.galaxy = galaxy
-        self.service = _service(websocket)
-        self.hub = _hub(websocket)
+        self.service: ChunkService = app_object(websocket, "chunk_service", ChunkService)
+        self.hub: ChangeHub = app_object(websocket, "change_hub", lambda store: ChangeHub(store, to_thread.run_sync))
         self.listener: Listener | None = None
         self.forwarder: asyncio.Task[None] | None = None
         self.send_lock = asyncio.Lock()  # request answers and pushed updates never interleave mid-answer
 
     async def send_json(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self._text(message)
+
+    async def _text(self, message: dict[str, Any]) -> None:
+        """Send one JSON text message (the caller holds ``send_lock``)."""
+        await self.ws.send_text(orjson.dumps(message).decode())
 
     async def handle(self, message: _Message) -> None:
         if isinstance(message, ChunkRequest):
@@ -182,22 +170,22 @@ class _Connection:
                 try:
                     node = await to_thread.run_sync(self.service.node, self.galaxy, level, cell)
                     if len(item) == 3 and item[2] == node["version"]:
-                        await self.ws.send_text(orjson.dumps({
+                        await self._text({
                             "type": "chunk_current", "id": request.id, "level": level, "cell": cell,
                             "version": node["version"], "count": node["count"],
-                        }).decode())
+                        })
                         continue
                     chunk = await to_thread.run_sync(
                         lambda: self.service.get(self.galaxy, level, cell, request.encoding, node=node)
                     )
                 except HavenError as exc:
                     exc.field = f"chunks[{index}]"
-                    await self.ws.send_text(orjson.dumps(error_message(exc, request.id)).decode())
+                    await self._text(error_message(exc, request.id))
                     continue
                 header = {"type": "chunk_data", "id": request.id, "level": level, "cell": cell,
                           "version": chunk.version, "count": chunk.count, "encoding": chunk.encoding}
                 await self.ws.send_bytes(chunk_frame(header, chunk.body))
-            await self.ws.send_text(orjson.dumps({"type": "done", "id": request.id}).decode())
+            await self._text({"type": "done", "id": request.id})
 
     async def subscribe(self, message: Subscribe) -> None:
         await self.unsubscribe()

@@ -35,6 +35,23 @@ def client(app):
 
 
 @pytest.fixture
+def map_galaxy(store) -> str:
+    """A galaxy "Map" of 200 systems whose octree nodes hold at most 25 (several levels deep)."""
+    import random
+
+    from haven.model import validate_system
+
+    store.ensure_galaxy("Map", half_size_ly=8192.0, lod_capacity=25)
+    rng = random.Random(4)
+    store.import_systems("Map", [
+        validate_system({"name": f"M{i:03d}", "x": rng.uniform(-3000, 3000), "y": rng.uniform(-3000, 3000),
+                         "z": rng.uniform(-300, 300), "region": f"R{i % 4}"})
+        for i in range(200)
+    ])
+    return "Map"
+
+
+@pytest.fixture
 def seeded(store):
     from apihelpers import seed
 

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import random
 
 import pytest
 
 from haven.chunks import decode_chunk
-from haven.model import validate_system
 
 
-@pytest.fixture
-def galaxy(store):
-    store.ensure_galaxy("Map", half_size_ly=8192.0, lod_capacity=25)
-    rng = random.Random(4)
-    store.import_systems("Map", [
-        validate_system({"name": f"M{i:03d}", "x": rng.uniform(-3000, 3000), "y": rng.uniform(-3000, 3000),
-                         "z": rng.uniform(-300, 300), "region": f"R{i % 4}"})
-        for i in range(200)
-    ])
-    return "Map"
-
-
-def test_hierarchy_lists_nodes_that_cover_every_system(client, galaxy):
-    r = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy, "depth": 4})
+def test_hierarchy_lists_nodes_that_cover_every_system(client, map_galaxy):
+    r = client.get("/api/v1/chunks/hierarchy", params={"galaxy": map_galaxy, "depth": 4})
     assert r.status_code == 200
     body = r.json()
     assert body["capacity"] == 25 and body["total_systems"] == 200
@@ -33,8 +19,8 @@ def test_hierarchy_lists_nodes_that_cover_every_system(client, galaxy):
     assert all(n["count"] <= 25 for n in body["nodes"])
 
 
-def test_chunk_is_gzip_chnk_with_etag_and_304(client, galaxy):
-    r = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"Accept-Encoding": "gzip"})
+def test_chunk_is_gzip_chnk_with_etag_and_304(client, map_galaxy):
+    r = client.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}, headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.haven.chnk"
     assert r.headers["content-encoding"] == "gzip"
@@ -42,18 +28,18 @@ def test_chunk_is_gzip_chnk_with_etag_and_304(client, galaxy):
     chunk = decode_chunk(raw, (0.0, 0.0, 0.0), 8192.0)
     assert chunk.count == 25 == int(r.headers["x-haven-count"])
     etag = r.headers["etag"]
-    again = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"If-None-Match": etag})
+    again = client.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert len(gzip.compress(raw)) / chunk.count < 12
 
 
-def test_an_edit_changes_the_etag(client, galaxy):
-    etag = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}).headers["etag"]
-    picked = client.get("/api/v1/chunks/0/0/0", params={"galaxy": galaxy}).json()
+def test_an_edit_changes_the_etag(client, map_galaxy):
+    etag = client.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}).headers["etag"]
+    picked = client.get("/api/v1/chunks/0/0/0", params={"galaxy": map_galaxy}).json()
     assert picked["name"].startswith("M")
     r = client.patch(f"/api/v1/systems/{picked['id']}", json={"x": 10.0})
     assert r.status_code == 200
-    after = client.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}, headers={"If-None-Match": etag})
+    after = client.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}, headers={"If-None-Match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
 
 
@@ -69,39 +55,39 @@ def test_an_edit_changes_the_etag(client, galaxy):
     ("/api/v1/chunks/hierarchy?depth=9", 400),
     ("/api/v1/chunks/hierarchy?level=1&cell=99", 400),
 ])
-def test_bad_chunk_ids_are_typed_errors(client, galaxy, path, status):
+def test_bad_chunk_ids_are_typed_errors(client, map_galaxy, path, status):
     sep = "&" if "?" in path else "?"
-    r = client.get(f"{path}{sep}galaxy={galaxy}")
+    r = client.get(f"{path}{sep}galaxy={map_galaxy}")
     assert r.status_code == status, r.text
     if status >= 400:
         assert "error" in r.json()
 
 
-def test_the_change_feed_lists_what_an_edit_changed(client, galaxy):
-    start = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy})
+def test_the_change_feed_lists_what_an_edit_changed(client, map_galaxy):
+    start = client.get("/api/v1/chunks/changes", params={"galaxy": map_galaxy})
     assert start.status_code == 200
     clock = start.json()["clock"]
     assert start.json()["reset"] is False and start.json()["nodes"]  # from 0: every node
-    assert client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()["nodes"] == []
-    r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Live", "x": 5.0, "y": 5.0, "z": 5.0})
+    assert client.get("/api/v1/chunks/changes", params={"galaxy": map_galaxy, "since": clock}).json()["nodes"] == []
+    r = client.post("/api/v1/systems", params={"galaxy": map_galaxy}, json={"name": "Live", "x": 5.0, "y": 5.0, "z": 5.0})
     assert r.status_code == 201
-    feed = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()
-    assert feed["galaxy"] == galaxy and feed["clock"] > clock and feed["nodes"]
+    feed = client.get("/api/v1/chunks/changes", params={"galaxy": map_galaxy, "since": clock}).json()
+    assert feed["galaxy"] == map_galaxy and feed["clock"] > clock and feed["nodes"]
     for node in feed["nodes"]:  # each listed node answers its new version
         if node["count"]:
-            etag = client.get(f"/api/v1/chunks/{node['level']}/{node['cell']}", params={"galaxy": galaxy}).headers["etag"]
+            etag = client.get(f"/api/v1/chunks/{node['level']}/{node['cell']}", params={"galaxy": map_galaxy}).headers["etag"]
             assert etag == f'W/"{node["version"]}"'
 
 
 @pytest.mark.parametrize("query", ["since=-1", "since=x", "limit=0", "limit=5001", "galaxy=Nowhere"])
-def test_the_change_feed_answers_bad_input_with_a_4xx(client, galaxy, query):
-    params = query if "galaxy=" in query else f"{query}&galaxy={galaxy}"
+def test_the_change_feed_answers_bad_input_with_a_4xx(client, map_galaxy, query):
+    params = query if "galaxy=" in query else f"{query}&galaxy={map_galaxy}"
     r = client.get(f"/api/v1/chunks/changes?{params}")
     assert r.status_code in (400, 404), r.text
     assert "error" in r.json()
 
 
-def test_a_server_rebuilds_edited_chunks_in_the_background(store, galaxy):
+def test_a_server_rebuilds_edited_chunks_in_the_background(store, map_galaxy):
     import time
 
     from fastapi.testclient import TestClient
@@ -109,11 +95,11 @@ def test_a_server_rebuilds_edited_chunks_in_the_background(store, galaxy):
     from haven.api.app import create_app
 
     with TestClient(create_app(store, refresh_chunks=True)) as live:
-        assert live.get("/api/v1/chunks/0/0", params={"galaxy": galaxy}).status_code == 200  # a map looks
-        picked = live.get("/api/v1/chunks/0/0/0", params={"galaxy": galaxy}).json()
+        assert live.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}).status_code == 200  # a map looks
+        picked = live.get("/api/v1/chunks/0/0/0", params={"galaxy": map_galaxy}).json()
         assert live.patch(f"/api/v1/systems/{picked['id']}", json={"x": 11.0}).status_code == 200
-        version = store.lod_node(galaxy, 0, 0)["version"]
+        version = store.lod_node(map_galaxy, 0, 0)["version"]
         deadline = time.monotonic() + 30
-        while (store.stored_chunk(galaxy, 0, 0) or (0,))[0] != version and time.monotonic() < deadline:
+        while (store.stored_chunk(map_galaxy, 0, 0) or (0,))[0] != version and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert store.stored_chunk(galaxy, 0, 0)[0] == version  # built before anybody asked for it
+        assert store.stored_chunk(map_galaxy, 0, 0)[0] == version  # built before anybody asked for it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import random
 import struct
 from typing import Any
 
@@ -16,18 +15,6 @@ from haven.chunks import decode_chunk
 from haven.model import validate_system
 
 WS = "/api/v1/chunks/ws"
-
-
-@pytest.fixture
-def galaxy(store):
-    store.ensure_galaxy("Map", half_size_ly=8192.0, lod_capacity=25)
-    rng = random.Random(4)
-    store.import_systems("Map", [
-        validate_system({"name": f"M{i:03d}", "x": rng.uniform(-3000, 3000), "y": rng.uniform(-3000, 3000),
-                         "z": rng.uniform(-300, 300), "region": f"R{i % 4}"})
-        for i in range(200)
-    ])
-    return "Map"
 
 
 def send(ws: Any, message: dict[str, Any]) -> None:
@@ -44,24 +31,24 @@ def receive(ws: Any) -> dict[str, Any] | tuple[dict[str, Any], bytes]:
     return orjson.loads(data[4:4 + n]), data[4 + n:]
 
 
-def test_chunk_request_answers_the_same_bytes_as_http(client, galaxy):
-    nodes = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy, "depth": 1}).json()["nodes"]
+def test_chunk_request_answers_the_same_bytes_as_http(client, map_galaxy):
+    nodes = client.get("/api/v1/chunks/hierarchy", params={"galaxy": map_galaxy, "depth": 1}).json()["nodes"]
     wanted = [[n["level"], n["cell"]] for n in nodes][:3]
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "id": "first", "chunks": wanted})
         for level, cell in wanted:
             header, body = receive(ws)
             assert header["type"] == "chunk_data" and header["id"] == "first"
             assert (header["level"], header["cell"], header["encoding"]) == (level, cell, "gzip")
-            over_http = client.get(f"/api/v1/chunks/{level}/{cell}", params={"galaxy": galaxy})
+            over_http = client.get(f"/api/v1/chunks/{level}/{cell}", params={"galaxy": map_galaxy})
             assert gzip.decompress(body) == over_http.content
             assert header["version"] == int(over_http.headers["etag"].removeprefix('W/"').rstrip('"'))
             assert decode_chunk(gzip.decompress(body), (0.0, 0.0, 0.0), 8192.0).count == header["count"]
         assert receive(ws) == {"type": "done", "id": "first"}
 
 
-def test_a_chunk_the_client_holds_is_not_sent_again(client, galaxy):
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+def test_a_chunk_the_client_holds_is_not_sent_again(client, map_galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "chunks": [[0, 0]], "encoding": "identity"})
         header, body = receive(ws)
         assert header["encoding"] == "identity" and body.startswith(b"CHNK")
@@ -72,8 +59,8 @@ def test_a_chunk_the_client_holds_is_not_sent_again(client, galaxy):
         assert receive(ws) == {"type": "done", "id": 2}
 
 
-def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, galaxy):
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, map_galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "id": 9, "chunks": [[0, 0], [7, 12345], [0, 0]]})
         assert receive(ws)[0]["level"] == 0
         error = receive(ws)
@@ -102,8 +89,8 @@ def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, ga
     ('{"type": "subscribe", "box": {"min_ly": [0, 0], "max_ly": [1, 1, 1]}}', "box.min_ly[2]"),
     ('{"type": "chunk_request", "chunks": [[0, 0]], "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}', "id"),
 ])
-def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, galaxy, message, field):
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, map_galaxy, message, field):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         ws.send_text(message)
         answer = receive(ws)
         assert answer["type"] == "error" and answer["error"]["code"] == "invalid"
@@ -112,8 +99,8 @@ def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, galaxy, 
         assert receive(ws)[0]["type"] == "chunk_data"
 
 
-def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, galaxy):
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, map_galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "chunks": [[22, 0], [1, 8]]})
         for _ in range(2):
             answer = receive(ws)
@@ -127,7 +114,7 @@ def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, g
         assert receive(ws)[0]["type"] == "chunk_data"
 
 
-def test_an_unknown_galaxy_is_said_then_the_socket_closes(client, galaxy):
+def test_an_unknown_galaxy_is_said_then_the_socket_closes(client, map_galaxy):
     with client.websocket_connect(f"{WS}?galaxy=Nowhere") as ws:
         answer = receive(ws)
         assert answer["error"]["code"] == "not_found" and answer["error"]["field"] == "galaxy"
@@ -136,48 +123,48 @@ def test_an_unknown_galaxy_is_said_then_the_socket_closes(client, galaxy):
         assert closed.value.code == 1008
 
 
-def test_a_subscriber_hears_which_nodes_an_edit_changed(client, galaxy, store):
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+def test_a_subscriber_hears_which_nodes_an_edit_changed(client, map_galaxy, store):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "subscribe"})
         subscribed = receive(ws)
-        assert subscribed["type"] == "subscribed" and subscribed["galaxy"] == galaxy
+        assert subscribed["type"] == "subscribed" and subscribed["galaxy"] == map_galaxy
         clock = subscribed["clock"]
-        r = client.post("/api/v1/systems", params={"galaxy": galaxy},
+        r = client.post("/api/v1/systems", params={"galaxy": map_galaxy},
                         json={"name": "Newcomer", "x": 10.0, "y": 20.0, "z": 30.0})
         assert r.status_code == 201
         update = receive(ws)
         assert update["type"] == "chunk_updated" and update["total_systems"] == 201
         assert update["clock"] > clock
-        feed = client.get("/api/v1/chunks/changes", params={"galaxy": galaxy, "since": clock}).json()
+        feed = client.get("/api/v1/chunks/changes", params={"galaxy": map_galaxy, "since": clock}).json()
         assert update["nodes"] == feed["nodes"] and update["clock"] == feed["clock"]
         send(ws, {"type": "unsubscribe"})
         assert receive(ws) == {"type": "unsubscribed"}
         assert client.app.state.change_hub.listener_count() == 0
 
 
-def test_a_box_keeps_changes_elsewhere_away(client, galaxy):
+def test_a_box_keeps_changes_elsewhere_away(client, map_galaxy):
     far_corner = {"min_ly": [7000.0, 7000.0, 7000.0], "max_ly": [8000.0, 8000.0, 8000.0]}
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "subscribe", "box": far_corner})
         assert receive(ws)["type"] == "subscribed"
-        near = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Near", "x": -2000.0, "y": -2000.0, "z": 0.0})
+        near = client.post("/api/v1/systems", params={"galaxy": map_galaxy}, json={"name": "Near", "x": -2000.0, "y": -2000.0, "z": 0.0})
         assert near.status_code == 201
-        far = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Far", "x": 7500.0, "y": 7500.0, "z": 7500.0})
+        far = client.post("/api/v1/systems", params={"galaxy": map_galaxy}, json={"name": "Far", "x": 7500.0, "y": 7500.0, "z": 7500.0})
         assert far.status_code == 201
         update = receive(ws)  # the first message is about the far edit: the near one was filtered out
         assert update["type"] == "chunk_updated"
         hub = client.app.state.change_hub
-        cube = hub._cubes[galaxy]
+        cube = hub._cubes[map_galaxy]
         box = live.Box(tuple(far_corner["min_ly"]), tuple(far_corner["max_ly"]))
         assert update["nodes"] and all(box.touches_node(cube, n["level"], n["cell"]) for n in update["nodes"])
         assert update["total_systems"] == 202
 
 
-def test_subscribing_with_an_old_clock_catches_up_first(client, galaxy):
-    clock = client.get("/api/v1/chunks/hierarchy", params={"galaxy": galaxy}).json()["clock"]
-    r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Missed", "x": 1.0, "y": 2.0, "z": 3.0})
+def test_subscribing_with_an_old_clock_catches_up_first(client, map_galaxy):
+    clock = client.get("/api/v1/chunks/hierarchy", params={"galaxy": map_galaxy}).json()["clock"]
+    r = client.post("/api/v1/systems", params={"galaxy": map_galaxy}, json={"name": "Missed", "x": 1.0, "y": 2.0, "z": 3.0})
     assert r.status_code == 201
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "subscribe", "since": clock})
         first, second = receive(ws), receive(ws)
         messages = {first["type"]: first, second["type"]: second}
@@ -185,12 +172,12 @@ def test_subscribing_with_an_old_clock_catches_up_first(client, galaxy):
         assert messages["chunk_updated"]["nodes"] and messages["chunk_updated"]["clock"] > clock
 
 
-def test_a_feed_too_long_to_list_says_resync(client, galaxy, monkeypatch):
+def test_a_feed_too_long_to_list_says_resync(client, map_galaxy, monkeypatch):
     monkeypatch.setattr("haven.chunks.live.FEED_NODES_PER_ROUND", 1)
-    with client.websocket_connect(f"{WS}?galaxy={galaxy}") as ws:
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "subscribe"})
         assert receive(ws)["type"] == "subscribed"
-        r = client.post("/api/v1/systems", params={"galaxy": galaxy}, json={"name": "Many", "x": 10.0, "y": 20.0, "z": 30.0})
+        r = client.post("/api/v1/systems", params={"galaxy": map_galaxy}, json={"name": "Many", "x": 10.0, "y": 20.0, "z": 30.0})
         assert r.status_code == 201
         answer = receive(ws)
         assert answer["type"] == "resync" and answer["clock"] >= 1

@@ -413,6 +413,18 @@ def test_the_js_heap_stays_bounded_over_a_fly_through(page, million_server) -> N
 # -- live edits ------------------------------------------------------------------------------
 
 
+def add_and_wait_until_drawn(page, base: str, name: str, spot: tuple[float, float, float], *, total: int) -> Any:
+    """Another client POSTs a system; wait until the open map counts ``total`` and draws it."""
+    added = httpx.post(f"{base}/api/v1/systems", json={"name": name, "x": spot[0], "y": spot[1], "z": spot[2]})
+    assert added.status_code == 201, added.text
+    page.wait_for_function(
+        "([x, y, z, total]) => { const m = window.havenMap; const s = m.stats();"
+        " return s.totalSystems === total && s.liveUpdates > 0 && m.findPoint(x, y, z) !== null; }",
+        arg=[*spot, total], timeout=30_000, polling=100,
+    )
+    return added
+
+
 def test_edits_by_others_appear_in_an_open_map(page, module_web_store, live_server) -> None:
     """Another client adds, then deletes, a system: the open map follows the change feed."""
     galaxy = "Live"
@@ -425,13 +437,7 @@ def test_edits_by_others_appear_in_an_open_map(page, module_web_store, live_serv
     spot = (2222.5, -1111.25, 12.0)
     assert page.evaluate("([x, y, z]) => window.havenMap.findPoint(x, y, z)", list(spot)) is None
 
-    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Newcomer", "x": spot[0], "y": spot[1], "z": spot[2]})
-    assert added.status_code == 201, added.text
-    page.wait_for_function(
-        "([x, y, z]) => { const m = window.havenMap; const s = m.stats();"
-        " return s.totalSystems === 401 && s.liveUpdates > 0 && m.findPoint(x, y, z) !== null; }",
-        arg=list(spot), timeout=30_000, polling=100,
-    )
+    added = add_and_wait_until_drawn(page, base, "Newcomer", spot, total=401)
     assert stats(page)["chunkRefreshes"] >= 1  # a drawn chunk was fetched again, not the whole map
 
     assert httpx.delete(f"{base}/api/v1/systems/{added.json()['id']}").status_code == 204
@@ -454,11 +460,5 @@ def test_a_map_without_websockets_polls_the_change_feed(page, module_web_store, 
     assert before["totalSystems"] == 300
     page.wait_for_function("() => window.havenMap.stats().liveTransport === 'polling'", timeout=10_000)
     spot = (-1234.5, 2345.25, -8.0)
-    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Polled one", "x": spot[0], "y": spot[1], "z": spot[2]})
-    assert added.status_code == 201, added.text
-    page.wait_for_function(
-        "([x, y, z]) => { const m = window.havenMap; return m.stats().totalSystems === 301"
-        " && m.findPoint(x, y, z) !== null; }",
-        arg=list(spot), timeout=30_000, polling=100,
-    )
+    add_and_wait_until_drawn(page, base, "Polled one", spot, total=301)
     no_script_ran(page)
