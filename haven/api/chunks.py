@@ -54,16 +54,14 @@ def changes(
     limit: int = Query(1000, ge=1, le=5000, description="Most nodes to list; more changed answers `reset`."),
     galaxy: str | None = None,
 ) -> Response:
-    """``{"clock", "nodes": [{level, cell, count, version}], "reset"}``, oldest change first.
+    """``{"clock", "nodes": [{level, cell, count, version}], "reset", "total_systems"}``, oldest change first.
 
     Poll with ``since`` = the last ``clock``; refetch the listed nodes you draw
     (``count`` 0: the node was emptied). ``reset`` means too many changed
     (a bulk load): reload the hierarchy.
     """
-    store = get_store(request)
     name = request_galaxy(request, galaxy)
-    feed = store.changed_nodes(name, since, limit=limit)
-    return json_response({"galaxy": name, "total_systems": store.galaxy(name)["system_count"], **feed})
+    return json_response({"galaxy": name, **get_store(request).changed_nodes(name, since, limit=limit)})
 
 
 def _etag(version: int) -> str:

@@ -451,13 +451,10 @@ def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> di
             ids.append(store.create(cfg.galaxy, body)["id"])
             return len(_socket_message(ws, "chunk_updated")["nodes"])
 
-        def after_a_random_wait(i: int) -> None:
-            time.sleep(rng.uniform(0.0, LIVE_INTERVAL_S))
-
         try:
             time_calls(t["socket_notify"], announced, range(cfg.calls), count=lambda n: n)
             for i in range(cfg.calls):
-                after_a_random_wait(i)
+                time.sleep(rng.uniform(0.0, LIVE_INTERVAL_S))  # untimed: start at a random moment
                 time_calls(t["socket_notify_other"], announced_other, [i], count=lambda n: n)
         finally:
             ws.send('{"type": "unsubscribe"}')

@@ -98,16 +98,15 @@ class ChangeHub:
         are queued first, so a client that reconnects misses nothing. A node may
         then be announced twice; its version tells the client it already has it.
         """
-        if galaxy not in self._cubes:
+        if galaxy not in self._clocks:
             g = await self.run_sync(self.store.galaxy, galaxy)  # NotFound for an unknown galaxy
             self._cubes[galaxy] = Cube(g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"], g["half_size_ly"])
+            self._clocks.setdefault(galaxy, g["lod_clock"])
         listener = Listener(galaxy, box)
-        if galaxy not in self._clocks:
-            self._clocks[galaxy] = (await self.run_sync(self.store.galaxy, galaxy))["lod_clock"]
         self._listeners.setdefault(galaxy, set()).add(listener)
         start = self._clocks[galaxy]
         if since is not None and since < start:
-            self._deliver(listener, await self._feed(galaxy, since), await self._total(galaxy))
+            self._deliver(listener, await self._feed(galaxy, since))
         self._ensure_running()
         return listener, start
 
@@ -172,9 +171,6 @@ class ChangeHub:
     async def _feed(self, galaxy: str, since: int) -> dict[str, Any]:
         return await self.run_sync(partial(self.store.changed_nodes, galaxy, since, limit=FEED_NODES_PER_ROUND))
 
-    async def _total(self, galaxy: str) -> int:
-        return (await self.run_sync(self.store.galaxy, galaxy))["system_count"]
-
     async def poll_once(self) -> None:
         """Read every listened-to galaxy's feed since the hub's clock and deliver it."""
         for galaxy in list(self._listeners):
@@ -184,12 +180,11 @@ class ChangeHub:
             feed = await self._feed(galaxy, since)
             if feed["clock"] == since and not feed["nodes"]:
                 continue
-            total = await self._total(galaxy)
             self._clocks[galaxy] = feed["clock"]
             for listener in list(self._listeners.get(galaxy, ())):
-                self._deliver(listener, feed, total)
+                self._deliver(listener, feed)
 
-    def _deliver(self, listener: Listener, feed: dict[str, Any], total: int) -> None:
+    def _deliver(self, listener: Listener, feed: dict[str, Any]) -> None:
         if feed["reset"]:
             listener.offer({"type": "resync", "reason": "the octree was rebuilt", "clock": feed["clock"]})
             return
@@ -197,4 +192,5 @@ class ChangeHub:
         nodes = [n for n in feed["nodes"]
                  if listener.box is None or listener.box.touches_node(cube, n["level"], n["cell"])]
         if nodes:
-            listener.offer({"type": "chunk_updated", "clock": feed["clock"], "total_systems": total, "nodes": nodes})
+            listener.offer({"type": "chunk_updated", "clock": feed["clock"], "total_systems": feed["total_systems"],
+                            "nodes": nodes})

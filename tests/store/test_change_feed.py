@@ -31,7 +31,9 @@ def every_node(store) -> dict[tuple[int, int], dict]:
 def test_lists_exactly_the_nodes_a_write_changed(store):
     load(store)
     clock = store.changed_nodes(G, 0)["clock"]
-    assert store.changed_nodes(G, clock) == {"clock": clock, "nodes": [], "reset": False}
+    assert store.changed_nodes(G, clock) == {
+        "clock": clock, "nodes": [], "reset": False, "total_systems": store.galaxy(G)["system_count"],
+    }
     before = every_node(store)
     store.create(G, validate_system({"name": "New", "x": 1.0, "y": 2.0, "z": 3.0}))
     feed = store.changed_nodes(G, clock)

@@ -122,7 +122,7 @@ export class ChunkLoader {
     return Math.max(0, node.count - (stale ? stale.count : 0));
   }
 
-    backingOff(key, now) {
+  backingOff(key, now) {
     const f = this.failures.get(key);
     return f !== undefined && f.retryAt > now;
   }

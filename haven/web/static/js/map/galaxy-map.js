@@ -158,7 +158,7 @@ export class GalaxyMap {
       this.resolveReady(this);
     }
     this.viewDirty = true;
-    if (answer.clock !== undefined && this.liveClock === null) this.followChanges(answer.clock);
+    if (answer.clock !== undefined && this.liveClock === null) this.followLiveEdits(answer.clock);
   }
 
   // ---- live edits ---------------------------------------------------------------------
@@ -170,7 +170,7 @@ export class GalaxyMap {
    * go. A reset (a bulk load rebuilt the octree) reads the tree again from the
    * root, keeping the camera.
    */
-  followChanges(clock) {
+  followLiveEdits(clock) {
     this.liveClock = clock;
     followChanges(clock, {
       apply: async (feed) => {
