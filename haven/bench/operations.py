@@ -467,58 +467,22 @@ def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> di
 
 # -- import rate ------------------------------------------------------------------------
 
-#: The Parquet file's columns: what a generated system stores (its seed stands for its children).
-_IMPORT_COLUMNS = ("name", "x", "y", "z", "region", "fauna", "flora", "sentinel", "materials", "seed")
-_EXPORT_BATCH_ROWS = 200_000
-#: One batch of the Parquet file: a range of the table's own key (``+`` keeps the
-#: planner off the indexes that start with ``galaxy_id``, which would sort the galaxy).
-EXPORT_BATCH_SQL = (
-    "SELECT s.id, s.name, s.x, s.y, s.z, r.name, s.fauna, s.flora, s.sentinel, s.materials, s.seed "
-    "FROM system s LEFT JOIN region r ON r.id = s.region_id "
-    "WHERE s.id > ? AND +s.galaxy_id = ? ORDER BY s.id LIMIT ?"
-)
-
-
-def write_systems_parquet(store: SQLiteStore, galaxy: str, path: Path) -> int:
-    """Write the galaxy's systems, in id order, as a flat Parquet file for ``haven import``.
-
-    Read in keyset batches on the primary key, so memory stays at one batch.
-    Returns the number of systems written.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    galaxy_id = store.galaxy(galaxy)["id"]
-    types = {"x": pa.float64(), "y": pa.float64(), "z": pa.float64(), "seed": pa.int64()}
-    schema = pa.schema([(c, types.get(c, pa.string())) for c in _IMPORT_COLUMNS])
-    cur = store.conn.cursor()
-    cur.row_factory = None
-    written, after = 0, 0
-    with pq.ParquetWriter(path, schema) as writer:
-        while True:
-            rows = cur.execute(EXPORT_BATCH_SQL, (after, galaxy_id, _EXPORT_BATCH_ROWS)).fetchall()
-            if not rows:
-                return written
-            columns = list(zip(*rows))
-            writer.write_table(pa.table(dict(zip(_IMPORT_COLUMNS, columns[1:])), schema=schema))
-            written += len(rows)
-            after = rows[-1][0]
-
-
 def measure_import(store: SQLiteStore, cfg: BenchConfig) -> dict[str, Any]:
     """Time ``haven import`` of the same systems as Parquet, into a scratch database.
 
-    The galaxy is written to a Parquet file (untimed), then ``bulk_import`` loads it
-    into a new database beside the benchmark's, timed like the generate run (checks,
-    rows, search indexes, secondary indexes and octree). Both files are removed after.
+    The galaxy is written to a Parquet file (untimed) as ``haven export`` writes it,
+    then ``bulk_import`` loads it into a new database beside the benchmark's, timed
+    like the generate run (checks, rows, search indexes, secondary indexes and
+    octree). Both files are removed after.
     """
     from haven.ingest.bulk import bulk_import
+    from haven.ingest.export import export_galaxy
 
     with tempfile.TemporaryDirectory(prefix=f".import-{cfg.n_systems}-", dir=cfg.db_path.parent) as folder:
         scratch = Path(folder)
         parquet, db = scratch / "systems.parquet", scratch / "haven.db"
         cfg.progress(f"writing the galaxy as Parquet to time its import ({scratch})")
-        written = write_systems_parquet(store, cfg.galaxy, parquet)
+        written = export_galaxy(store, cfg.galaxy, parquet, fmt="parquet")
         target = init_store(DatabaseUrl("sqlite", str(db)), bulk=True)
         try:
             cfg.progress(f"importing {written:,} systems from Parquet")

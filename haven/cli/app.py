@@ -406,31 +406,51 @@ ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, typ
 
 @app.command()
 def export(
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")] = ExportFormat("haven-json"),
+    format: Annotated[
+        Optional[ExportFormat],
+        typer.Option("--format", "-f", help="Output format; by default the output file's extension "
+                                            "(.json, .parquet, .csv, .jsonl), else haven-json."),
+    ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", metavar="FILE|-", help="Where to write; - is standard output.")
     ] = "-",
     galaxy: GalaxyOption = DEFAULT_GALAXY,
     database: DatabaseOption = None,
 ) -> None:
-    """Write every system of a galaxy (with planets, moons, stations and extra fields) as JSON.
+    """Write every system of a galaxy (with planets, moons, stations and extra fields).
 
     haven-json is {"_meta": ..., "data": [...]}; legacy-json is the name-keyed data.json
-    of the original tool. Both import back with `haven import`. A file is replaced only
+    of the original tool. parquet, csv and jsonl are flat files, one system per record,
+    that `haven import` reads back at bulk speed; a generated system's seed stands for
+    its planets. Every format imports back with `haven import`. A file is replaced only
     once the export is complete.
     """
-    from haven.ingest.export import export_galaxy
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from haven.ingest.export import export_galaxy, format_for_path
+
+    fmt = format.value if format is not None else (format_for_path(output) if output != "-" else None) or "haven-json"
     url = resolve_url(database)
     with opened(url) as store:
         if output == "-":
-            export_galaxy(store, galaxy, sys.stdout, fmt=format.value)
+            if fmt == "parquet":
+                raise typer.BadParameter("parquet is a binary format; write it to a file with --output",
+                                         param_hint="'--format'")
+            export_galaxy(store, galaxy, sys.stdout, fmt=fmt)
             sys.stdout.flush()
             return
         target = Path(output)
+        if target.is_dir():
+            raise typer.BadParameter(f"{target} is a folder; give the name of the file to write",
+                                     param_hint="'--output'")
         target.parent.mkdir(parents=True, exist_ok=True)
-        count = export_galaxy(store, galaxy, target, fmt=format.value)
-    err.print(Text(f"Exported {count:,} systems of {galaxy} to {target} ({fmt_bytes(target.stat().st_size)})"))
+        total = store.galaxy(galaxy)["system_count"]
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task(f"Exporting {galaxy}", total=total)
+            count = export_galaxy(store, galaxy, target, fmt=fmt,
+                                  progress=lambda done: bar.update(task, completed=done, total=max(total, done)))
+    err.print(Text(f"Exported {count:,} systems of {galaxy} to {target} as {fmt} ({fmt_bytes(target.stat().st_size)})"))
 
 
 # -- map ---------------------------------------------------------------------------

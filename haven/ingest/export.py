@@ -1,44 +1,87 @@
-"""Exporting a galaxy as a legacy-compatible JSON file, streamed.
+"""Exporting a galaxy, streamed: legacy-compatible JSON, or flat files for bulk tools.
 
-Two formats (see ``docs/formats/haven-json.md``):
+JSON formats (see ``docs/formats/haven-json.md``), every system with its planets
+(derived ones written out):
 
 ``haven-json``
-    ``{"_meta": {...}, "data": [ {system}, ... ]}`` — one system per line.
+    ``{"_meta": {...}, "data": [ {system}, ... ]}`` — one system per line, in name order.
 ``legacy-json``
     the legacy tool's name-keyed ``data.json``: ``{"_meta": {...}, "NAME": {system}, ...}``.
 
-Systems are read with ``store.iter_systems`` (keyset batches) and written one
-at a time, so memory does not grow with the galaxy. Writing to a path goes
-through a temporary file that replaces the target only when complete.
+Flat formats (see ``docs/formats/bulk.md``), one record per system in id order,
+with the columns ``haven import`` reads back at bulk speed; a generated system's
+``seed`` stands for its planets, which are not written out:
+
+``parquet``, ``csv``, ``jsonl``
+
+Systems are read in keyset batches and written as they come, so memory does not
+grow with the galaxy. Writing to a path goes through a temporary file that
+replaces the target only when complete.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, BinaryIO, Callable, TextIO
 
 import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from haven import __version__
 from haven.errors import InvalidInput, NotFound
-from haven.ingest.mapping import system_to_legacy
+from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
 from haven.timeutil import now_ms, to_iso
 
-FORMATS = ("haven-json", "legacy-json")
+JSON_FORMATS = ("haven-json", "legacy-json")
+FLAT_FORMATS = ("parquet", "csv", "jsonl")
+FORMATS = JSON_FORMATS + FLAT_FORMATS
 FORMAT_VERSION = "1.0.0"
+_SUFFIXES = {".json": "haven-json", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv",
+             ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+#: A flat record's columns in file order, each with its Arrow type in a Parquet file.
+#: ``planets``, ``space_station`` and ``extra`` are JSON text in Parquet and CSV.
+FLAT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("id", pa.string()), ("name", pa.string()),
+    ("x", pa.float64()), ("y", pa.float64()), ("z", pa.float64()),
+    *((name, pa.string()) for name in ("region", "fauna", "flora", "sentinel", "materials", "base_location",
+                                        "photo", "attributes", "glyph", "provenance")),
+    ("confidence", pa.float64()), ("seed", pa.int64()),
+    ("created_at", pa.timestamp("ms", tz="UTC")), ("modified_at", pa.timestamp("ms", tz="UTC")),
+    ("planets", pa.string()), ("space_station", pa.string()), ("extra", pa.string()),
+)
+_JSON_COLUMNS = frozenset({"planets", "space_station", "extra"})
+_TIME_COLUMNS = frozenset({"created_at", "modified_at"})
+ROW_GROUP_ROWS = 131_072  # Parquet row groups: big enough to compress well, small enough to stream
+PROGRESS_EVERY = 1000  # JSON formats report progress every this many systems
+
+Progress = Callable[[int], Any]
 
 
-def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = "haven-json") -> int:
+def format_for_path(path: Path | str) -> str | None:
+    """The export format a file name asks for by its extension (None: not one Haven writes)."""
+    return _SUFFIXES.get(Path(path).suffix.lower())
+
+
+def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = "haven-json", *,
+                  progress: Progress | None = None) -> int:
     """Write every system of ``galaxy`` to ``out`` (an open text stream or a path).
 
-    Returns the number of systems written. Field names are the legacy ones
-    (``id`` is the legacy id), ``extra`` is merged back into each object, and
-    Haven-only fields (``glyph``, ``provenance``, ``confidence``) keep their
-    names, so importing the result gives the same systems back.
+    Returns the number of systems written; ``progress(systems_so_far)`` is called
+    as the export goes. Field names are the legacy ones (``id`` is the legacy id)
+    and Haven-only fields (``glyph``, ``provenance``, ``confidence``, ``seed``)
+    keep their names, so importing the result gives the same systems back. In
+    the JSON formats ``extra`` is merged back into each object; in the flat ones
+    it is a column of its own.
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
+    if fmt == "parquet" and not isinstance(out, (str, Path)):
+        raise InvalidInput("parquet is a binary format: write it to a file, not a text stream", field="output")
     g = store.galaxy(galaxy)
     if fmt == "legacy-json":
         try:
@@ -51,16 +94,20 @@ def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = 
                 "export as haven-json",
                 field="format",
             )
+    report = progress or (lambda done: None)
     if isinstance(out, (str, Path)):
-        return _export_to_path(store, g, Path(out), fmt)
-    return _write(store, g, fmt, lambda chunk: out.write(chunk.decode("utf-8")))
+        return _export_to_path(store, g, Path(out), fmt, report)
+    return _write(store, g, fmt, lambda chunk: out.write(chunk.decode("utf-8")), report)
 
 
-def _export_to_path(store: Any, g: dict[str, Any], path: Path, fmt: str) -> int:
+def _export_to_path(store: Any, g: dict[str, Any], path: Path, fmt: str, progress: Progress) -> int:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as fh:
-            count = _write(store, g, fmt, fh.write)
+            if fmt == "parquet":
+                count = _write_parquet(store, g, fh, progress)
+            else:
+                count = _write(store, g, fmt, fh.write, progress)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -103,7 +150,9 @@ def _meta(g: dict[str, Any], fmt: str) -> dict[str, Any]:
     }
 
 
-def _write(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any]) -> int:
+def _write(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any], progress: Progress) -> int:
+    if fmt in FLAT_FORMATS:
+        return _write_text_flat(store, g, fmt, write, progress)
     dumps = orjson.dumps
     write(b'{"_meta": ' + dumps(_meta(g, fmt)))
     count = 0
@@ -112,10 +161,100 @@ def _write(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any
         for s in store.iter_systems(g["name"]):
             write((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
             count += 1
+            if count % PROGRESS_EVERY == 0:
+                progress(count)
         write(b"\n]}\n")
     else:
         for s in store.iter_systems(g["name"]):
             write(b",\n" + dumps(s["name"]) + b": " + dumps(system_to_legacy(s)))
             count += 1
+            if count % PROGRESS_EVERY == 0:
+                progress(count)
         write(b"\n}\n")
+    progress(count)
+    return count
+
+
+# -- flat formats -------------------------------------------------------------------------
+
+
+#: Flat columns whose value is not the stored field of the same name.
+_FLAT_VALUES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "id": lambda s: s.get("legacy_id"),
+    "planets": lambda s: planets_to_legacy(s) or None,
+    "space_station": station_to_legacy,
+    "extra": lambda s: s.get("extra") or None,
+}
+
+
+def flat_record(s: dict[str, Any]) -> dict[str, Any]:
+    """A system from ``store.stored_batches`` as one flat record (keys: ``FLAT_COLUMNS``).
+
+    ``planets`` and ``space_station`` are the stored ones in legacy field names
+    (None when there are none, as for a generated system, whose ``seed`` stands for
+    them); ``extra`` is the system's own extra fields (None when empty).
+    """
+    return {name: (value(s) if (value := _FLAT_VALUES.get(name)) else s.get(name)) for name, _ in FLAT_COLUMNS}
+
+
+def _flat_batches(store: Any, g: dict[str, Any], progress: Progress) -> Any:
+    """The galaxy's systems in stored batches, reporting progress after each."""
+    count = 0
+    for batch in store.stored_batches(g["name"]):
+        yield batch
+        count += len(batch)
+        progress(count)
+
+
+def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.RecordBatch:
+    """Systems as flat columns: JSON text for the nested ones, times typed or as ISO text."""
+    arrays = []
+    for name, typ in FLAT_COLUMNS:
+        value = _FLAT_VALUES.get(name)
+        values = [value(s) for s in systems] if value else [s.get(name) for s in systems]
+        if name in _JSON_COLUMNS:
+            arrays.append(pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string()))
+        elif name in _TIME_COLUMNS:
+            text = pa.array(values, pa.string())
+            arrays.append(text if text_times else text.cast(typ))
+        else:
+            arrays.append(pa.array(values, typ))
+    return pa.RecordBatch.from_arrays(arrays, names=[name for name, _ in FLAT_COLUMNS])
+
+
+def _write_text_flat(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any],
+                     progress: Progress) -> int:
+    """CSV (header line first) or JSONL (one object per line, nulls left out)."""
+    count = 0
+    if fmt == "csv":
+        write(",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n")
+    for systems in _flat_batches(store, g, progress):
+        if fmt == "csv":
+            buf = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([_arrow_batch(systems, text_times=True)]), buf,
+                            pacsv.WriteOptions(include_header=False))
+            write(buf.getvalue())
+        else:
+            write(b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
+                           for s in systems))
+        count += len(systems)
+    progress(count)
+    return count
+
+
+def _write_parquet(store: Any, g: dict[str, Any], fh: BinaryIO, progress: Progress) -> int:
+    """Parquet (zstd), row groups of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the schema metadata."""
+    schema = pa.schema(list(FLAT_COLUMNS), metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
+    count = 0
+    pending: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+        for systems in _flat_batches(store, g, progress):
+            pending.append(_arrow_batch(systems, text_times=False))
+            count += len(systems)
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
+    progress(count)
     return count

@@ -340,6 +340,21 @@ def _body_to_legacy(b: dict[str, Any], *, moon: bool) -> dict[str, Any]:
     return out
 
 
+def planets_to_legacy(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """A system's planets (with moons) in legacy field names, each body's extra merged back."""
+    return [_body_to_legacy(p, moon=False) for p in s.get("planets") or []]
+
+
+def station_to_legacy(s: dict[str, Any]) -> dict[str, Any] | None:
+    """A system's space station in legacy field names, extra merged back (None: no station)."""
+    station = s.get("space_station")
+    if not station:
+        return None
+    out = {f: station.get(f) for f in STATION_ORDER}
+    _merge_extra(out, station.get("extra"), STATION_RESERVED)
+    return out
+
+
 def system_to_legacy(s: dict[str, Any]) -> dict[str, Any]:
     """A stored system (as the store returns it) in legacy field names, extra merged back."""
     out: dict[str, Any] = {}
@@ -347,12 +362,10 @@ def system_to_legacy(s: dict[str, Any]) -> dict[str, Any]:
         out["id"] = s["legacy_id"]
     for f in SYSTEM_LEGACY_ORDER:
         out[f] = s.get(f)
-    out["planets"] = [_body_to_legacy(p, moon=False) for p in s.get("planets") or []]
-    station = s.get("space_station")
-    if station:
-        st = {f: station.get(f) for f in STATION_ORDER}
-        _merge_extra(st, station.get("extra"), STATION_RESERVED)
-        out["space_station"] = st
+    out["planets"] = planets_to_legacy(s)
+    station = station_to_legacy(s)
+    if station is not None:
+        out["space_station"] = station
     for f in HAVEN_ONLY_FIELDS:
         out[f] = s.get(f)
     _merge_extra(out, s.get("extra"), SYSTEM_RESERVED)

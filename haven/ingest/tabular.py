@@ -38,6 +38,7 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "
 ALIASES = {"x": "x_ly", "y": "y_ly", "z": "z_ly", "id": "legacy_id"}
 DIRECT = frozenset({"name", "x_ly", "y_ly", "z_ly", "region", "confidence", "seed", *TEXT_COLUMNS})
 NESTED = ("planets", "space_station")
+REQUIRED = ("name", "x_ly", "y_ly", "z_ly")
 STAMPS = ("created_at", "modified_at")
 
 
@@ -106,8 +107,11 @@ def _csv_stream(path: Path) -> Iterator[pa.RecordBatch]:
         header = next(csv.reader(fh), None)
     if not header:
         raise InvalidInput(f"{path.name}: the CSV file has no header line", field="file")
-    # Every column is read as text and converted here, so an error names its row.
-    opts = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=True)
+    # Every column is read as text and converted here, so an error names its row. Only an
+    # empty unquoted field is "no value": "N/A" or "null" are text a mapper typed, and a
+    # quoted "" is an empty text.
+    opts = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+                                null_values=[""], quoted_strings_can_be_null=False)
     try:
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=opts)
         for batch in reader:
@@ -159,6 +163,8 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
         if name == "id" and "legacy_id" in names:
             target = "id"
         column = table.column(name)
+        if n and column.null_count == n and target not in REQUIRED:
+            continue  # a column with no values says what a missing one says (an export's unused columns)
         if target in DIRECT:
             if target in ("x_ly", "y_ly", "z_ly", "confidence") and pa.types.is_string(column.type):
                 column = _to_float(column, name, fail)
@@ -174,14 +180,32 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
         else:
             extra_cols[name] = column
     if "planets" in names or "space_station" in names:
-        planets = table.column("planets").to_pylist() if "planets" in names else [None] * n
-        stations = table.column("space_station").to_pylist() if "space_station" in names else [None] * n
+        planets = _json_cells(table.column("planets"), "planets", fail) if "planets" in names else [None] * n
+        stations = (_json_cells(table.column("space_station"), "space_station", fail)
+                    if "space_station" in names else [None] * n)
         for i, (ps, st) in enumerate(zip(planets, stations)):
             if ps is not None or st is not None:
                 b.details[i] = parse_details(ps, st, lambda p, m, i=i: fail(i, p, m))
     if extra_cols:
         cols["extra"] = _extras(extra_cols, n, fail)
     b.columns = cols
+
+
+def _json_cells(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> list[Any]:
+    """A nested column's values: list/struct cells as they are, text cells (CSV, flat Parquet) as JSON."""
+    values = column.to_pylist()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return values
+    out: list[Any] = []
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out.append(None)
+            continue
+        try:
+            out.append(orjson.loads(v))
+        except orjson.JSONDecodeError as exc:
+            raise fail(i, name, f"is not valid JSON ({exc})") from None
+    return out
 
 
 def _failer(b: FileBatch) -> Callable[..., BulkRowError]:
@@ -248,7 +272,7 @@ def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput]) -> list[i
 
 
 def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) -> list[dict[str, Any] | None]:
-    """Unknown columns, kept per row (nulls left out); an ``extra`` column of objects is merged."""
+    """Unknown columns, kept per row (nulls left out); an ``extra`` column of objects (or their JSON text) is merged."""
     values = {k: (v.to_pylist() if isinstance(v, (pa.ChunkedArray, pa.Array)) else list(v))
               for k, v in columns.items()}
     out: list[dict[str, Any] | None] = []
@@ -258,6 +282,8 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
             v = vs[i]
             if v is None:
                 continue
+            if k == "extra" and isinstance(v, str) and v.startswith("{"):
+                v = _object_or_text(v)
             if k == "extra" and isinstance(v, dict):
                 row.update(v)
             else:
@@ -269,6 +295,15 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
                 raise fail(i, next(iter(row)), f"cannot be stored ({exc})") from None
         out.append(row or None)
     return out
+
+
+def _object_or_text(text: str) -> Any:
+    """An ``extra`` cell written as a JSON object (a flat export's) as that object, else the text itself."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict) else text
 
 
 # -- nested planets, moons and stations --------------------------------------------------
@@ -391,7 +426,7 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
             continue
         else:
             extra[key] = values
-    for req in ("name", "x_ly", "y_ly", "z_ly"):
+    for req in REQUIRED:
         if n and req not in cols:
             short = req.removesuffix("_ly")
             raise fail(0, short, "is missing")

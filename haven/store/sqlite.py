@@ -840,6 +840,38 @@ class SQLiteStore:
                 return
             after = page.items[-1]["name"]
 
+    #: One batch of :meth:`stored_batches`: a range of the primary key. ``+s.galaxy_id``
+    #: keeps the planner off the indexes that start with ``galaxy_id``, which would read
+    #: the whole galaxy and sort it for every batch.
+    STORED_BATCH_SQL = (f"SELECT {SYSTEM_COLUMNS}, s.seed AS seed FROM {SYSTEM_FROM} "
+                        "WHERE s.id > ? AND +s.galaxy_id = ? ORDER BY s.id LIMIT ?")
+
+    def stored_batches(self, galaxy: str, *, batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """Every system of a galaxy as stored, in id order, ``batch_size`` per read snapshot.
+
+        Unlike :meth:`iter_systems`, a generated system comes with its ``seed``
+        and no planets (they are derived from the seed, so the seed stands for
+        them); a stored system comes with its stored planets, moons and station
+        and ``seed`` None. Each batch is one key range of the primary key, so a
+        galaxy of any size streams in O(batch) memory.
+        """
+        if batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1", field="batch_size")
+        galaxy_id = self._galaxy_key(galaxy).id
+        sql = self.STORED_BATCH_SQL
+        after = 0
+        while True:
+            with self._read() as conn:
+                batch = _fetch_systems(conn, sql, (after, galaxy_id, batch_size))
+                children = self._children(conn, [s["id"] for s in batch if s["seed"] is None])
+            for s in batch:
+                s.update(children.get(s["id"], {"planets": [], "space_station": None}))
+            if batch:
+                yield batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1]["id"]
+
     # -- the LOD octree ----------------------------------------------------
 
     def _check_node(self, level: int, cell: int) -> None:

@@ -166,41 +166,7 @@ def test_times_an_import_of_the_same_systems_as_parquet(report: dict[str, Any]) 
     assert "| import rate (`haven import` of the same systems as Parquet) | " in to_markdown(report)
 
 
-def test_the_parquet_file_imports_back_as_the_same_systems(tmp_path: Path) -> None:
-    from haven.bench.operations import write_systems_parquet
-    from haven.ingest.bulk import bulk_import
-
-    source = init_store(DatabaseUrl("sqlite", str(tmp_path / "source.db")), bulk=True)
-    generate_galaxy(source, "G", 500, seed=3)
-    parquet = tmp_path / "systems.parquet"
-    assert write_systems_parquet(source, "G", parquet) == 500
-    copy = init_store(DatabaseUrl("sqlite", str(tmp_path / "copy.db")), bulk=True)
-    bulk_import(copy, "G", parquet, batch_rows=128)  # several batches: the check reads the file first
-
-    def every(store: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in s.items() if k not in ("id", "created_at", "modified_at")}
-                for s in store.iter_systems("G")]
-
-    original, imported = every(source), every(copy)
-    assert len(imported) == 500
-    assert imported == original  # same fields, same seeds, so the same derived planets and moons
-    source.close()
-    copy.close()
-
-
 def test_no_import_rate_leaves_it_out(tmp_path: Path) -> None:
     report = run_bench(BenchConfig(N, data_dir=tmp_path, calls=1, http=False, import_rate=False))
     assert report["import"] is None
     assert "not measured (--no-import-rate)" in to_markdown(report)
-
-
-def test_the_parquet_batches_walk_the_table_by_id(tmp_path: Path) -> None:
-    from haven.bench.operations import EXPORT_BATCH_SQL
-
-    store = init_store(DatabaseUrl("sqlite", str(tmp_path / "plan.db")))
-    generate_galaxy(store, "G", 300, seed=1)
-    store.conn.execute("ANALYZE")
-    plan = " | ".join(store.explain(EXPORT_BATCH_SQL, [0, 1, 100]))
-    assert "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
-    store.close()

@@ -156,11 +156,29 @@ def test_export_to_stdout(haven: Invoke, tmp_path: Path) -> None:
     assert sorted(s["name"] for s in data["data"]) == sorted(k for k in LEGACY if k != "_meta")
 
 
+def test_flat_export_by_extension_and_import_back(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init"))
+    assert_ok(haven("import", _write(tmp_path / "d.json", LEGACY)))
+    for suffix, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl")):
+        out = tmp_path / f"galaxy{suffix}"
+        result = haven("export", "-o", out)
+        assert_ok(result)
+        assert f"Exported 3,015 systems of Haven to {out} as {fmt}" in " ".join(result.output.split())
+        assert_ok(haven("import", out, "--galaxy", f"Copy {fmt}"))
+        assert _systems(db_path, f"Copy {fmt}") == _systems(db_path, "Haven")
+    result = haven("export", "--format", "jsonl")
+    assert_ok(result)
+    assert len(result.stdout.splitlines()) == 3015
+
+
 def test_export_errors(haven: Invoke, tmp_path: Path) -> None:
     assert_ok(haven("init", "--no-demo"))
-    assert_fails(haven("export", "--format", "csv"), 2, "csv")
+    assert_fails(haven("export", "--format", "tsv"), 2, "tsv")
+    assert_fails(haven("export", "--format", "parquet"), 2, "parquet", "--output")
+    assert_fails(haven("export", "-o", tmp_path), 2, "folder")
     assert_fails(haven("export", "--galaxy", "Nowhere", "-o", tmp_path / "x.json"), 1, "Nowhere")
-    assert not (tmp_path / "x.json").exists()
+    assert_fails(haven("export", "--galaxy", "Nowhere", "-o", tmp_path / "x.parquet"), 1, "Nowhere")
+    assert not any(p.name.startswith(("x.", ".x.")) for p in tmp_path.iterdir())
 
 
 def test_demo_file_imports_with_the_legacy_importer(haven: Invoke, db_path: Path) -> None:

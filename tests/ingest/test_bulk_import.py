@@ -266,3 +266,31 @@ def test_parquet_nested_planets_column(store, tmp_path):
     assert nested["planets"][0]["moons"][0]["orbit_radius"] == 2.0
     assert nested["space_station"]["name"] == "N Dock"
     assert store.system_by_name(GALAXY, "Bare")["planets"] == []
+
+
+def test_csv_text_that_looks_like_a_null_is_kept(store, tmp_path):
+    """Only an empty unquoted field is "no value": N/A, null and a quoted "" are what the mapper typed."""
+    path = tmp_path / "nulls.csv"
+    path.write_text('name,x,y,z,fauna,flora,sentinel,materials\nA,1,2,3,N/A,null,"",\n', encoding="utf-8")
+    bulk_import(store, GALAXY, path)
+    a = store.system_by_name(GALAXY, "A")
+    assert (a["fauna"], a["flora"], a["sentinel"], a["materials"]) == ("N/A", "null", "", None)
+
+
+def test_a_column_without_values_is_as_if_missing(store, tmp_path):
+    """An export's unused columns (no seeds, no dates, no children) change nothing; required ones still must hold values."""
+    nothing = [None, None]
+    table = pa.table({"name": ["N1", "N2"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "seed": pa.array(nothing, pa.int64()), "created_at": pa.array(nothing, pa.timestamp("ms")),
+                      "planets": pa.array(nothing, pa.string()), "extra": pa.array(nothing, pa.string()),
+                      "glyph": pa.array(nothing, pa.string())})
+    pq.write_table(table, tmp_path / "sparse.parquet")
+    bulk_import(store, GALAXY, tmp_path / "sparse.parquet")
+    n1 = store.system_by_name(GALAXY, "N1")
+    assert n1["extra"] == {} and n1["glyph"] is None and n1["planets"] == [] and n1["created_at"] is not None
+
+    pq.write_table(table.set_column(0, "name", pa.array(nothing, pa.string())), tmp_path / "nameless.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "nameless.parquet")
+    assert exc.value.field == "name"
+    assert store.stats(GALAXY)["total_systems"] == 2

@@ -175,7 +175,7 @@ def test_export_streams(store, fixtures_dir):
 
 def test_export_errors(store):
     with pytest.raises(InvalidInput):
-        export_galaxy(store, GALAXY, io.StringIO(), fmt="csv")
+        export_galaxy(store, GALAXY, io.StringIO(), fmt="tsv")
     with pytest.raises(NotFound):
         export_galaxy(store, "Andromeda", io.StringIO())
     store.create(GALAXY, validate_system({"name": "_meta", "x": 0, "y": 0, "z": 0}))

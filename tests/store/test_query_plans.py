@@ -143,3 +143,10 @@ def test_sphere_density_hint_probes_the_path_nodes_by_key(store):
     assert any("USING PRIMARY KEY (galaxy_id=? AND level=? AND cell=?)" in step for step in plan), plan
     # the only scan is of the 22 (level, cell) pairs of the path itself
     assert [step for step in plan if step.startswith("SCAN")] == ["SCAN 22 CONSTANT ROWS", "SCAN path"], plan
+
+
+def test_export_batches_are_primary_key_ranges(store):
+    """A flat export reads id ranges: no index that starts with galaxy_id, and no sort per batch."""
+    populate(store)
+    plan = store.explain(store.STORED_BATCH_SQL, [100, galaxy_id(store), 5000])
+    assert_no_scan(plan, "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)")
