@@ -13,10 +13,11 @@ Route order matters: the fixed ``/systems/...`` paths come before
 from __future__ import annotations
 
 from itertools import takewhile
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from haven.api.common import (
     MAX_NAME_CHARS,
@@ -37,6 +38,7 @@ from haven.api.common import (
 )
 from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.errors import InvalidInput
+from haven.ingest.export import export_stream
 from haven.model import validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page
 
@@ -343,6 +345,40 @@ def stats(request: Request, galaxy: Galaxy = None) -> Response:
     data["regions"] = [r for r in data["regions"] if r["system_count"] > 0]
     data["database_size_mb"] = round(data["database_size_bytes"] / (1024 * 1024), 3)
     return json_response(data)
+
+
+ExportFormat = Literal["haven-json", "legacy-json", "parquet", "csv", "jsonl"]
+#: Media type and file name extension of each export format.
+EXPORT_TYPES: dict[str, tuple[str, str]] = {
+    "haven-json": ("application/json", "json"),
+    "legacy-json": ("application/json", "json"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+}
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` for a download named after user text: ASCII fallback, UTF-8 name escaped."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in filename)
+    return f'attachment; filename="{fallback}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
+
+
+@router.get("/export", response_class=StreamingResponse,
+            summary="Every system of a galaxy as one file (JSON, Parquet, CSV or JSONL), streamed")
+def export(
+    request: Request,
+    galaxy: Galaxy = None,
+    format: Annotated[ExportFormat, Query(description="haven-json, legacy-json, or one of the flat formats "
+                                                      "`haven import` reads at bulk speed.")] = "jsonl",
+) -> Response:
+    """What `haven export` writes, as a download. The answer is streamed a batch at a time
+    (memory does not grow with the galaxy); each batch is read in its own snapshot."""
+    name = request_galaxy(request, galaxy)
+    chunks = export_stream(get_store(request), name, format)  # checks the galaxy before the first byte
+    media_type, suffix = EXPORT_TYPES[format]
+    return StreamingResponse(chunks, media_type=media_type,
+                             headers={"Content-Disposition": attachment(f"{name}.{suffix}")})
 
 
 @router.get("/galaxies", response_class=JSONBytes, summary="Every galaxy")

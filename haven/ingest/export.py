@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 import orjson
 import pyarrow as pa
@@ -57,7 +57,7 @@ FLAT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _JSON_COLUMNS = frozenset({"planets", "space_station", "extra"})
 _TIME_COLUMNS = frozenset({"created_at", "modified_at"})
 ROW_GROUP_ROWS = 131_072  # Parquet row groups: big enough to compress well, small enough to stream
-PROGRESS_EVERY = 1000  # JSON formats report progress every this many systems
+PROGRESS_EVERY = 1000  # JSON formats: systems per chunk written (and per progress report)
 
 Progress = Callable[[int], Any]
 
@@ -67,21 +67,16 @@ def format_for_path(path: Path | str) -> str | None:
     return _SUFFIXES.get(Path(path).suffix.lower())
 
 
-def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = "haven-json", *,
-                  progress: Progress | None = None) -> int:
-    """Write every system of ``galaxy`` to ``out`` (an open text stream or a path).
+def export_stream(store: Any, galaxy: str, fmt: str = "haven-json", *,
+                  progress: Progress | None = None) -> Iterator[bytes]:
+    """The export of ``galaxy`` as byte chunks, for a file or an HTTP answer.
 
-    Returns the number of systems written; ``progress(systems_so_far)`` is called
-    as the export goes. Field names are the legacy ones (``id`` is the legacy id)
-    and Haven-only fields (``glyph``, ``provenance``, ``confidence``, ``seed``)
-    keep their names, so importing the result gives the same systems back. In
-    the JSON formats ``extra`` is merged back into each object; in the flat ones
-    it is a column of its own.
+    The format and the galaxy are checked before this returns, so a bad request
+    fails before the first byte. ``progress(systems_so_far)`` is called as the
+    chunks are consumed, last with the total.
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
-    if fmt == "parquet" and not isinstance(out, (str, Path)):
-        raise InvalidInput("parquet is a binary format: write it to a file, not a text stream", field="output")
     g = store.galaxy(galaxy)
     if fmt == "legacy-json":
         try:
@@ -95,26 +90,55 @@ def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = 
                 field="format",
             )
     report = progress or (lambda done: None)
+    if fmt == "parquet":
+        return _parquet_chunks(store, g, report)
+    if fmt in FLAT_FORMATS:
+        return _text_flat_chunks(store, g, fmt, report)
+    return _json_chunks(store, g, fmt, report)
+
+
+def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = "haven-json", *,
+                  progress: Progress | None = None) -> int:
+    """Write every system of ``galaxy`` to ``out`` (an open text stream or a path).
+
+    Returns the number of systems written; ``progress(systems_so_far)`` is called
+    as the export goes. Field names are the legacy ones (``id`` is the legacy id)
+    and Haven-only fields (``glyph``, ``provenance``, ``confidence``, ``seed``)
+    keep their names, so importing the result gives the same systems back. In
+    the JSON formats ``extra`` is merged back into each object; in the flat ones
+    it is a column of its own.
+    """
+    if fmt == "parquet" and not isinstance(out, (str, Path)):
+        raise InvalidInput("parquet is a binary format: write it to a file, not a text stream", field="output")
+    written = [0]
+
+    def count(done: int) -> None:
+        written[0] = done
+        if progress is not None:
+            progress(done)
+
+    chunks = export_stream(store, galaxy, fmt, progress=count)
     if isinstance(out, (str, Path)):
-        return _export_to_path(store, g, Path(out), fmt, report)
-    return _write(store, g, fmt, lambda chunk: out.write(chunk.decode("utf-8")), report)
+        _write_file(chunks, Path(out))
+    else:
+        for chunk in chunks:
+            out.write(chunk.decode("utf-8"))
+    return written[0]
 
 
-def _export_to_path(store: Any, g: dict[str, Any], path: Path, fmt: str, progress: Progress) -> int:
+def _write_file(chunks: Iterable[bytes], path: Path) -> None:
+    """Write through a temporary file that replaces ``path`` only when complete."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as fh:
-            if fmt == "parquet":
-                count = _write_parquet(store, g, fh, progress)
-            else:
-                count = _write(store, g, fmt, fh.write, progress)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return count
 
 
 def exported_at_ms() -> int:
@@ -150,29 +174,25 @@ def _meta(g: dict[str, Any], fmt: str) -> dict[str, Any]:
     }
 
 
-def _write(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any], progress: Progress) -> int:
-    if fmt in FLAT_FORMATS:
-        return _write_text_flat(store, g, fmt, write, progress)
+def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) -> Iterator[bytes]:
+    """haven-json or legacy-json, a chunk per ``PROGRESS_EVERY`` systems."""
     dumps = orjson.dumps
-    write(b'{"_meta": ' + dumps(_meta(g, fmt)))
+    yield b'{"_meta": ' + dumps(_meta(g, fmt)) + (b',\n"data": [' if fmt == "haven-json" else b"")
     count = 0
-    if fmt == "haven-json":
-        write(b',\n"data": [')
-        for s in store.iter_systems(g["name"]):
-            write((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
-            count += 1
-            if count % PROGRESS_EVERY == 0:
-                progress(count)
-        write(b"\n]}\n")
-    else:
-        for s in store.iter_systems(g["name"]):
-            write(b",\n" + dumps(s["name"]) + b": " + dumps(system_to_legacy(s)))
-            count += 1
-            if count % PROGRESS_EVERY == 0:
-                progress(count)
-        write(b"\n}\n")
+    part: list[bytes] = []
+    for s in store.iter_systems(g["name"]):
+        if fmt == "haven-json":
+            part.append((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
+        else:
+            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(system_to_legacy(s)))
+        count += 1
+        if count % PROGRESS_EVERY == 0:
+            yield b"".join(part)
+            part.clear()
+            progress(count)
+    part.append(b"\n]}\n" if fmt == "haven-json" else b"\n}\n")
+    yield b"".join(part)
     progress(count)
-    return count
 
 
 # -- flat formats -------------------------------------------------------------------------
@@ -222,39 +242,70 @@ def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.Recor
     return pa.RecordBatch.from_arrays(arrays, names=[name for name, _ in FLAT_COLUMNS])
 
 
-def _write_text_flat(store: Any, g: dict[str, Any], fmt: str, write: Callable[[bytes], Any],
-                     progress: Progress) -> int:
-    """CSV (header line first) or JSONL (one object per line, nulls left out)."""
+def _text_flat_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) -> Iterator[bytes]:
+    """CSV (header line first) or JSONL (one object per line, nulls left out), a chunk per batch."""
     count = 0
     if fmt == "csv":
-        write(",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n")
+        yield ",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n"
     for systems in _flat_batches(store, g, progress):
         if fmt == "csv":
             buf = io.BytesIO()
             pacsv.write_csv(pa.Table.from_batches([_arrow_batch(systems, text_times=True)]), buf,
                             pacsv.WriteOptions(include_header=False))
-            write(buf.getvalue())
+            yield buf.getvalue()
         else:
-            write(b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
-                           for s in systems))
+            yield b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
+                           for s in systems)
         count += len(systems)
     progress(count)
-    return count
 
 
-def _write_parquet(store: Any, g: dict[str, Any], fh: BinaryIO, progress: Progress) -> int:
-    """Parquet (zstd), row groups of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the schema metadata."""
+class _Chunks:
+    """A write-only file for ``pq.ParquetWriter`` whose bytes are taken out as they come."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[bytes]:
+    """Parquet (zstd), a chunk per row group of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the schema metadata."""
     schema = pa.schema(list(FLAT_COLUMNS), metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
     count = 0
     pending: list[pa.RecordBatch] = []
-    with pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+    sink = _Chunks()
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for systems in _flat_batches(store, g, progress):
             pending.append(_arrow_batch(systems, text_times=False))
             count += len(systems)
             if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
                 pending = []
+                yield sink.take()
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
+    yield sink.take()
     progress(count)
-    return count

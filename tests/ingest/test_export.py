@@ -153,8 +153,11 @@ def test_export_to_path_is_atomic(store, fixtures_dir, tmp_path):
     assert len(json.loads(target.read_text())["data"]) == 2
 
 
-def test_export_streams(store, fixtures_dir):
-    """Each system is written before the next one is read."""
+def test_export_streams(store, fixtures_dir, monkeypatch):
+    """Systems are written a chunk at a time (here one per chunk) before the next ones are read."""
+    from haven.ingest import export
+
+    monkeypatch.setattr(export, "PROGRESS_EVERY", 1)
     import_file(store, GALAXY, fixtures_dir / "name_keyed.json")
     buf = io.StringIO()
     seen: list[str] = []
