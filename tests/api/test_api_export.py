@@ -78,3 +78,9 @@ def test_bad_requests_answer_before_any_byte(client, galaxy):
     assert r.status_code == 400 and r.json()["error"]["field"] == "format"
     r = client.get("/api/v1/export", params={"galaxy": "Nowhere"})
     assert r.status_code == 404 and "Nowhere" in r.json()["error"]["message"]
+
+
+def test_legacy_json_refuses_a_system_named_meta(client, store, galaxy):
+    store.create(GALAXY, validate_system({"name": "_meta", "x": 0, "y": 0, "z": 0}))
+    r = client.get("/api/v1/export", params={"format": "legacy-json"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "format"
