@@ -38,6 +38,7 @@ from haven.api.common import (
 )
 from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.errors import InvalidInput
+from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import export_stream
 from haven.model import validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page
@@ -347,7 +348,7 @@ def stats(request: Request, galaxy: Galaxy = None) -> Response:
     return json_response(data)
 
 
-ExportFormat = Literal["haven-json", "legacy-json", "parquet", "csv", "jsonl"]
+ExportFormat = Literal[EXPORT_FORMATS]  # type: ignore[valid-type]  # the formats `haven export` writes
 #: Media type and file name extension of each export format.
 EXPORT_TYPES: dict[str, tuple[str, str]] = {
     "haven-json": ("application/json", "json"),

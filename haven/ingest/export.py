@@ -217,8 +217,8 @@ def flat_record(s: dict[str, Any]) -> dict[str, Any]:
     return {name: (value(s) if (value := _FLAT_VALUES.get(name)) else s.get(name)) for name, _ in FLAT_COLUMNS}
 
 
-def _flat_batches(store: Any, g: dict[str, Any], progress: Progress) -> Any:
-    """The galaxy's systems in stored batches, reporting progress after each."""
+def _flat_batches(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[list[dict[str, Any]]]:
+    """The galaxy's systems in stored batches, reporting progress as each one is done with."""
     count = 0
     for batch in store.stored_batches(g["name"]):
         yield batch
@@ -244,7 +244,6 @@ def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.Recor
 
 def _text_flat_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) -> Iterator[bytes]:
     """CSV (header line first) or JSONL (one object per line, nulls left out), a chunk per batch."""
-    count = 0
     if fmt == "csv":
         yield ",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n"
     for systems in _flat_batches(store, g, progress):
@@ -256,8 +255,6 @@ def _text_flat_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progres
         else:
             yield b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
                            for s in systems)
-        count += len(systems)
-    progress(count)
 
 
 class _Chunks:
@@ -294,13 +291,11 @@ class _Chunks:
 def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[bytes]:
     """Parquet (zstd), a chunk per row group of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the schema metadata."""
     schema = pa.schema(list(FLAT_COLUMNS), metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
-    count = 0
     pending: list[pa.RecordBatch] = []
     sink = _Chunks()
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for systems in _flat_batches(store, g, progress):
             pending.append(_arrow_batch(systems, text_times=False))
-            count += len(systems)
             if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
                 pending = []
@@ -308,4 +303,3 @@ def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterat
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
     yield sink.take()
-    progress(count)
