@@ -356,14 +356,19 @@ def import_(
 BULK_SUFFIXES = (".parquet", ".csv", ".jsonl")
 
 
-def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | None) -> dict[str, Any]:
-    """Run a bulk job under a Rich progress bar and print its summary."""
+def count_bar(console: Console, *, transient: bool) -> Any:
+    """A Rich progress bar counting items: description, bar, done/total, time left."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=transient)
+
+
+def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | None) -> dict[str, Any]:
+    """Run a bulk job under a Rich progress bar and print its summary."""
     from haven.store.bulk import rich_progress
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=out, transient=False) as bar:
+    with count_bar(out, transient=False) as bar:
         task = bar.add_task(title, total=total)
         summary = job(rich_progress(bar, task, total_rows=total))
     shown = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
@@ -425,8 +430,6 @@ def export(
     its planets. Every format imports back with `haven import`. A file is replaced only
     once the export is complete.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from haven.ingest.export import export_galaxy, format_for_path
 
     fmt = format.value if format is not None else (format_for_path(output) if output != "-" else None) or "haven-json"
@@ -445,8 +448,7 @@ def export(
                                      param_hint="'--output'")
         target.parent.mkdir(parents=True, exist_ok=True)
         total = store.galaxy(galaxy)["system_count"]
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True) as bar:
+        with count_bar(err, transient=True) as bar:
             task = bar.add_task(f"Exporting {galaxy}", total=total)
             count = export_galaxy(store, galaxy, target, fmt=fmt,
                                   progress=lambda done: bar.update(task, completed=done, total=max(total, done)))
@@ -557,9 +559,7 @@ def map_(
 
 def map_region_data(web_export: Any, store: SQLiteStore, galaxy: str, region: str) -> dict[str, Any]:
     """A region's systems for `haven map --region`, under a progress bar when there are many."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar: Progress | None = None
+    bar: Any = None
     task: Any = None
 
     def progress(done: int, total: int) -> None:
@@ -567,8 +567,7 @@ def map_region_data(web_export: Any, store: SQLiteStore, galaxy: str, region: st
         if bar is None:
             if total < 20_000:
                 return
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), console=err, transient=True)
+            bar = count_bar(err, transient=True)
             bar.start()
             task = bar.add_task(f"Reading {region}", total=total)
         bar.update(task, completed=done, total=total)
