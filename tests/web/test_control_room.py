@@ -17,6 +17,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import expect
 
@@ -267,6 +269,60 @@ def test_rows_link_to_view_and_edit_and_the_map_offers_three_scopes(page, stars:
     assert page.locator("#map-region").get_attribute("href") is None
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    no_script_ran(page)
+
+
+# -- download -------------------------------------------------------------------------------
+
+#: A galaxy name that only survives a URL when encoded: spaces, a slash, &, %, #, ?, + and non-ASCII.
+ODD_GALAXY = "Outer Rim / Sektor 7 & Co. + 100% #1? ✦ Ω"
+
+
+def test_download_streams_the_whole_galaxy_in_the_chosen_format(page, live_server, store, tmp_path: Path) -> None:
+    store.ensure_galaxy(ODD_GALAXY)
+    store.import_systems(
+        ODD_GALAXY, [SystemIn(name=f"Rim {i:03d}", x=float(i), y=0, z=0, region="Edge") for i in range(150)],
+    )
+    create(store, name="Elsewhere")  # in the default galaxy, which this server does not show
+    base = live_server(store, galaxy=ODD_GALAXY)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text("Page 1 of 2 (150 total)")
+
+    page.locator("#download-button").click()
+    dialog = page.locator("#download-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#download-title")).to_have_text(f"Download “{ODD_GALAXY}”")
+    expect(page.get_by_label("Format")).to_be_focused()
+    link = page.locator("#download")
+    encoded = "Outer+Rim+%2F+Sektor+7+%26+Co.+%2B+100%25+%231%3F+%E2%9C%A6+%CE%A9"
+    expect(link).to_have_attribute("href", f"/api/v1/export?galaxy={encoded}&format=jsonl")
+    assert parse_qs(urlsplit(link.get_attribute("href")).query) == {"galaxy": [ODD_GALAXY], "format": ["jsonl"]}
+
+    # By keyboard: Tab from the format to the link, Enter downloads it and closes the box.
+    page.keyboard.press("Tab")
+    expect(link).to_be_focused()
+    with page.expect_download() as jsonl_download:
+        page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    download = jsonl_download.value
+    assert download.suggested_filename.endswith(".jsonl")
+    saved = tmp_path / "rim.jsonl"
+    download.save_as(saved)
+    records = [orjson.loads(line) for line in saved.read_bytes().splitlines() if line.strip()]
+    assert len(records) == 150
+    assert sorted(r["name"] for r in records) == [f"Rim {i:03d}" for i in range(150)]
+
+    page.locator("#download-button").click()
+    page.get_by_label("Format").select_option("parquet")
+    assert parse_qs(urlsplit(link.get_attribute("href")).query) == {"galaxy": [ODD_GALAXY], "format": ["parquet"]}
+    expect(page.locator("#download-hint")).to_contain_text("data tools")
+    with page.expect_download() as parquet_download:
+        link.click()
+    saved = tmp_path / "rim.parquet"
+    parquet_download.value.save_as(saved)
+    table = pq.read_table(saved)
+    assert table.num_rows == 150
+    assert set(table.column("region").to_pylist()) == {"Edge"}
     no_script_ran(page)
 
 

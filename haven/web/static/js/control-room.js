@@ -1,11 +1,11 @@
 // The Control Room: every system in name order, 100 to a page, with search, a region
-// filter, a jump to a name, and view / edit / delete on each row.
+// filter, a jump to a name, view / edit / delete on each row, and a download of the galaxy.
 //
 // Every request costs the same at ten systems or ten million: pages follow the API's
 // cursors, totals come from its counters, search asks for one page at a time. The view
 // lives in the URL (?region=&q=&prefix=&cursor=), so reload and Back restore it.
 
-import { api, debounce, el, formatCount, query } from "./api.js";
+import { API_BASE, api, debounce, el, formatCount, query } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
 
 const PER_PAGE = 100;
@@ -26,6 +26,12 @@ const ui = {
   addSystem: $("add-system"),
   mapButton: $("map-button"),
   mapDialog: $("map-dialog"),
+  downloadButton: $("download-button"),
+  downloadDialog: $("download-dialog"),
+  downloadTitle: $("download-title"),
+  downloadFormat: $("download-format"),
+  downloadHint: $("download-hint"),
+  download: $("download"),
   deleteDialog: $("delete-dialog"),
   deleteMessage: $("delete-message"),
 };
@@ -41,6 +47,8 @@ let searchTrail = [];
 let loadSeq = 0;
 let inFlight = null;
 let regionsSeq = 0;
+/** The name of the galaxy listed here (the server's own), once the server has said it. */
+let galaxyName = null;
 
 // ---- the URL ----------------------------------------------------------------------------
 
@@ -371,6 +379,33 @@ function openMapDialog() {
   ui.mapDialog.showModal();
 }
 
+// ---- download -------------------------------------------------------------------------------
+
+/** Ask the server which galaxy the page lists; until it answers, downloads name no galaxy (the server's). */
+async function loadGalaxy() {
+  try {
+    const data = await api("/api/v1/stats");
+    if (typeof data?.galaxy === "string" && data.galaxy) galaxyName = data.galaxy;
+  } catch {
+    // Not worth a banner: the download link still works without the name.
+  }
+  updateDownload();
+}
+
+/** Point the download link at the chosen format of the whole galaxy; the server streams the file. */
+function updateDownload() {
+  const format = ui.downloadFormat.value;
+  ui.download.href = `${API_BASE}/api/v1/export${query({ galaxy: galaxyName, format })}`;
+  ui.downloadTitle.textContent = galaxyName ? `Download “${galaxyName}”` : "Download the galaxy";
+  ui.downloadHint.textContent = ui.downloadFormat.selectedOptions[0]?.dataset.hint ?? "";
+}
+
+function openDownloadDialog() {
+  if (!galaxyName) loadGalaxy();
+  updateDownload();
+  ui.downloadDialog.showModal();
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 const searchSoon = debounce(() => commitSearch(), SEARCH_WAIT_MS);
@@ -415,6 +450,9 @@ function wire() {
   for (const link of ui.mapDialog.querySelectorAll("a")) {
     link.addEventListener("click", () => ui.mapDialog.close());
   }
+  ui.downloadButton.addEventListener("click", openDownloadDialog);
+  ui.downloadFormat.addEventListener("change", updateDownload);
+  ui.download.addEventListener("click", () => ui.downloadDialog.close());
   window.addEventListener("popstate", () => {
     view = readUrl();
     searchCursor = null;
@@ -439,5 +477,7 @@ function wire() {
 
 wire();
 syncControls();
+updateDownload();
 loadRegions();
+loadGalaxy();
 load();
