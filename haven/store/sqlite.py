@@ -38,6 +38,7 @@ BUSY_TIMEOUT_MS = 10_000
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
 MAINTENANCE_INTERVAL_S = 0.5
 SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
+CLOSE_MERGE_STEPS = 32  # at most this many merge steps when a store that wrote is closed
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ class SQLiteStore:
         self._maintenance: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
         self._commit_listeners: list[Callable[[], None]] = []
+        self._wrote = False  # committed a write since opening: close() tidies the search index
         revision = self.conn.execute(
             "SELECT version_num FROM alembic_version"
         ).fetchone() if self._has_table("alembic_version") else None
@@ -308,6 +310,26 @@ class SQLiteStore:
         while self._merge_search_segments(self.conn, pages_per_step):
             pass
 
+    def _merge_before_close(self) -> None:
+        """Fold in the small search-index segments this store's writes left, if that takes no waiting.
+
+        Each commit adds a segment to each search index, and a process that writes
+        and exits (``haven import`` of a small file, a server stopping) used to leave
+        them for every later search to visit until some server's maintenance thread
+        merged them. A few bounded steps, skipped when another process holds the
+        write lock, and nothing at all for a store that only read.
+        """
+        if not self._wrote or self.bulk:
+            return
+        conn = self.conn
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            for _ in range(CLOSE_MERGE_STEPS):
+                if not self._merge_search_segments(conn):
+                    break
+        except sqlite3.Error as exc:  # busy or read-only: a later process or server merges them
+            log.debug("search-index merge at close skipped: %s", exc)
+
     def close(self) -> None:
         thread = self._maintenance
         if thread is not None:
@@ -315,6 +337,8 @@ class SQLiteStore:
             thread.join()
             self._maintenance = None
             self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
+        self._merge_before_close()
+        self._wrote = False
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -334,6 +358,7 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._wrote = True
         for listener in self._commit_listeners:
             listener()
 

@@ -85,3 +85,22 @@ def test_a_merge_under_way_is_carried_on_without_new_writes(store, monkeypatch):
         time.sleep(0.05)
     assert max(search_segments(store)) <= 4  # the writes stopped long ago; each merge went on to its end
     assert len(store.search(GALAXY, "Slow", limit=100)) == 40
+
+
+def test_closing_a_store_that_wrote_folds_in_its_search_segments(store):
+    for i in range(12):  # a process without a maintenance thread: one small segment per commit
+        store.create(GALAXY, validate_system({"name": f"Tidy {i:02d}", "x": i, "y": 0, "z": 0}))
+    assert max(search_segments(store)) >= 12
+    store.close()
+    assert max(search_segments(store)) <= 4  # FTS5 merges a level once it holds four segments
+    assert len(store.search(GALAXY, "Tidy", limit=100)) == 12
+
+
+def test_closing_a_store_that_only_read_writes_nothing(store):
+    for i in range(12):
+        store.create(GALAXY, validate_system({"name": f"Left {i:02d}", "x": i, "y": 0, "z": 0}))
+    piled_up = search_segments(store)
+    reader = type(store)(store.path)  # another process that only reads
+    assert len(reader.search(GALAXY, "Left", limit=100)) == 12
+    reader.close()
+    assert search_segments(store) == piled_up
