@@ -1,11 +1,12 @@
 """Live chunk notifications: one reader of the octree's change feed, many listeners.
 
 A :class:`ChangeHub` belongs to a server. Right after each write the server's
-store commits, and at least every ``interval_s`` for writes by other processes
-that share the database (another server, ``haven import``), it reads the change
-feed (:meth:`SQLiteStore.changed_nodes`) of each galaxy somebody listens to, once
-per galaxy whatever the number of listeners, and hands each :class:`Listener` the
-changed nodes that intersect its box.
+store commits, and within ``interval_s`` of a commit by another process that
+shares the database (another server, ``haven import``; seen with the store's
+:meth:`~SQLiteStore.commit_watch`, a check of a few microseconds), it reads the
+change feed (:meth:`SQLiteStore.changed_nodes`) of each galaxy somebody listens
+to, once per galaxy whatever the number of listeners, and hands each
+:class:`Listener` the changed nodes that intersect its box.
 
 A listener's queue is bounded: one that does not keep up is told to resync
 (reload the hierarchy) instead of the server buffering without limit, and so
@@ -25,8 +26,8 @@ from typing import Any
 from haven.errors import HavenError
 from haven.spatial.morton import Cube
 
-#: How often the hub reads the feed of galaxies that have listeners when no write woke it.
-LIVE_INTERVAL_S = 0.1
+#: How often the hub checks for commits by other processes while anybody listens.
+LIVE_INTERVAL_S = 0.02
 #: Messages a listener may have waiting before it is told to resync instead.
 LISTENER_QUEUE_MESSAGES = 64
 #: Changed nodes read per galaxy and round; more changed means a resync.
@@ -90,6 +91,7 @@ class ChangeHub:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._stop_hearing: Callable[[], None] | None = None
+        self._committed: Callable[[], bool] | None = None  # the store's commit watch, made on first use
 
     async def listen(self, galaxy: str, box: Box | None = None, since: int | None = None) -> tuple[Listener, int]:
         """Start listening; returns the listener and the clock live messages follow from.
@@ -155,13 +157,21 @@ class ChangeHub:
                 pass
             self._task = None
 
+    def _other_commits(self) -> bool:
+        """Whether anything may have committed since the last check (always True for a store without a watch)."""
+        if self._committed is None:
+            watch = getattr(self.store, "commit_watch", None)
+            self._committed = watch() if watch is not None else (lambda: True)
+        return self._committed()
+
     async def _run(self) -> None:
         assert self._wake is not None
         while self._listeners:
-            try:  # a commit through this server, or the interval for writes by other processes
+            try:  # a commit through this server, or a check for commits by other processes
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:
-                pass
+                if not self._other_commits():
+                    continue
             self._wake.clear()
             try:
                 await self.poll_once()

@@ -228,6 +228,32 @@ class SQLiteStore:
                 self._connections.append(conn)
         return conn
 
+    def commit_watch(self) -> Callable[[], bool]:
+        """A check, cheap enough to call many times a second, for commits since its last call.
+
+        It sees commits of every connection, this process's and other processes'
+        (``PRAGMA data_version`` on a connection of its own, which reads only the
+        WAL's shared-memory header). It answers True when it cannot tell (the
+        database is busy or closed), so a caller never misses a change.
+        """
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 0")
+        with self._lock:
+            self._connections.append(conn)
+        lock = threading.Lock()
+        seen = [conn.execute("PRAGMA data_version").fetchone()[0]]
+
+        def committed() -> bool:
+            with lock:
+                try:
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.Error:
+                    return True
+                changed, seen[0] = version != seen[0], version
+                return changed
+
+        return committed
+
     def _has_table(self, name: str) -> bool:
         return self.conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from haven.errors import InvalidInput
+from haven.config import DEFAULT_GALAXY as GALAXY
+from haven.errors import Conflict, InvalidInput
 from haven.model import validate_system
 from haven.store.sqlite import CHANGED_NODES_SQL
 
@@ -74,3 +75,24 @@ def test_the_feed_is_a_range_of_the_version_index(store):
     plan = " | ".join(store.explain(CHANGED_NODES_SQL, [galaxy_id, 3, 10]))
     assert "USING INDEX lod_node_version (galaxy_id=? AND version>?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_commit_watch_sees_every_commit_once_and_nothing_else(store):
+    committed = store.commit_watch()
+    assert committed() is False
+    store.search(GALAXY, "anything")  # reads are not commits
+    assert committed() is False
+    other = type(store)(store.path)  # another process's connection to the same file
+    try:
+        other.create(GALAXY, validate_system({"name": "Watched", "x": 1, "y": 2, "z": 3}))
+        assert committed() is True
+        assert committed() is False  # once per change
+        store.create(GALAXY, validate_system({"name": "Watched too", "x": 4, "y": 5, "z": 6}))
+        assert committed() is True  # this store's own writes count as well
+        with pytest.raises(Conflict):
+            store.create(GALAXY, validate_system({"name": "Watched", "x": 7, "y": 8, "z": 9}))
+        assert committed() is False  # a write that rolled back changed nothing
+    finally:
+        other.close()
+    store.close()
+    assert committed() is True  # closed: it cannot tell, so it says yes
