@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import orjson
@@ -323,6 +323,208 @@ def test_download_streams_the_whole_galaxy_in_the_chosen_format(page, live_serve
     table = pq.read_table(saved)
     assert table.num_rows == 150
     assert set(table.column("region").to_pylist()) == {"Edge"}
+    no_script_ran(page)
+
+
+# -- more than one galaxy --------------------------------------------------------------------
+
+#: How ODD_GALAXY reads in a query string built by URLSearchParams.
+ODD_ENCODED = "Outer+Rim+%2F+Sektor+7+%26+Co.+%2B+100%25+%231%3F+%E2%9C%A6+%CE%A9"
+
+
+def two_galaxies(store) -> None:
+    """The default galaxy: Beacon Home and Home 000–004 (6); ODD_GALAXY: Beacon Rim and Rim 000–119 (121)."""
+    store.import_systems(
+        GALAXY,
+        [SystemIn(name="Beacon Home", x=0, y=0, z=0, region="Near")]
+        + [SystemIn(name=f"Home {i:03d}", x=float(i), y=0, z=0, region="Near") for i in range(5)],
+    )
+    store.ensure_galaxy(ODD_GALAXY)
+    store.import_systems(
+        ODD_GALAXY,
+        [SystemIn(name="Beacon Rim", x=0, y=1, z=0, region="Edge")]
+        + [SystemIn(name=f"Rim {i:03d}", x=float(i), y=1, z=0, region="Edge") for i in range(120)],
+    )
+
+
+def query_of(href: str | None) -> dict[str, list[str]]:
+    assert href is not None
+    return parse_qs(urlsplit(href).query)
+
+
+def test_one_galaxy_needs_no_picker(page, stars: str) -> None:
+    open_control_room(page, stars)
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    expect(page.locator("#galaxy-field")).to_be_hidden()
+    assert "galaxy" not in url_params(page)
+
+
+def test_the_picker_switches_galaxy_and_the_url_keeps_it(page, live_server, store) -> None:
+    two_galaxies(store)
+    base = live_server(store)
+    requests = api_requests(page)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
+    picker = page.locator("#galaxy")
+    expect(page.locator("#galaxy-field")).to_be_visible()
+    expect(picker).to_have_value(GALAXY)
+    assert picker.locator("option").all_text_contents() == [f"{GALAXY} (6)", f"{ODD_GALAXY} (121)"]
+    assert "galaxy" not in url_params(page)
+
+    asked_before = len(requests)
+    picker.select_option(ODD_GALAXY)
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+    assert names(page)[:2] == ["Beacon Rim", "Rim 000"]
+    assert url_params(page)["galaxy"] == [ODD_GALAXY]
+    assert f"galaxy={ODD_ENCODED}" in page.url
+    expect(page.locator("#region option")).to_have_text(["All regions", "Edge (121)"])
+    expect(page).to_have_title(f"Control Room · {ODD_GALAXY} · Haven")
+
+    # Every request for the galaxy's contents names it.
+    asked = [urlsplit(u) for u in requests[asked_before:]]
+    scoped = [u for u in asked if u.path in ("/api/v1/systems", "/api/v1/regions", "/api/v1/stats")]
+    assert {u.path for u in scoped} == {"/api/v1/systems", "/api/v1/regions", "/api/v1/stats"}
+    for u in scoped:
+        assert parse_qs(u.query)["galaxy"] == [ODD_GALAXY], u.geturl()
+
+    # Back returns to the other galaxy; Forward comes back.
+    page.go_back()
+    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
+    expect(picker).to_have_value(GALAXY)
+    expect(page.locator("#region option")).to_have_text(["All regions", "Near (6)"])
+    page.go_forward()
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+    expect(picker).to_have_value(ODD_GALAXY)
+
+    # Cursors page within the galaxy, and a reload keeps both.
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Page 2 of 2 (121 total)")
+    assert names(page)[0] == "Rim 099"
+    assert url_params(page)["galaxy"] == [ODD_GALAXY] and "cursor" in url_params(page)
+    page.reload()
+    expect(status(page)).to_have_text("Page 2 of 2 (121 total)")
+    expect(picker).to_have_value(ODD_GALAXY)
+    assert names(page)[0] == "Rim 099"
+
+    # Search finds only this galaxy's systems, and the search is in the URL next to the galaxy.
+    searches_before = len(requests)
+    page.locator("#search").fill("Beacon")
+    page.locator("#search").press("Enter")
+    expect(status(page)).to_have_text("Results 1–1 for “Beacon”")
+    assert names(page) == ["Beacon Rim"]
+    assert url_params(page)["q"] == ["Beacon"] and url_params(page)["galaxy"] == [ODD_GALAXY]
+    search_calls = [urlsplit(u) for u in requests[searches_before:] if urlsplit(u).path == "/api/v1/systems/search"]
+    assert search_calls and all(parse_qs(u.query)["galaxy"] == [ODD_GALAXY] for u in search_calls)
+    page.reload()
+    expect(status(page)).to_have_text("Results 1–1 for “Beacon”")
+    assert names(page) == ["Beacon Rim"]
+
+    # Choosing the first galaxy again searches nothing and lists it from its first page.
+    picker.select_option(GALAXY)
+    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
+    expect(page.locator("#search")).to_have_value("")
+    assert url_params(page) == {"galaxy": [GALAXY]}
+    no_script_ran(page)
+
+
+def test_links_and_the_download_name_the_chosen_galaxy(page, live_server, store, tmp_path: Path) -> None:
+    two_galaxies(store)
+    base = live_server(store)
+    open_control_room(page, base, f"?galaxy={ODD_ENCODED}&region=Edge")
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+
+    beacon = row(page, "Beacon Rim")
+    system_id = beacon.get_attribute("data-id")
+    view = beacon.get_by_role("link", name="View Beacon Rim").get_attribute("href")
+    assert view.startswith("/system.html?")
+    assert query_of(view) == {"id": [system_id], "galaxy": [ODD_GALAXY]}
+    edit = beacon.get_by_role("link", name="Edit Beacon Rim").get_attribute("href")
+    assert edit.startswith("/wizard.html?")
+    assert query_of(edit)["id"] == [system_id] and query_of(edit)["galaxy"] == [ODD_GALAXY]
+    assert query_of(query_of(edit)["back"][0]) == {"galaxy": [ODD_GALAXY], "region": ["Edge"]}
+    add = page.locator("#add-system").get_attribute("href")
+    assert query_of(add)["galaxy"] == [ODD_GALAXY]
+    assert query_of(page.locator("#nav-map").get_attribute("href")) == {"galaxy": [ODD_GALAXY]}
+
+    page.locator("#map-button").click()
+    assert query_of(page.locator("#map-galaxy").get_attribute("href")) == {"galaxy": [ODD_GALAXY]}
+    assert query_of(page.locator("#map-region").get_attribute("href")) == {"region": ["Edge"], "galaxy": [ODD_GALAXY]}
+    assert query_of(page.locator("#map-page").get_attribute("href"))["galaxy"] == [ODD_GALAXY]
+    page.keyboard.press("Escape")
+
+    page.locator("#download-button").click()
+    expect(page.locator("#download-title")).to_have_text(f"Download “{ODD_GALAXY}”")
+    link = page.locator("#download")
+    expect(link).to_have_attribute("href", f"/api/v1/export?galaxy={ODD_ENCODED}&format=jsonl")
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "odd.jsonl"
+    download.value.save_as(saved)
+    records = [orjson.loads(line) for line in saved.read_bytes().splitlines() if line.strip()]
+    assert len(records) == 121
+    assert "Beacon Home" not in {r["name"] for r in records}
+
+    # The system page opened from a row finds the system.
+    page.goto(base + view)
+    expect(page.locator("#system-panel")).to_contain_text("Beacon Rim")
+    no_script_ran(page)
+
+
+def test_add_system_from_another_galaxy_creates_it_there(page, live_server, store) -> None:
+    two_galaxies(store)
+    base = live_server(store)
+    open_control_room(page, base, f"?galaxy={ODD_ENCODED}")
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+
+    page.locator("#add-system").click()
+    expect(page.locator("#title")).to_have_text(f"New system in “{ODD_GALAXY}”")
+    page.locator('[data-field="name"]').fill("Newcomer")
+    for axis in "xyz":
+        page.locator(f'[data-field="{axis}"]').fill("2")
+    page.locator('.steps button[data-step="review"]').click()
+    expect(page.locator("#review")).to_contain_text(f"Saving adds this system to “{ODD_GALAXY}”.")
+    page.locator("#save").click()
+    expect(page.locator("#saved .message")).to_have_text("Created “Newcomer” (version 1).")
+    assert store.system_by_name(ODD_GALAXY, "Newcomer")["galaxy"] == ODD_GALAXY
+    with pytest.raises(NotFound):
+        store.system_by_name(GALAXY, "Newcomer")
+    assert url_params(page)["galaxy"] == [ODD_GALAXY]
+
+    page.locator("#saved").get_by_role("link", name="Back to Control Room").click()
+    expect(status(page)).to_have_text("Page 1 of 2 (122 total)")
+    expect(page.locator("#galaxy")).to_have_value(ODD_GALAXY)
+    no_script_ran(page)
+
+
+def test_an_unknown_galaxy_in_the_url_is_named_plainly(page, live_server, store) -> None:
+    two_galaxies(store)
+    base = live_server(store)
+    # The name is markup, to show it stays text.
+    open_control_room(page, base, "?galaxy=" + quote(XSS, safe=""))
+    missing = page.locator("#galaxy-missing")
+    expect(missing).to_be_visible()
+    expect(missing.locator(".message")).to_have_text(f"There is no galaxy named “{XSS}” in this database.")
+    expect(status(page)).to_have_text(f"No galaxy named “{XSS}”.")
+    expect(page.locator("#rows td.empty")).to_have_text("Nothing to show.")
+    expect(page.locator("#error-banner")).to_be_hidden()
+    expect(page.locator("#download-button")).to_be_disabled()
+    expect(page.locator("#galaxy-field")).to_be_visible()
+    expect(page.locator("#galaxy")).to_have_value(XSS)
+    expect(page.locator("#galaxy option:checked")).to_have_text(f"{XSS} (not found)")
+
+    # A real galaxy from the picker clears the message.
+    page.locator("#galaxy").select_option(ODD_GALAXY)
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+    expect(missing).to_be_hidden()
+    expect(page.locator("#download-button")).to_be_enabled()
+    assert [o for o in page.locator("#galaxy option").all_text_contents() if "not found" in o] == []
+
+    # The message also offers the way back to the server's galaxy.
+    page.goto(f"{base}/?galaxy=Nowhere")
+    expect(status(page)).to_have_text("No galaxy named “Nowhere”.")
+    page.locator("#galaxy-missing").get_by_role("link", name="Show the server's galaxy").click()
+    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
+    assert "galaxy" not in url_params(page)
     no_script_ran(page)
 
 

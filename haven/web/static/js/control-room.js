@@ -1,9 +1,11 @@
-// The Control Room: every system in name order, 100 to a page, with search, a region
-// filter, a jump to a name, view / edit / delete on each row, and a download of the galaxy.
+// The Control Room: every system of one galaxy in name order, 100 to a page, with search,
+// a region filter, a jump to a name, view / edit / delete on each row, a download of the
+// galaxy, and a galaxy picker when the database holds more than one.
 //
 // Every request costs the same at ten systems or ten million: pages follow the API's
 // cursors, totals come from its counters, search asks for one page at a time. The view
-// lives in the URL (?region=&q=&prefix=&cursor=), so reload and Back restore it.
+// lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it.
+// Without ?galaxy= the page shows the server's own galaxy and its links name none.
 
 import { API_BASE, api, debounce, el, formatCount, query } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
@@ -24,6 +26,13 @@ const ui = {
   prev: $("prev"),
   next: $("next"),
   addSystem: $("add-system"),
+  navHome: $("nav-home"),
+  navMap: $("nav-map"),
+  navAdd: $("nav-add"),
+  galaxyField: $("galaxy-field"),
+  galaxy: $("galaxy"),
+  galaxyMissing: $("galaxy-missing"),
+  galaxyMissingMessage: $("galaxy-missing-message"),
   mapButton: $("map-button"),
   mapDialog: $("map-dialog"),
   downloadButton: $("download-button"),
@@ -47,15 +56,22 @@ let searchTrail = [];
 let loadSeq = 0;
 let inFlight = null;
 let regionsSeq = 0;
-/** The name of the galaxy listed here (the server's own), once the server has said it. */
+let statsSeq = 0;
+/** The name of the galaxy listed here, as the server spells it, once it has said it. */
 let galaxyName = null;
+/** Every galaxy of the database ({name, system_count, …}), once the server has listed them. */
+let galaxies = null;
+/** True while the URL names a galaxy the server does not have. */
+let galaxyMissing = false;
 
 // ---- the URL ----------------------------------------------------------------------------
 
 function readUrl() {
   const p = new URLSearchParams(location.search);
   const cursor = p.get("cursor") ?? "";
+  const galaxy = p.get("galaxy") ?? "";
   return {
+    galaxy: galaxy.trim() ? galaxy : "",
     region: p.get("region") ?? "",
     q: (p.get("q") ?? "").trim(),
     cursor,
@@ -64,21 +80,35 @@ function readUrl() {
 }
 
 function currentUrl() {
-  return location.pathname + query({ region: view.region, prefix: view.prefix, cursor: view.cursor, q: view.q });
+  return location.pathname
+    + query({ galaxy: view.galaxy, region: view.region, prefix: view.prefix, cursor: view.cursor, q: view.q });
+}
+
+/** `href` (a page of this site) with the URL's galaxy added; unchanged when the URL names none. */
+function withGalaxy(href) {
+  if (!view.galaxy) return href;
+  return `${href}${href.includes("?") ? "&" : "?"}galaxy=${encodeURIComponent(view.galaxy)}`;
+}
+
+/** The query string of an API request: `params` plus the URL's galaxy, if it names one. */
+function inGalaxy(params = {}) {
+  return query({ ...params, galaxy: view.galaxy });
 }
 
 /** Change the view, record it in the URL (a new history entry unless `replace`), and load it. */
 function navigate(changes, { replace = false } = {}) {
   const qChanged = "q" in changes && changes.q !== view.q;
+  const galaxyChanged = "galaxy" in changes && changes.galaxy !== view.galaxy;
   view = { ...view, ...changes };
   if (view.cursor) view.prefix = "";
-  if (qChanged) {
+  if (qChanged || galaxyChanged) {
     searchCursor = null;
     searchTrail = [];
   }
   const url = currentUrl();
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
+  if (galaxyChanged) galaxySwitched();
   syncControls();
   return load();
 }
@@ -88,8 +118,91 @@ function syncControls() {
   ensureRegionOption(view.region);
   ui.region.value = view.region;
   ui.prefix.value = view.prefix;
+  syncGalaxyPicker();
   const back = encodeURIComponent(currentUrl());
-  ui.addSystem.href = `/wizard.html?back=${back}`;
+  ui.addSystem.href = withGalaxy(`/wizard.html?back=${back}`);
+  ui.navHome.href = withGalaxy("/");
+  ui.navMap.href = withGalaxy("/map.html");
+  ui.navAdd.href = withGalaxy("/wizard.html");
+  document.title = view.galaxy ? `Control Room · ${view.galaxy} · Haven` : "Control Room · Haven";
+}
+
+// ---- the galaxy ----------------------------------------------------------------------------
+
+/** Another galaxy is shown: what was learnt about the last one no longer holds. */
+function galaxySwitched() {
+  galaxyName = null;
+  ui.region.replaceChildren(el("option", { value: "" }, "All regions"));
+  loadRegions();
+  loadGalaxy();
+}
+
+function isMissingGalaxy(err) {
+  return err?.status === 404 && err.field === "galaxy";
+}
+
+/** The galaxies the database holds; the picker shows once there are two or more. */
+async function loadGalaxies() {
+  try {
+    const data = await api("/api/v1/galaxies");
+    galaxies = Array.isArray(data?.items) ? data.items : [];
+  } catch {
+    // Without the list the page still shows the URL's galaxy; only the picker is missing.
+    return;
+  }
+  fillGalaxyPicker();
+}
+
+function fillGalaxyPicker() {
+  const list = galaxies ?? [];
+  ui.galaxy.replaceChildren(
+    ...list.map((g) => el("option", { value: g.name }, `${g.name} (${formatCount(g.system_count)})`)),
+  );
+  ui.galaxyField.hidden = list.length < 2;
+  syncGalaxyPicker();
+}
+
+/** The picker shows the galaxy on screen, even one the list does not (yet, or at all) hold. */
+function syncGalaxyPicker() {
+  const current = view.galaxy || galaxyName || "";
+  let known = false;
+  for (const option of [...ui.galaxy.options]) {
+    if (option.dataset.extra !== undefined && option.value !== current) option.remove();
+    else if (option.value === current) known = true;
+  }
+  if (current && !known) {
+    ui.galaxy.append(
+      el("option", { value: current, dataset: { extra: "" } }, galaxyMissing ? `${current} (not found)` : current),
+    );
+  }
+  ui.galaxy.value = current;
+}
+
+/** The URL's galaxy is not in the database: say so instead of showing an empty table. */
+function showMissingGalaxy() {
+  galaxyMissing = true;
+  shown = null;
+  const name = view.galaxy || galaxyName || "";
+  ui.galaxyMissingMessage.textContent = name
+    ? `There is no galaxy named “${name}” in this database.`
+    : "The server's galaxy is not in this database.";
+  ui.galaxyMissing.hidden = false;
+  ui.rows.replaceChildren(emptyRow("Nothing to show."));
+  ui.status.textContent = name ? `No galaxy named “${name}”.` : "No galaxy.";
+  ui.mapButton.disabled = ui.downloadButton.disabled = true;
+  hideBanner();
+  updatePager();
+  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+  syncGalaxyPicker();
+}
+
+function galaxyFound() {
+  if (!galaxyMissing) return;
+  galaxyMissing = false;
+  ui.galaxyMissing.hidden = true;
+  ui.mapButton.disabled = ui.downloadButton.disabled = false;
+  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+  syncGalaxyPicker();
 }
 
 // ---- loading ---------------------------------------------------------------------------
@@ -105,12 +218,12 @@ async function load() {
     let data;
     if (searching) {
       data = await api(
-        `/api/v1/systems/search${query({ q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
+        `/api/v1/systems/search${inGalaxy({ q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
         { signal: controller.signal },
       );
     } else {
       data = await api(
-        `/api/v1/systems${query({ limit: PER_PAGE, region: view.region, cursor: view.cursor, prefix: view.prefix })}`,
+        `/api/v1/systems${inGalaxy({ limit: PER_PAGE, region: view.region, cursor: view.cursor, prefix: view.prefix })}`,
         { signal: controller.signal },
       );
     }
@@ -122,9 +235,14 @@ async function load() {
     }
     shown = { ...data, searching };
     hideBanner();
+    galaxyFound();
     render();
   } catch (err) {
     if (err?.name === "AbortError" || seq !== loadSeq) return;
+    if (isMissingGalaxy(err)) {
+      showMissingGalaxy();
+      return;
+    }
     if (!searching && err.status === 400 && err.field === "cursor") {
       // A cursor from an old link that no longer reads: start from the first page.
       navigate({ cursor: "" }, { replace: true });
@@ -143,7 +261,7 @@ async function load() {
 async function loadRegions() {
   const seq = ++regionsSeq;
   try {
-    const data = await api("/api/v1/regions");
+    const data = await api(`/api/v1/regions${inGalaxy()}`);
     if (seq !== regionsSeq) return;
     const options = [el("option", { value: "" }, "All regions")];
     for (const r of data.items) {
@@ -153,7 +271,8 @@ async function loadRegions() {
     ensureRegionOption(view.region);
     ui.region.value = view.region;
   } catch (err) {
-    if (seq === regionsSeq) showBanner(err, () => { loadRegions(); load(); });
+    // A missing galaxy is reported once, by load().
+    if (seq === regionsSeq && !isMissingGalaxy(err)) showBanner(err, () => { loadRegions(); load(); });
   }
 }
 
@@ -190,8 +309,16 @@ function systemRow(s) {
     el(
       "td",
       { className: "actions" },
-      el("a", { className: "btn btn-small", href: `/system.html?id=${s.id}`, "aria-label": `View ${s.name}` }, "View"),
-      el("a", { className: "btn btn-small", href: `/wizard.html?id=${s.id}&back=${back}`, "aria-label": `Edit ${s.name}` }, "Edit"),
+      el(
+        "a",
+        { className: "btn btn-small", href: withGalaxy(`/system.html?id=${s.id}`), "aria-label": `View ${s.name}` },
+        "View",
+      ),
+      el(
+        "a",
+        { className: "btn btn-small", href: withGalaxy(`/wizard.html?id=${s.id}&back=${back}`), "aria-label": `Edit ${s.name}` },
+        "Edit",
+      ),
       el(
         "button",
         { type: "button", className: "btn btn-small btn-danger", "aria-label": `Delete ${s.name}`, onclick: () => askDelete(s) },
@@ -209,7 +336,7 @@ function render() {
     ui.rows.replaceChildren(emptyRow(`No systems match “${view.q}”.`));
   } else if (!view.region && !view.cursor && !view.prefix) {
     ui.rows.replaceChildren(
-      emptyRow("No systems yet. ", el("a", { href: "/wizard.html" }, "Add the first one"), "."),
+      emptyRow("No systems yet. ", el("a", { href: withGalaxy("/wizard.html") }, "Add the first one"), "."),
     );
   } else if (view.prefix) {
     ui.rows.replaceChildren(emptyRow(`No names from “${view.prefix}” on.`));
@@ -319,6 +446,7 @@ async function askDelete(system) {
     { actions: [el("button", { type: "button", className: "btn btn-small", id: "undo", onclick: () => undoDelete(system) }, "Undo")] },
   );
   loadRegions();
+  loadGalaxies();
   await load();
 }
 
@@ -330,7 +458,7 @@ async function undoDelete(system) {
     if (result?.undone === "delete" && restored) {
       showNotice(
         [`Restored “${restored.name}”.`],
-        { actions: [el("a", { className: "btn btn-small", href: `/system.html?id=${restored.id}` }, "View it")] },
+        { actions: [el("a", { className: "btn btn-small", href: withGalaxy(`/system.html?id=${restored.id}`) }, "View it")] },
       );
     } else {
       showNotice([`Undid the last change to “${system.name}”.`]);
@@ -345,6 +473,7 @@ async function undoDelete(system) {
     }
   }
   loadRegions();
+  loadGalaxies();
   await load();
 }
 
@@ -365,38 +494,47 @@ function openMapDialog() {
   const region = view.region;
   setChoice(
     $("map-region"),
-    region ? `/map.html?region=${encodeURIComponent(region)}` : null,
+    region ? withGalaxy(`/map.html?region=${encodeURIComponent(region)}`) : null,
     $("map-region-hint"),
     region ? `only “${region}”` : "choose a region first",
   );
   const ids = (shown?.items ?? []).map((s) => s.id);
   setChoice(
     $("map-page"),
-    ids.length ? `/map.html?ids=${ids.join(",")}` : null,
+    ids.length ? withGalaxy(`/map.html?ids=${ids.join(",")}`) : null,
     $("map-page-hint"),
     ids.length ? `the ${formatCount(ids.length)} systems listed here` : "nothing is listed",
   );
+  $("map-galaxy").href = withGalaxy("/map.html");
   ui.mapDialog.showModal();
 }
 
 // ---- download -------------------------------------------------------------------------------
 
-/** Ask the server which galaxy the page lists; until it answers, downloads name no galaxy (the server's). */
+/**
+ * Ask the server which galaxy the page lists. Until it answers, downloads name the URL's
+ * galaxy, or none (the server's).
+ */
 async function loadGalaxy() {
+  const seq = ++statsSeq;
   try {
-    const data = await api("/api/v1/stats");
+    const data = await api(`/api/v1/stats${inGalaxy()}`);
+    if (seq !== statsSeq) return;
     if (typeof data?.galaxy === "string" && data.galaxy) galaxyName = data.galaxy;
+    syncGalaxyPicker();
   } catch {
-    // Not worth a banner: the download link still works without the name.
+    // Not worth a banner: the download link still works without the name, and a
+    // galaxy that does not exist is reported by load().
   }
-  updateDownload();
+  if (seq === statsSeq) updateDownload();
 }
 
 /** Point the download link at the chosen format of the whole galaxy; the server streams the file. */
 function updateDownload() {
   const format = ui.downloadFormat.value;
-  ui.download.href = `${API_BASE}/api/v1/export${query({ galaxy: galaxyName, format })}`;
-  ui.downloadTitle.textContent = galaxyName ? `Download “${galaxyName}”` : "Download the galaxy";
+  const name = view.galaxy || galaxyName;
+  ui.download.href = `${API_BASE}/api/v1/export${query({ galaxy: name, format })}`;
+  ui.downloadTitle.textContent = name ? `Download “${name}”` : "Download the galaxy";
   ui.downloadHint.textContent = ui.downloadFormat.selectedOptions[0]?.dataset.hint ?? "";
 }
 
@@ -433,6 +571,11 @@ function wire() {
       commitSearch();
     }
   });
+  ui.galaxy.addEventListener("change", () => {
+    // Regions, names and cursors belong to one galaxy: another one starts from its first page.
+    ui.search.value = "";
+    navigate({ galaxy: ui.galaxy.value, region: "", cursor: "", prefix: "", q: "" });
+  });
   ui.region.addEventListener("change", () => {
     // A region is a way of paging; picking one leaves the search (which spans every region).
     ui.search.value = "";
@@ -454,9 +597,11 @@ function wire() {
   ui.downloadFormat.addEventListener("change", updateDownload);
   ui.download.addEventListener("click", () => ui.downloadDialog.close());
   window.addEventListener("popstate", () => {
+    const before = view.galaxy;
     view = readUrl();
     searchCursor = null;
     searchTrail = [];
+    if (view.galaxy !== before) galaxySwitched();
     syncControls();
     load();
   });
@@ -480,4 +625,5 @@ syncControls();
 updateDownload();
 loadRegions();
 loadGalaxy();
+loadGalaxies();
 load();

@@ -7,7 +7,7 @@
 // input, on whichever step it lives. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
 
-import { api, el } from "./api.js";
+import { api, el, query } from "./api.js";
 import { confirmWith, describeError, showBanner, showNotice, hideNotice } from "./cr-ui.js";
 import {
   BODY_FIELDS,
@@ -49,10 +49,19 @@ function safeBack(value) {
 }
 const backTo = safeBack(params.get("back"));
 
+/** The galaxy named by ?galaxy= (new systems go there), or null for the server's galaxy. */
+const pageGalaxy = (() => {
+  const g = params.get("galaxy") ?? "";
+  return g.trim() ? g : null;
+})();
+/** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
+let targetGalaxy = pageGalaxy;
+
 function wizardUrl(id) {
   const q = new URLSearchParams();
   if (id) q.set("id", String(id));
   if (backTo !== "/") q.set("back", backTo);
+  if (pageGalaxy) q.set("galaxy", pageGalaxy);
   const s = q.toString();
   return `${location.pathname}${s ? `?${s}` : ""}#${step}`;
 }
@@ -376,7 +385,11 @@ function renderReview() {
       : null,
     record
       ? el("p", { className: "muted" }, `Saving replaces version ${record.version} of this system.`)
-      : el("p", { className: "muted" }, "Saving adds this system to the galaxy."),
+      : el(
+        "p",
+        { className: "muted" },
+        targetGalaxy ? `Saving adds this system to “${targetGalaxy}”.` : "Saving adds this system to the galaxy.",
+      ),
   );
 }
 
@@ -426,7 +439,7 @@ function renderAll() {
   renderPlanets();
   renderStation();
   if (step === "review") renderReview();
-  const title = record ? `Edit “${record.name}”` : "New system";
+  const title = record ? `Edit “${record.name}”` : pageGalaxy ? `New system in “${pageGalaxy}”` : "New system";
   $("title").textContent = title;
   document.title = `${title} · Haven`;
   $("derived-note").hidden = !record?.derived;
@@ -437,6 +450,7 @@ function renderAll() {
 
 function useRecord(doc) {
   record = doc;
+  if (typeof doc?.galaxy === "string" && doc.galaxy) targetGalaxy = doc.galaxy;
   draft = draftFrom(doc);
   clearAllErrors();
   renderAll();
@@ -448,7 +462,7 @@ async function loadRecord(id) {
 
 async function loadRegionList() {
   try {
-    const data = await api("/api/v1/regions");
+    const data = await api(`/api/v1/regions${query({ galaxy: pageGalaxy })}`);
     const list = el("datalist", { id: "region-list" }, ...data.items.map((r) => el("option", { value: r.name })));
     $("region-list")?.remove();
     document.body.append(list);
@@ -480,7 +494,7 @@ async function save() {
   try {
     const saved = editing
       ? await api(`/api/v1/systems/${record.id}`, { method: "PUT", body })
-      : await api("/api/v1/systems", { method: "POST", body });
+      : await api(`/api/v1/systems${query({ galaxy: targetGalaxy })}`, { method: "POST", body });
     useRecord(saved);
     undoId = saved.id;
     goToStep("review", { focus: false });
@@ -674,6 +688,7 @@ async function start() {
       return;
     }
   }
+  if (typeof record?.galaxy === "string" && record.galaxy) targetGalaxy = record.galaxy;
   draft = draftFrom(record);
   renderAll();
   $("loading").hidden = true;
