@@ -233,15 +233,16 @@ class SQLiteStore:
 
         It sees commits of every connection, this process's and other processes'
         (``PRAGMA data_version`` on a connection of its own, which reads only the
-        WAL's shared-memory header). It answers True when it cannot tell (the
-        database is busy or closed), so a caller never misses a change.
+        WAL's shared-memory header). It answers True on its first call (it cannot
+        know what happened before) and whenever it cannot tell (the database is
+        busy or closed), so a caller never misses a change.
         """
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 0")
         with self._lock:
             self._connections.append(conn)
         lock = threading.Lock()
-        seen = [conn.execute("PRAGMA data_version").fetchone()[0]]
+        seen: list[int | None] = [None]
 
         def committed() -> bool:
             with lock:

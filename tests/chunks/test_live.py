@@ -1,10 +1,12 @@
-"""The change hub's pieces: boxes against octree nodes, and listeners that fall behind."""
+"""The change hub's pieces: boxes against octree nodes, listeners that fall behind, other processes' writes."""
 
 from __future__ import annotations
 
 import asyncio
 
-from haven.chunks.live import LISTENER_QUEUE_MESSAGES, Box, Listener
+from haven.chunks.live import LISTENER_QUEUE_MESSAGES, Box, ChangeHub, Listener
+from haven.config import DEFAULT_GALAXY as GALAXY
+from haven.model import validate_system
 from haven.spatial.morton import Cube
 
 CUBE = Cube(0.0, 0.0, 0.0, 1000.0)
@@ -35,3 +37,25 @@ def test_a_listener_that_falls_behind_gets_one_resync_then_fresh_messages():
     assert [m["clock"] for m in got[:LISTENER_QUEUE_MESSAGES]] == list(range(LISTENER_QUEUE_MESSAGES))
     assert got[LISTENER_QUEUE_MESSAGES]["type"] == "resync"
     assert got[-1] == {"type": "chunk_updated", "clock": 999}
+
+
+def test_a_write_by_another_process_right_after_subscribing_is_heard(store):
+    """The write lands before the hub's first round: nothing wakes the hub but its check for commits."""
+    other = type(store)(store.path)
+
+    async def run() -> dict:
+        hub = ChangeHub(store, asyncio.to_thread, interval_s=0.01)
+        listener, clock = await hub.listen(GALAXY)
+        other.create(GALAXY, validate_system({"name": "Elsewhere", "x": 1.0, "y": 2.0, "z": 3.0}))
+        try:
+            message = await asyncio.wait_for(listener.next_message(), 10)
+        finally:
+            await hub.close()
+        assert message["clock"] > clock
+        return message
+
+    try:
+        message = asyncio.run(run())
+    finally:
+        other.close()
+    assert message["type"] == "chunk_updated" and message["total_systems"] >= 1
