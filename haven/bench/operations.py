@@ -461,7 +461,7 @@ def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> di
             for system_id in ids:
                 _ok(c.delete(f"/api/v1/systems/{system_id}"))
         t["socket_notify"].note = "the write wakes the server's change hub; results = nodes announced"
-        t["socket_notify_other"].note = f"seen at the hub's next read of the feed (every {LIVE_INTERVAL_S} s)"
+        t["socket_notify_other"].note = f"seen at the hub's next check for commits (every {LIVE_INTERVAL_S} s)"
     return t
 
 
