@@ -470,6 +470,38 @@ def test_links_and_the_download_name_the_chosen_galaxy(page, live_server, store,
     no_script_ran(page)
 
 
+def test_the_header_of_the_other_pages_keeps_the_galaxy(page, live_server, store) -> None:
+    two_galaxies(store)
+    base = live_server(store)
+    system_id = store.system_by_name(ODD_GALAXY, "Beacon Rim")["id"]
+    pages = {"nav-home": "/", "nav-map": "/map.html", "nav-add": "/wizard.html"}
+
+    def header_keeps_the_galaxy() -> None:
+        for link_id, path in pages.items():
+            link = page.locator(f"#{link_id}")
+            expect(link).to_have_attribute("href", f"{path}?galaxy={ODD_ENCODED}")
+            href = link.get_attribute("href")
+            assert urlsplit(href).path == path and query_of(href) == {"galaxy": [ODD_GALAXY]}
+
+    for url in (f"/map.html?galaxy={ODD_ENCODED}", f"/wizard.html?galaxy={ODD_ENCODED}"):
+        page.goto(base + url)
+        header_keeps_the_galaxy()
+    # Without ?galaxy= the system page names the galaxy the system belongs to.
+    page.goto(f"{base}/system.html?id={system_id}")
+    expect(page.locator("#system-panel")).to_contain_text("Beacon Rim")
+    header_keeps_the_galaxy()
+
+    page.locator("#nav-home").click()
+    expect(status(page)).to_have_text("Page 1 of 2 (121 total)")
+    assert url_params(page)["galaxy"] == [ODD_GALAXY]
+
+    # Without a galaxy in the URL the header links stay plain.
+    page.goto(base + "/wizard.html")
+    for link_id, path in pages.items():
+        expect(page.locator(f"#{link_id}")).to_have_attribute("href", path)
+    no_script_ran(page)
+
+
 def test_add_system_from_another_galaxy_creates_it_there(page, live_server, store) -> None:
     two_galaxies(store)
     base = live_server(store)

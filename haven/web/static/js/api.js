@@ -39,6 +39,38 @@ export function query(params) {
   return s ? `?${s}` : "";
 }
 
+/**
+ * `href` (a page of this site) with `galaxy` set in its query string; unchanged when `galaxy`
+ * is empty or not a string.
+ */
+export function withGalaxy(href, galaxy) {
+  if (typeof galaxy !== "string" || !galaxy.trim()) return href;
+  const at = href.indexOf("?");
+  const params = new URLSearchParams(at < 0 ? "" : href.slice(at + 1));
+  params.set("galaxy", galaxy);
+  return `${at < 0 ? href : href.slice(0, at)}?${params}`;
+}
+
+/** The site header's links (by id) and the page each one opens. */
+const SITE_NAV = { "nav-home": "/", "nav-map": "/map.html", "nav-add": "/wizard.html" };
+
+/**
+ * Point the site header's Control Room, Map and Add system links at `galaxy`, so following
+ * them keeps it; with no galaxy they open the plain pages.
+ */
+export function linkSiteNav(galaxy) {
+  for (const [id, href] of Object.entries(SITE_NAV)) {
+    const link = globalThis.document?.getElementById(id);
+    if (link) link.href = withGalaxy(href, galaxy);
+  }
+}
+
+/** The page URL's `?galaxy=`, or null when it names none. */
+export function urlGalaxy() {
+  const g = new URLSearchParams(globalThis.location?.search ?? "").get("galaxy") ?? "";
+  return g.trim() ? g : null;
+}
+
 /** A path segment for a name: slashes and every other reserved character are escaped. */
 export function segment(name) {
   return encodeURIComponent(String(name));

@@ -7,7 +7,7 @@
 // lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it.
 // Without ?galaxy= the page shows the server's own galaxy and its links name none.
 
-import { API_BASE, api, debounce, el, formatCount, query } from "./api.js";
+import { API_BASE, api, debounce, el, formatCount, linkSiteNav, query, withGalaxy as galaxyHref } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
 
 const PER_PAGE = 100;
@@ -26,9 +26,6 @@ const ui = {
   prev: $("prev"),
   next: $("next"),
   addSystem: $("add-system"),
-  navHome: $("nav-home"),
-  navMap: $("nav-map"),
-  navAdd: $("nav-add"),
   galaxyField: $("galaxy-field"),
   galaxy: $("galaxy"),
   galaxyMissing: $("galaxy-missing"),
@@ -86,8 +83,7 @@ function currentUrl() {
 
 /** `href` (a page of this site) with the URL's galaxy added; unchanged when the URL names none. */
 function withGalaxy(href) {
-  if (!view.galaxy) return href;
-  return `${href}${href.includes("?") ? "&" : "?"}galaxy=${encodeURIComponent(view.galaxy)}`;
+  return galaxyHref(href, view.galaxy);
 }
 
 /** The query string of an API request: `params` plus the URL's galaxy, if it names one. */
@@ -121,9 +117,7 @@ function syncControls() {
   syncGalaxyPicker();
   const back = encodeURIComponent(currentUrl());
   ui.addSystem.href = withGalaxy(`/wizard.html?back=${back}`);
-  ui.navHome.href = withGalaxy("/");
-  ui.navMap.href = withGalaxy("/map.html");
-  ui.navAdd.href = withGalaxy("/wizard.html");
+  linkSiteNav(view.galaxy);
   document.title = view.galaxy ? `Control Room · ${view.galaxy} · Haven` : "Control Room · Haven";
 }
 

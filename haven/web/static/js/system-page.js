@@ -2,13 +2,15 @@
 // Errors (unknown system, server unreachable, no WebGL) are shown on the page as text.
 // window.havenSystemView is the view's handle (see system-view.js) once it is drawn.
 
-import { api, API_BASE, query, segment } from "./api.js";
+import { api, API_BASE, linkSiteNav, query, segment, urlGalaxy } from "./api.js";
 import { mountSystemView } from "./system-view.js";
 
 const params = new URLSearchParams(location.search);
 const stage = document.getElementById("system-view");
 const panel = document.getElementById("system-panel");
 const errorBox = document.getElementById("system-error");
+
+linkSiteNav(urlGalaxy());
 
 function showError(text) {
   errorBox.textContent = text;
@@ -52,6 +54,8 @@ async function main() {
     return;
   }
   document.title = `${system.name} · Haven`;
+  // The header keeps the URL's galaxy, else the one the system belongs to.
+  linkSiteNav(urlGalaxy() ?? system.galaxy);
   try {
     const view = mountSystemView(stage, system, {
       panel,

@@ -7,7 +7,7 @@
 // input, on whichever step it lives. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
 
-import { api, el, query } from "./api.js";
+import { api, el, linkSiteNav, query } from "./api.js";
 import { confirmWith, describeError, showBanner, showNotice, hideNotice } from "./cr-ui.js";
 import {
   BODY_FIELDS,
@@ -54,6 +54,7 @@ const pageGalaxy = (() => {
   const g = params.get("galaxy") ?? "";
   return g.trim() ? g : null;
 })();
+linkSiteNav(pageGalaxy);
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
 let targetGalaxy = pageGalaxy;
 
