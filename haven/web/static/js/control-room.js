@@ -156,6 +156,11 @@ function fillGalaxyPicker() {
   syncGalaxyPicker();
 }
 
+/** Remove the picker's entries for galaxies the server's list does not hold. */
+function dropExtraOptions() {
+  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+}
+
 /** The picker shows the galaxy on screen, even one the list does not (yet, or at all) hold. */
 function syncGalaxyPicker() {
   const current = view.galaxy || galaxyName || "";
@@ -186,7 +191,7 @@ function showMissingGalaxy() {
   ui.mapButton.disabled = ui.downloadButton.disabled = true;
   hideBanner();
   updatePager();
-  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+  dropExtraOptions();
   syncGalaxyPicker();
 }
 
@@ -195,7 +200,7 @@ function galaxyFound() {
   galaxyMissing = false;
   ui.galaxyMissing.hidden = true;
   ui.mapButton.disabled = ui.downloadButton.disabled = false;
-  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+  dropExtraOptions();
   syncGalaxyPicker();
 }
 
@@ -511,6 +516,10 @@ function openMapDialog() {
  */
 async function loadGalaxy() {
   const seq = ++statsSeq;
+  if (view.galaxy) {  // the URL names it already
+    updateDownload();
+    return;
+  }
   try {
     const data = await api(`/api/v1/stats${inGalaxy()}`);
     if (seq !== statsSeq) return;

@@ -23,7 +23,7 @@ function showError(text) {
 function galaxy() {
   const configured = globalThis.HAVEN_GALAXY;
   if (typeof configured === "string" && configured.trim()) return configured;
-  return params.get("galaxy") || null;
+  return urlGalaxy();
 }
 
 function where() {

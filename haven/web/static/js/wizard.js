@@ -7,7 +7,7 @@
 // input, on whichever step it lives. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
 
-import { api, el, linkSiteNav, query } from "./api.js";
+import { api, el, linkSiteNav, query, urlGalaxy } from "./api.js";
 import { confirmWith, describeError, showBanner, showNotice, hideNotice } from "./cr-ui.js";
 import {
   BODY_FIELDS,
@@ -50,10 +50,7 @@ function safeBack(value) {
 const backTo = safeBack(params.get("back"));
 
 /** The galaxy named by ?galaxy= (new systems go there), or null for the server's galaxy. */
-const pageGalaxy = (() => {
-  const g = params.get("galaxy") ?? "";
-  return g.trim() ? g : null;
-})();
+const pageGalaxy = urlGalaxy();
 linkSiteNav(pageGalaxy);
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
 let targetGalaxy = pageGalaxy;
