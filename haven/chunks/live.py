@@ -25,6 +25,7 @@ from typing import Any
 
 from haven.errors import HavenError
 from haven.spatial.morton import Cube
+from haven.store.base import CommitGate
 
 #: How often the hub checks for commits by other processes while anybody listens.
 LIVE_INTERVAL_S = 0.02
@@ -91,7 +92,7 @@ class ChangeHub:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._stop_hearing: Callable[[], None] | None = None
-        self._committed: Callable[[], bool] | None = None  # the store's commit watch, made on first use
+        self._gate = CommitGate(store)
 
     async def listen(self, galaxy: str, box: Box | None = None, since: int | None = None) -> tuple[Listener, int]:
         """Start listening; returns the listener and the clock live messages follow from.
@@ -157,26 +158,20 @@ class ChangeHub:
                 pass
             self._task = None
 
-    def _other_commits(self) -> bool:
-        """Whether anything may have committed since the last check (always True for a store without a watch)."""
-        if self._committed is None:
-            watch = getattr(self.store, "commit_watch", None)
-            self._committed = watch() if watch is not None else (lambda: True)
-        return self._committed()
-
     async def _run(self) -> None:
         assert self._wake is not None
         while self._listeners:
             try:  # a commit through this server, or a check for commits by other processes
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:
-                if not self._other_commits():
+                if not self._gate.should_read():
                     continue
             self._wake.clear()
             try:
                 await self.poll_once()
             except (sqlite3.Error, OSError, HavenError) as exc:  # busy, briefly gone, galaxy deleted: next round
                 log.debug("change feed read skipped: %s", exc)
+                self._gate.read_failed()
 
     async def _feed(self, galaxy: str, since: int) -> dict[str, Any]:
         return await self.run_sync(partial(self.store.changed_nodes, galaxy, since, limit=FEED_NODES_PER_ROUND))

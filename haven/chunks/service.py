@@ -27,6 +27,7 @@ import numpy as np
 from haven.chunks.format import encode_chunk
 from haven.chunks.transfer import compress, decompress
 from haven.errors import NotFound
+from haven.store.base import CommitGate
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 #: Changed nodes the refresher rebuilds per galaxy and round; a longer feed (a bulk
@@ -153,6 +154,7 @@ class ChunkRefresher:
         self.quiet_s = quiet_s
         self._seen: dict[str, int] = {}
         self._pending: dict[tuple[str, int, int], float] = {}  # node -> when it last changed (monotonic)
+        self._gate = CommitGate(service.store)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -174,12 +176,18 @@ class ChunkRefresher:
                 self.refresh_once()
             except (sqlite3.Error, OSError) as exc:  # busy or gone: try again next round
                 log.debug("chunk refresh skipped: %s", exc)
+                self._gate.read_failed()
 
     def refresh_once(self) -> int:
-        """One round: read the feeds, rebuild the quiet changed nodes; returns how many were rebuilt."""
+        """One round: read the feeds, rebuild the quiet changed nodes; returns how many were rebuilt.
+
+        The feeds are read only when something committed since the last round
+        (:meth:`~haven.store.sqlite.SQLiteStore.commit_watch`), so an idle server
+        does not read the galaxy table five times a second.
+        """
         now = time.monotonic()
         cache = self.service.cache
-        for g in self.service.store.galaxies():
+        for g in (self.service.store.galaxies() if self._gate.should_read() else ()):
             name = g["name"]
             since = self._seen.setdefault(name, 0)
             if g["lod_clock"] == since:

@@ -8,7 +8,7 @@ space. The contract tests in ``tests/store`` run against every engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Literal, Protocol
+from typing import Any, Callable, Iterable, Iterator, Literal, Protocol
 
 from haven.model import SystemIn, SystemPatch
 
@@ -75,3 +75,27 @@ class Store(Protocol):
     # operations
     def meta_value(self, key: str) -> str | None: ...
     def close(self) -> None: ...
+
+
+class CommitGate:
+    """Whether a follower of the change feed should read it this round.
+
+    Wraps the store's commit watch (made on first use; a store without one
+    always answers yes) and remembers a read that failed, so a feed that could
+    not be read is read again next round even if nothing else commits.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._committed: Callable[[], bool] | None = None
+        self._read_failed = False
+
+    def should_read(self) -> bool:
+        if self._committed is None:
+            watch = getattr(self._store, "commit_watch", None)
+            self._committed = watch() if watch is not None else (lambda: True)
+        committed, self._read_failed = self._committed() or self._read_failed, False
+        return committed
+
+    def read_failed(self) -> None:
+        self._read_failed = True

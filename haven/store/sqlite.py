@@ -467,7 +467,7 @@ class SQLiteStore:
         return self._galaxy_row(row)
 
     def galaxies(self) -> list[dict[str, Any]]:
-        """Every galaxy, by name, in one read (the chunk refresher asks five times a second)."""
+        """Every galaxy, by name, in one read (the chunk refresher asks after every commit)."""
         return [self._galaxy_row(r) for r in self.conn.execute("SELECT * FROM galaxy ORDER BY name")]
 
     def _galaxy_key(self, name: str) -> GalaxyKey:

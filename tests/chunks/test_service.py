@@ -146,6 +146,27 @@ def test_the_refresher_waits_until_a_node_is_quiet(store):
     assert refresher.refresh_once() == 1
 
 
+def test_the_refresher_reads_no_feed_while_nothing_commits(store):
+    from haven.chunks.service import ChunkRefresher
+
+    load(store)
+    service = ChunkService(store)
+    refresher = ChunkRefresher(service, quiet_s=0.0)
+    refresher._seen = {g["name"]: g["lod_clock"] for g in store.galaxies()}
+    refresher.refresh_once()  # the first round reads: it cannot know what came before
+    reads = []
+    store.conn.set_trace_callback(reads.append)
+    try:
+        assert refresher.refresh_once() == 0
+        assert not [sql for sql in reads if "galaxy" in sql]  # idle: the galaxy table was not read
+        store.create("G", validate_system({"name": "New", "x": 1, "y": 2, "z": 3}))
+        reads.clear()
+        refresher.refresh_once()
+        assert [sql for sql in reads if "FROM galaxy" in sql]  # a commit: the feed is read
+    finally:
+        store.conn.set_trace_callback(None)
+
+
 def test_the_cache_knows_which_nodes_it_holds():
     from haven.chunks.service import Chunk
 

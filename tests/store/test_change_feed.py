@@ -97,3 +97,17 @@ def test_the_commit_watch_sees_every_commit_once_and_nothing_else(store):
         other.close()
     store.close()
     assert committed() is True  # closed: it cannot tell, so it says yes
+
+
+def test_the_commit_gate_reads_after_a_commit_or_a_failed_read(store):
+    from haven.store.base import CommitGate
+
+    gate = CommitGate(store)
+    assert gate.should_read() is True  # first round: read once
+    assert gate.should_read() is False  # nothing committed since
+    store.create(GALAXY, validate_system({"name": "Gated", "x": 1, "y": 2, "z": 3}))
+    assert gate.should_read() is True
+    gate.read_failed()  # e.g. the database was busy: the feed was not read
+    assert gate.should_read() is True  # so it is read next round, with no new commit
+    assert gate.should_read() is False
+    assert CommitGate(object()).should_read() is True  # a store without a watch is always read
