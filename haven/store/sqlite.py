@@ -174,6 +174,11 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
 
+class WriterBusy(sqlite3.OperationalError):
+    """Another thread of this process holds the writer's turn (past the busy timeout, or at once for
+    housekeeping that asked not to wait). A "database is locked" error like SQLite's own, handled alike."""
+
+
 class SQLiteStore:
     """The store contract over one SQLite file."""
 
@@ -186,6 +191,10 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # This process's writers take turns here, so they queue in microseconds
+        # instead of meeting SQLite's busy handler, which sleeps 1, 2, 5… ms between
+        # tries. Other processes still meet it. Housekeeping never waits for a turn.
+        self._writer = threading.RLock()
         self._keys: dict[str, GalaxyKey] = {}
         self._keys_by_id: dict[int, GalaxyKey] = {}
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
@@ -298,8 +307,10 @@ class SQLiteStore:
                 try:
                     version = conn.execute("PRAGMA data_version").fetchone()[0]  # moves when others commit
                     if version != seen or merging:
-                        seen = version
-                        merging = self._merge_search_segments(conn, SEARCH_MERGE_PAGES)
+                        with self._housekeeping_turn() as turn:
+                            if turn:  # else a user is writing: merge next round
+                                seen = version
+                                merging = self._merge_search_segments(conn, SEARCH_MERGE_PAGES)
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as exc:  # busy, or the file went away: next round
                     log.debug("background maintenance skipped: %s", exc)
@@ -334,8 +345,10 @@ class SQLiteStore:
         otherwise the next user's write would pay for merging them (FTS5's
         ``crisismerge``). Other writers get in between the steps.
         """
-        while self._merge_search_segments(self.conn, pages_per_step):
-            pass
+        while True:
+            with self._writer:
+                if not self._merge_search_segments(self.conn, pages_per_step):
+                    break
 
     def _merge_before_close(self) -> None:
         """Fold in the small search-index segments this store's writes left, if that takes no waiting.
@@ -352,8 +365,9 @@ class SQLiteStore:
         try:
             conn.execute("PRAGMA busy_timeout = 0")
             for _ in range(CLOSE_MERGE_STEPS):
-                if not self._merge_search_segments(conn):
-                    break
+                with self._housekeeping_turn() as turn:
+                    if not turn or not self._merge_search_segments(conn):
+                        break
         except sqlite3.Error as exc:  # busy or read-only: a later process or server merges them
             log.debug("search-index merge at close skipped: %s", exc)
 
@@ -373,21 +387,42 @@ class SQLiteStore:
         self._local = threading.local()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: everything inside commits together or not at all."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+    def _write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all.
+
+        Writers of this process wait for their turn up to the busy timeout; with
+        ``wait=False`` it raises :class:`WriterBusy` at once if another thread of
+        this process is writing (housekeeping that can be skipped).
+        """
+        got_turn = self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if wait else self._writer.acquire(blocking=False)
+        if not got_turn:
+            raise WriterBusy("database is locked: another write of this process is under way")
         try:
-            if not self.bulk:
-                self._refuse_unfinished_load(conn)
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        self._wrote = True
-        for listener in self._commit_listeners:
-            listener()
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self.bulk:
+                    self._refuse_unfinished_load(conn)
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._wrote = True
+            for listener in self._commit_listeners:
+                listener()
+        finally:
+            self._writer.release()
+
+    @contextmanager
+    def _housekeeping_turn(self) -> Iterator[bool]:
+        """Whether housekeeping may write now (no writer of this process is busy); holds the turn while inside."""
+        got = self._writer.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                self._writer.release()
 
     def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after every write this store commits; returns a function that stops it.
@@ -962,7 +997,7 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            with self._write():
+            with self._write(wait=False):
                 conn.execute(
                     "INSERT INTO lod_chunk (galaxy_id, level, cell, version, body) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (galaxy_id, level, cell) DO UPDATE SET version = excluded.version, "
@@ -970,7 +1005,7 @@ class SQLiteStore:
                     (galaxy_id, level, cell, version, body),
                 )
             return True
-        except sqlite3.OperationalError as exc:
+        except sqlite3.OperationalError as exc:  # WriterBusy included
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             return False

@@ -104,3 +104,62 @@ def test_closing_a_store_that_only_read_writes_nothing(store):
     assert len(reader.search(GALAXY, "Left", limit=100)) == 12
     reader.close()
     assert search_segments(store) == piled_up
+
+
+# -- this process's writers take turns ---------------------------------------------
+
+
+def _hold_a_write(store, started: threading.Event, release: threading.Event) -> threading.Thread:
+    """Another thread of this process with a write transaction open until ``release`` is set."""
+
+    def hold() -> None:
+        with store._write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('held', '1')")
+            started.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert started.wait(30)
+    return thread
+
+
+def test_a_write_of_this_process_queues_for_its_turn_instead_of_meeting_the_busy_handler(store):
+    started, release = threading.Event(), threading.Event()
+    holder = _hold_a_write(store, started, release)
+    created: list[dict] = []
+
+    def write() -> None:
+        store.conn.execute("PRAGMA busy_timeout = 0")  # this thread's connection: SQLite would say "locked" at once
+        created.append(store.create(GALAXY, validate_system({"name": "Queued", "x": 1, "y": 2, "z": 3})))
+
+    writer = threading.Thread(target=write)
+    try:
+        writer.start()
+        time.sleep(0.05)
+        assert not created  # waiting for its turn, not failed
+    finally:
+        release.set()
+        holder.join()
+        writer.join()
+    assert created and created[0]["name"] == "Queued"
+
+
+def test_housekeeping_skips_its_write_while_another_thread_writes(store):
+    from haven.chunks.service import ChunkService
+
+    store.create(GALAXY, validate_system({"name": "Charted", "x": 1, "y": 2, "z": 3}))
+    started, release = threading.Event(), threading.Event()
+    holder = _hold_a_write(store, started, release)
+    try:
+        results: list[bool] = []
+        saver = threading.Thread(target=lambda: results.append(store.store_chunk(GALAXY, 0, 0, 99, b"chunk")))
+        saver.start()
+        saver.join(5)
+        assert results == [False]  # skipped at once: a cache entry is not worth a user's wait
+        chunk = ChunkService(store).get(GALAXY, 0, 0)  # a fetch still answers, from a fresh build
+        assert chunk.count == 1
+    finally:
+        release.set()
+        holder.join()
+    assert store.store_chunk(GALAXY, 0, 0, 99, b"chunk") is True
