@@ -38,6 +38,7 @@ thread while batch k is written (:func:`pipelined`).
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import time
@@ -104,10 +105,10 @@ FTS_DEFAULT_HASH_BYTES = 1 << 20
 _CONTROL = re.compile("[\x00-\x1f]")
 _EXTRA = TypeAdapter(Extra)
 _TEXT_INDEX_FILL = (
-    "INSERT INTO system_fts (rowid, materials, attributes) "
-    "SELECT id, materials, attributes FROM system WHERE id BETWEEN ? AND ?"
+    "INSERT INTO system_fts (rowid, materials, attributes, galaxy) "
+    "SELECT id, materials, attributes, galaxy FROM system_search_text WHERE id BETWEEN ? AND ?"
 )
-_NAME_INDEX_FILL = "INSERT INTO system_fts_name (rowid, name, grams) VALUES (?, ?, ?)"
+_NAME_INDEX_FILL = "INSERT INTO system_fts_name (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)"
 #: The per-row triggers that fill the search indexes; a bulk batch fills them itself.
 _SEARCH_TRIGGERS = ("system_fts_insert", "system_fts_name_insert")
 
@@ -502,7 +503,8 @@ class BulkLoader:
                 conn.execute(_TEXT_INDEX_FILL, (first_id, first_id + n - 1))
             with _fts_buffer(conn, "system_fts_name"):
                 folded, grams = p.name_keys
-                conn.executemany(_NAME_INDEX_FILL, zip(new_ids.tolist(), folded, grams))
+                conn.executemany(_NAME_INDEX_FILL, zip(new_ids.tolist(), folded, grams,
+                                                       itertools.repeat(search.galaxy_key(self.galaxy_id))))
             for statement in triggers:
                 conn.execute(statement)
             t = self._tick("fts", t)

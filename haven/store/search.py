@@ -7,7 +7,8 @@ nothing else: no positions, no columns):
 
 ``system_fts``
     trigrams of ``materials`` and ``attributes`` (the ``trigram`` tokenizer,
-    external content: the text stays in ``system``).
+    external content: the text stays in ``system``, read through the view
+    ``system_search_text``).
 ``system_fts_name``
     keys of the *case-folded* name (``str.casefold``), of two kinds: its
     trigrams, and its **five-character sequences**. A trigram is in about one
@@ -29,6 +30,11 @@ A search runs in two steps:
    index and short terms these are the rarest few (below); for a long term's
    name keys, up to six spread over the term. The two id
    lists are merged in id order.
+   When the database holds systems of more than one galaxy, each query also
+   names the galaxy's key (:func:`galaxy_key`): both indexes hold, in a column
+   of their own, one key per row that says which galaxy the system is in. A
+   search in a small galaxy beside a big one then walks only the small one's
+   ids, instead of every match of the whole database.
 2. **Check.** Each candidate is kept only if the term really occurs in one of
    its three columns, ignoring case (:func:`contains_term`). Reading stops as
    soon as the page is full.
@@ -67,6 +73,8 @@ FOLD_FUNCTION = "haven_fold"
 GRAMS_FUNCTION = "haven_name_grams"
 
 _PLANE_1 = 0x10000  # the first code point above the Basic Multilingual Plane
+_PLANE_16 = 0x100000  # the last private-use plane: a galaxy's key is made of its characters
+_GALAXY_MARK = 0x10FFFD  # the first character of every galaxy key
 _HASH_MASK = 0xFFFFF  # planes 1-16 hold 2**20 code points, none of them surrogates
 _MASK64 = (1 << 64) - 1
 _K1, _K2, _K3 = 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
@@ -147,6 +155,22 @@ def _grams_of_chunk(folded: list[str]) -> list[str]:
     return np.ascontiguousarray(chars).view(f"<U{width - 2}").reshape(len(folded)).tolist()
 
 
+def galaxy_key(galaxy_id: int) -> str:
+    """The one key (three characters of Unicode's plane 16) both indexes hold for a galaxy's systems.
+
+    The ``trigram`` tokenizers make exactly one key of it. A name's key may
+    rarely be the same three characters; that only adds a candidate, which the
+    query's ``galaxy_id`` condition drops.
+    """
+    return chr(_GALAXY_MARK) + chr(_PLANE_16 + (galaxy_id >> 15)) + chr(_PLANE_16 + (galaxy_id & 0x7FFF))
+
+
+def galaxy_key_sql(galaxy_id_sql: str) -> str:
+    """:func:`galaxy_key` as an SQL expression over ``galaxy_id_sql`` (for triggers and bulk fills)."""
+    return (f"char({_GALAXY_MARK}, {_PLANE_16} + (({galaxy_id_sql}) >> 15), "
+            f"{_PLANE_16} + (({galaxy_id_sql}) & 32767))")
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """Give a connection the functions the name index's triggers call."""
     conn.create_function(FOLD_FUNCTION, 1, fold, deterministic=True)
@@ -211,16 +235,20 @@ def spread_keys(keys: list[str], k: int = LONG_KEYS_IN_QUERY) -> list[str]:
     return [keys[round(i * (len(keys) - 1) / (k - 1))] for i in range(k)]
 
 
-def candidate_matches(conn: sqlite3.Connection, term: str) -> list[tuple[str, str]]:
+def candidate_matches(conn: sqlite3.Connection, term: str, galaxy_id: int | None = None) -> list[tuple[str, str]]:
     """``(index, MATCH expression)`` per index: together they find every row containing ``term``.
+
+    With ``galaxy_id``, only rows of that galaxy (its :func:`galaxy_key` joins
+    each expression).
 
     Five-character keys are nearly all rare, so a long term's name keys are not
     estimated: a few of them spread over the term go into the query, where
     each one more cuts the candidates (and the rows read to check them).
     """
     long_term = is_long(term)
-    return [(index, match_expression(spread_keys(keys) if index == NAME_INDEX and long_term
-                                     else rarest_keys(conn, index, keys)))
+    scope = [] if galaxy_id is None else [galaxy_key(galaxy_id)]
+    return [(index, match_expression([*(spread_keys(keys) if index == NAME_INDEX and long_term
+                                        else rarest_keys(conn, index, keys)), *scope]))
             for index, keys in term_keys(term).items() if keys]
 
 

@@ -634,8 +634,13 @@ class SQLiteStore:
 
         Terms of three characters or more: for each index of :mod:`haven.store.search`,
         its candidates in id order and without a limit (the caller merges them and
-        reads until its page is full). Shorter terms: names that start with the term,
-        in name order.
+        reads until its page is full). For a galaxy that holds less than half of the
+        database's systems the index itself is asked for that galaxy's rows only
+        (:func:`haven.store.search.galaxy_key`), so its searches never walk a bigger
+        galaxy's matches. A bigger share is searched without the key, which costs it
+        at most twice the candidates and keeps its rare terms cheap (FTS5's ``AND``
+        with the galaxy's long id list costs 0.6 ms at a million systems). Shorter
+        terms: names that start with the term, in name order.
         """
         if len(q) < MIN_SEARCH_CHARS:
             sql = (
@@ -650,8 +655,16 @@ class SQLiteStore:
                 f"WHERE {index} MATCH ? AND s.galaxy_id = ? AND f.rowid > ? ORDER BY f.rowid",
                 [match, galaxy_id, after_id or 0],
             )
-            for index, match in search.candidate_matches(self.conn, q)
+            for index, match in search.candidate_matches(
+                self.conn, q, galaxy_id if self._a_minority(galaxy_id) else None)
         ]
+
+    def _a_minority(self, galaxy_id: int) -> bool:
+        """Whether the galaxy holds less than half of the database's systems (the galaxies' counters)."""
+        return self.conn.execute(
+            "SELECT 2 * (SELECT system_count FROM galaxy WHERE id = ?1) < (SELECT sum(system_count) FROM galaxy)",
+            (galaxy_id,),
+        ).fetchone()[0] == 1
 
     def search(self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None) -> list[dict[str, Any]]:
         """Systems whose name, materials or attributes contain ``q`` (any case), in id order.

@@ -218,3 +218,84 @@ def test_revision_0008_gives_names_their_own_index_and_back(tmp_path):
     assert fts_options(conn, search.NAME_INDEX) is None
     found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'gol AND old' ORDER BY rowid").fetchall()
     assert found == [(1,), (2,), (4,)]
+
+
+# -- galaxies ---------------------------------------------------------------------------
+
+
+def vm_steps(store, fn) -> int:
+    """SQLite virtual-machine steps (in hundreds) that ``fn`` costs on the store's connection."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store.conn.set_progress_handler(count, 100)
+    try:
+        fn()
+    finally:
+        store.conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_a_search_in_a_small_galaxy_does_not_walk_a_big_ones_matches(store):
+    store.ensure_galaxy("Small")
+    store.create("Small", validate_system({"name": "Lone", "x": 0, "y": 0, "z": 0, "materials": "Carbon"}))
+    small = store.galaxy("Small")["id"]
+    costs = []
+    for size in (1000, 4000):  # the other galaxy grows fourfold, every system of it a match
+        add(store, *({"name": f"Big {size} {i}", "materials": "Carbon, Gold"} for i in range(size - len(costs) * 1000)))
+        store.merge_search_index()
+        assert names(store.search("Small", "carbon")) == ["Lone"]
+        queries = store.search_query(small, "carbon", 100, None)  # the candidate queries, keys chosen
+        costs.append(vm_steps(store, lambda: [store.conn.execute(sql, params).fetchall() for sql, params in queries]))
+    assert costs[1] < costs[0] * 1.5, costs  # flat: the index is asked for this galaxy's ids only
+    assert len(store.search(GALAXY, "carbon", limit=5000)) == 4000  # the big galaxy still finds its own
+
+
+def test_every_search_index_row_carries_its_galaxy_key(store):
+    store.ensure_galaxy("Other")
+    add(store, {"name": "Here Gold"})
+    store.create("Other", validate_system({"name": "There Gold", "x": 0, "y": 0, "z": 0, "materials": "Gold"}))
+    here, there = store.galaxy(GALAXY)["id"], store.galaxy("Other")["id"]
+    assert len({search.galaxy_key(here), search.galaxy_key(there)}) == 2
+    for index in search.SEARCH_INDEXES:
+        for gid, expected in ((here, ["Here Gold"]), (there, ["There Gold"])):
+            ids = [r[0] for r in store.conn.execute(
+                f"SELECT rowid FROM {index} WHERE {index} MATCH ?", (search.match_expression([search.galaxy_key(gid)]),))]
+            assert [store.system(i)["name"] for i in ids] == expected
+    assert store.conn.execute("SELECT " + search.galaxy_key_sql("?1"), (there,)).fetchone()[0] == search.galaxy_key(there)
+    store.conn.execute("INSERT INTO system_fts (system_fts) VALUES ('integrity-check')")  # index == content
+
+
+def test_revision_0010_gives_both_indexes_the_galaxy_and_back(tmp_path):
+    url = DatabaseUrl("sqlite", str(tmp_path / "h.db"))
+    migrate.upgrade(url, "0009")
+    conn = sqlite3.connect(url.sqlite_path)
+    search.register_functions(conn)  # the name index's triggers call them
+    conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at, system_count) VALUES (1, 'G', 1000, 0, 3)")
+    conn.execute("INSERT INTO galaxy (id, name, half_size_ly, created_at, system_count) VALUES (2, 'H', 1000, 0, 1)")
+    conn.executemany(
+        "INSERT INTO system (galaxy_id, name, x, y, z, code, materials, created_at, modified_at) "
+        "VALUES (?, ?, 0, 0, 0, 0, ?, 0, 0)",
+        [(1, "Alpha Gold", "Salt"), (1, "Beta", "pure gold"), (1, "Gamma", None), (2, "Epsilon", "gold dust")])
+    conn.commit()
+    migrate.upgrade(url)
+    assert "galaxy" in fts_options(conn) and "galaxy" in fts_options(conn, search.NAME_INDEX)
+    store = init_store(url)
+    try:
+        assert names(store.search("G", "gold")) == ["Alpha Gold", "Beta"]
+        assert names(store.search("H", "gold")) == ["Epsilon"]
+        moved = store.create("H", validate_system({"name": "Zeta Gold", "x": 0, "y": 0, "z": 0}))
+        assert names(store.search("H", "gold")) == ["Epsilon", "Zeta Gold"]
+        store.delete(moved["id"])
+        assert names(store.search("H", "gold")) == ["Epsilon"]
+        store.conn.execute("INSERT INTO system_fts (system_fts) VALUES ('integrity-check')")
+    finally:
+        store.close()
+    migrate.downgrade(url, "0009")
+    assert "galaxy" not in fts_options(conn)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'system_search_text'").fetchone()[0] == 0
+    found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'gol AND old' ORDER BY rowid").fetchall()
+    assert found == [(2,), (4,)]  # materials only before this revision's view too
