@@ -85,6 +85,21 @@ def clean_name(value: Any) -> str:
 Name = Annotated[str, BeforeValidator(clean_name)]
 
 
+def clean_region(value: str | None) -> str | None:
+    """A region name: trimmed, at most 200 characters, no control characters; empty means none."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > NAME_MAX_CHARS:
+        raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value or None
+
+
+Region = Annotated[Text, AfterValidator(clean_region)]
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -139,7 +154,7 @@ class SystemIn(_Input):
     x: Coordinate
     y: Coordinate
     z: Coordinate
-    region: Text = None
+    region: Region = None
     fauna: Text = None
     flora: Text = None
     sentinel: Text = None
@@ -158,16 +173,6 @@ class SystemIn(_Input):
     modified_at: Text = None
     version: int | None = Field(default=None, ge=1)
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if len(value) > NAME_MAX_CHARS:
-            raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-        return value or None
-
     @field_validator("planets")
     @classmethod
     def _unique_planet_names(cls, planets: list[PlanetIn]) -> list[PlanetIn]:
@@ -182,7 +187,7 @@ class SystemPatch(_Input):
     x: Coordinate | None = None
     y: Coordinate | None = None
     z: Coordinate | None = None
-    region: Text = None
+    region: Region = None
     fauna: Text = None
     flora: Text = None
     sentinel: Text = None

@@ -16,6 +16,17 @@ def now_ms() -> int:
 
 
 UNKNOWN_MS = 0  # stored for "no known time": generated systems have no discovery date
+#: The instants Haven stores: years 1 to 9999 in UTC, the range of Python's ``datetime``
+#: (and of the ISO text every answer shows).
+MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def check_ms(ms: int, field: str) -> int:
+    """``ms`` if it lies in years 1–9999 (UTC), else :class:`InvalidInput` naming ``field``."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise InvalidInput(f"{field}: must lie between the years 1 and 9999 (UTC)", field=field)
+    return ms
 
 
 @functools.lru_cache(maxsize=4096)  # bulk-loaded rows share a handful of stamps
@@ -49,4 +60,4 @@ def parse_ms(text: str, field: str) -> int:
             raise InvalidInput(f"{field}: {text!r} is not a date and time", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return round(dt.timestamp() * 1000)
+    return check_ms(round(dt.timestamp() * 1000), field)

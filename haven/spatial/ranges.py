@@ -21,12 +21,17 @@ MAX_CELLS_PER_AXIS = 4
 Range = tuple[int, int]
 
 
-def _level_for_extent(cube: Cube, extent_ly: float) -> int:
-    """Deepest level whose cells cover ``extent_ly`` in ≤ MAX_CELLS_PER_AXIS - 1 cells."""
+def _level_for_extent(cube: Cube, extent_ly: float, cells_per_axis: int = MAX_CELLS_PER_AXIS) -> int:
+    """Deepest level whose cells cover ``extent_ly`` in ≤ ``cells_per_axis - 1`` cells.
+
+    An extent so small that the ratio overflows (``1e-320`` LY) gets the deepest level.
+    """
     if extent_ly <= 0:
         return MAX_LEVEL
-    level = math.floor(math.log2(cube.side_ly * (MAX_CELLS_PER_AXIS - 1) / extent_ly))
-    return max(0, min(MAX_LEVEL, level))
+    ratio = cube.side_ly * (cells_per_axis - 1) / extent_ly
+    if not math.isfinite(ratio):
+        return MAX_LEVEL
+    return max(0, min(MAX_LEVEL, math.floor(math.log2(ratio))))
 
 
 def _cells_in_box(cube: Cube, level: int, lo_ly: tuple[float, ...], hi_ly: tuple[float, ...]):
@@ -75,10 +80,7 @@ def sphere_code_ranges(
     finer cells hug the sphere closer but give more ranges.
     """
     centre = (x_ly, y_ly, z_ly)
-    level = MAX_LEVEL
-    if radius_ly > 0:
-        level = math.floor(math.log2(cube.side_ly * (cells_per_axis - 1) / (2 * radius_ly)))
-        level = max(0, min(MAX_LEVEL, level))
+    level = _level_for_extent(cube, 2 * radius_ly, cells_per_axis)
     spans, side = _cells_in_box(cube, level, tuple(c - radius_ly for c in centre),
                                 tuple(c + radius_ly for c in centre))
     if any(len(sp) == 0 for sp in spans):

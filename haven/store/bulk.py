@@ -54,12 +54,13 @@ import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import Conflict, HavenError, InvalidInput
-from haven.model import NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, invalid_from_validation
+from haven.model import (NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, clean_region,
+                          invalid_from_validation)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, lod, search
 from haven.store.ids import next_system_id
-from haven.timeutil import now_ms
+from haven.timeutil import MAX_MS, MIN_MS, now_ms
 
 __all__ = [
     "BatchProgress",
@@ -873,9 +874,9 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
     if "seed" in cols:
         sql_columns.append("seed")
         data.append(arranged(_integers(cols["seed"], n, "seed", fail, lo=0, hi=2**63 - 1)))
-    created = _integers(cols["created_at"], n, "created_at", fail, lo=-(2**62), hi=2**62) \
+    created = _integers(cols["created_at"], n, "created_at", fail, lo=MIN_MS, hi=MAX_MS) \
         if "created_at" in cols else None
-    modified = _integers(cols["modified_at"], n, "modified_at", fail, lo=-(2**62), hi=2**62) \
+    modified = _integers(cols["modified_at"], n, "modified_at", fail, lo=MIN_MS, hi=MAX_MS) \
         if "modified_at" in cols else None
     if created is not None or modified is not None:
         stamp = loader.stamp_ms
@@ -923,12 +924,7 @@ def _text_value(v: Any) -> Any:
 def _region_name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        value = _text_value(value)
-    value = value.strip()
-    if len(value) > NAME_MAX_CHARS:
-        raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-    return value or None
+    return clean_region(value if isinstance(value, str) else _text_value(value))
 
 
 def _first_true(mask: Any) -> int:

@@ -209,3 +209,39 @@ def test_cursor_secret_falls_back_when_it_cannot_be_stored(store, monkeypatch):
         first = c.get("/api/v1/systems", params={"limit": 2}).json()
         second = c.get("/api/v1/systems", params={"limit": 2, "cursor": first["next"]})
         assert second.status_code == 200 and second.json()["page"] == 2
+
+
+# -- values at the edges of what is stored ----------------------------------------------
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0000-12-31"])
+def test_dates_outside_years_1_to_9999_are_400_and_store_nothing(client, store, stamp):
+    before = dump(store)
+    r = client.post("/api/v1/systems", json={**SYSTEM, "created_at": stamp})
+    v1_error(r, 400, "created_at")
+    assert dump(store) == before
+    assert client.post("/api/v1/systems", json={**SYSTEM, "created_at": "0001-01-01T00:00:00Z"}).status_code == 201
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/systems/near?x=0&y=0&z=0&radius=1e-320",
+    "/api/v1/systems/near?x=0&y=0&z=0&radius=5e-324",
+    "/api/v1/systems/box?min_x=0&min_y=0&min_z=0&max_x=1e-320&max_y=1e-320&max_z=1e-320",
+    "/api/systems/visible?radius=1e-320",
+])
+def test_vanishingly_small_spheres_and_boxes_are_answered(client, path):
+    r = client.post("/api/v1/systems", json=SYSTEM)
+    assert r.status_code == 201
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("region, message", [("R" * 201, "at most 200"), ("a\u0000b", "control"), ("a\nb", "control")])
+def test_a_patch_checks_the_region_as_a_create_does(client, store, region, message):
+    created = client.post("/api/v1/systems", json=SYSTEM).json()
+    before = dump(store)
+    r = client.patch(f"/api/v1/systems/{created['id']}", json={"region": region})
+    assert message in v1_error(r, 400, "region")["message"]
+    assert dump(store) == before
+    r = client.post("/api/v1/systems", json={**SYSTEM, "name": "Other", "region": region})
+    assert message in v1_error(r, 400, "region")["message"]
