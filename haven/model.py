@@ -238,8 +238,11 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    """Turn pydantic's first error into an :class:`InvalidInput` naming the field."""
+def invalid_from_validation(exc: ValidationError, prefix: str = "", *, has_extra: bool = True) -> InvalidInput:
+    """Turn pydantic's first error into an :class:`InvalidInput` naming the field.
+
+    ``has_extra``: the object has an ``extra`` field, which an unknown field's message points to.
+    """
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     path = field_path(loc)
@@ -249,7 +252,7 @@ def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidIn
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if err["type"] == "extra_forbidden":
-        msg = "is not a known field (put custom data under 'extra')"
+        msg = "is not a known field" + (" (put custom data under 'extra')" if has_extra else "")
     return InvalidInput(f"{path or 'body'}: {msg}", field=path or None)
 
 

@@ -55,6 +55,13 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def usable_id(value: Any) -> bool:
+    """Whether a request's ``id`` can be echoed: an integer below 2**63 or a string of at most 64 characters."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) < 2**63
+    return isinstance(value, str) and len(value) <= MAX_ID_CHARS
+
+
 class ChunkRequest(_Message):
     type: Literal["chunk_request"]
     id: Any = None  # echoed in the answers: a string of at most 64 characters or an integer
@@ -64,9 +71,7 @@ class ChunkRequest(_Message):
     @field_validator("id")
     @classmethod
     def _plain_id(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63):
-            return value
-        if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        if value is None or usable_id(value):
             return value
         raise ValueError(f"id must be an integer or a string of at most {MAX_ID_CHARS} characters")
 
@@ -98,8 +103,20 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
 }
 
 
+class BadMessage(InvalidInput):
+    """A frame that is not a valid message; ``request_id`` is its ``id`` when it carried a usable one."""
+
+    def __init__(self, error: InvalidInput, request_id: int | str | None = None) -> None:
+        super().__init__(error.message, field=error.field)
+        self.request_id = request_id
+
+
 def parse_message(text: str | None, data: bytes | None) -> _Message:
-    """One client frame as a typed message; :class:`InvalidInput` names what is wrong."""
+    """One client frame as a typed message; :class:`InvalidInput` names what is wrong.
+
+    A message that fails validation raises :class:`BadMessage`, which keeps the
+    message's ``id`` (when :func:`usable_id`) so the client can tell which request failed.
+    """
     if text is None:
         raise InvalidInput("send messages as JSON text frames, not binary", field="message")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
@@ -118,7 +135,9 @@ def parse_message(text: str | None, data: bytes | None) -> _Message:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise invalid_from_validation(exc) from None
+        request_id = value.get("id")
+        raise BadMessage(invalid_from_validation(exc, has_extra=False),
+                         request_id if usable_id(request_id) else None) from None
 
 
 def error_message(exc: HavenError, request_id: Any = None) -> dict[str, Any]:
@@ -236,7 +255,7 @@ async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
             try:
                 message = parse_message(frame.get("text"), frame.get("bytes"))
             except InvalidInput as exc:
-                await connection.send_json(error_message(exc))
+                await connection.send_json(error_message(exc, getattr(exc, "request_id", None)))
                 continue
             try:
                 await connection.handle(message)

@@ -99,6 +99,18 @@ def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, map_gala
         assert receive(ws)[0]["type"] == "chunk_data"
 
 
+@pytest.mark.parametrize("request_id", [7, "tile-batch-3"])
+def test_a_message_that_fails_validation_is_answered_with_its_id(client, map_galaxy, request_id):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "id": request_id, "chunks": [[0, 0]] * 11})
+        answer = receive(ws)
+        assert answer["type"] == "error" and answer["id"] == request_id and answer["error"]["field"] == "chunks"
+        send(ws, {"type": "chunk_request", "id": [request_id], "chunks": []})  # an id that cannot be echoed
+        assert "id" not in receive(ws)
+        send(ws, {"type": "subscribe", "galaxy": "x"})
+        assert receive(ws)["error"]["message"] == "galaxy: is not a known field"  # no 'extra' in messages
+
+
 def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, map_galaxy):
     with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "chunks": [[22, 0], [1, 8]]})
