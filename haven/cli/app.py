@@ -320,11 +320,13 @@ def import_(
 ) -> None:
     """Import systems from a file, all or nothing. Every problem is listed with its record and field.
 
-    The galaxy is created if it does not exist (except on a dry run). A dry run
+    The galaxy is created if it does not exist (except on a dry run); a failed
+    import removes the galaxy it created, so nothing is left behind. A dry run
     that finds problems lists them and exits with code 1. Parquet, CSV and
     JSONL files go through the bulk loader: checked first, then written in
     batches; a killed import resumes where it stopped when run again.
     """
+    from haven.ingest.galaxies import galaxy_for_import
     from haven.ingest.legacy import import_file
 
     url = resolve_url(database)
@@ -335,9 +337,11 @@ def import_(
         bulk_import_command(url, galaxy, file)
         return
     with opened(url) as store:
-        if not dry_run:
-            store.ensure_galaxy(galaxy)
-        report = import_file(store, galaxy, file, dry_run=dry_run, on_conflict=on_conflict.value)
+        if dry_run:
+            report = import_file(store, galaxy, file, dry_run=True, on_conflict=on_conflict.value)
+        else:
+            with galaxy_for_import(store, galaxy):  # a failed import does not leave a new, empty galaxy
+                report = import_file(store, galaxy, file, on_conflict=on_conflict.value)
     rows: list[tuple[str, str | Text]] = [
         ("File", f"{file} ({report.shape or 'unreadable'})"),
         ("Galaxy", report.galaxy),
@@ -378,8 +382,10 @@ def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | Non
 
 
 def bulk_import_command(url: DatabaseUrl, galaxy: str, file: Path) -> None:
+    from haven.ingest import tabular
     from haven.ingest.bulk import bulk_import
 
+    tabular.check_columns(file, tabular.detect_format(file))  # a file that cannot be read: no progress bar first
     with opened(url, bulk=True) as store:
         _run_bulk(f"Importing {file.name}", lambda progress: bulk_import(store, galaxy, file, progress=progress), None)
 

@@ -19,6 +19,7 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
+from haven.ingest.galaxies import galaxy_for_import
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
@@ -189,6 +190,9 @@ def bulk_import(
 ) -> dict[str, Any]:
     """Import a Parquet, CSV or JSONL file of systems into ``galaxy`` (created if missing).
 
+    A galaxy the call creates is removed again when the import fails before
+    storing a system; a file that cannot be read, or lacks a column, is refused first.
+
     * ``check_first`` (default): before anything is written, the whole file is read
       and validated, names included (unique in the file, not yet in the galaxy). A
       problem raises :class:`~haven.store.bulk.BulkRowError` naming the file row (or
@@ -208,7 +212,14 @@ def bulk_import(
     if not 1 <= batch_rows <= 10_000_000:
         raise InvalidInput("batch_rows must be between 1 and 10,000,000", field="batch_rows")
     fmt = tabular.detect_format(path, fmt)
-    store.ensure_galaxy(galaxy)
+    tabular.check_columns(path, fmt)  # an unreadable file or a missing column: refused before the galaxy is made
+    # A galaxy this import creates is removed again if the import fails before storing a system.
+    with galaxy_for_import(store, galaxy):
+        return _bulk_import(store, galaxy, path, fmt, progress, batch_rows, check_first)
+
+
+def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: ProgressCallback | None,
+                 batch_rows: int, check_first: bool) -> dict[str, Any]:
     checksum = file_checksum(path)
     t0 = time.perf_counter()
     loader = BulkLoader(

@@ -274,6 +274,12 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
             extra["id"] = value["id"]
     if key is not None:
         name = out.get("name")
+        if _has_surrogate(key):  # scan_json sees the record's value, not the key it is filed under
+            if name is None:
+                ctx.problem("name", "contains an unpaired surrogate escape (\\ud800–\\udfff); not valid Unicode")
+            else:
+                ctx.problem("", f"the key it is filed under ({key!r}) contains an unpaired surrogate escape; "
+                                "not valid Unicode")
         if name is None:
             out["name"] = key
         elif not (isinstance(name, str) and name.strip() == key.strip()):

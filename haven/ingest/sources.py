@@ -210,12 +210,18 @@ def _read_sqlite(path: Path) -> LegacyFile:
         conn.close()
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as an SQL identifier: in double quotes, each inner double quote doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _rows(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     """Every row of a legacy table in storage order (rowid, or plain scan for WITHOUT ROWID)."""
+    quoted = quote_identifier(table)
     try:
-        cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid')
+        cur = conn.execute(f"SELECT * FROM {quoted} ORDER BY rowid")
     except sqlite3.OperationalError:
-        cur = conn.execute(f'SELECT * FROM "{table}"')
+        cur = conn.execute(f"SELECT * FROM {quoted}")
     return [dict(r) for r in cur]
 
 
@@ -270,7 +276,11 @@ def _read_legacy_db(path: Path, conn: sqlite3.Connection, tables: set[str]) -> L
     for name in sorted(tables - _LEGACY_TABLES):
         if name.startswith("sqlite_"):
             continue
-        count = conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
+        try:
+            count = conn.execute(f"SELECT COUNT(*) FROM {quote_identifier(name)}").fetchone()[0]
+        except sqlite3.DatabaseError as exc:  # e.g. a virtual table of a module this SQLite lacks
+            out.warnings.append(f"table {name!r} cannot be read ({exc}); Haven does not import it")
+            continue
         if count:
             out.warnings.append(f"table {name!r} has {count} rows; Haven does not import it")
     out.records = [LegacyRecord(index=i, value=s) for i, s in enumerate(systems, start=1)]

@@ -27,7 +27,7 @@ from haven.errors import InvalidInput
 from haven.ingest import mapping
 from haven.model import BODY_TEXT_FIELDS, PlanetIn, StationIn, invalid_from_validation
 from haven.store.bulk import TEXT_COLUMNS, BulkRowError, Details
-from haven.timeutil import parse_ms
+from haven.timeutil import MAX_MS, MIN_MS, parse_ms
 
 __all__ = ["FORMATS", "FileBatch", "detect_format", "read_batches", "total_rows"]
 
@@ -78,8 +78,46 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 def total_rows(path: Path, fmt: str) -> int | None:
     """Records in the file when that is known without reading it (Parquet)."""
     if fmt == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+        return _open_parquet(path).metadata.num_rows
     return None
+
+
+def check_columns(path: Path, fmt: str) -> None:
+    """Refuse a file whose columns cannot be imported, before anything else happens.
+
+    Reads only the Parquet footer or the CSV header line (JSONL has no header; its
+    lines are checked one by one). Raises :class:`InvalidInput` naming the file: not
+    a readable Parquet file, not UTF-8 text, a column named twice, a required
+    column missing.
+    """
+    if fmt == "parquet":
+        _check_column_names(path, _parquet_schema(path, _open_parquet(path)).names)
+    elif fmt == "csv":
+        _check_column_names(path, _csv_header(path))
+
+
+def _check_column_names(path: Path, names: list[str]) -> None:
+    """Every column named once, no two columns for one field, and name, x, y, z present."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    for name, count in seen.items():
+        if count > 1:
+            times = "twice" if count == 2 else f"{count} times"
+            raise InvalidInput(f"{path.name}: the column {name!r} appears {times}; column names must be unique",
+                               field=name)
+    given: dict[str, list[str]] = {}  # loader column -> the file's columns that give it
+    for name in names:
+        given.setdefault(ALIASES.get(name, name), []).append(name)
+    for target in REQUIRED:
+        spelled = given.get(target, [])
+        short = target.removesuffix("_ly")
+        if len(spelled) > 1:
+            raise InvalidInput(f"{path.name}: the columns {spelled[0]!r} and {spelled[1]!r} both give {short}; "
+                               "keep one", field=short)
+        if not spelled:
+            raise InvalidInput(f"{path.name}: the column {short!r} is missing; a file needs the columns "
+                               "name, x, y and z", field=short)
 
 
 def read_batches(path: Path, fmt: str, batch_rows: int, skip: set[int] = frozenset()) -> Iterator[FileBatch]:
@@ -94,19 +132,67 @@ def read_batches(path: Path, fmt: str, batch_rows: int, skip: set[int] = frozens
 # -- Parquet and CSV: arrow tables ------------------------------------------------------
 
 
-def _parquet_stream(path: Path) -> Iterator[pa.RecordBatch]:
+def _not_parquet(path: Path, exc: BaseException) -> InvalidInput:
+    return InvalidInput(f"{path.name}: not a readable Parquet file ({exc})", field="file")
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"{path.name}: not a readable Parquet file ({exc})", field="file") from None
-    yield from pf.iter_batches(batch_size=65_536)
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:  # empty, truncated, not Parquet, unreadable
+        raise _not_parquet(path, exc) from None
+
+
+def _parquet_schema(path: Path, pf: pq.ParquetFile) -> pa.Schema:
+    try:
+        return pf.schema_arrow
+    except (pa.ArrowException, OSError) as exc:  # a footer whose types Arrow cannot read
+        raise _not_parquet(path, exc) from None
+
+
+def _parquet_stream(path: Path) -> Iterator[pa.RecordBatch]:
+    pf = _open_parquet(path)
+    _check_column_names(path, _parquet_schema(path, pf).names)
+    try:
+        yield from pf.iter_batches(batch_size=65_536)
+    except (pa.ArrowException, OSError) as exc:  # damaged pages: "Unexpected end of stream", bad compression
+        raise _not_parquet(path, exc) from None
+
+
+def _not_utf8(path: Path) -> InvalidInput | None:
+    """The error naming the first line that is not UTF-8 text, or None if every line is.
+
+    A line can be decoded on its own: the newline byte is never part of a longer
+    UTF-8 sequence.
+    """
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return InvalidInput(
+                    f"{path.name} line {line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position "
+                    f"{exc.start + 1} of the line); save the file as UTF-8", field="file",
+                )
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) or InvalidInput(f"{path.name}: not UTF-8 text", field="file") from None
+    except csv.Error as exc:  # e.g. a NUL byte in the header line
+        raise InvalidInput(f"{path.name} line 1: not a readable CSV header ({exc})", field="file") from None
+    if not header:
+        raise InvalidInput(f"{path.name}: the CSV file has no header line", field="file")
+    return header
 
 
 def _csv_stream(path: Path) -> Iterator[pa.RecordBatch]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), None)
-    if not header:
-        raise InvalidInput(f"{path.name}: the CSV file has no header line", field="file")
+    header = _csv_header(path)
+    _check_column_names(path, header)
     # Every column is read as text and converted here, so an error names its row. Only an
     # empty unquoted field is "no value": "N/A" or "null" are text a mapper typed, and a
     # quoted "" is an empty text.
@@ -116,8 +202,37 @@ def _csv_stream(path: Path) -> Iterator[pa.RecordBatch]:
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=opts)
         for batch in reader:
             yield batch
-    except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"{path.name}: not a readable CSV file ({exc})", field="file") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise _csv_error(path, exc) from None
+
+
+def _csv_error(path: Path, exc: BaseException) -> InvalidInput:
+    """Why Arrow could not read a CSV file, with the line or row when it can be found (an error path only)."""
+    bad_text = _not_utf8(path)
+    if bad_text is not None:
+        return bad_text
+    if isinstance(exc, pa.ArrowInvalid) and "CSV parse error" in str(exc):
+        # The parallel reader does not know row numbers; a single-threaded read does.
+        rows: list[Any] = []
+
+        def first_bad(row: Any) -> str:
+            rows.append(row)
+            return "error"
+
+        try:
+            for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False, block_size=8 << 20),
+                                    parse_options=pacsv.ParseOptions(invalid_row_handler=first_bad)):
+                pass
+        except (pa.ArrowException, OSError):
+            pass
+        if rows and rows[0].number is not None:
+            row = rows[0]
+            # ``number`` counts the header as row 1; Haven's CSV rows are numbered from the first record.
+            return InvalidInput(
+                f"{path.name} row {row.number - 1}: expected {row.expected_columns} columns (as in the header), "
+                f"got {row.actual_columns}: {row.text[:80]!r}",
+            )
+    return InvalidInput(f"{path.name}: not a readable CSV file ({exc})", field="file")
 
 
 def _tables(path: Path, stream: Iterator[pa.RecordBatch], batch_rows: int, skip: set[int], unit: str,
@@ -163,6 +278,7 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
         if name == "id" and "legacy_id" in names:
             target = "id"
         column = table.column(name)
+        _check_valid(column, name, fail)
         if n and column.null_count == n and target not in REQUIRED:
             continue  # a column with no values says what a missing one says (an export's unused columns)
         if target in DIRECT:
@@ -189,6 +305,30 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
     if extra_cols:
         cols["extra"] = _extras(extra_cols, n, fail)
     b.columns = cols
+
+
+def _check_valid(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> None:
+    """Refuse text that is not UTF-8 (a Parquet writer may store any bytes as a string), naming its row."""
+    try:
+        column.validate(full=True)  # checks UTF-8 in string values, nested ones included: ~10 ms a million rows
+    except pa.ArrowInvalid:
+        values = column.combine_chunks()
+
+        def valid(k: int) -> bool:
+            try:
+                values.slice(0, k).validate(full=True)
+            except pa.ArrowInvalid:
+                return False
+            return True
+
+        good, bad = 0, len(values)  # bisection: the first ``good`` values are valid, the first ``bad`` are not
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if valid(mid):
+                good = mid
+            else:
+                bad = mid
+        raise fail(max(bad - 1, 0), name, "is not valid UTF-8 text") from None
 
 
 def _json_cells(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> list[Any]:
@@ -223,35 +363,89 @@ def _to_float(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInp
     try:
         return pc.cast(column, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for i, v in enumerate(column.to_pylist()):
-            if v is None:
-                continue
-            try:
-                float(v)
-            except ValueError:
-                raise fail(i, name, f"must be a number, not {v!r}") from None
-        raise
+        raise _first_uncastable(column, pa.float64(), name, fail, lambda v: f"must be a number, not {v!r}") from None
+
+
+#: The whole numbers a ``seed`` column holds (the loader checks its own range, 0 to 2**63 - 1).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _to_int(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> pa.ChunkedArray:
     try:
         return pc.cast(column, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for i, v in enumerate(column.to_pylist()):
-            if v is None:
-                continue
+
+        def why(v: str) -> str:
             try:
-                int(v)
+                whole = int(v)
             except ValueError:
-                raise fail(i, name, f"must be a whole number, not {v!r}") from None
-        raise
+                return f"must be a whole number, not {v!r}"
+            if not _INT64_MIN <= whole <= _INT64_MAX:
+                return f"must be a whole number between 0 and {_INT64_MAX}, not {v!r}"
+            return f"must be a whole number, not {v!r}"
+
+        raise _first_uncastable(column, pa.int64(), name, fail, why) from None
+
+
+def _first_uncastable(column: pa.ChunkedArray, to: pa.DataType, name: str, fail: Callable[..., InvalidInput],
+                      why: Callable[[str], str]) -> InvalidInput:
+    """The error naming the first value Arrow cannot cast (an error path only).
+
+    Found by bisection over prefixes of the column (a few dozen casts, whatever
+    its length), so the row is the one Arrow itself refuses.
+    """
+    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+    def casts(k: int) -> bool:
+        try:
+            pc.cast(values.slice(0, k), to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+        return True
+
+    good, bad = 0, len(values)  # the first ``good`` values cast; the first ``bad`` do not
+    if casts(bad):
+        return fail(0, name, f"cannot be read as {to}")
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if casts(mid):
+            good = mid
+        else:
+            bad = mid
+    return fail(bad - 1, name, why(values[bad - 1].as_py()))
+
+
+#: Units of an Arrow timestamp per millisecond (seconds are multiplied instead).
+_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
+
+
+def _timestamps_ms(column: Any, name: str, fail: Callable[..., InvalidInput]) -> list[int | None]:
+    """A timestamp column as epoch milliseconds: finer units are cut to the millisecond, like text stamps.
+
+    An instant outside the years 1 to 9999 names its row (Arrow's own cast to
+    milliseconds refuses finer values and overflows on far ones, naming no row).
+    """
+    ints = pc.cast(column, pa.int64())  # the stored count of the column's unit since the epoch
+    valid = ints.is_valid().to_numpy(zero_copy_only=False)
+    raw = pc.fill_null(ints, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    unit = column.type.unit
+    if unit == "s":
+        inside = (raw >= MIN_MS // 1000) & (raw <= MAX_MS // 1000)  # tested before multiplying: no overflow
+        ms = np.where(inside, raw, 0) * 1000
+    else:
+        ms = raw // _PER_MS[unit]
+        inside = (ms >= MIN_MS) & (ms <= MAX_MS)
+    outside = valid & ~inside
+    if outside.any():
+        raise fail(int(np.flatnonzero(outside)[0]), name, "must lie between the years 1 and 9999 (UTC)")
+    return pa.array(ms, mask=~valid).to_pylist()
 
 
 def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput]) -> list[int | None]:
     """Timestamps (text, epoch milliseconds or a timestamp type) as epoch milliseconds."""
     if isinstance(column, (pa.ChunkedArray, pa.Array)):
         if pa.types.is_timestamp(column.type):
-            return pc.cast(pc.cast(column, pa.timestamp("ms", tz=column.type.tz)), pa.int64()).to_pylist()
+            return _timestamps_ms(column, name, fail)
         values = column.to_pylist()
     else:
         values = list(column)

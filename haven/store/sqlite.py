@@ -489,6 +489,28 @@ class SQLiteStore:
             )
         return self.galaxy(name)
 
+    def drop_empty_galaxy(self, galaxy_id: int) -> bool:
+        """Remove a galaxy that holds no system (the one a failed import created); True if it was removed.
+
+        Nothing happens while a bulk load holds the database's indexes back (it may
+        resume into the galaxy) or once a system is stored in it. Its bookkeeping rows
+        (bulk jobs, chunks, change entries) cascade; its octree nodes are deleted.
+        """
+        with self._write() as conn:
+            if deferred.deferred_record(conn) is not None:
+                return False
+            gone = conn.execute(
+                "DELETE FROM galaxy WHERE id = ? AND system_count = 0 "
+                "AND NOT EXISTS (SELECT 1 FROM system WHERE galaxy_id = ?)",
+                (galaxy_id, galaxy_id),
+            ).rowcount > 0
+            if gone:
+                conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
+        if gone:  # galaxy keys are cached by name and id, and a new galaxy may reuse the id
+            self._keys = {name: key for name, key in self._keys.items() if key.id != galaxy_id}
+            self._keys_by_id.pop(galaxy_id, None)
+        return gone
+
     @staticmethod
     def _galaxy_row(row: sqlite3.Row) -> dict[str, Any]:
         d = dict(row)

@@ -1,0 +1,55 @@
+"""The galaxy an import writes into: created when missing, and gone again if the import fails.
+
+``haven import`` creates its galaxy when it does not exist. An import that then
+fails (a bad file, a bad record) must leave the database as it found it, so the
+galaxy it created is removed again, provided it still holds no system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from haven.errors import NotFound
+
+__all__ = ["galaxy_for_import"]
+
+
+@contextmanager
+def galaxy_for_import(store: Any, galaxy: str) -> Iterator[dict[str, Any]]:
+    """Ensure ``galaxy`` exists for the block; remove it again if this call created it and the block fails.
+
+    Yields the galaxy (as ``store.galaxy()`` returns it). The galaxy is removed only
+    when the block raises an exception (not on Ctrl-C: a bulk import resumes), the
+    galaxy did not exist before, no system is stored in it and no bulk load holds
+    its indexes back (checked in the same transaction as the removal, so systems
+    written meanwhile, by this import or another writer, keep it). Its bookkeeping
+    rows go with it (bulk jobs, chunks and change entries cascade; octree nodes are
+    deleted).
+    """
+    name = galaxy.strip()
+    existed = _exists(store, name)
+    g = store.ensure_galaxy(galaxy)
+    try:
+        yield g
+    except Exception:  # bad input, a conflict…; an interrupted (resumable) import keeps its galaxy
+        if not existed:
+            _remove_if_empty(store, g["id"])
+        raise
+
+
+def _exists(store: Any, name: str) -> bool:
+    try:
+        store.galaxy(name)
+    except NotFound:
+        return False
+    return True
+
+
+def _remove_if_empty(store: Any, galaxy_id: int) -> None:
+    """Delete the galaxy if it holds no system; best effort (the import's own error is the one to report)."""
+    try:
+        store.drop_empty_galaxy(galaxy_id)
+    except Exception:  # noqa: BLE001 - never hide the import's own error behind this one
+        pass
