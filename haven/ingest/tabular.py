@@ -321,14 +321,7 @@ def _check_valid(column: pa.ChunkedArray, name: str, fail: Callable[..., Invalid
                 return False
             return True
 
-        good, bad = 0, len(values)  # bisection: the first ``good`` values are valid, the first ``bad`` are not
-        while bad - good > 1:
-            mid = (good + bad) // 2
-            if valid(mid):
-                good = mid
-            else:
-                bad = mid
-        raise fail(max(bad - 1, 0), name, "is not valid UTF-8 text") from None
+        raise fail(_first_failing(len(values), valid), name, "is not valid UTF-8 text") from None
 
 
 def _json_cells(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> list[Any]:
@@ -403,16 +396,10 @@ def _first_uncastable(column: pa.ChunkedArray, to: pa.DataType, name: str, fail:
             return False
         return True
 
-    good, bad = 0, len(values)  # the first ``good`` values cast; the first ``bad`` do not
-    if casts(bad):
+    if casts(len(values)):
         return fail(0, name, f"cannot be read as {to}")
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if casts(mid):
-            good = mid
-        else:
-            bad = mid
-    return fail(bad - 1, name, why(values[bad - 1].as_py()))
+    row = _first_failing(len(values), casts)
+    return fail(row, name, why(values[row].as_py()))
 
 
 #: Units of an Arrow timestamp per millisecond (seconds are multiplied instead).
@@ -647,3 +634,18 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                                                 "space_station")
         details = parse_details(d.get("planets"), d.get("space_station"), lambda p, m, row=row: fail(row, p, m))
         b.attach.append((row, str(legacy_id), details))
+
+
+def _first_failing(n: int, prefix_ok: Callable[[int], bool]) -> int:
+    """The index of the first bad value, by bisection: ``prefix_ok(k)`` says whether the first ``k`` values are fine.
+
+    An error path only (a file already refused as a whole); ``prefix_ok(n)`` is assumed False.
+    """
+    good, bad = 0, n
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if prefix_ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return max(bad - 1, 0)

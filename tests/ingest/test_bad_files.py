@@ -11,9 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from haven.cli import app
 from haven.config import DatabaseUrl
 from haven.errors import InvalidInput, NotFound
 from haven.ingest.bulk import bulk_import
@@ -23,23 +21,13 @@ STORED = "name,x,y,z\nKEPT ONE,1,2,3\nKEPT TWO,4,5,6\n"
 
 
 @pytest.fixture
-def haven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def haven(haven_cli, tmp_path: Path):
     """``haven ARGS…`` in-process against a fresh database that already holds two systems."""
-    db = tmp_path / "haven.db"
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.delenv("HAVEN_SQLITE_SYNCHRONOUS", raising=False)
-    runner = CliRunner(env={"COLUMNS": "240"})
-
-    def invoke(*args: object):
-        return runner.invoke(app, [str(a) for a in args])
-
-    assert invoke("init", "--no-demo").exit_code == 0
     stored = tmp_path / "stored.csv"
     stored.write_text(STORED, encoding="utf-8")
-    result = invoke("import", stored)
+    result = haven_cli("import", stored)
     assert result.exit_code == 0, result.output
-    invoke.db = db
-    return invoke
+    return haven_cli
 
 
 def db_state(db: Path) -> tuple[list, list]:

@@ -14,9 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from haven.cli import app
 from haven.config import DatabaseUrl
 from haven.ingest.bulk import bulk_import
 from haven.store import init_store, open_store
@@ -77,19 +75,8 @@ def write_kit(folder: Path, rows: list[dict], details: list[dict]) -> tuple[Path
 
 
 @pytest.fixture
-def haven(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    db = tmp_path / "haven.db"
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.delenv("HAVEN_SQLITE_SYNCHRONOUS", raising=False)
-    runner = CliRunner(env={"COLUMNS": "240"})
-
-    def invoke(*args: object):
-        return runner.invoke(app, [str(a) for a in args])
-
-    result = invoke("init", "--no-demo")
-    assert result.exit_code == 0, result.output
-    invoke.db = db
-    return invoke
+def haven(haven_cli):
+    return haven_cli
 
 
 def counts(db: Path) -> tuple[int, int, int, int]:
