@@ -87,14 +87,7 @@ Name = Annotated[str, BeforeValidator(clean_name)]
 
 def clean_region(value: str | None) -> str | None:
     """A region name: trimmed, at most 200 characters, no control characters; empty means none."""
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > NAME_MAX_CHARS:
-        raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-    if any(ord(ch) < 32 for ch in value):
-        raise ValueError("must not contain control characters")
-    return value or None
+    return clean_name(value) if value is not None and value.strip() else None
 
 
 Region = Annotated[Text, AfterValidator(clean_region)]

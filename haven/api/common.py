@@ -48,11 +48,11 @@ def get_store(request: HTTPConnection) -> Any:
     return store
 
 
-def app_galaxy(request: Request) -> str:
+def app_galaxy(request: HTTPConnection) -> str:
     return request.app.state.galaxy
 
 
-def request_galaxy(request: Request, galaxy: str | None) -> str:
+def request_galaxy(request: HTTPConnection, galaxy: str | None) -> str:
     """The galaxy a request names (``?galaxy=``), or the app's default."""
     return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
 

@@ -187,11 +187,16 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(request, status, code, message, None, headers=headers)
 
 
+def is_busy(exc: BaseException) -> bool:
+    """A "database is locked/busy" error past the store's busy timeout: load, not a bug (503, retry)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy"))
+
+
 async def database_error_handler(request: Request, exc: Exception) -> Response:
     """SQLite errors that escape the store. "locked"/"busy" past the store's busy
     timeout is load, not a bug: a 503 the client may retry; so is an index that a
     bulk load has out while it runs. Anything else is a bug."""
-    if isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy")):
+    if is_busy(exc):
         log.warning("database busy on %s %s: %s", request.method, request.scope.get("path"), exc)
         return error_response(
             request, 503, "store_unavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}

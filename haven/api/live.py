@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import struct
 from typing import Annotated, Any, Literal
 
@@ -34,10 +35,11 @@ from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from haven.api.common import MAX_NAME_CHARS, app_object, get_store
+from haven.api.common import app_object, check_name, get_store, request_galaxy
+from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
-from haven.errors import HavenError, InvalidInput, NotFound
+from haven.errors import HavenError, InvalidInput, NotFound, StoreUnavailable
 from haven.model import invalid_from_validation
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
@@ -197,7 +199,11 @@ class _Connection:
                     chunk = await to_thread.run_sync(
                         lambda: self.service.get(self.galaxy, level, cell, request.encoding, node=node)
                     )
-                except HavenError as exc:
+                except (HavenError, sqlite3.OperationalError) as exc:
+                    if not isinstance(exc, HavenError):
+                        if not is_busy(exc):
+                            raise
+                        exc = StoreUnavailable("the database is busy; ask again shortly")
                     exc.field = f"chunks[{index}]"
                     await self._text(error_message(exc, request.id))
                     continue
@@ -237,14 +243,13 @@ class _Connection:
 async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
     """Chunk requests and change notifications over one WebSocket (see the module notes)."""
     await websocket.accept()
-    name = galaxy.strip() if galaxy and galaxy.strip() else websocket.app.state.galaxy
+    name = request_galaxy(websocket, galaxy)
     try:
-        if len(name) > MAX_NAME_CHARS:
-            raise InvalidInput(f"galaxy must be at most {MAX_NAME_CHARS} characters", field="galaxy")
+        check_name(name, "galaxy")
         await to_thread.run_sync(get_store(websocket).galaxy, name)
-    except (InvalidInput, NotFound) as exc:
+    except HavenError as exc:  # a bad or unknown galaxy (1008: policy), or no database (1013: try again later)
         await websocket.send_text(orjson.dumps(error_message(exc)).decode())
-        await websocket.close(code=1008)
+        await websocket.close(code=1008 if isinstance(exc, (InvalidInput, NotFound)) else 1013)
         return
     connection = _Connection(websocket, name)
     try:

@@ -26,7 +26,7 @@ import numpy as np
 
 from haven.chunks.format import encode_chunk
 from haven.chunks.transfer import compress, decompress
-from haven.errors import NotFound
+from haven.errors import HavenError, NotFound
 from haven.store.base import CommitGate
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
@@ -174,8 +174,11 @@ class ChunkRefresher:
         while not self._stop.wait(self.interval_s):
             try:
                 self.refresh_once()
-            except (sqlite3.Error, OSError) as exc:  # busy or gone: try again next round
+            except (sqlite3.Error, OSError, HavenError) as exc:  # busy, gone, a load under way: next round
                 log.debug("chunk refresh skipped: %s", exc)
+                self._gate.read_failed()
+            except Exception:  # a bug must not stop the thread for good: say so and go on
+                log.exception("chunk refresh failed")
                 self._gate.read_failed()
 
     def refresh_once(self) -> int:

@@ -30,11 +30,10 @@ A search runs in two steps:
    index and short terms these are the rarest few (below); for a long term's
    name keys, up to six spread over the term. The two id
    lists are merged in id order.
-   When the database holds systems of more than one galaxy, each query also
-   names the galaxy's key (:func:`galaxy_key`): both indexes hold, in a column
-   of their own, one key per row that says which galaxy the system is in. A
-   search in a small galaxy beside a big one then walks only the small one's
-   ids, instead of every match of the whole database.
+   Both indexes hold, in a column of their own, one key per row that says
+   which galaxy the system is in (:func:`galaxy_key`). A search in a galaxy
+   holding less than half of the database's systems also names that key, so
+   it walks only its own galaxy's ids, never every match of the database.
 2. **Check.** Each candidate is kept only if the term really occurs in one of
    its three columns, ignoring case (:func:`contains_term`). Reading stops as
    soon as the page is full.
@@ -164,11 +163,6 @@ def galaxy_key(galaxy_id: int) -> str:
     """
     return chr(_GALAXY_MARK) + chr(_PLANE_16 + (galaxy_id >> 15)) + chr(_PLANE_16 + (galaxy_id & 0x7FFF))
 
-
-def galaxy_key_sql(galaxy_id_sql: str) -> str:
-    """:func:`galaxy_key` as an SQL expression over ``galaxy_id_sql`` (for triggers and bulk fills)."""
-    return (f"char({_GALAXY_MARK}, {_PLANE_16} + (({galaxy_id_sql}) >> 15), "
-            f"{_PLANE_16} + (({galaxy_id_sql}) & 32767))")
 
 
 def register_functions(conn: sqlite3.Connection) -> None:

@@ -387,12 +387,14 @@ class SQLiteStore:
         self._local = threading.local()
 
     @contextmanager
-    def _write(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, wait: bool = True, data: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything inside commits together or not at all.
 
         Writers of this process wait for their turn up to the busy timeout; with
         ``wait=False`` it raises :class:`WriterBusy` at once if another thread of
-        this process is writing (housekeeping that can be skipped).
+        this process is writing (housekeeping that can be skipped). ``data=False``:
+        a cache write (a stored chunk) that changes no system, so the commit
+        listeners are not called.
         """
         got_turn = self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if wait else self._writer.acquire(blocking=False)
         if not got_turn:
@@ -408,9 +410,10 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            self._wrote = True
-            for listener in self._commit_listeners:
-                listener()
+            if data:
+                self._wrote = True
+                for listener in self._commit_listeners:
+                    listener()
         finally:
             self._writer.release()
 
@@ -1032,7 +1035,7 @@ class SQLiteStore:
         conn = self.conn
         conn.execute("PRAGMA busy_timeout = 0")
         try:
-            with self._write(wait=False):
+            with self._write(wait=False, data=False):
                 conn.execute(
                     "INSERT INTO lod_chunk (galaxy_id, level, cell, version, body) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (galaxy_id, level, cell) DO UPDATE SET version = excluded.version, "
@@ -1121,9 +1124,10 @@ class SQLiteStore:
         _check_limit(limit)
         galaxy_id = self._galaxy_key(galaxy).id
         with self._read() as conn:
-            clock, total = conn.execute(
-                "SELECT lod_clock, system_count FROM galaxy WHERE id = ?", (galaxy_id,)
-            ).fetchone()
+            row = conn.execute("SELECT lod_clock, system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()
+            if row is None:  # removed since its key was cached
+                raise NotFound(f"no galaxy named {galaxy!r}", field="galaxy")
+            clock, total = row
             rows = conn.execute(CHANGED_NODES_SQL, (galaxy_id, since_version, limit + 1)).fetchall()
         if len(rows) > limit:
             return {"clock": clock, "nodes": [], "reset": True, "total_systems": total}

@@ -111,3 +111,30 @@ def test_the_commit_gate_reads_after_a_commit_or_a_failed_read(store):
     assert gate.should_read() is True  # so it is read next round, with no new commit
     assert gate.should_read() is False
     assert CommitGate(object()).should_read() is True  # a store without a watch is always read
+
+
+def test_storing_a_chunk_is_not_announced_as_a_change(store):
+    store.create(GALAXY, validate_system({"name": "Cached", "x": 1, "y": 2, "z": 3}))
+    heard: list[int] = []
+    stop = store.on_commit(lambda: heard.append(1))
+    try:
+        assert store.store_chunk(GALAXY, 0, 0, 1, b"bytes") is True
+        assert heard == []  # a cache fill changes no system: live maps are not woken for it
+        store.create(GALAXY, validate_system({"name": "Cached too", "x": 4, "y": 5, "z": 6}))
+        assert heard == [1]
+    finally:
+        stop()
+
+
+def test_the_feed_of_a_galaxy_removed_meanwhile_is_not_found(store):
+    from haven.errors import NotFound
+
+    store.ensure_galaxy("Brief")
+    other = type(store)(store.path)  # another process, which has the galaxy's key cached
+    try:
+        assert other.changed_nodes("Brief", 0)["nodes"] == []
+        assert store.drop_empty_galaxy(store.galaxy("Brief")["id"]) is True
+        with pytest.raises(NotFound):
+            other.changed_nodes("Brief", 0)
+    finally:
+        other.close()

@@ -8,9 +8,9 @@ grew with the other galaxy.
 
 From this revision each index has a ``galaxy`` column holding one key per
 row, three characters of Unicode's last private-use plane made from the
-galaxy's id (:func:`haven.store.search.galaxy_key`). While a database holds
-systems of more than one galaxy, every search names that key too, and FTS5
-walks only the galaxy's own ids. ``system_fts`` reads its text through the
+galaxy's id (:func:`haven.store.search.galaxy_key`). A search in a galaxy
+holding less than half of the database's systems names that key too, and
+FTS5 walks only the galaxy's own ids. ``system_fts`` reads its text through the
 view ``system_search_text`` (``system``'s text columns and the key), so it
 stays an index over external content that ``'rebuild'`` and
 ``'integrity-check'`` work on.
@@ -35,7 +35,7 @@ CRISISMERGE = 128  # as set by revisions 0006 to 0008
 _IDS_ONLY = "detail='none', columnsize=0"
 _TRIGGERS = ("system_fts_insert", "system_fts_delete", "system_fts_update",
              "system_fts_name_insert", "system_fts_name_delete", "system_fts_name_update")
-# search.galaxy_key_sql("<row>.galaxy_id"), spelled out: a revision must not change when the code does.
+# search.galaxy_key() as SQL over "<row>.galaxy_id" (spelled out here: a revision must not change when the code does).
 _KEY = "char(1114109, 1048576 + ({row}.galaxy_id >> 15), 1048576 + ({row}.galaxy_id & 32767))"
 
 
