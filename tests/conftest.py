@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from haven.cli import app
 from haven.config import DatabaseUrl
 from haven.store import SQLiteStore, init_store
 
@@ -24,3 +27,22 @@ def store(db_url: DatabaseUrl):
     s.ensure_galaxy(GALAXY)
     yield s
     s.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "haven.db"
+
+
+@pytest.fixture
+def haven(db_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run ``haven ARGS…`` in-process with HAVEN_DATABASE_URL pointing at a temporary file."""
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_path}")
+    monkeypatch.delenv("HAVEN_SQLITE_SYNCHRONOUS", raising=False)
+    runner = CliRunner(env={"COLUMNS": "240"})
+
+    def invoke(*args: object, input: str | None = None) -> Result:
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    invoke.db = db_path
+    return invoke

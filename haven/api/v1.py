@@ -39,7 +39,7 @@ from haven.api.common import (
 from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.errors import InvalidInput
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
-from haven.ingest.export import export_stream
+from haven.ingest.export import DOWNLOADS, export_stream
 from haven.model import validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page
 
@@ -350,15 +350,6 @@ def stats(request: Request, galaxy: Galaxy = None) -> Response:
 
 ExportFormat = Literal[EXPORT_FORMATS]  # type: ignore[valid-type]  # the formats `haven export` writes
 #: Media type and file name extension of each export format.
-EXPORT_TYPES: dict[str, tuple[str, str]] = {
-    "haven-json": ("application/json", "json"),
-    "legacy-json": ("application/json", "json"),
-    "parquet": ("application/vnd.apache.parquet", "parquet"),
-    "csv": ("text/csv; charset=utf-8", "csv"),
-    "jsonl": ("application/x-ndjson", "jsonl"),
-}
-
-
 def attachment(filename: str) -> str:
     """A ``Content-Disposition`` for a download named after user text: ASCII fallback, UTF-8 name escaped."""
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in filename)
@@ -377,7 +368,7 @@ def export(
     (memory does not grow with the galaxy); each batch is read in its own snapshot."""
     name = request_galaxy(request, galaxy)
     chunks = export_stream(get_store(request), name, format)  # checks the galaxy before the first byte
-    media_type, suffix = EXPORT_TYPES[format]
+    media_type, suffix = DOWNLOADS[format]
     return StreamingResponse(chunks, media_type=media_type,
                              headers={"Content-Disposition": attachment(f"{name}.{suffix}")})
 

@@ -326,11 +326,12 @@ def import_(
     JSONL files go through the bulk loader: checked first, then written in
     batches; a killed import resumes where it stopped when run again.
     """
+    from haven.ingest import tabular
     from haven.ingest.galaxies import galaxy_for_import
     from haven.ingest.legacy import import_file
 
     url = resolve_url(database)
-    if file.suffix.lower() in BULK_SUFFIXES:
+    if file.suffix.lower() in tabular.SUFFIXES:
         if dry_run or on_conflict is not OnConflict.error:
             raise InvalidInput("--dry-run and --on-conflict apply to legacy JSON and haven.db files only",
                                field="file")
@@ -357,7 +358,6 @@ def import_(
         raise ImportFailed(f"{file.name}: the import would fail", report.problems)
 
 
-BULK_SUFFIXES = (".parquet", ".csv", ".jsonl")
 
 
 def count_bar(console: Console, *, transient: bool) -> Any:

@@ -33,15 +33,23 @@ import pyarrow.parquet as pq
 
 from haven import __version__
 from haven.errors import InvalidInput, NotFound
+from haven.ingest import tabular
 from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
 from haven.timeutil import now_ms, to_iso
 
 JSON_FORMATS = ("haven-json", "legacy-json")
-FLAT_FORMATS = ("parquet", "csv", "jsonl")
+FLAT_FORMATS = tabular.FORMATS
 FORMATS = JSON_FORMATS + FLAT_FORMATS
 FORMAT_VERSION = "1.0.0"
-_SUFFIXES = {".json": "haven-json", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv",
-             ".jsonl": "jsonl", ".ndjson": "jsonl"}
+#: Each format's media type and file suffix, for a download.
+DOWNLOADS: dict[str, tuple[str, str]] = {
+    "haven-json": ("application/json", "json"),
+    "legacy-json": ("application/json", "json"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+}
+_SUFFIXES = {".json": "haven-json", **tabular.SUFFIXES}
 
 #: A flat record's columns in file order, each with its Arrow type in a Parquet file.
 #: ``planets``, ``space_station`` and ``extra`` are JSON text in Parquet and CSV.
@@ -297,8 +305,9 @@ def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterat
         for systems in _flat_batches(store, g, progress):
             pending.append(_arrow_batch(systems, text_times=False))
             if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
-                pending = []
+                table = pa.Table.from_batches(pending, schema)  # one full row group; the rest waits for more
+                writer.write_table(table.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                pending = table.slice(ROW_GROUP_ROWS).to_batches()
                 yield sink.take()
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)

@@ -32,7 +32,7 @@ from haven.timeutil import MAX_MS, MIN_MS, parse_ms
 __all__ = ["FORMATS", "FileBatch", "detect_format", "read_batches", "total_rows"]
 
 FORMATS = ("parquet", "csv", "jsonl")
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 #: File column → loader column.
 ALIASES = {"x": "x_ly", "y": "y_ly", "z": "z_ly", "id": "legacy_id"}
@@ -67,7 +67,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
         if fmt not in FORMATS:
             raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
         return fmt
-    found = _SUFFIXES.get(path.suffix.lower())
+    found = SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise InvalidInput(
             f"{path.name}: cannot tell the format from the extension; use .parquet, .csv or .jsonl", field="format"

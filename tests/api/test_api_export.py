@@ -84,3 +84,9 @@ def test_legacy_json_refuses_a_system_named_meta(client, store, galaxy):
     store.create(GALAXY, validate_system({"name": "_meta", "x": 0, "y": 0, "z": 0}))
     r = client.get("/api/v1/export", params={"format": "legacy-json"})
     assert r.status_code == 400 and r.json()["error"]["field"] == "format"
+
+
+def test_every_export_format_has_a_download_type():
+    from haven.ingest.export import DOWNLOADS, FORMATS
+
+    assert set(DOWNLOADS) == set(FORMATS)  # a format without one would fail at download time

@@ -187,3 +187,16 @@ def test_demo_file_imports_with_the_legacy_importer(haven: Invoke, db_path: Path
     assert_ok(haven("init", "--no-demo"))
     assert_ok(haven("import", DEMO_FILE))
     assert system_count(db_path) == len(handmade_systems())
+
+
+def test_every_extension_export_writes_is_one_import_reads_back(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init"))
+    for suffix in (".pq", ".ndjson"):
+        path = tmp_path / f"copy{suffix}"
+        assert_ok(haven("export", "-o", path))
+        assert_ok(haven("import", path, "--galaxy", f"Copy {suffix}"))
+        store = open_store(DatabaseUrl("sqlite", str(db_path)))
+        try:
+            assert store.stats(f"Copy {suffix}")["total_systems"] == store.stats("Haven")["total_systems"]
+        finally:
+            store.close()

@@ -190,23 +190,3 @@ def snapshot() -> Callable[[Any, str], list[dict[str, Any]]]:
 
     return take
 
-
-@pytest.fixture
-def haven_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """``haven ARGS…`` run in-process against a fresh, initialised database (``.db`` is its path)."""
-    from typer.testing import CliRunner
-
-    from haven.cli import app
-
-    db = tmp_path / "haven.db"
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.delenv("HAVEN_SQLITE_SYNCHRONOUS", raising=False)
-    runner = CliRunner(env={"COLUMNS": "240"})
-
-    def invoke(*args: object):
-        return runner.invoke(app, [str(a) for a in args])
-
-    result = invoke("init", "--no-demo")
-    assert result.exit_code == 0, result.output
-    invoke.db = db
-    return invoke

@@ -21,13 +21,14 @@ STORED = "name,x,y,z\nKEPT ONE,1,2,3\nKEPT TWO,4,5,6\n"
 
 
 @pytest.fixture
-def haven(haven_cli, tmp_path: Path):
+def haven(haven, tmp_path: Path):
     """``haven ARGS…`` in-process against a fresh database that already holds two systems."""
+    assert haven("init", "--no-demo").exit_code == 0
     stored = tmp_path / "stored.csv"
     stored.write_text(STORED, encoding="utf-8")
-    result = haven_cli("import", stored)
+    result = haven("import", stored)
     assert result.exit_code == 0, result.output
-    return haven_cli
+    return haven
 
 
 def db_state(db: Path) -> tuple[list, list]:

@@ -75,8 +75,11 @@ def write_kit(folder: Path, rows: list[dict], details: list[dict]) -> tuple[Path
 
 
 @pytest.fixture
-def haven(haven_cli):
-    return haven_cli
+def haven(haven):
+    """The ``haven`` command on an initialised, empty database."""
+    result = haven("init", "--no-demo")
+    assert result.exit_code == 0, result.output
+    return haven
 
 
 def counts(db: Path) -> tuple[int, int, int, int]:
