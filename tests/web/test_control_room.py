@@ -276,6 +276,7 @@ def test_rows_link_to_view_and_edit_and_the_map_offers_three_scopes(page, stars:
 
 #: A galaxy name that only survives a URL when encoded: spaces, a slash, &, %, #, ?, + and non-ASCII.
 ODD_GALAXY = "Outer Rim / Sektor 7 & Co. + 100% #1? ✦ Ω"
+ODD_ENCODED = "Outer+Rim+%2F+Sektor+7+%26+Co.+%2B+100%25+%231%3F+%E2%9C%A6+%CE%A9"  # as URLSearchParams writes it
 
 
 def test_download_streams_the_whole_galaxy_in_the_chosen_format(page, live_server, store, tmp_path: Path) -> None:
@@ -294,8 +295,7 @@ def test_download_streams_the_whole_galaxy_in_the_chosen_format(page, live_serve
     expect(page.locator("#download-title")).to_have_text(f"Download “{ODD_GALAXY}”")
     expect(page.get_by_label("Format")).to_be_focused()
     link = page.locator("#download")
-    encoded = "Outer+Rim+%2F+Sektor+7+%26+Co.+%2B+100%25+%231%3F+%E2%9C%A6+%CE%A9"
-    expect(link).to_have_attribute("href", f"/api/v1/export?galaxy={encoded}&format=jsonl")
+    expect(link).to_have_attribute("href", f"/api/v1/export?galaxy={ODD_ENCODED}&format=jsonl")
     assert parse_qs(urlsplit(link.get_attribute("href")).query) == {"galaxy": [ODD_GALAXY], "format": ["jsonl"]}
 
     # By keyboard: Tab from the format to the link, Enter downloads it and closes the box.
@@ -329,7 +329,6 @@ def test_download_streams_the_whole_galaxy_in_the_chosen_format(page, live_serve
 # -- more than one galaxy --------------------------------------------------------------------
 
 #: How ODD_GALAXY reads in a query string built by URLSearchParams.
-ODD_ENCODED = "Outer+Rim+%2F+Sektor+7+%26+Co.+%2B+100%25+%231%3F+%E2%9C%A6+%CE%A9"
 
 
 def two_galaxies(store) -> None:
@@ -486,6 +485,7 @@ def test_the_header_of_the_other_pages_keeps_the_galaxy(page, live_server, store
     for url in (f"/map.html?galaxy={ODD_ENCODED}", f"/wizard.html?galaxy={ODD_ENCODED}"):
         page.goto(base + url)
         header_keeps_the_galaxy()
+    expect(page.locator("#back-link")).to_have_attribute("href", f"/?galaxy={ODD_ENCODED}")  # the wizard's way back
     # Without ?galaxy= the system page names the galaxy the system belongs to.
     page.goto(f"{base}/system.html?id={system_id}")
     expect(page.locator("#system-panel")).to_contain_text("Beacon Rim")

@@ -65,6 +65,12 @@ export function linkSiteNav(galaxy) {
   }
 }
 
+/** The galaxy a page shows: `HAVEN_GALAXY` (set by an exported page), else `?galaxy=`, else null (the server's). */
+export function pageGalaxy() {
+  const configured = globalThis.HAVEN_GALAXY;
+  return typeof configured === "string" && configured.trim() ? configured : urlGalaxy();
+}
+
 /** The page URL's `?galaxy=`, or null when it names none. */
 export function urlGalaxy() {
   const g = new URLSearchParams(globalThis.location?.search ?? "").get("galaxy") ?? "";
@@ -146,6 +152,9 @@ export function el(tag, attrs = {}, ...children) {
   }
   return node;
 }
+
+/** A promise that resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Call `fn` once `waitMs` have passed without another call (for search-as-you-type). */
 export function debounce(fn, waitMs = 250) {

@@ -7,7 +7,7 @@
 // lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it.
 // Without ?galaxy= the page shows the server's own galaxy and its links name none.
 
-import { API_BASE, api, debounce, el, formatCount, linkSiteNav, query, withGalaxy as galaxyHref } from "./api.js";
+import { API_BASE, api, debounce, el, formatCount, linkSiteNav, query, withGalaxy } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
 
 const PER_PAGE = 100;
@@ -56,8 +56,6 @@ let regionsSeq = 0;
 let statsSeq = 0;
 /** The name of the galaxy listed here, as the server spells it, once it has said it. */
 let galaxyName = null;
-/** Every galaxy of the database ({name, system_count, …}), once the server has listed them. */
-let galaxies = null;
 /** True while the URL names a galaxy the server does not have. */
 let galaxyMissing = false;
 
@@ -82,8 +80,8 @@ function currentUrl() {
 }
 
 /** `href` (a page of this site) with the URL's galaxy added; unchanged when the URL names none. */
-function withGalaxy(href) {
-  return galaxyHref(href, view.galaxy);
+function galaxyLink(href) {
+  return withGalaxy(href, view.galaxy);
 }
 
 /** The query string of an API request: `params` plus the URL's galaxy, if it names one. */
@@ -116,7 +114,7 @@ function syncControls() {
   ui.prefix.value = view.prefix;
   syncGalaxyPicker();
   const back = encodeURIComponent(currentUrl());
-  ui.addSystem.href = withGalaxy(`/wizard.html?back=${back}`);
+  ui.addSystem.href = galaxyLink(`/wizard.html?back=${back}`);
   linkSiteNav(view.galaxy);
   document.title = view.galaxy ? `Control Room · ${view.galaxy} · Haven` : "Control Room · Haven";
 }
@@ -137,18 +135,18 @@ function isMissingGalaxy(err) {
 
 /** The galaxies the database holds; the picker shows once there are two or more. */
 async function loadGalaxies() {
+  let list;
   try {
     const data = await api("/api/v1/galaxies");
-    galaxies = Array.isArray(data?.items) ? data.items : [];
+    list = Array.isArray(data?.items) ? data.items : [];
   } catch {
-    // Without the list the page still shows the URL's galaxy; only the picker is missing.
-    return;
+    return; // without the list the page still shows the URL's galaxy; only the picker is missing
   }
-  fillGalaxyPicker();
+  fillGalaxyPicker(list);
 }
 
-function fillGalaxyPicker() {
-  const list = galaxies ?? [];
+/** The picker's entries: every galaxy of the database ({name, system_count, …}). */
+function fillGalaxyPicker(list) {
   ui.galaxy.replaceChildren(
     ...list.map((g) => el("option", { value: g.name }, `${g.name} (${formatCount(g.system_count)})`)),
   );
@@ -156,19 +154,11 @@ function fillGalaxyPicker() {
   syncGalaxyPicker();
 }
 
-/** Remove the picker's entries for galaxies the server's list does not hold. */
-function dropExtraOptions() {
-  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
-}
-
 /** The picker shows the galaxy on screen, even one the list does not (yet, or at all) hold. */
 function syncGalaxyPicker() {
   const current = view.galaxy || galaxyName || "";
-  let known = false;
-  for (const option of [...ui.galaxy.options]) {
-    if (option.dataset.extra !== undefined && option.value !== current) option.remove();
-    else if (option.value === current) known = true;
-  }
+  for (const option of [...ui.galaxy.options]) if (option.dataset.extra !== undefined) option.remove();
+  const known = [...ui.galaxy.options].some((option) => option.value === current);
   if (current && !known) {
     ui.galaxy.append(
       el("option", { value: current, dataset: { extra: "" } }, galaxyMissing ? `${current} (not found)` : current),
@@ -191,7 +181,6 @@ function showMissingGalaxy() {
   ui.mapButton.disabled = ui.downloadButton.disabled = true;
   hideBanner();
   updatePager();
-  dropExtraOptions();
   syncGalaxyPicker();
 }
 
@@ -200,7 +189,6 @@ function galaxyFound() {
   galaxyMissing = false;
   ui.galaxyMissing.hidden = true;
   ui.mapButton.disabled = ui.downloadButton.disabled = false;
-  dropExtraOptions();
   syncGalaxyPicker();
 }
 
@@ -310,12 +298,12 @@ function systemRow(s) {
       { className: "actions" },
       el(
         "a",
-        { className: "btn btn-small", href: withGalaxy(`/system.html?id=${s.id}`), "aria-label": `View ${s.name}` },
+        { className: "btn btn-small", href: galaxyLink(`/system.html?id=${s.id}`), "aria-label": `View ${s.name}` },
         "View",
       ),
       el(
         "a",
-        { className: "btn btn-small", href: withGalaxy(`/wizard.html?id=${s.id}&back=${back}`), "aria-label": `Edit ${s.name}` },
+        { className: "btn btn-small", href: galaxyLink(`/wizard.html?id=${s.id}&back=${back}`), "aria-label": `Edit ${s.name}` },
         "Edit",
       ),
       el(
@@ -335,7 +323,7 @@ function render() {
     ui.rows.replaceChildren(emptyRow(`No systems match “${view.q}”.`));
   } else if (!view.region && !view.cursor && !view.prefix) {
     ui.rows.replaceChildren(
-      emptyRow("No systems yet. ", el("a", { href: withGalaxy("/wizard.html") }, "Add the first one"), "."),
+      emptyRow("No systems yet. ", el("a", { href: galaxyLink("/wizard.html") }, "Add the first one"), "."),
     );
   } else if (view.prefix) {
     ui.rows.replaceChildren(emptyRow(`No names from “${view.prefix}” on.`));
@@ -457,7 +445,7 @@ async function undoDelete(system) {
     if (result?.undone === "delete" && restored) {
       showNotice(
         [`Restored “${restored.name}”.`],
-        { actions: [el("a", { className: "btn btn-small", href: withGalaxy(`/system.html?id=${restored.id}`) }, "View it")] },
+        { actions: [el("a", { className: "btn btn-small", href: galaxyLink(`/system.html?id=${restored.id}`) }, "View it")] },
       );
     } else {
       showNotice([`Undid the last change to “${system.name}”.`]);
@@ -493,18 +481,18 @@ function openMapDialog() {
   const region = view.region;
   setChoice(
     $("map-region"),
-    region ? withGalaxy(`/map.html?region=${encodeURIComponent(region)}`) : null,
+    region ? galaxyLink(`/map.html?region=${encodeURIComponent(region)}`) : null,
     $("map-region-hint"),
     region ? `only “${region}”` : "choose a region first",
   );
   const ids = (shown?.items ?? []).map((s) => s.id);
   setChoice(
     $("map-page"),
-    ids.length ? withGalaxy(`/map.html?ids=${ids.join(",")}`) : null,
+    ids.length ? galaxyLink(`/map.html?ids=${ids.join(",")}`) : null,
     $("map-page-hint"),
     ids.length ? `the ${formatCount(ids.length)} systems listed here` : "nothing is listed",
   );
-  $("map-galaxy").href = withGalaxy("/map.html");
+  $("map-galaxy").href = galaxyLink("/map.html");
   ui.mapDialog.showModal();
 }
 

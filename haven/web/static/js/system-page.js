@@ -2,7 +2,7 @@
 // Errors (unknown system, server unreachable, no WebGL) are shown on the page as text.
 // window.havenSystemView is the view's handle (see system-view.js) once it is drawn.
 
-import { api, API_BASE, linkSiteNav, query, segment, urlGalaxy } from "./api.js";
+import { api, API_BASE, linkSiteNav, pageGalaxy, query, segment } from "./api.js";
 import { mountSystemView } from "./system-view.js";
 
 const params = new URLSearchParams(location.search);
@@ -10,20 +10,13 @@ const stage = document.getElementById("system-view");
 const panel = document.getElementById("system-panel");
 const errorBox = document.getElementById("system-error");
 
-linkSiteNav(urlGalaxy());
+linkSiteNav(pageGalaxy());
 
 function showError(text) {
   errorBox.textContent = text;
   errorBox.hidden = false;
   panel.replaceChildren();
   panel.hidden = true;
-}
-
-/** The galaxy a ?name= is looked up in: HAVEN_GALAXY, else ?galaxy=, else the server's. */
-function galaxy() {
-  const configured = globalThis.HAVEN_GALAXY;
-  if (typeof configured === "string" && configured.trim()) return configured;
-  return urlGalaxy();
 }
 
 function where() {
@@ -38,7 +31,7 @@ async function load() {
     if (!/^\d+$/.test(id)) throw Object.assign(new Error(`“${id}” is not a system id.`), { shown: true });
     return api(`/api/v1/systems/${id}`);
   }
-  if (name) return api(`/api/v1/systems/by-name/${segment(name)}${query({ galaxy: galaxy() })}`);
+  if (name) return api(`/api/v1/systems/by-name/${segment(name)}${query({ galaxy: pageGalaxy() })}`);
   throw Object.assign(new Error("Which system? Open this page as system.html?id=N or system.html?name=NAME."), { shown: true });
 }
 
@@ -55,11 +48,11 @@ async function main() {
   }
   document.title = `${system.name} · Haven`;
   // The header keeps the URL's galaxy, else the one the system belongs to.
-  linkSiteNav(urlGalaxy() ?? system.galaxy);
+  linkSiteNav(pageGalaxy() ?? system.galaxy);
   try {
     const view = mountSystemView(stage, system, {
       panel,
-      mapHref: (s) => `map.html${query({ focus: String(s.name), galaxy: s.galaxy ?? galaxy() })}`,
+      mapHref: (s) => `map.html${query({ focus: String(s.name), galaxy: s.galaxy ?? pageGalaxy() })}`,
     });
     window.havenSystemView = view;
   } catch (err) {

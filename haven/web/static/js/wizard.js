@@ -7,7 +7,7 @@
 // input, on whichever step it lives. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
 
-import { api, el, linkSiteNav, query, urlGalaxy } from "./api.js";
+import { api, el, linkSiteNav, query, urlGalaxy, withGalaxy } from "./api.js";
 import { confirmWith, describeError, showBanner, showNotice, hideNotice } from "./cr-ui.js";
 import {
   BODY_FIELDS,
@@ -43,22 +43,25 @@ let undoId = null;
 
 const params = new URLSearchParams(location.search);
 
-/** Only paths on this site are followed (never another origin). */
-function safeBack(value) {
-  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : "/";
-}
-const backTo = safeBack(params.get("back"));
-
 /** The galaxy named by ?galaxy= (new systems go there), or null for the server's galaxy. */
 const pageGalaxy = urlGalaxy();
 linkSiteNav(pageGalaxy);
+
+/** The Control Room of the page's galaxy: where "back" goes unless ?back= says otherwise. */
+const controlRoom = withGalaxy("/", pageGalaxy);
+
+/** Only paths on this site are followed (never another origin). */
+function safeBack(value) {
+  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : controlRoom;
+}
+const backTo = safeBack(params.get("back"));
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
 let targetGalaxy = pageGalaxy;
 
 function wizardUrl(id) {
   const q = new URLSearchParams();
   if (id) q.set("id", String(id));
-  if (backTo !== "/") q.set("back", backTo);
+  if (backTo !== controlRoom) q.set("back", backTo);
   if (pageGalaxy) q.set("galaxy", pageGalaxy);
   const s = q.toString();
   return `${location.pathname}${s ? `?${s}` : ""}#${step}`;

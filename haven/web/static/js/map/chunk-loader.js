@@ -225,7 +225,9 @@ export class ChunkLoader {
       node.count = chunk.count; // the node changed since the tree was read
       this.octree.generation++;
     }
-    node.version = chunk.version ?? node.version;
+    // An answer older than a change the feed already reported is drawn, and fetched again.
+    const behind = chunk.version != null && node.version != null && chunk.version < node.version;
+    if (!behind) node.version = chunk.version ?? node.version;
     const old = this.chunks.get(node.key);
     if (old) this.evict(old); // a stale copy, drawn until its successor arrived
     if (chunk.count === 0 || !this.makeRoom(chunk.count)) return;
@@ -252,6 +254,7 @@ export class ChunkLoader {
       side: chunk.side,
       step: chunk.step,
       version: chunk.version,
+      stale: behind,
     };
     this.chunks.set(node.key, entry);
     this.loadedPoints += chunk.count;
@@ -274,6 +277,8 @@ export class ChunkLoader {
    * was until the new one arrives; an unwanted or emptied one is dropped.
    */
   refresh(key) {
+    const inFlight = this.requests.get(key);
+    if (inFlight?.kind === "chunk") inFlight.controller.abort(); // its answer may predate the change: fetch anew
     const entry = this.chunks.get(key);
     if (!entry || entry.version === entry.node.version) return;
     if (this.wantedKeys.has(key) && entry.node.count > 0) {

@@ -10,7 +10,7 @@
 //   await map.flyTo(x, y, z, 500);     // glide there (LY)
 
 import * as THREE from "three";
-import { api } from "../api.js";
+import { api, sleep } from "../api.js";
 import { ChunkLoader, DEFAULT_MAX_IN_FLIGHT } from "./chunk-loader.js";
 import { galaxyQuery } from "./config.js";
 import { MapControls } from "./controls.js";
@@ -36,7 +36,6 @@ export const BACKGROUND = 0x04050a;
 const SELECT_EVERY_MS = 120;
 const CLICK_SLOP_PX = 5;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A budget from user input, clamped to what the map supports (null if not a number). */
 export function parseBudget(value) {
@@ -138,6 +137,7 @@ export class GalaxyMap {
       // Until the first stars arrive: the whole cube, seen from above at an angle.
       this.controls.place(new THREE.Vector3(...this.octree.centre), h * 1.1, [0, -0.75, 0.66]);
     }
+    this.loader?.dispose(); // a reload: the old tree's stars stayed drawn until this one arrived
     this.loader = new ChunkLoader({
       octree: this.octree,
       decoder: this.decoder,
@@ -195,10 +195,8 @@ export class GalaxyMap {
     }
   }
 
-  /** Drop everything and read the octree again, where the camera is. */
+  /** Read the octree again, where the camera is; the stars drawn stay until the new tree replaces them. */
   async reloadTree() {
-    this.loader?.dispose();
-    this.loader = null;
     this.autoFrame = false;
     await this.start();
   }

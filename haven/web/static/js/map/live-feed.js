@@ -5,13 +5,12 @@
 // WebSockets) or it drops, the map polls `/api/v1/chunks/changes` once a second.
 // Both give the same answers: `{clock, nodes, total_systems}` or a reset.
 
-import { API_BASE, api } from "../api.js";
+import { API_BASE, api, sleep } from "../api.js";
 import { galaxyQuery } from "./config.js";
 
 /** How often the map asks the server which nodes changed when it has no socket. */
 export const LIVE_POLL_MS = 1000;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The chunk socket's ws:// (or wss://) address, on the API's server. */
 export function socketUrl() {

@@ -10,8 +10,8 @@
 // stats(), flyTo(x, y, z, distance), pickAt(x, y), anyVisibleStar(),
 // findPoint(x, y, z), screenPositionOf(systemId), ready.
 
-import { api, API_BASE, el, linkSiteNav, segment, urlGalaxy } from "../api.js";
-import { galaxyQuery } from "./config.js";
+import { api, API_BASE, el, linkSiteNav, segment } from "../api.js";
+import { GALAXY, galaxyQuery } from "./config.js";
 import { DetailsPanel } from "./details-panel.js";
 import { DEFAULT_BUDGET, GalaxyMap, MAX_BUDGET, MIN_BUDGET, parseBudget } from "./galaxy-map.js";
 import { Highlighter, parseIds } from "./highlight.js";
@@ -21,7 +21,7 @@ import { SearchBox } from "./search.js";
 const FOCUS_DISTANCE_LY = 120;
 
 const params = new URLSearchParams(location.search);
-linkSiteNav(urlGalaxy());
+linkSiteNav(GALAXY);
 const view = document.getElementById("map-view");
 const overlay = document.getElementById("map-overlay");
 const toolbar = document.getElementById("map-toolbar");
