@@ -12,7 +12,6 @@ Route order matters: the fixed ``/systems/...`` paths come before
 
 from __future__ import annotations
 
-from itertools import takewhile
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -185,20 +184,12 @@ def search_systems(
     state = get_codec(request).decode(cursor, "search", scope) if cursor else {}
     fetch = limit + 1 if limit < MAX_LIMIT else limit
     short = len(term) < MIN_SEARCH_CHARS
-    if short and state:
-        after = state_str(state, "a")
-        if after is None:
-            raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
-        page = store.page(g, after=after, limit=fetch)
-        items = list(takewhile(lambda s: s["name"].startswith(term), page.items))
-        ran_on = len(items) == len(page.items) and page.has_more
-    else:
-        after_id = state_int(state, "i") if state else None
-        if state and after_id is None:
-            raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
-        items = store.search(g, term, limit=fetch, after_id=after_id)
-        ran_on = True
-    has_more = len(items) > limit or (fetch == limit and len(items) == limit and ran_on)
+    after_name = state_str(state, "a") if short and state else None
+    after_id = state_int(state, "i") if state and not short else None
+    if state and after_name is None and after_id is None:
+        raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
+    items = store.search(g, term, limit=fetch, after_id=after_id, after_name=after_name)
+    has_more = len(items) > limit or (fetch == limit and len(items) == limit)
     items = items[:limit]
     nxt = None
     if has_more and items:

@@ -51,6 +51,7 @@ still be exact, just slower.
 from __future__ import annotations
 
 import heapq
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -244,6 +245,17 @@ def candidate_matches(conn: sqlite3.Connection, term: str, galaxy_id: int | None
     return [(index, match_expression([*(spread_keys(keys) if index == NAME_INDEX and long_term
                                         else rarest_keys(conn, index, keys)), *scope]))
             for index, keys in term_keys(term).items() if keys]
+
+
+def prefix_variants(term: str) -> list[str]:
+    """Every way of writing a short ``term`` with its letters in upper, lower or title case.
+
+    A name index is in binary order, so "names starting with ``ab``, ignoring case" is one
+    range per spelling (``ab``, ``aB``, ``Ab``, ``AB``). Meant for the short terms search
+    answers from the name index (two characters: at most nine spellings).
+    """
+    choices = [dict.fromkeys((ch, ch.lower(), ch.upper(), ch.title())) for ch in term]
+    return ["".join(spelling) for spelling in itertools.product(*choices)]
 
 
 def merged_by_id(streams: Iterable[Iterator[Sequence[Any]]], id_at: int) -> Iterator[Sequence[Any]]:

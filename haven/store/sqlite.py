@@ -7,6 +7,7 @@ children and the search index change together or not at all.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import math
@@ -654,7 +655,9 @@ class SQLiteStore:
             return Page(items, total, has_more=True, has_previous=more)
         return Page(items, total, has_more=more, has_previous=after is not None or offset > 0)
 
-    def search_query(self, galaxy_id: int, q: str, limit: int, after_id: int | None) -> list[tuple[str, list[Any]]]:
+    def search_query(
+        self, galaxy_id: int, q: str, limit: int, after_id: int | None, after_name: str | None = None
+    ) -> list[tuple[str, list[Any]]]:
         """The one query builder for search: one query per index, or one for short terms.
 
         Terms of three characters or more: for each index of :mod:`haven.store.search`,
@@ -665,14 +668,17 @@ class SQLiteStore:
         galaxy's matches. A bigger share is searched without the key, which costs it
         at most twice the candidates and keeps its rare terms cheap (FTS5's ``AND``
         with the galaxy's long id list costs 0.6 ms at a million systems). Shorter
-        terms: names that start with the term, in name order.
+        terms: names that start with the term in any case, in name order after
+        ``after_name``: one range of the name index per spelling of the term
+        (:func:`haven.store.search.prefix_variants`), each with the limit.
         """
         if len(q) < MIN_SEARCH_CHARS:
             sql = (
                 f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
-                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
+                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? AND s.name > ? ORDER BY s.name LIMIT ?"
             )
-            return [(sql, [galaxy_id, q, q + "\U0010ffff", limit])]
+            start = after_name or ""
+            return [(sql, [galaxy_id, p, p + "\U0010ffff", start, limit]) for p in search.prefix_variants(q)]
         return [
             (
                 f"SELECT {SYSTEM_COLUMNS} FROM {index} f JOIN system s ON s.id = f.rowid "
@@ -691,10 +697,13 @@ class SQLiteStore:
             (galaxy_id,),
         ).fetchone()[0] == 1
 
-    def search(self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None) -> list[dict[str, Any]]:
+    def search(
+        self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None, after_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
 
-        Terms shorter than three characters match the start of names instead.
+        Terms shorter than three characters match the start of names instead, in any
+        case, in name order (``after_name`` continues such a search).
         """
         _check_limit(limit)
         q = q.strip()
@@ -706,9 +715,10 @@ class SQLiteStore:
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
         with self._read() as conn:
-            queries = self.search_query(galaxy_id, q, limit, after_id)
+            queries = self.search_query(galaxy_id, q, limit, after_id, after_name)
             if len(q) < MIN_SEARCH_CHARS:
-                return _fetch_systems(conn, *queries[0])
+                rows = heapq.merge(*(_fetch_systems(conn, *query) for query in queries), key=operator.itemgetter("name"))
+                return list(itertools.islice(rows, limit))
             return self._checked_candidates(queries, q.casefold(), limit)
 
     def _checked_candidates(self, queries: list[tuple[str, list[Any]]], needle: str, limit: int) -> list[dict[str, Any]]:

@@ -247,3 +247,19 @@ def test_search_bad_input(client, params, field):
 def test_search_odd_terms_do_not_fail(client, seeded, q):
     r = client.get("/api/v1/systems/search", params={"q": q})
     assert r.status_code in (200, 400), r.text
+
+
+def test_search_short_terms_ignore_case_and_page_across_spellings(client, store):
+    for name in ("abath", "Abesbae", "ABX-1", "aBc", "Other", "zab"):
+        store.create("Haven", validate_system({"name": name, "x": 0, "y": 0, "z": 0}))
+    got, cursor = [], None
+    while True:
+        params = {"q": "ab", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/systems/search", params=params).json()
+        got.extend(s["name"] for s in body["items"])
+        cursor = body["next"]
+        if not cursor:
+            break
+    assert got == ["ABX-1", "Abesbae", "aBc", "abath"]  # name (binary) order
+    one = client.get("/api/v1/systems/search", params={"q": "o"}).json()["items"]
+    assert [s["name"] for s in one] == ["Other"]

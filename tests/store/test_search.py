@@ -301,3 +301,9 @@ def test_revision_0010_gives_both_indexes_the_galaxy_and_back(tmp_path):
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'system_search_text'").fetchone()[0] == 0
     found = conn.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'gol AND old' ORDER BY rowid").fetchall()
     assert found == [(2,), (4,)]  # materials only before this revision's view too
+
+
+def test_prefix_variants_cover_every_case_spelling():
+    assert sorted(search.prefix_variants("ab")) == ["AB", "Ab", "aB", "ab"]
+    assert sorted(search.prefix_variants("7-")) == ["7-"]
+    assert "SS" in search.prefix_variants("ß")  # upper case may be longer than the letter
