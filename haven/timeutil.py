@@ -33,9 +33,12 @@ def check_ms(ms: int, field: str) -> int:
 def to_iso(ms: int | None) -> str | None:
     """``1762374733000`` → ``2025-11-05T20:32:13Z`` (milliseconds shown only when set).
 
-    ``UNKNOWN_MS`` reads back as ``None``: Haven does not invent a date.
+    ``UNKNOWN_MS`` reads back as ``None``: Haven does not invent a date. So does an
+    instant outside years 1–9999, which no ISO text can show: nothing stores one
+    any more (:func:`check_ms`), but a database written before that check may hold
+    one, and its row must stay readable.
     """
-    if ms is None or ms == UNKNOWN_MS:
+    if ms is None or ms == UNKNOWN_MS or not MIN_MS <= ms <= MAX_MS:
         return None
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")

@@ -245,3 +245,13 @@ def test_a_patch_checks_the_region_as_a_create_does(client, store, region, messa
     assert dump(store) == before
     r = client.post("/api/v1/systems", json={**SYSTEM, "name": "Other", "region": region})
     assert message in v1_error(r, 400, "region")["message"]
+
+
+def test_a_stored_date_outside_years_1_to_9999_reads_as_unknown(client, store):
+    created = client.post("/api/v1/systems", json=SYSTEM).json()
+    with store.conn:  # as a database written before dates were checked may hold it
+        store.conn.execute("UPDATE system SET created_at = ? WHERE id = ?", (-62_135_596_800_001 - 50_400_000, created["id"]))
+    r = client.get(f"/api/v1/systems/{created['id']}")
+    assert r.status_code == 200 and r.json()["created_at"] is None
+    assert client.get("/api/v1/systems").status_code == 200
+    assert client.get("/api/v1/export", params={"format": "jsonl"}).status_code == 200
