@@ -59,7 +59,7 @@ from haven.model import (NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, Statio
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, lod, search
-from haven.store.ids import next_system_id
+from haven.store.ids import next_row_id
 from haven.timeutil import MAX_MS, MIN_MS, now_ms
 
 __all__ = [
@@ -455,7 +455,7 @@ class BulkLoader:
         t = time.perf_counter()
         n = p.n
         gid = self.galaxy_id
-        p.first_id = first_id = next_system_id(conn)
+        p.first_id = first_id = next_row_id(conn)
         if n == 0:
             return t
         new_ids = np.arange(first_id, first_id + n, dtype=np.int64)

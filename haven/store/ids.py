@@ -1,10 +1,12 @@
-"""System ids are never given out twice.
+"""Row ids of systems and galaxies are never given out twice.
 
 Left to itself, SQLite gives a new row one past the largest id in the table.
 Deleting the newest system would then hand its id to the next system created,
 which would inherit the deleted one's change history, and undoing the delete
-would find its id taken. Haven remembers, in ``meta``, the highest id it freed
-at the top of the table and starts new ids after it.
+would find its id taken. A galaxy removed after a failed import would hand its
+id to the next galaxy, while another process still maps the removed galaxy's
+name to that id. Haven remembers, in ``meta``, the highest id it freed at the
+top of each table and starts new ids after it.
 
 Both functions run inside the caller's write transaction and cost one or two
 primary-key lookups.
@@ -13,27 +15,32 @@ primary-key lookups.
 from __future__ import annotations
 
 import sqlite3
+from typing import Literal
 
-FREED_TOP_KEY = "system_id_freed_top"
-
-_NEXT_ID = (
-    "SELECT max(coalesce((SELECT max(id) FROM system), 0), "
-    "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0)) + 1"
-)
-
-
-def next_system_id(conn: sqlite3.Connection) -> int:
-    """The id the next new system gets: past every id a system has ever had."""
-    return conn.execute(_NEXT_ID, (FREED_TOP_KEY,)).fetchone()[0]
+Table = Literal["system", "galaxy"]
+#: The ``meta`` key that remembers each table's highest freed id.
+FREED_TOP_KEYS: dict[str, str] = {"system": "system_id_freed_top", "galaxy": "galaxy_id_freed_top"}
+FREED_TOP_KEY = FREED_TOP_KEYS["system"]
 
 
-def note_deleted(conn: sqlite3.Connection, system_id: int) -> None:
-    """Remember ``system_id`` if its deletion left no larger id in the table (call after the DELETE)."""
-    top = conn.execute("SELECT max(id) FROM system").fetchone()[0]
-    if top is not None and top > system_id:
+def next_row_id(conn: sqlite3.Connection, table: Table = "system") -> int:
+    """The id the next new row of ``table`` gets: past every id a row of it has ever had."""
+    key = FREED_TOP_KEYS[table]  # the table name below comes from this fixed list only
+    return conn.execute(
+        f"SELECT max(coalesce((SELECT max(id) FROM {table}), 0), "
+        "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0)) + 1",
+        (key,),
+    ).fetchone()[0]
+
+
+def note_deleted(conn: sqlite3.Connection, row_id: int, table: Table = "system") -> None:
+    """Remember ``row_id`` if its deletion left no larger id in ``table`` (call after the DELETE)."""
+    key = FREED_TOP_KEYS[table]
+    top = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0]
+    if top is not None and top > row_id:
         return  # a larger id still exists: SQLite cannot pick this one again
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-        (FREED_TOP_KEY, str(system_id)),
+        (key, str(row_id)),
     )

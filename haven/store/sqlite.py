@@ -28,7 +28,7 @@ from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
 from haven.store import deferred, history, search
 from haven.store.gcpause import gc_paused
-from haven.store.ids import next_system_id, note_deleted
+from haven.store.ids import next_row_id, note_deleted
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
@@ -487,9 +487,9 @@ class SQLiteStore:
             raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO galaxy (name, half_size_ly, lod_capacity, created_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
-                (name, half, lod_capacity, now_ms()),
+                (next_row_id(conn, "galaxy"), name, half, lod_capacity, now_ms()),
             )
         return self.galaxy(name)
 
@@ -510,10 +510,15 @@ class SQLiteStore:
             ).rowcount > 0
             if gone:
                 conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
-        if gone:  # galaxy keys are cached by name and id, and a new galaxy may reuse the id
-            self._keys = {name: key for name, key in self._keys.items() if key.id != galaxy_id}
-            self._keys_by_id.pop(galaxy_id, None)
+                note_deleted(conn, galaxy_id, "galaxy")  # other processes may still map a name to it
+        if gone:
+            self._forget_galaxy(galaxy_id)
         return gone
+
+    def _forget_galaxy(self, galaxy_id: int) -> None:
+        """Drop a removed galaxy from the key caches (by name and by id)."""
+        self._keys = {name: key for name, key in self._keys.items() if key.id != galaxy_id}
+        self._keys_by_id.pop(galaxy_id, None)
 
     @staticmethod
     def _galaxy_row(row: sqlite3.Row) -> dict[str, Any]:
@@ -645,7 +650,11 @@ class SQLiteStore:
                 region_id, total = row
             else:
                 region_id = None
-                total = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+                row = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()
+                if row is None:  # another process removed it (an import that failed)
+                    self._forget_galaxy(galaxy_id)
+                    raise NotFound(f"no galaxy named {galaxy!r}", field="galaxy")
+                total = row[0]
             sql, params = self._page_query(galaxy_id, region_id, after, before, limit, offset)
             rows = _fetch_systems(conn, sql, params)
         more = len(rows) > limit
@@ -1204,7 +1213,7 @@ class SQLiteStore:
         modified = now if created_ms is not None else (
             parse_ms(s.modified_at, "modified_at") if s.modified_at else created)
         if system_id is None:
-            system_id = next_system_id(conn)
+            system_id = next_row_id(conn)
         conn.execute(
             "INSERT INTO system (id, galaxy_id, region_id, name, x, y, z, code, "
             + ", ".join(SYSTEM_TEXT_FIELDS)

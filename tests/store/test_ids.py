@@ -1,9 +1,14 @@
-"""System ids are never given out twice, so histories and undo never mix two systems."""
+"""System and galaxy ids are never given out twice, so histories, undo and other processes never mix two."""
 
 from __future__ import annotations
 
+import pytest
+
+from haven.config import DatabaseUrl
+from haven.errors import NotFound
 from haven.ingest.bulk import bulk_import
 from haven.model import SystemIn
+from haven.store import init_store
 from haven.store.ids import FREED_TOP_KEY
 
 GALAXY = "Haven"
@@ -49,3 +54,18 @@ def test_a_bulk_import_starts_after_a_freed_top_id(store, tmp_path) -> None:
     imported = [store.system_by_name(GALAXY, n)["id"] for n in ("Bulk A", "Bulk B")]
     assert min(imported) > top["id"]
     assert store.history(top["id"])[0]["op"] == "delete"
+
+
+def test_a_removed_galaxys_id_is_not_given_to_the_next_galaxy(store, tmp_path) -> None:
+    other = store.ensure_galaxy("Other")
+    stale = init_store(DatabaseUrl("sqlite", str(store.path)))  # another process, which saw Other
+    try:
+        assert stale.page("Other").total == 0
+        assert store.drop_empty_galaxy(other["id"])
+        newer = store.ensure_galaxy("Newer")
+        assert newer["id"] > other["id"]
+        store.create("Newer", _system("In Newer"))
+        with pytest.raises(NotFound):  # the other process does not read Newer's systems as Other's
+            stale.page("Other")
+    finally:
+        stale.close()
