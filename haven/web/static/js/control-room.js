@@ -5,7 +5,9 @@
 // Every request costs the same at ten systems or ten million: pages follow the API's
 // cursors, totals come from its counters, search asks for one page at a time. The view
 // lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it.
-// Without ?galaxy= the page shows the server's own galaxy and its links name none.
+// Without ?galaxy= the page shows the server's own galaxy and its links name none, but its
+// requests do: the page first asks /api/v1/stats (with no galaxy) which galaxy that is, and
+// every later request (systems, search, regions) names it, so one page never mixes galaxies.
 
 import { API_BASE, api, debounce, el, formatCount, linkSiteNav, query, withGalaxy } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
@@ -56,6 +58,8 @@ let regionsSeq = 0;
 let statsSeq = 0;
 /** The name of the galaxy listed here, as the server spells it, once it has said it. */
 let galaxyName = null;
+/** While the URL names no galaxy and the server has not yet said which is its own: that question. */
+let defaultLookup = null;
 /** True while the URL names a galaxy the server does not have. */
 let galaxyMissing = false;
 
@@ -84,9 +88,19 @@ function galaxyLink(href) {
   return withGalaxy(href, view.galaxy);
 }
 
-/** The query string of an API request: `params` plus the URL's galaxy, if it names one. */
-function inGalaxy(params = {}) {
-  return query({ ...params, galaxy: view.galaxy });
+/**
+ * The galaxy the page shows, for naming it in requests: the URL's, else the server's own
+ * (asked once with /api/v1/stats; rejects with that request's error).
+ */
+function shownGalaxy() {
+  if (view.galaxy) return Promise.resolve(view.galaxy);
+  if (galaxyName) return Promise.resolve(galaxyName);
+  return defaultLookup ?? loadGalaxy();
+}
+
+/** The query string of an API request: `params` plus the galaxy shown. */
+function inGalaxy(galaxy, params = {}) {
+  return query({ ...params, galaxy });
 }
 
 /** Change the view, record it in the URL (a new history entry unless `replace`), and load it. */
@@ -124,9 +138,10 @@ function syncControls() {
 /** Another galaxy is shown: what was learnt about the last one no longer holds. */
 function galaxySwitched() {
   galaxyName = null;
+  defaultLookup = null;
   ui.region.replaceChildren(el("option", { value: "" }, "All regions"));
+  loadGalaxy().catch(() => {}); // load() reports a galaxy that cannot be found
   loadRegions();
-  loadGalaxy();
 }
 
 function isMissingGalaxy(err) {
@@ -202,15 +217,17 @@ async function load() {
   ui.table.setAttribute("aria-busy", "true");
   const searching = Boolean(view.q);
   try {
+    const galaxy = await shownGalaxy();
+    if (seq !== loadSeq) return;
     let data;
     if (searching) {
       data = await api(
-        `/api/v1/systems/search${inGalaxy({ q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
+        `/api/v1/systems/search${inGalaxy(galaxy, { q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
         { signal: controller.signal },
       );
     } else {
       data = await api(
-        `/api/v1/systems${inGalaxy({ limit: PER_PAGE, region: view.region, cursor: view.cursor, prefix: view.prefix })}`,
+        `/api/v1/systems${inGalaxy(galaxy, { limit: PER_PAGE, region: view.region, cursor: view.cursor, prefix: view.prefix })}`,
         { signal: controller.signal },
       );
     }
@@ -248,7 +265,9 @@ async function load() {
 async function loadRegions() {
   const seq = ++regionsSeq;
   try {
-    const data = await api(`/api/v1/regions${inGalaxy()}`);
+    const galaxy = await shownGalaxy();
+    if (seq !== regionsSeq) return;
+    const data = await api(`/api/v1/regions${inGalaxy(galaxy)}`);
     if (seq !== regionsSeq) return;
     const options = [el("option", { value: "" }, "All regions")];
     for (const r of data.items) {
@@ -499,25 +518,33 @@ function openMapDialog() {
 // ---- download -------------------------------------------------------------------------------
 
 /**
- * Ask the server which galaxy the page lists. Until it answers, downloads name the URL's
- * galaxy, or none (the server's).
+ * Ask the server about the galaxy shown (/api/v1/stats, naming the URL's galaxy, or none
+ * for the server's own): resolves to its name as the server spells it. Asked on start and
+ * whenever the galaxy changes. Until it answers, downloads name the URL's galaxy, or none.
+ * Its errors are the caller's: load() reports a galaxy that cannot be found.
  */
-async function loadGalaxy() {
+function loadGalaxy() {
   const seq = ++statsSeq;
-  if (view.galaxy) {  // the URL names it already
-    updateDownload();
-    return;
+  const asked = view.galaxy;
+  updateDownload();
+  const answer = api(`/api/v1/stats${query({ galaxy: asked })}`).then((data) => {
+    const name = typeof data?.galaxy === "string" && data.galaxy ? data.galaxy : asked;
+    if (!name) throw new Error("the server did not say which galaxy it shows");
+    if (seq === statsSeq) {
+      galaxyName = name;
+      syncGalaxyPicker();
+      updateDownload();
+    }
+    return name;
+  });
+  if (!asked) {
+    defaultLookup = answer;
+    // A failed question is asked again by the next request that needs the answer.
+    answer.catch(() => {
+      if (defaultLookup === answer) defaultLookup = null;
+    });
   }
-  try {
-    const data = await api(`/api/v1/stats${inGalaxy()}`);
-    if (seq !== statsSeq) return;
-    if (typeof data?.galaxy === "string" && data.galaxy) galaxyName = data.galaxy;
-    syncGalaxyPicker();
-  } catch {
-    // Not worth a banner: the download link still works without the name, and a
-    // galaxy that does not exist is reported by load().
-  }
-  if (seq === statsSeq) updateDownload();
+  return answer;
 }
 
 /** Point the download link at the chosen format of the whole galaxy; the server streams the file. */
@@ -530,7 +557,7 @@ function updateDownload() {
 }
 
 function openDownloadDialog() {
-  if (!galaxyName) loadGalaxy();
+  if (!galaxyName && !defaultLookup) loadGalaxy().catch(() => {});
   updateDownload();
   ui.downloadDialog.showModal();
 }
@@ -613,8 +640,7 @@ function wire() {
 
 wire();
 syncControls();
-updateDownload();
+loadGalaxy().catch(() => {}); // load() reports a galaxy that cannot be found
 loadRegions();
-loadGalaxy();
 loadGalaxies();
 load();

@@ -71,8 +71,11 @@ export class GalaxyMap {
     this.highlightRegion = null;
     this.liveClock = null; // the octree clock the map is current with
     this.liveUpdates = 0; // change-feed answers that changed something
-    this.liveTransport = null; // "websocket", or "polling" where no socket opens
+    this.liveTransport = null; // "websocket", or "polling" while no socket is open
     this.liveSocket = null;
+    this.liveSockets = 0; // sockets subscribed so far (more than one: the map went back to the socket)
+    this.liveSocketFailures = 0; // tries at a socket that failed since the last one that worked
+    this.liveNextSocketTryMs = null; // the wait before the next try, while polling
 
     // WebGLRenderer throws when the browser cannot draw WebGL; map.js says so on the page.
     this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
@@ -181,8 +184,22 @@ export class GalaxyMap {
         if (feed.clock !== undefined) this.liveClock = feed.clock;
       },
       isClosed: () => this.closed,
-      onTransport: (name) => (this.liveTransport = name),
-      register: (socket) => (this.liveSocket = socket),
+      onTransport: (name) => {
+        this.liveTransport = name;
+        if (name === "websocket") {
+          this.liveSockets++;
+          this.liveSocketFailures = 0;
+          this.liveNextSocketTryMs = null;
+        }
+      },
+      onSocketRetry: ({ failures, nextTryMs }) => {
+        this.liveSocketFailures = failures;
+        this.liveNextSocketTryMs = nextTryMs;
+      },
+      register: (socket, closedOne) => {
+        if (socket) this.liveSocket = socket;
+        else if (this.liveSocket === closedOne) this.liveSocket = null;
+      },
     });
   }
 
@@ -426,6 +443,9 @@ export class GalaxyMap {
       liveClock: this.liveClock,
       liveUpdates: this.liveUpdates,
       liveTransport: this.liveTransport,
+      liveSockets: this.liveSockets,
+      liveSocketFailures: this.liveSocketFailures,
+      liveNextSocketTryMs: this.liveNextSocketTryMs,
       chunkRefreshes: l ? l.refreshes : 0,
       rendering: performance.now() - this.lastRender < 300,
       decoder: this.decoder.kind,
