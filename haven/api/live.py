@@ -2,7 +2,10 @@
 
     WS /api/v1/chunks/ws?galaxy=NAME
 
-Client messages are JSON text frames (at most :data:`MAX_MESSAGE_BYTES`):
+Client messages are JSON text frames of at most :data:`MAX_MESSAGE_BYTES`; a longer
+one (text or binary) answers an ``error`` naming the limit and the socket stays open.
+``haven serve`` reads no message over :data:`MAX_FRAME_BYTES` at all: uvicorn ends the
+socket with close code 1009 (message too big) and a reason naming that limit.
 
 - ``{"type": "chunk_request", "id": 7, "chunks": [[level, cell], [level, cell, version]], "encoding": "gzip"}``
   at most :data:`MAX_CHUNKS_PER_REQUEST` nodes. Each node answers one binary
@@ -35,7 +38,7 @@ from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from haven.api.common import app_object, check_name, get_store, request_galaxy
+from haven.api.common import MAX_BODY_BYTES, app_object, check_name, get_store, request_galaxy
 from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
@@ -44,7 +47,12 @@ from haven.model import invalid_from_validation
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 
+#: The largest message the socket answers (its messages are a few hundred bytes of JSON).
 MAX_MESSAGE_BYTES = 16 * 1024
+#: The largest message the server reads at all (``haven serve`` gives it to uvicorn as
+#: ``ws_max_size``): a bigger one closes the socket with code 1009 instead of being buffered.
+#: The same bound as an HTTP body; anything between the two gets an ``error`` message.
+MAX_FRAME_BYTES = MAX_BODY_BYTES
 MAX_CHUNKS_PER_REQUEST = 10
 _HEADER_LENGTH = struct.Struct("<I")
 
@@ -119,10 +127,11 @@ def parse_message(text: str | None, data: bytes | None) -> _Message:
     A message that fails validation raises :class:`BadMessage`, which keeps the
     message's ``id`` (when :func:`usable_id`) so the client can tell which request failed.
     """
+    size = len(data or b"") if text is None else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:  # said first, whatever the frame's type: the limit is the useful news
+        raise InvalidInput(f"a message must be at most {MAX_MESSAGE_BYTES:,} bytes, not {size:,}", field="message")
     if text is None:
         raise InvalidInput("send messages as JSON text frames, not binary", field="message")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
-        raise InvalidInput(f"a message must be at most {MAX_MESSAGE_BYTES} bytes", field="message")
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

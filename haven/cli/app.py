@@ -29,6 +29,7 @@ from typer.core import TyperGroup
 from haven.config import DEFAULT_GALAXY, DatabaseUrl, parse_database_url
 from haven.errors import HavenError, ImportFailed, InvalidInput, StoreUnavailable
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
+from haven.model import clean_name
 from haven.store import SQLiteStore, migrate, open_store
 
 out = Console(highlight=False, soft_wrap=True)
@@ -117,7 +118,23 @@ DatabaseOption = Annotated[
         help="SQLite file (or sqlite:///PATH) to use. Overrides HAVEN_DATABASE_URL; default data/haven.db.",
     ),
 ]
-GalaxyOption = Annotated[str, typer.Option("--galaxy", "-g", help="Galaxy to work on.")]
+
+
+def galaxy_name(value: str | None) -> str | None:
+    """A ``--galaxy`` name checked as the API and importers check names (:func:`haven.model.clean_name`).
+
+    Trimmed, 1 to 200 characters, no control characters; a bad one is refused
+    (exit 1) before the command opens the database, so nothing is written.
+    """
+    if value is None:
+        return None
+    try:
+        return clean_name(value)
+    except ValueError as exc:
+        raise InvalidInput(f"the galaxy name {exc}", field="galaxy") from None
+
+
+GalaxyOption = Annotated[str, typer.Option("--galaxy", "-g", callback=galaxy_name, help="Galaxy to work on.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -267,6 +284,7 @@ def serve(
     import uvicorn
 
     from haven.api.app import create_app
+    from haven.api.live import MAX_FRAME_BYTES
 
     # The app (and, with --reload, each worker process) opens the store named here.
     os.environ["HAVEN_DATABASE_URL"] = f"sqlite:///{Path(url.location).resolve()}"
@@ -277,14 +295,16 @@ def serve(
         )
     )
     # The chunk WebSocket sends gzip bodies: compressing them again per message
-    # (permessage-deflate) costs milliseconds per chunk and saves nothing.
+    # (permessage-deflate) costs milliseconds per chunk and saves nothing. Its
+    # messages are small: one over MAX_FRAME_BYTES is not read, the socket closes with 1009.
+    sockets: dict[str, Any] = {"ws_per_message_deflate": False, "ws_max_size": MAX_FRAME_BYTES}
     if reload:
         uvicorn.run(
             "haven.api.app:create_app", factory=True, host=host, port=port, reload=True,
-            reload_dirs=[str(Path(__file__).resolve().parents[1])], ws_per_message_deflate=False,
+            reload_dirs=[str(Path(__file__).resolve().parents[1])], **sockets,
         )
     else:
-        uvicorn.run(create_app(), host=host, port=port, ws_per_message_deflate=False)
+        uvicorn.run(create_app(), host=host, port=port, **sockets)
 
 
 # -- import / export -------------------------------------------------------------
@@ -507,7 +527,7 @@ def map_(
     ] = None,
     galaxy: Annotated[
         Optional[str],
-        typer.Option("--galaxy-name", "-g", metavar="NAME", show_default=False,
+        typer.Option("--galaxy-name", "-g", metavar="NAME", show_default=False, callback=galaxy_name,
                      help=f"Galaxy to draw (default {DEFAULT_GALAXY}; for --galaxy, the server's own)."),
     ] = None,
     database: DatabaseOption = None,

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from haven.errors import InvalidInput
 from haven.ingest import mapping
-from haven.model import BODY_TEXT_FIELDS, PlanetIn, StationIn, invalid_from_validation
+from haven.model import BODY_TEXT_FIELDS, MAX_PLANETS, PlanetIn, StationIn, invalid_from_validation
 from haven.store.bulk import TEXT_COLUMNS, BulkRowError, Details
 from haven.timeutil import MAX_MS, MIN_MS, parse_ms
 
@@ -510,8 +510,12 @@ def parse_details(planets: Any, station: Any, fail: Callable[[str, str | None], 
 
     Mapped like legacy files (``sentinels``/``resources`` aliases, unknown keys kept in
     ``extra``). The text was decoded by orjson or pyarrow, which refuse invalid Unicode,
-    so the legacy reader's surrogate scan is not repeated here.
+    so the legacy reader's surrogate scan is not repeated here. The model's limits
+    hold as they do for the API: at most :data:`~haven.model.MAX_PLANETS` planets
+    (counted before any is mapped), each with at most ``MAX_MOONS_PER_PLANET`` moons.
     """
+    if isinstance(planets, list) and len(planets) > MAX_PLANETS:
+        raise fail("planets", f"a system has at most {MAX_PLANETS} planets, not {len(planets)}")
     ctx = mapping._Ctx()
     data = {
         "planets": mapping._bodies(ctx, _bodies_as_text(planets), "planets", moon=False),
