@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from haven.errors import NotFound
-
 __all__ = ["galaxy_for_import"]
 
 
@@ -28,23 +26,13 @@ def galaxy_for_import(store: Any, galaxy: str) -> Iterator[dict[str, Any]]:
     rows go with it (bulk jobs, chunks and change entries cascade; octree nodes are
     deleted).
     """
-    name = galaxy.strip()
-    existed = _exists(store, name)
-    g = store.ensure_galaxy(galaxy)
+    g, created = store.add_galaxy(galaxy)  # "created" is decided in the insert: no race with another writer
     try:
         yield g
     except Exception:  # bad input, a conflict…; an interrupted (resumable) import keeps its galaxy
-        if not existed:
+        if created:
             _remove_if_empty(store, g["id"])
         raise
-
-
-def _exists(store: Any, name: str) -> bool:
-    try:
-        store.galaxy(name)
-    except NotFound:
-        return False
-    return True
 
 
 def _remove_if_empty(store: Any, galaxy_id: int) -> None:

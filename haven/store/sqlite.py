@@ -477,6 +477,12 @@ class SQLiteStore:
         self, name: str, *, half_size_ly: float | None = None, lod_capacity: int = DEFAULT_CAPACITY
     ) -> dict[str, Any]:
         """Create the galaxy if it does not exist; its cube and node capacity are fixed once created."""
+        return self.add_galaxy(name, half_size_ly=half_size_ly, lod_capacity=lod_capacity)[0]
+
+    def add_galaxy(
+        self, name: str, *, half_size_ly: float | None = None, lod_capacity: int = DEFAULT_CAPACITY
+    ) -> tuple[dict[str, Any], bool]:
+        """:meth:`ensure_galaxy`, and whether this call created the galaxy (decided in its own write)."""
         name = name.strip()
         if not name:
             raise InvalidInput("galaxy name must not be empty", field="galaxy")
@@ -486,12 +492,12 @@ class SQLiteStore:
         if not 1 <= lod_capacity <= 1_000_000:
             raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
         with self._write() as conn:
-            conn.execute(
+            created = conn.execute(
                 "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (next_row_id(conn, "galaxy"), name, half, lod_capacity, now_ms()),
-            )
-        return self.galaxy(name)
+            ).rowcount > 0
+        return self.galaxy(name), created
 
     def drop_empty_galaxy(self, galaxy_id: int) -> bool:
         """Remove a galaxy that holds no system (the one a failed import created); True if it was removed.

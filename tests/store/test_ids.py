@@ -69,3 +69,10 @@ def test_a_removed_galaxys_id_is_not_given_to_the_next_galaxy(store, tmp_path) -
             stale.page("Other")
     finally:
         stale.close()
+
+
+def test_add_galaxy_says_which_call_created_it(store) -> None:
+    first, created = store.add_galaxy("  Twice ")
+    again, created_again = store.add_galaxy("Twice")
+    assert (created, created_again) == (True, False)
+    assert first == again and first["name"] == "Twice"
