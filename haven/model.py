@@ -18,12 +18,22 @@ NAME_MAX_CHARS = 200
 TEXT_MAX_CHARS = 20_000
 MAX_PLANETS = 64
 MAX_MOONS_PER_PLANET = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what SQLite stores as an INTEGER
+#: Station prices as a percentage of the base price. Real legacy data goes above 100
+#: (a station buying at 120 %), so the bound is generous; below 0 or above 1000 is a typo.
+PERCENT_MIN, PERCENT_MAX = 0.0, 1000.0
+
+
+def _is_int64(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
 
 
 def _text_or_none(value: Any) -> Any:
     """Legacy files carry numbers where text belongs (``"fauna": 5``): keep them as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and not _is_int64(value):
+        raise ValueError("is an integer beyond 64 bits; send it as text (in quotes)")
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("must be a finite number or text")
@@ -32,16 +42,45 @@ def _text_or_none(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
+    """A JSON number for a float field: any integer is fine while a double holds it."""
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
     if isinstance(value, str):
         raise ValueError("must be a number, not text")
+    if isinstance(value, int) and not _is_int64(value):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("is too large to be a finite number") from None
+    return value
+
+
+def _percent(value: Any) -> Any:
+    """A station price: a finite number from :data:`PERCENT_MIN` to :data:`PERCENT_MAX`, or null."""
+    value = _finite(value)
+    if isinstance(value, (int, float)) and not PERCENT_MIN <= value <= PERCENT_MAX:
+        raise ValueError(f"must be a percentage from {PERCENT_MIN:g} to {PERCENT_MAX:g}")
+    return value
+
+
+def _version(value: Any) -> Any:
+    """``version`` is a JSON integer from 1 to 2⁶³−1: ``"3"``, ``true`` and ``3.0`` are refused, not coerced."""
+    if value is None:
+        return value
+    if type(value) is not int:
+        raise ValueError("must be a JSON integer such as 3 (not text, true/false or a decimal)")
+    if not 1 <= value <= INT64_MAX:
+        raise ValueError(f"must be from 1 to {INT64_MAX}")
     return value
 
 
 Text = Annotated[Annotated[str, Field(max_length=TEXT_MAX_CHARS)] | None, BeforeValidator(_text_or_none)]
 Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 OptionalNumber = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_finite)]
+Percent = Annotated[
+    Annotated[float, Field(ge=PERCENT_MIN, le=PERCENT_MAX, allow_inf_nan=False)] | None, BeforeValidator(_percent)
+]
+Version = Annotated[Annotated[int, Field(ge=1, le=INT64_MAX)] | None, BeforeValidator(_version)]
 
 
 MAX_EXTRA_DEPTH = 32
@@ -58,7 +97,7 @@ def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+        elif isinstance(item, int) and not isinstance(item, bool) and not _is_int64(item):
             raise ValueError("holds an integer too large to store (beyond 64 bits)")
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("holds a number that is not finite")
@@ -135,8 +174,8 @@ class StationIn(_Input):
     y: OptionalNumber = None
     z: OptionalNumber = None
     race: Text = None
-    sell_percent: OptionalNumber = None
-    buy_percent: OptionalNumber = None
+    sell_percent: Percent = None
+    buy_percent: Percent = None
     extra: Extra = Field(default_factory=dict)
 
 
@@ -164,7 +203,7 @@ class SystemIn(_Input):
     space_station: StationIn | None = None
     created_at: Text = None
     modified_at: Text = None
-    version: int | None = Field(default=None, ge=1)
+    version: Version = None
 
     @field_validator("planets")
     @classmethod
@@ -194,7 +233,7 @@ class SystemPatch(_Input):
     extra: Extra | None = None
     planets: list[PlanetIn] | None = Field(default=None, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: Version = None
 
 
 def _check_unique(names: list[str], what: str) -> None:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -23,13 +24,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
-from haven.api.common import json_response
-from haven.api.errors import install_error_handlers
+from haven.api.common import json_response, utf8_query
+from haven.api.errors import haven_error_handler, install_error_handlers
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY
+from haven.errors import InvalidInput
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
 
@@ -44,6 +48,36 @@ def three_js_dir() -> Path | None:
     configured = os.environ.get("HAVEN_THREE_DIR")
     candidate = Path(configured) if configured else WEB_STATIC_DIR.parents[2] / "node_modules" / "three"
     return candidate if (candidate / "build" / "three.module.js").is_file() else None
+
+
+class QueryEncodingCheck:
+    """Checks every query string before any route reads it (:func:`~haven.api.common.utf8_query`).
+
+    A parameter that is not UTF-8 once decoded gets a 400 naming it; on a WebSocket, an
+    error message and close code 1008, as the chunk socket answers a bad galaxy.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            raw = scope.get("query_string", b"")
+            try:
+                query = utf8_query(raw)
+            except InvalidInput as exc:
+                if scope["type"] == "http":
+                    response = await haven_error_handler(Request(scope), exc)
+                    await response(scope, receive, send)
+                else:
+                    socket = WebSocket(scope, receive, send)
+                    await socket.accept()
+                    await socket.send_text(orjson.dumps(live.error_message(exc)).decode())
+                    await socket.close(code=1008)
+                return
+            if query is not raw:
+                scope = {**scope, "query_string": query}
+        await self.app(scope, receive, send)
 
 
 def _openapi_schema(app: FastAPI) -> dict[str, Any]:
@@ -124,6 +158,10 @@ def create_app(
 
     # 1. errors: one mapping for every route
     install_error_handlers(app)
+
+    # Query strings that are not UTF-8 are refused before any route reads them
+    # (added before CORS, so the refusal carries the CORS headers too).
+    app.add_middleware(QueryEncodingCheck)
 
     # Reads from any origin (a map exported with `haven map --galaxy` runs from file://,
     # origin "null"); no credentials, and writes stay same-origin.

@@ -3,7 +3,9 @@ the store and galaxy of a request, names taken from the raw path."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -16,11 +18,12 @@ from starlette.responses import Response
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
+from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
 MAX_JSON_DEPTH = 64  # keeps every stored value re-serializable inside any response
 MAX_NAME_CHARS = 200
-SQLITE_INT_MAX = 2**63 - 1
+SQLITE_INT_MAX = INT64_MAX
 
 
 class JSONBytes(Response):
@@ -81,24 +84,139 @@ def _is_json_type(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def _check_depth(value: Any) -> None:
-    """Reject JSON nested deeper than :data:`MAX_JSON_DEPTH` (iteratively; no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _walk(value: Any) -> int:
+    """Refuse JSON nested deeper than :data:`MAX_JSON_DEPTH` (iteratively); answer how many
+    keys its objects hold (a repeated key counts once: the parser kept one of them)."""
+    keys = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if type(value) is dict or type(value) is list else []
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+        item, depth = pop()
         if depth > MAX_JSON_DEPTH:
             raise InvalidInput(f"body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
-        stack.extend((child, depth + 1) for child in children)
+        if type(item) is dict:
+            keys += len(item)
+            item = item.values()
+        depth += 1
+        for child in item:
+            if type(child) is dict or type(child) is list:
+                push((child, depth))
+    return keys
+
+
+# Every digit → b"0", every JSON whitespace → b" ", other bytes unchanged: one pass over the
+# body after which a few plain searches answer the questions below.
+_SKETCH = bytes.maketrans(b"0123456789\t\n\r", b"0000000000   ")
+# An integer outside 64 bits has at least 19 digits (2**63 - 1 has 19), and orjson reads
+# one above 2**64 - 1 or below -2**63 as a float: such bodies are read again exactly.
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _needs_exact_reading(raw: bytes, keys: int) -> bool:
+    """Whether valid JSON ``raw``, whose parse kept ``keys`` object keys, may hold an
+    integer beyond 64 bits or repeat a key in one object (``False`` is a proof of neither).
+
+    Each key in the text is followed by a ``:`` and, when no space comes before that
+    colon, directly by ``":``; colons inside strings only add to those counts. So when
+    either count equals ``keys``, the parser dropped no repeated key.
+    """
+    sketch = raw.translate(_SKETCH)
+    if _LONG_DIGIT_RUN in sketch:
+        return True
+    if sketch.count(b":") == keys:
+        return False
+    return sketch.count(b'":') != keys or b" :" in sketch
+
+
+class _RepeatedKeys(dict):  # type: ignore[type-arg]
+    """An object of a body in which ``key`` appears more than once."""
+
+    key: str
+
+
+def _first(data: Any, match: Callable[[Any], bool]) -> tuple[Any, tuple[Any, ...]] | None:
+    """The first value of ``data`` (in document order) that ``match`` accepts, with its location."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        item, loc = stack.pop()
+        if match(item):
+            return item, loc
+        if isinstance(item, dict):
+            stack.extend((v, loc + (k,)) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, loc + (i,)) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def _repeated_key_error(data: Any) -> InvalidInput:
+    """An error naming the first key that an object of ``data`` repeats."""
+    found = _first(data, lambda v: isinstance(v, _RepeatedKeys))
+    assert found is not None
+    obj, loc = found
+    key = obj.key if len(obj.key) <= 80 else obj.key[:80] + "…"
+    field = field_path(loc + (key,))
+    where = f"the object at {field_path(loc)}" if loc else "the body's object"
+    return InvalidInput(f'{field}: the key "{key}" appears more than once in {where}; send each key once',
+                        field=field)
+
+
+def _too_large_for_a_double(value: Any) -> bool:
+    if type(value) is float:
+        return math.isinf(value)
+    if type(value) is int:
+        try:
+            float(value)
+        except OverflowError:
+            return True
+    return False
+
+
+def _where_too_large(raw: bytes) -> str | None:
+    """Where the first number too large for a double is (orjson only gives line and column)."""
+    try:
+        found = _first(json.loads(raw.decode("utf-8")), _too_large_for_a_double)
+    except (ValueError, RecursionError):  # the body has other faults too; the position must do
+        return None
+    return field_path(found[1]) if found and found[1] else None
+
+
+def _read_exactly(raw: bytes) -> Any:
+    """The slow, exact reading of a body orjson already accepted: integers of any size stay
+    integers (the model then refuses what does not fit), and a repeated key is an error."""
+    repeats = False
+
+    def keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeats
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        repeats = True
+        marked = _RepeatedKeys(obj)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.key = key
+                break
+            seen.add(key)
+        return marked
+
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=keep_repeats)
+    except ValueError as exc:  # not expected after orjson's parse; still a 400, never a 500
+        raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
+    if repeats:
+        raise _repeated_key_error(data)
+    return data
 
 
 async def read_json_body(request: Request) -> Any:
-    """The request body as parsed JSON: 415 if not JSON, 413 if too big, 400 if malformed.
+    """The request body as parsed JSON: 415 if not JSON, 413 if too big, 400 if malformed,
+    nested too deep or repeating a key in one object.
+
+    Integers keep their exact value however long they are (orjson would turn one beyond
+    64 bits into a float); the model decides per field whether the value fits. orjson
+    parses every body; the exact reading (2–3× the time) runs only when the text has a run
+    of 19 digits or the cheap key count cannot rule out a repeated key.
 
     Used as a dependency so the endpoint itself can stay a sync ``def``.
     """
@@ -121,12 +239,20 @@ async def read_json_body(request: Request) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         raise InvalidInput("the body is empty; send a JSON object", field="body")
+    return parse_json_body(raw)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Parse a body's bytes (see :func:`read_json_body`)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        where = _where_too_large(raw) if "infinity" in str(exc) else None
+        if where:
+            raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
+                               f"(beyond ±1.8e308; {exc})", field="body") from None
         raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    _check_depth(data)
-    return data
+    return _read_exactly(raw) if _needs_exact_reading(raw, _walk(data)) else data
 
 
 # -- values from the request -------------------------------------------------
@@ -157,12 +283,47 @@ def raw_path_tail(
     return decoded
 
 
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def _percent_escape(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]
+
+
+def utf8_query(query: bytes) -> bytes:
+    """The raw query string, checked: every parameter name and value must be UTF-8 once
+    decoded, else a 400 naming the parameter (the server would put in U+FFFD). Bytes
+    above 0x7F sent unescaped come back %-escaped, so they are read as UTF-8, not Latin-1."""
+    if query.isascii() and b"%" not in query:  # nothing to decode: the common case
+        return query
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            field = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")[:MAX_NAME_CHARS]
+        except UnicodeDecodeError:
+            raise InvalidInput("a query parameter's name is not valid UTF-8 once decoded", field=None) from None
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{field}: is not valid UTF-8 once decoded (check its %-escapes)",
+                               field=field) from None
+    return query if query.isascii() else _NON_ASCII.sub(_percent_escape, query)
+
+
 def check_name(name: str, field: str = "name") -> str:
     if not name:
         raise InvalidInput(f"{field} must not be empty", field=field)
     if len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"{field} must be at most {MAX_NAME_CHARS} characters", field=field)
     return name
+
+
+def digits_only(value: Any) -> Any:
+    """An integer query parameter given as plain digits: ``1.0``, ``+1`` and ``true`` are
+    refused, not coerced (a pydantic ``BeforeValidator``)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in digits, such as 3")
+    return value
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -176,22 +337,27 @@ def parse_if_match(value: str | None) -> int | None:
         text = text[2:]
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1]
-    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput('If-Match must name one version, like If-Match: "3"', field="If-Match")
-    version = int(text)
+    version = int(text) if len(text) <= 19 else 0
     if not 1 <= version <= SQLITE_INT_MAX:
-        raise InvalidInput("If-Match must name a version of at least 1", field="If-Match")
+        raise InvalidInput(f"If-Match must name a version from 1 to {SQLITE_INT_MAX}", field="If-Match")
     return version
 
 
 def merge_version(data: Any, header_version: int | None) -> Any:
-    """Put the If-Match version into the body; both given and different is a 400."""
+    """Put the If-Match version into the body; both given and different is a 400.
+
+    A body ``version`` that is not a JSON integer is left for the model to refuse
+    (``true == 1`` in Python, so comparing first would let it through)."""
     if header_version is None or not isinstance(data, dict):
         return data
     body_version = data.get("version")
-    if body_version is not None and body_version != header_version:
+    if body_version is None:
+        return {**data, "version": header_version}
+    if type(body_version) is int and body_version != header_version:
         raise InvalidInput("version in the body and If-Match disagree; send one of them", field="version")
-    return {**data, "version": header_version}
+    return data
 
 
 def etag(version: Any) -> dict[str, str]:

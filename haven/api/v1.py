@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from haven.api.common import (
@@ -24,6 +25,7 @@ from haven.api.common import (
     JSONBytes,
     check_name,
     coordinate,
+    digits_only,
     etag,
     get_codec,
     request_galaxy,
@@ -291,7 +293,8 @@ def patch_system(
 def delete_system(
     request: Request,
     system_id: SystemId,
-    version: Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX, description="Delete only at this version.")] = None,
+    version: Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX, description="Delete only at this version."),
+                       BeforeValidator(digits_only)] = None,
     if_match: IfMatch = None,
 ) -> Response:
     header_version = parse_if_match(if_match)

@@ -55,6 +55,7 @@ text_value = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**6, 10**
 coordinate = st.one_of(
     st.floats(-1e5, 1e5, allow_nan=False, allow_infinity=False), st.integers(-100_000, 100_000)
 )
+percent = st.one_of(st.floats(0, 1000, allow_nan=False), st.integers(0, 1000))  # the model's range
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10),
@@ -126,7 +127,7 @@ def legacy_system(draw, name: str) -> dict[str, Any]:
         st_: dict[str, Any] = {"name": draw(name_text)}
         for f in ("race", "sell_percent", "buy_percent"):
             if draw(st.booleans()):
-                st_[f] = draw(text_value) if f == "race" else draw(st.one_of(st.none(), coordinate))
+                st_[f] = draw(text_value) if f == "race" else draw(st.one_of(st.none(), percent))
         if draw(st.booleans()):
             st_.update({"x": draw(coordinate), "y": draw(coordinate), "z": draw(coordinate)})
         st_.update(draw(extras(STATION_RESERVED)))

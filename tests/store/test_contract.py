@@ -29,7 +29,7 @@ def full_system(name: str = "AMOT 16/O5"):
             {"name": "Tesk"},
         ],
         space_station={"name": "Hub", "x": 1.6, "y": -2.0, "z": 3.0, "race": "Gek",
-                       "sell_percent": 12.5, "buy_percent": -40},
+                       "sell_percent": 12.5, "buy_percent": 140},
     )
 
 

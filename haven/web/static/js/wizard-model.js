@@ -63,8 +63,8 @@ export const MOON_FIELDS = [BODY_NAME, ...MOON_ORBIT, ...BODY_FIELDS];
 export const STATION_FIELDS = [
   { key: "name", label: "Name", required: true, maxlength: 200 },
   { key: "race", label: "Race" },
-  { key: "sell_percent", label: "Sell percent", number: true, percent: true, hint: "0 to 100" },
-  { key: "buy_percent", label: "Buy percent", number: true, percent: true, hint: "0 to 100" },
+  { key: "sell_percent", label: "Sell percent", number: true, percent: true, hint: "0 to 1000" },
+  { key: "buy_percent", label: "Buy percent", number: true, percent: true, hint: "0 to 1000" },
   { key: "x", label: "X (optional)", number: true },
   { key: "y", label: "Y (optional)", number: true },
   { key: "z", label: "Z (optional)", number: true },
@@ -157,8 +157,13 @@ export function bodyFrom(draft, version) {
   return body;
 }
 
+/** Station prices, in percent of the base price: the server's range (real stations buy at 120 %). */
+export const PERCENT_MIN = 0;
+export const PERCENT_MAX = 1000;
+
 /**
- * Checks the server does not make: percentages between 0 and 100.
+ * Checks made before sending, so the step with the problem opens at once: percentages
+ * in the server's range.
  * @returns {{field: string, message: string} | null} the first problem
  */
 export function localProblem(draft) {
@@ -166,8 +171,8 @@ export function localProblem(draft) {
   for (const spec of STATION_FIELDS) {
     if (!spec.percent) continue;
     const v = valueOf(spec, draft.station);
-    if (typeof v === "number" && (v < 0 || v > 100)) {
-      return { field: `space_station.${spec.key}`, message: `${spec.label} must be between 0 and 100.` };
+    if (typeof v === "number" && (v < PERCENT_MIN || v > PERCENT_MAX)) {
+      return { field: `space_station.${spec.key}`, message: `${spec.label} must be between ${PERCENT_MIN} and ${PERCENT_MAX}.` };
     }
   }
   return null;
