@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator)
 
 from haven.errors import InvalidInput
 
@@ -19,9 +20,13 @@ TEXT_MAX_CHARS = 20_000
 MAX_PLANETS = 64
 MAX_MOONS_PER_PLANET = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what SQLite stores as an INTEGER
-#: Station prices as a percentage of the base price. Real legacy data goes above 100
-#: (a station buying at 120 %), so the bound is generous; below 0 or above 1000 is a typo.
-PERCENT_MIN, PERCENT_MAX = 0.0, 1000.0
+#: Station prices in percent: of the base price in legacy files (a station buying at 120 %),
+#: or as a change of it in game scans (-40 %). Below -100 or above 1000 is a typo. Values
+#: stored before the range was checked are still restored by undo (``RESTORING``).
+PERCENT_MIN, PERCENT_MAX = -100.0, 1000.0
+#: Validation context for re-reading Haven's own stored state (undo): ranges added later
+#: are not applied to values that were accepted when they were written.
+RESTORING = {"restoring": True}
 
 
 def _is_int64(value: int) -> bool:
@@ -55,10 +60,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _percent(value: Any) -> Any:
+def _percent(value: Any, info: ValidationInfo) -> Any:
     """A station price: a finite number from :data:`PERCENT_MIN` to :data:`PERCENT_MAX`, or null."""
     value = _finite(value)
-    if isinstance(value, (int, float)) and not PERCENT_MIN <= value <= PERCENT_MAX:
+    restoring = bool(info.context and info.context.get("restoring"))
+    if isinstance(value, (int, float)) and not restoring and not PERCENT_MIN <= value <= PERCENT_MAX:
         raise ValueError(f"must be a percentage from {PERCENT_MIN:g} to {PERCENT_MAX:g}")
     return value
 
@@ -77,9 +83,7 @@ def _version(value: Any) -> Any:
 Text = Annotated[Annotated[str, Field(max_length=TEXT_MAX_CHARS)] | None, BeforeValidator(_text_or_none)]
 Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 OptionalNumber = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_finite)]
-Percent = Annotated[
-    Annotated[float, Field(ge=PERCENT_MIN, le=PERCENT_MAX, allow_inf_nan=False)] | None, BeforeValidator(_percent)
-]
+Percent = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_percent)]
 Version = Annotated[Annotated[int, Field(ge=1, le=INT64_MAX)] | None, BeforeValidator(_version)]
 
 

@@ -15,7 +15,10 @@ from typing import Any
 
 import orjson
 
-from haven.model import MoonIn, PlanetIn, StationIn, SystemIn
+from pydantic import ValidationError
+
+from haven.errors import Conflict
+from haven.model import RESTORING, MoonIn, PlanetIn, StationIn, SystemIn, invalid_from_validation
 from haven.timeutil import now_ms
 
 HISTORY_LIMIT = 100_000  # entries kept (all galaxies); older ones are dropped as new ones arrive
@@ -109,4 +112,7 @@ def restored_system(before: bytes) -> tuple[SystemIn, int | None, int]:
     state = orjson.loads(before)
     seed = state.pop("seed")
     created_ms = state.pop("created_at")
-    return SystemIn.model_validate(state), seed, created_ms
+    try:
+        return SystemIn.model_validate(state, context=RESTORING), seed, created_ms
+    except ValidationError as exc:  # a rule newer than the entry; the undo cannot write it back
+        raise Conflict(f"the recorded state cannot be restored: {invalid_from_validation(exc)}") from None

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from haven.api.common import parse_json_body
 from haven.errors import InvalidInput
-from haven.model import INT64_MAX, PERCENT_MAX
+from haven.model import INT64_MAX, PERCENT_MAX, PERCENT_MIN
 
 JSON_TYPE = {"content-type": "application/json"}
 BASE = {"name": "Strict", "x": 1.0, "y": 2.0, "z": 3.0}
@@ -228,7 +228,7 @@ def test_delete_version_must_be_an_integer_in_range(client, store, existing, ver
 
 
 @pytest.mark.parametrize("field", ["sell_percent", "buy_percent"])
-@pytest.mark.parametrize("value", ["-1", "-0.5", "1000.5", "1e300", "5000", BIG, "true", '"50"'])
+@pytest.mark.parametrize("value", ["-101", "-100.5", "1000.5", "1e300", "-5000", BIG, "true", '"50"'])
 def test_a_percentage_out_of_range_is_400(client, store, existing, field, value):
     station = f'"space_station": {{"name": "S", "{field}": {value}}}'
     raw = orjson.dumps(BASE).decode()[:-1] + ", " + station + "}"
@@ -238,8 +238,8 @@ def test_a_percentage_out_of_range_is_400(client, store, existing, field, value)
 
 
 def test_percentages_real_data_uses_are_accepted(client):
-    """The legacy data has a station selling at 80 % and buying at 120 %."""
-    for i, (sell, buy) in enumerate([(80, 120), (0, PERCENT_MAX), (12.5, None)]):
+    """The legacy data has a station selling at 80 % and buying at 120 %; scans give changes such as -40 %."""
+    for i, (sell, buy) in enumerate([(80, 120), (PERCENT_MIN, PERCENT_MAX), (12.5, None), (-40, 5.5)]):
         body = {**BASE, "name": f"Trade {i}", "space_station": {"name": "S", "sell_percent": sell, "buy_percent": buy}}
         r = client.post("/api/v1/systems", json=body)
         assert r.status_code == 201, r.text
@@ -326,3 +326,14 @@ def test_the_chunk_socket_refuses_it_too(client):
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
     assert closed.value.code == 1008
+
+
+def test_undo_restores_a_percentage_stored_before_the_range_was_checked(client, store):
+    created = client.post("/api/v1/systems", json={**BASE, "name": "Old Post",
+                                                   "space_station": {"name": "S", "buy_percent": 50}}).json()
+    with store.conn:  # as a database written before the range was checked may hold it
+        store.conn.execute("UPDATE space_station SET buy_percent = -4000 WHERE system_id = ?", (created["id"],))
+    assert client.delete(f"/api/v1/systems/{created['id']}").status_code == 204
+    r = client.post(f"/api/v1/systems/{created['id']}/undo")
+    assert r.status_code == 200, r.text
+    assert client.get(f"/api/v1/systems/{created['id']}").json()["space_station"]["buy_percent"] == -4000

@@ -55,7 +55,7 @@ text_value = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**6, 10**
 coordinate = st.one_of(
     st.floats(-1e5, 1e5, allow_nan=False, allow_infinity=False), st.integers(-100_000, 100_000)
 )
-percent = st.one_of(st.floats(0, 1000, allow_nan=False), st.integers(0, 1000))  # the model's range
+percent = st.one_of(st.floats(-100, 1000, allow_nan=False), st.integers(-100, 1000))  # the model's range
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10),

@@ -179,7 +179,7 @@ def test_server_errors_appear_next_to_the_field_they_name(page, base: str, store
     save(page)
     expect(current_step(page)).to_have_attribute("data-step", "station")
     expect(field(page, "space_station.sell_percent")).to_be_focused()
-    expect(field_error(page, "space_station.sell_percent")).to_have_text("Sell percent must be between 0 and 1000.")
+    expect(field_error(page, "space_station.sell_percent")).to_have_text("Sell percent must be between -100 and 1000.")
     assert total(store) == before
 
     # A taken name is the server's 409 "conflict": shown at the name too.

@@ -63,8 +63,8 @@ export const MOON_FIELDS = [BODY_NAME, ...MOON_ORBIT, ...BODY_FIELDS];
 export const STATION_FIELDS = [
   { key: "name", label: "Name", required: true, maxlength: 200 },
   { key: "race", label: "Race" },
-  { key: "sell_percent", label: "Sell percent", number: true, percent: true, hint: "0 to 1000" },
-  { key: "buy_percent", label: "Buy percent", number: true, percent: true, hint: "0 to 1000" },
+  { key: "sell_percent", label: "Sell percent", number: true, percent: true, hint: "−100 to 1000" },
+  { key: "buy_percent", label: "Buy percent", number: true, percent: true, hint: "−100 to 1000" },
   { key: "x", label: "X (optional)", number: true },
   { key: "y", label: "Y (optional)", number: true },
   { key: "z", label: "Z (optional)", number: true },
@@ -157,8 +157,8 @@ export function bodyFrom(draft, version) {
   return body;
 }
 
-/** Station prices, in percent of the base price: the server's range (real stations buy at 120 %). */
-export const PERCENT_MIN = 0;
+/** Station prices in percent (of the base price, or as a change of it): the server's range. */
+export const PERCENT_MIN = -100;
 export const PERCENT_MAX = 1000;
 
 /**
