@@ -690,10 +690,13 @@ class SQLiteStore:
         if len(q) < MIN_SEARCH_CHARS:
             sql = (
                 f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
-                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? AND s.name > ? ORDER BY s.name LIMIT ?"
+                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
             )
-            start = after_name or ""
-            return [(sql, [galaxy_id, p, p + "\U0010ffff", start, limit]) for p in search.prefix_variants(q)]
+            ranges = [(p, p + "\U0010ffff") for p in search.prefix_variants(q)]
+            if after_name is not None:  # one lower bound per range, so the index starts there
+                after = after_name + "\x00"  # the first string above after_name
+                ranges = [(max(low, after), high) for low, high in ranges if after < high]
+            return [(sql, [galaxy_id, low, high, limit]) for low, high in ranges]
         return [
             (
                 f"SELECT {SYSTEM_COLUMNS} FROM {index} f JOIN system s ON s.id = f.rowid "

@@ -60,6 +60,13 @@ def test_search_uses_the_search_indexes(store):
     assert len(short) == 4  # one name range per spelling: Sy, SY, sy, sY
     for sql, params in short:
         assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
+    # A next page starts each range at the cursor (its index bound), never at the prefix,
+    # and drops the ranges that lie wholly before it.
+    paged = store.search_query(galaxy_id(store), "Sy", 100, None, after_name="Sys 0010")
+    lows = sorted(params[1] for _, params in paged)
+    assert lows == ["Sys 0010\x00", "sY", "sy"]
+    for sql, params in paged:
+        assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
 
 
 def test_detail_queries_use_keys(store):
