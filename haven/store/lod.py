@@ -24,6 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
+from haven.errors import NotFound
 from haven.spatial.morton import MAX_LEVEL
 
 DEFAULT_CAPACITY = 4096
@@ -202,9 +203,12 @@ def systems_per_ly3_at(conn: sqlite3.Connection, galaxy_id: int, code: int, side
 
 def next_clock(conn: sqlite3.Connection, galaxy_id: int) -> int:
     """Advance the galaxy's LOD clock; the new value versions every node this write touches."""
-    return conn.execute(
+    row = conn.execute(
         "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
-    ).fetchone()[0]
+    ).fetchone()
+    if row is None:  # removed by another process since this one looked it up
+        raise NotFound("the galaxy no longer exists", field="galaxy")
+    return row[0]
 
 
 def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:

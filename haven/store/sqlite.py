@@ -198,6 +198,7 @@ class SQLiteStore:
         self._writer = threading.RLock()
         self._keys: dict[str, GalaxyKey] = {}
         self._keys_by_id: dict[int, GalaxyKey] = {}
+        self._keys_version: int | None = None  # PRAGMA data_version when the keys were cached
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         self._maintenance: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
@@ -521,6 +522,14 @@ class SQLiteStore:
             self._forget_galaxy(galaxy_id)
         return gone
 
+    def _drop_keys_if_written(self) -> None:
+        """Forget every cached galaxy key once another connection committed (``PRAGMA
+        data_version``, a few microseconds): it may have removed a galaxy whose name
+        this store still maps to an id (``drop_empty_galaxy`` after a failed import)."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._keys_version:
+            self._keys, self._keys_by_id, self._keys_version = {}, {}, version
+
     def _forget_galaxy(self, galaxy_id: int) -> None:
         """Drop a removed galaxy from the key caches (by name and by id)."""
         self._keys = {name: key for name, key in self._keys.items() if key.id != galaxy_id}
@@ -543,7 +552,8 @@ class SQLiteStore:
         return [self._galaxy_row(r) for r in self.conn.execute("SELECT * FROM galaxy ORDER BY name")]
 
     def _galaxy_key(self, name: str) -> GalaxyKey:
-        """Galaxy id, cube and node capacity (fixed once created, so cached)."""
+        """Galaxy id, cube and node capacity (fixed once created, so cached while nobody else writes)."""
+        self._drop_keys_if_written()
         key = self._keys.get(name)
         if key is None:
             g = self.galaxy(name)
@@ -556,8 +566,10 @@ class SQLiteStore:
     def _galaxy_key_by_id(self, galaxy_id: int) -> GalaxyKey:
         key = self._keys_by_id.get(galaxy_id)
         if key is None:
-            name = self.conn.execute("SELECT name FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
-            key = self._galaxy_key(name)
+            row = self.conn.execute("SELECT name FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no galaxy with id {galaxy_id}", field="galaxy")
+            key = self._galaxy_key(row[0])
         return key
 
     def _region_id(self, conn: sqlite3.Connection, galaxy_id: int, name: str | None) -> int | None:

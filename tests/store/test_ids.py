@@ -67,6 +67,11 @@ def test_a_removed_galaxys_id_is_not_given_to_the_next_galaxy(store, tmp_path) -
         store.create("Newer", _system("In Newer"))
         with pytest.raises(NotFound):  # the other process does not read Newer's systems as Other's
             stale.page("Other")
+        # The name comes back (an import run again): the other process writes into the new galaxy.
+        again = store.ensure_galaxy("Other")
+        written = stale.create("Other", _system("Into Other"))
+        assert store.system_by_name("Other", "Into Other")["id"] == written["id"]
+        assert stale.page("Other").total == 1 and again["id"] > newer["id"]
     finally:
         stale.close()
 

@@ -98,6 +98,8 @@ def test_a_system_without_stored_children_is_one_query(store):
         statements.clear()
         full = store.system_by_name(GALAXY, "Sys 0001")
         assert [p["name"] for p in full["planets"]] == ["p"] and full["planets"][0]["moons"][0]["name"] == "m"
+        if statements[0] == "PRAGMA data_version":  # the galaxy-key cache's check (the lookup by name)
+            statements.pop(0)
         assert len(statements) == 6, statements  # the row, planets, moons, station in one read transaction
     finally:
         store.conn.set_trace_callback(None)
