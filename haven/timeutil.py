@@ -41,7 +41,7 @@ def to_iso(ms: int | None) -> str | None:
     if ms is None or ms == UNKNOWN_MS or not MIN_MS <= ms <= MAX_MS:
         return None
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}"  # strftime's %Y does not pad years before 1000
     if ms % 1000:
         text += f".{ms % 1000:03d}"
     return text + "Z"

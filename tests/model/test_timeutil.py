@@ -1,0 +1,18 @@
+"""Timestamps read back as the ISO text they were written as, over all of years 1-9999."""
+
+from __future__ import annotations
+
+import pytest
+
+from haven.timeutil import MAX_MS, MIN_MS, parse_ms, to_iso
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00Z", "0999-12-31T23:59:59.500Z", "2025-11-05T20:32:13Z",
+                                  "9999-12-31T23:59:59.999Z"])
+def test_iso_text_round_trips(text):
+    assert to_iso(parse_ms(text, "created_at")) == text
+
+
+def test_the_range_ends_are_shown_and_beyond_them_is_unknown():
+    assert (to_iso(MIN_MS), to_iso(MAX_MS)) == ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z")
+    assert to_iso(MIN_MS - 1) is None and to_iso(MAX_MS + 1) is None
