@@ -19,6 +19,8 @@ export const SOCKET_RETRY_MIN_MS = 1000;
 export const SOCKET_RETRY_MAX_MS = 30_000;
 /** A socket that has not answered `subscribed` this long after it was made counts as failed. */
 export const SOCKET_SUBSCRIBE_TIMEOUT_MS = 10_000;
+/** A socket that closes sooner than this after subscribing does not reset the backoff. */
+export const SOCKET_STABLE_MS = 30_000;
 
 
 /** The chunk socket's ws:// (or wss://) address, on the API's server. */
@@ -67,14 +69,19 @@ export async function followChanges(since, { apply, isClosed, onTransport, onSoc
     if (await session.subscribed) {
       poller?.stop();
       poller = null;
-      failures = 0;
       hadSocket = true;
       onTransport?.("websocket");
+      const subscribedAt = performance.now();
       await session.closed;
       if (isClosed()) break;
-      waitMs = SOCKET_RETRY_MIN_MS;
+      // A socket that drops soon after subscribing (a proxy that cuts it) keeps backing off.
+      const stable = performance.now() - subscribedAt >= SOCKET_STABLE_MS;
+      if (stable) failures = 0;
+      else failures++;
+      waitMs = stable ? SOCKET_RETRY_MIN_MS : Math.min(Math.max(waitMs * 2, SOCKET_RETRY_MIN_MS), SOCKET_RETRY_MAX_MS);
       poller = startPolling(() => clock, { enqueue, isClosed });
       onTransport?.("polling", "the socket closed");
+      onSocketRetry?.({ failures, nextTryMs: waitMs });
     } else {
       if (isClosed()) break;
       failures++;
