@@ -121,7 +121,7 @@ DatabaseOption = Annotated[
 
 
 def galaxy_name(value: str | None) -> str | None:
-    """A ``--galaxy`` name checked as the API and importers check names (:func:`haven.model.clean_name`).
+    """A ``--galaxy`` name checked as the store checks every galaxy it creates (:func:`haven.model.clean_name`).
 
     Trimmed, 1 to 200 characters, no control characters; a bad one is refused
     (exit 1) before the command opens the database, so nothing is written.

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
-from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch
+from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
@@ -484,9 +484,10 @@ class SQLiteStore:
         self, name: str, *, half_size_ly: float | None = None, lod_capacity: int = DEFAULT_CAPACITY
     ) -> tuple[dict[str, Any], bool]:
         """:meth:`ensure_galaxy`, and whether this call created the galaxy (decided in its own write)."""
-        name = name.strip()
-        if not name:
-            raise InvalidInput("galaxy name must not be empty", field="galaxy")
+        try:
+            name = clean_name(name)  # the rules of every name: trimmed, 1-200 characters, no control characters
+        except ValueError as exc:
+            raise InvalidInput(f"the galaxy name {exc}", field="galaxy") from None
         half = DEFAULT_HALF_SIZE_LY if half_size_ly is None else half_size_ly
         if not (math.isfinite(half) and half > 0):
             raise InvalidInput("half_size_ly must be a positive number", field="half_size_ly")
