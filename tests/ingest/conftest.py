@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # for the import_checks module
+    sys.path.insert(0, HERE)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from import_checks import import_refused
 
 from haven.config import DatabaseUrl
 from haven.errors import InvalidInput, NotFound
@@ -53,18 +54,9 @@ def galaxy_names(db: Path) -> set[str]:
 
 def refused(haven, path: Path, *fragments: str, galaxy: str = "NEWG_A") -> str:
     """Import ``path`` into a new galaxy; it must fail cleanly and change nothing. Returns the error line."""
-    before = db_state(haven.db)
-    result = haven("import", path, "-g", galaxy)
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
-    assert db_state(haven.db) == before
+    error = import_refused(haven, [path, "-g", galaxy], fragments, db_state)
     assert galaxy not in galaxy_names(haven.db)
-    return errors[0]
+    return error
 
 
 def good_parquet(path: Path, n: int = 2_000) -> Path:

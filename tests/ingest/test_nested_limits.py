@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from import_checks import import_refused
 
 from haven.config import DatabaseUrl
 from haven.ingest.bulk import bulk_import
@@ -50,17 +51,7 @@ def haven(haven, tmp_path: Path):
 
 def refused(haven, path: Path, *fragments: str, galaxy: str | None = None) -> str:
     """``haven import PATH`` fails with one error line holding every fragment; nothing changes."""
-    before = db_state(haven.db)
-    result = haven("import", path, *(["-g", galaxy] if galaxy else []))
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
-    assert db_state(haven.db) == before
-    return errors[0]
+    return import_refused(haven, [path, *(["-g", galaxy] if galaxy else [])], fragments, db_state)
 
 
 def test_a_system_line_with_too_many_planets_is_refused(haven, tmp_path):

@@ -37,6 +37,7 @@ from webhelpers_cr import (  # noqa: E402
     names,
     no_script_ran,
     open_control_room,
+    open_with_galaxy_picker,
     open_wizard,
     row,
     seed_stars,
@@ -360,13 +361,7 @@ def test_one_galaxy_needs_no_picker(page, stars: str) -> None:
 
 def test_the_picker_switches_galaxy_and_the_url_keeps_it(page, live_server, store) -> None:
     two_galaxies(store)
-    base = live_server(store)
-    requests = api_requests(page)
-    open_control_room(page, base)
-    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
-    picker = page.locator("#galaxy")
-    expect(page.locator("#galaxy-field")).to_be_visible()
-    expect(picker).to_have_value(GALAXY)
+    requests, picker = open_with_galaxy_picker(page, live_server(store), "Page 1 of 1 (6 total)")
     assert picker.locator("option").all_text_contents() == [f"{GALAXY} (6)", f"{ODD_GALAXY} (121)"]
     assert "galaxy" not in url_params(page)
 

@@ -20,7 +20,9 @@ HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # for the webhelpers_cr module
     sys.path.insert(0, HERE)
 
-from webhelpers_cr import GALAXY, XSS, api_requests, names, no_script_ran, open_control_room, status, url_params  # noqa: E402
+from webhelpers_cr import (  # noqa: E402
+    GALAXY, XSS, api_requests, names, no_script_ran, open_control_room, open_with_galaxy_picker, status, url_params,
+)
 
 #: The second galaxy; its name and region read like HTML and must show as these characters.
 SECOND = "Spiral <b>Arm</b> & Co"
@@ -71,13 +73,7 @@ def all_name(urls: list[str], galaxy: str, *, may_ask_the_default: bool) -> set[
 
 def test_without_a_galaxy_in_the_url_every_request_names_the_servers(page, live_server, store) -> None:
     two_galaxies(store)
-    base = live_server(store)
-    requests = api_requests(page)
-    open_control_room(page, base)
-    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
-    picker = page.locator("#galaxy")
-    expect(page.locator("#galaxy-field")).to_be_visible()
-    expect(picker).to_have_value(GALAXY)
+    requests, picker = open_with_galaxy_picker(page, live_server(store), "Page 1 of 1 (6 total)")
     expect(page.locator("#region option")).to_have_text(["All regions", "Near (6)"])
     expect(page.locator("#download")).to_have_attribute("href", f"/api/v1/export?galaxy={GALAXY}&format=jsonl")
     assert all_name(requests, GALAXY, may_ask_the_default=True) >= {"/api/v1/stats", "/api/v1/regions", "/api/v1/systems"}

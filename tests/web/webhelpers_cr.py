@@ -79,6 +79,18 @@ def api_requests(page: Page) -> list[str]:
 # -- the wizard -------------------------------------------------------------------------
 
 
+def open_with_galaxy_picker(page: Page, base: str, status_text: str) -> tuple[list[str], Locator]:
+    """Open the Control Room (no ``?galaxy=``) of a database with several galaxies, recording
+    its API requests; it shows the server's galaxy with the picker. Returns (requests, picker)."""
+    requests = api_requests(page)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text(status_text)
+    picker = page.locator("#galaxy")
+    expect(page.locator("#galaxy-field")).to_be_visible()
+    expect(picker).to_have_value(GALAXY)
+    return requests, picker
+
+
 def field(page: Page, path: str) -> Locator:
     """The wizard input for an API field path such as ``planets[0].moons[1].orbit_radius``."""
     return page.locator(f'[data-field="{path}"]')
