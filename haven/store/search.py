@@ -258,12 +258,13 @@ def prefix_variants(term: str) -> list[str]:
     return ["".join(spelling) for spelling in itertools.product(*choices)]
 
 
-def merged_by_id(streams: Iterable[Iterator[Sequence[Any]]], id_at: int) -> Iterator[Sequence[Any]]:
-    """Rows of several id-ordered streams in one id order, each id once."""
+def merged_by(streams: Iterable[Iterator[Sequence[Any]]], key_at: int) -> Iterator[Sequence[Any]]:
+    """Rows of several streams ordered by column ``key_at`` in one order, each key once
+    (an id, or a name, which is unique in a galaxy)."""
     last = None
-    for row in heapq.merge(*streams, key=lambda r: r[id_at]):
-        if row[id_at] != last:
-            last = row[id_at]
+    for row in heapq.merge(*streams, key=lambda r: r[key_at]):
+        if row[key_at] != last:
+            last = row[key_at]
             yield row
 
 

@@ -7,7 +7,6 @@ children and the search index change together or not at all.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import math
@@ -745,28 +744,39 @@ class SQLiteStore:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):  # the full-text parser stops at NUL
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
-        with self._read() as conn:
+        with self._read():  # one read transaction for every query of the page
             queries = self.search_query(galaxy_id, q, limit, after_id, after_name)
-            if len(q) < MIN_SEARCH_CHARS:
-                rows = heapq.merge(*(_fetch_systems(conn, *query) for query in queries), key=operator.itemgetter("name"))
-                return list(itertools.islice(rows, limit))
-            return self._checked_candidates(queries, q.casefold(), limit)
+            if len(q) < MIN_SEARCH_CHARS:  # name ranges, one per spelling
+                return self._first_merged(queries, "name", limit)
+            needle = q.casefold()  # candidates in id order, kept if they really contain the term
+            return self._first_merged(queries, "id", limit, lambda text: search.contains_term(needle, text))
 
-    def _checked_candidates(self, queries: list[tuple[str, list[Any]]], needle: str, limit: int) -> list[dict[str, Any]]:
-        """The first ``limit`` candidate rows, in id order, that really contain ``needle`` (see :mod:`haven.store.search`)."""
+    def _first_merged(
+        self,
+        queries: list[tuple[str, list[Any]]],
+        order: str,
+        limit: int,
+        keep: Callable[[list[Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The first ``limit`` rows of several queries ordered by the same column, merged.
+
+        ``keep`` (optional) gets a row's name, materials and attributes and drops the
+        rows it refuses (see :mod:`haven.store.search`). Each cursor steps only as far as
+        the merge needs, and only the rows returned become dicts: a query whose rows come
+        late is not read ahead of the page.
+        """
         cursors = [self.conn.cursor() for _ in queries]
         try:
             for cur, (sql, params) in zip(cursors, queries):
                 cur.row_factory = None
                 cur.execute(sql, params)
+            if not cursors:
+                return []
             names = [c[0] for c in cursors[0].description]  # every query has the same columns
             text = [names.index(c) for c in ("name", "materials", "attributes")]
-            # Each cursor steps only as far as the merge needs: an index whose candidates are
-            # sparse is not walked ahead of the page.
-            rows = search.merged_by_id(cursors, names.index("id"))
             out: list[dict[str, Any]] = []
-            for row in rows:
-                if search.contains_term(needle, [row[i] for i in text]):
+            for row in search.merged_by(cursors, names.index(order)):
+                if keep is None or keep([row[i] for i in text]):
                     out.append(_finish_system(dict(zip(names, row))))
                     if len(out) == limit:
                         break
