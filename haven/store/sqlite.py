@@ -832,16 +832,20 @@ class SQLiteStore:
         """One system with its children, from one snapshot.
 
         The row says whether stored planets or a station exist, so a system
-        without any costs one statement instead of four.
+        without any costs one statement (one snapshot by itself, no BEGIN and
+        COMMIT around it) instead of four. A system with stored children has
+        them read in a read transaction that first checks the row's version
+        (every write to a system or its children bumps it), so row and
+        children are one snapshot.
         """
-        with self._read() as conn:
-            cur = conn.cursor()
-            cur.row_factory = None  # a plain tuple: cheaper than sqlite3.Row for one wide row
-            row = cur.execute(self._detail_query(where), params).fetchone()
-            if row is None:
-                raise NotFound(missing)
-            d = _finish_system(dict(zip([c[0] for c in cur.description], row)))
-            if d.pop("stored_children"):
+        query = self._detail_query(where)
+        d = self._detail_row(self.conn, query, params, missing)
+        if d.pop("stored_children"):
+            with self._read() as conn:
+                now = conn.execute("SELECT version FROM system WHERE id = ?", (d["id"],)).fetchone()
+                if now is None or now[0] != d["version"]:  # written in between: read it again
+                    d = self._detail_row(conn, query, params, missing)
+                    del d["stored_children"]
                 d.update(self._children(conn, [d["id"]])[d["id"]])
         seed = d.pop("seed")
         if seed is None:
@@ -851,6 +855,16 @@ class SQLiteStore:
         if seed is not None:
             d.update(_derived_children(seed, d["name"], d["x"], d["y"], d["z"]))
         return d
+
+    @staticmethod
+    def _detail_row(conn: sqlite3.Connection, query: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
+        """The row of :meth:`_detail_query` as a dict; :class:`NotFound` with ``missing`` if there is none."""
+        cur = conn.cursor()
+        cur.row_factory = None  # a plain tuple: cheaper than sqlite3.Row for one wide row
+        row = cur.execute(query, params).fetchone()
+        if row is None:
+            raise NotFound(missing)
+        return _finish_system(dict(zip([c[0] for c in cur.description], row)))
 
     def system(self, system_id: int) -> dict[str, Any]:
         """One system with its planets, moons and station."""

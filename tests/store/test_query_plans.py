@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from haven.config import DEFAULT_GALAXY as GALAXY
-from haven.model import validate_system
+from haven.model import validate_patch, validate_system
 from haven.spatial import sphere_code_ranges
-from haven.store.sqlite import SYSTEM_COLUMNS
+from haven.store.sqlite import SYSTEM_COLUMNS, SQLiteStore
 
 
 def populate(store, n: int = 300) -> None:
@@ -94,15 +94,37 @@ def test_a_system_without_stored_children_is_one_query(store):
     store.conn.set_trace_callback(statements.append)
     try:
         assert store.system(bare["id"])["planets"] == []
-        assert statements[0] == "BEGIN" and statements[-1] == "COMMIT" and len(statements) == 3, statements
+        assert len(statements) == 1 and statements[0].startswith("SELECT"), statements  # no BEGIN/COMMIT
         statements.clear()
         full = store.system_by_name(GALAXY, "Sys 0001")
         assert [p["name"] for p in full["planets"]] == ["p"] and full["planets"][0]["moons"][0]["name"] == "m"
         if statements[0] == "PRAGMA data_version":  # the galaxy-key cache's check (the lookup by name)
             statements.pop(0)
-        assert len(statements) == 6, statements  # the row, planets, moons, station in one read transaction
+        # the row; then, in one read transaction, its version again, planets, moons and station
+        assert statements[1] == "BEGIN" and statements[-1] == "COMMIT" and len(statements) == 7, statements
     finally:
         store.conn.set_trace_callback(None)
+
+
+def test_children_come_from_the_snapshot_of_the_row_they_are_shown_with(store):
+    """A write between the row's read and the children's read makes the detail read the row again."""
+    populate(store, n=3)
+    before = store.system_by_name(GALAXY, "Sys 0001")
+    other = SQLiteStore(store.path)
+    real_read = store._read
+
+    def read_after_a_rename():
+        other.patch(before["id"], validate_patch({"name": "Renamed", "version": before["version"]}))
+        return real_read()
+
+    store._read = read_after_a_rename
+    try:
+        after = store.system(before["id"])
+    finally:
+        store._read = real_read
+        other.close()
+    assert after["name"] == "Renamed" and after["version"] == before["version"] + 1
+    assert [p["name"] for p in after["planets"]] == ["p"]
 
 
 def claim_rows(store, n: int) -> None:
