@@ -47,6 +47,7 @@ def snapshot(conn: sqlite3.Connection, system_id: int, children: dict[str, Any])
         (system_id,),
     ).fetchone()
     state = {k: row[k] for k in _ROW_FIELDS}
+    state["version"] = row["version"]  # an undone delete comes back one above it, never at a version seen before
     state["extra"] = orjson.loads(row["extra"]) if row["extra"] else {}
     state["region"] = row["region_name"]
     state["planets"] = [
@@ -108,7 +109,11 @@ def now_at_version(conn: sqlite3.Connection, system_id: int, version: int) -> No
 
 
 def restored_system(before: bytes) -> tuple[SystemIn, int | None, int]:
-    """The SystemIn, seed and creation time (ms) stored in an entry's snapshot."""
+    """The SystemIn, seed and creation time (ms) stored in an entry's snapshot.
+
+    ``version`` is the version the system had when the snapshot was taken
+    (None in entries written before snapshots kept it).
+    """
     state = orjson.loads(before)
     seed = state.pop("seed")
     created_ms = state.pop("created_at")

@@ -675,12 +675,21 @@ class SQLiteStore:
                 total = row[0]
             sql, params = self._page_query(galaxy_id, region_id, after, before, limit, offset)
             rows = _fetch_systems(conn, sql, params)
+            if before is not None:  # a page before a name has a next page if that name or a later one exists
+                later = conn.execute(*self._name_at_or_after_query(galaxy_id, region_id, before)).fetchone()
         more = len(rows) > limit
         items = rows[:limit]
         if before is not None:
             items.reverse()
-            return Page(items, total, has_more=True, has_previous=more)
+            return Page(items, total, has_more=later is not None, has_previous=more)
         return Page(items, total, has_more=more, has_previous=after is not None or offset > 0)
+
+    @staticmethod
+    def _name_at_or_after_query(galaxy_id: int, region_id: int | None, name: str) -> tuple[str, tuple[Any, ...]]:
+        """Whether the galaxy (or region) has a system named ``name`` or later: one index probe."""
+        if region_id is not None:
+            return "SELECT 1 FROM system WHERE region_id = ? AND name >= ? LIMIT 1", (region_id, name)
+        return "SELECT 1 FROM system WHERE galaxy_id = ? AND name >= ? LIMIT 1", (galaxy_id, name)
 
     def search_query(
         self, galaxy_id: int, q: str, limit: int, after_id: int | None, after_name: str | None = None
@@ -1355,6 +1364,10 @@ class SQLiteStore:
     def patch(self, system_id: int, patch: SystemPatch) -> dict[str, Any]:
         """Change only the fields present in the patch."""
         given = patch.model_fields_set - {"version"}
+        if not given:  # nothing to change: no new version, no history entry; a stale version is still a 409
+            with self._read() as conn:
+                self._current(conn, system_id, patch.version)
+            return self.system(system_id)
         with self._write() as conn:
             current = self._current(conn, system_id, patch.version)
             self._record_change(conn, current, "update")
@@ -1430,7 +1443,8 @@ class SQLiteStore:
                     raise Conflict(f"cannot undo the delete: a system named {system.name!r} exists now", field="name")
                 cube = self._galaxy_key_by_id(galaxy_id).cube
                 self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id),
-                                    system_id=system_id, seed=seed, created_ms=created_ms)
+                                    system_id=system_id, seed=seed, created_ms=created_ms,
+                                    version=self._version_after_undone_delete(conn, system_id, system.version))
             else:
                 if row is None or (entry["version_after"] is not None and row["version"] != entry["version_after"]):
                     raise Conflict(f"system {system_id} changed outside its history; it cannot be undone")
@@ -1450,6 +1464,21 @@ class SQLiteStore:
                 history.now_at_version(conn, system_id, version)
         restored = None if op == "create" else self.system(system_id)
         return {"undone": op, "system": restored}
+
+    @staticmethod
+    def _version_after_undone_delete(conn: sqlite3.Connection, system_id: int, deleted_at: int | None) -> int:
+        """The version a system comes back at when its delete is undone: above every version
+        it had, so an editor still holding an older one gets 409, as after any other change.
+
+        ``deleted_at`` is the version the delete snapshot recorded; entries written before
+        snapshots kept it fall back to above every version the remaining history names.
+        """
+        if deleted_at is not None:
+            return deleted_at + 1
+        seen = conn.execute(
+            "SELECT max(version_after) FROM system_change WHERE system_id = ?", (system_id,)
+        ).fetchone()[0]
+        return (seen or 1) + 1
 
     def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree) -> None:
         if not _pending_lod(current):

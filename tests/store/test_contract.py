@@ -88,6 +88,14 @@ def test_keyset_pages_walk_every_system_once(store):
     assert seen == sorted(names)
     back = store.page(GALAXY, before="S020", limit=5)
     assert [s["name"] for s in back.items] == ["S015", "S016", "S017", "S018", "S019"]
+    assert back.has_more and back.has_previous
+    last = store.page(GALAXY, before="S036\uffff", limit=5)  # the last page: nothing after it
+    assert [s["name"] for s in last.items][-1] == "S036" and not last.has_more
+    odd = sorted(n for i, n in enumerate(names) if i % 2)
+    inside = store.page(GALAXY, region="Odd", before=odd[-1], limit=5)
+    assert inside.items[-1]["name"] == odd[-2] and inside.has_more
+    past = store.page(GALAXY, region="Odd", before=odd[-1] + "\uffff", limit=5)
+    assert past.items[-1]["name"] == odd[-1] and not past.has_more
     region = store.page(GALAXY, region="Odd", limit=100)
     assert region.total == 18 and all(s["region"] == "Odd" for s in region.items)
     assert [s["name"] for s in region.items] == sorted(s["name"] for s in region.items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from haven.errors import Conflict, NotFound
@@ -116,3 +117,40 @@ def test_history_lookup_uses_its_index(store) -> None:
         "SELECT id, galaxy_id, op, version_after, before FROM system_change "
         "WHERE system_id = ? ORDER BY id DESC LIMIT 1", (1,)))
     assert "system_change_system" in plan
+
+
+def test_an_undone_delete_comes_back_above_every_version_it_had(store) -> None:
+    """An editor still holding the version from before the delete gets a 409, not a silent overwrite."""
+    created = store.create(GALAXY, _system())
+    sid = created["id"]
+    for fauna in ("Poor", "Lush"):
+        store.patch(sid, SystemPatch.model_validate({"fauna": fauna}))
+    store.delete(sid)
+    restored = store.undo(sid)["system"]
+    assert restored["version"] == 4 and restored["fauna"] == "Lush"
+    for stale in (1, 2, 3):
+        with pytest.raises(Conflict):
+            store.patch(sid, SystemPatch.model_validate({"fauna": "Overwritten", "version": stale}))
+    # the update before the delete can still be undone: it is now the latest entry
+    assert store.undo(sid)["system"]["fauna"] == "Poor"
+
+
+def test_a_delete_recorded_without_its_version_comes_back_above_the_history(store) -> None:
+    """Entries written before snapshots kept the version fall back to the history's highest one."""
+    sid = store.create(GALAXY, _system())["id"]
+    store.patch(sid, SystemPatch.model_validate({"fauna": "Poor"}))
+    store.delete(sid)
+    entry_id, before = store.conn.execute(
+        "SELECT id, before FROM system_change WHERE system_id = ? AND op = 'delete'", (sid,)).fetchone()
+    old_style = {k: v for k, v in orjson.loads(before).items() if k != "version"}
+    store.conn.execute("UPDATE system_change SET before = ? WHERE id = ?", (orjson.dumps(old_style), entry_id))
+    assert store.undo(sid)["system"]["version"] == 3
+
+
+def test_an_empty_patch_changes_nothing(store) -> None:
+    created = store.create(GALAXY, _system())
+    same = store.patch(created["id"], SystemPatch.model_validate({}))
+    assert same["version"] == created["version"] and same["modified_at"] == created["modified_at"]
+    assert [h["op"] for h in store.history(created["id"])] == ["create"]
+    with pytest.raises(Conflict):  # a stale version is still refused
+        store.patch(created["id"], SystemPatch.model_validate({"version": created["version"] + 1}))

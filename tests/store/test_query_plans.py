@@ -47,6 +47,14 @@ def test_region_pages_use_the_region_index(store):
     assert_no_scan(store.explain(sql, params), "USING INDEX system_region_name")
 
 
+def test_a_page_before_a_name_probes_for_a_next_page_on_the_index(store):
+    populate(store)
+    region_id = store.conn.execute("SELECT id FROM region WHERE name = 'R3'").fetchone()[0]
+    for region, index in ((None, "system_name"), (region_id, "system_region_name")):
+        sql, params = store._name_at_or_after_query(galaxy_id(store), region, "Sys 0100")
+        assert_no_scan(store.explain(sql, params), f"USING COVERING INDEX {index}")
+
+
 def test_search_uses_the_search_indexes(store):
     populate(store)
     for term in ("gold", "Sys 0010"):  # trigrams, and the names' five-character keys
