@@ -42,6 +42,8 @@ def _cells_in_box(cube: Cube, level: int, lo_ly: tuple[float, ...], hi_ly: tuple
     for axis in range(3):
         a = math.floor((lo_ly[axis] - cube_lo[axis]) / side)
         b = math.floor((hi_ly[axis] - cube_lo[axis]) / side)
+        if lo_ly[axis] <= cube_lo[axis] + cube.side_ly:
+            a = min(a, n - 1)  # a box that only touches the cube's upper face still holds its last cells
         spans.append(range(max(a, 0), min(b, n - 1) + 1))
     return spans, side
 

@@ -109,6 +109,14 @@ class LodTree:
             {"g": self.galaxy_id, "l": level, "c": cell, "d": count_delta, "lo": low, "hi": high, "v": self.clock},
         )
 
+    def touch(self, level: int, cell: int) -> None:
+        """Stamp a node whose members stay but whose content changed (a member's region, or its
+        position within its Morton cell): its chunk is different, so clients must see a new version."""
+        self.conn.execute(
+            "UPDATE lod_node SET version = ? WHERE galaxy_id = ? AND level = ? AND cell = ?",
+            (self.clock, self.galaxy_id, level, cell),
+        )
+
     def _place(self, m: Member, level: int | None, cell: int | None) -> None:
         self.conn.execute(
             "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",

@@ -21,7 +21,9 @@ import numpy as np
 import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
-from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name
+from haven.model import (
+    BODY_TEXT_FIELDS, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name,
+)
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
 from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
@@ -1151,7 +1153,7 @@ class SQLiteStore:
         """The system at ``index`` in a node's priority order (how a map click is resolved)."""
         self._check_node(level, cell)
         galaxy_id, _, capacity = self._galaxy_key(galaxy)
-        if index < 0 or (index >= capacity and level < MAX_LEVEL):
+        if index < 0 or index > INT64_MAX or (index >= capacity and level < MAX_LEVEL):
             raise InvalidInput("index is outside the node", field="index")
         row = self.conn.execute(
             "SELECT id FROM system WHERE galaxy_id = ? AND lod_level = ? AND lod_cell = ? "
@@ -1321,18 +1323,24 @@ class SQLiteStore:
         if "name" in fields and fields["name"] != current["name"]:
             if self._name_taken(conn, galaxy_id, fields["name"], except_id=current["id"]):
                 raise Conflict(f"a system named {fields['name']!r} already exists", field="name")
+        chunk_changed = moved = False  # what the system's chunk shows: position and region colour
         if {"x", "y", "z"} & fields.keys():
             cube = self._galaxy_key_by_id(galaxy_id).cube
             pos = [fields.get(k, current[k]) for k in ("x", "y", "z")]
+            chunk_changed = pos != [current[k] for k in ("x", "y", "z")]
             fields["code"] = self._position(cube, *pos)
             if fields["code"] != current["code"]:
                 self._move_in_octree(conn, current, fields["code"])
+                moved = True
         if "region" in fields:
             region_id = self._region_id(conn, galaxy_id, fields.pop("region"))
             if region_id != current["region_id"]:
                 conn.execute("UPDATE region SET system_count = system_count - 1 WHERE id = ?", (current["region_id"],))
                 conn.execute("UPDATE region SET system_count = system_count + 1 WHERE id = ?", (region_id,))
+                chunk_changed = True
             fields["region_id"] = region_id
+        if chunk_changed and not moved and not _pending_lod(current):  # a move stamped both nodes already
+            self._lod(conn, galaxy_id).touch(current["lod_level"], current["lod_cell"])
         if "extra" in fields:
             fields["extra"] = _json_or_null(fields["extra"] or {})
         fields["modified_at"] = now_ms()

@@ -69,3 +69,18 @@ def test_box_ranges_cover_the_box(px, py, pz):
     code = CUBE.code(px, py, pz)
     if all(a <= p <= b for a, p, b in zip(lo, (px, py, pz), hi)):
         assert any(a <= code <= b for a, b in ranges)
+
+
+def test_shapes_that_only_touch_the_cubes_upper_faces_cover_the_points_on_them():
+    """A point exactly on a max face is inside the galaxy; a box or sphere reaching only that face finds it."""
+    for axis in range(3):
+        point = [0.0, 0.0, 0.0]
+        point[axis] = 1024.0
+        code = CUBE.code(*point)
+        lo, hi = [-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]
+        lo[axis] = hi[axis] = 1024.0
+        assert any(a <= code <= b for a, b in box_code_ranges(CUBE, tuple(lo), tuple(hi)))
+        centre = list(point)
+        centre[axis] = 1025.0  # outside the cube, exactly 1 LY from the point
+        assert any(a <= code <= b for a, b in sphere_code_ranges(CUBE, *centre, 1.0))
+    assert box_code_ranges(CUBE, (1024.5, -1.0, -1.0), (2000.0, 1.0, 1.0)) == []  # beyond the face: nothing

@@ -8,7 +8,7 @@ import pytest
 
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.errors import Conflict, InvalidInput
-from haven.model import validate_system
+from haven.model import validate_patch, validate_system
 from haven.store.sqlite import CHANGED_NODES_SQL
 
 G = "Feed"
@@ -138,3 +138,27 @@ def test_the_feed_of_a_galaxy_removed_meanwhile_is_not_found(store):
             other.changed_nodes("Brief", 0)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("change", [
+    {"region": "Elsewhere"},  # the chunk's colour index is the region
+    {"x": 1.001},  # a move inside the system's Morton cell still moves its quantized point
+])
+def test_a_change_the_chunk_shows_stamps_the_system_node_even_when_it_stays(store, change):
+    load(store)
+    created = store.create(G, validate_system({"name": "Stays", "x": 1.0, "y": 2.0, "z": 3.0, "region": "Here"}))
+    node = store.conn.execute("SELECT lod_level, lod_cell, code FROM system WHERE id = ?", (created["id"],)).fetchone()
+    clock = store.changed_nodes(G, 0)["clock"]
+    updated = store.patch(created["id"], validate_patch(change))
+    assert store.conn.execute("SELECT code FROM system WHERE id = ?", (updated["id"],)).fetchone()[0] == node[2]
+    feed = store.changed_nodes(G, clock)
+    assert [(n["level"], n["cell"]) for n in feed["nodes"]] == [(node[0], node[1])]
+    assert feed["nodes"][0]["version"] > clock
+
+
+def test_a_change_the_chunk_does_not_show_leaves_the_nodes_alone(store):
+    load(store)
+    created = store.create(G, validate_system({"name": "Quiet", "x": 1.0, "y": 2.0, "z": 3.0, "region": "Here"}))
+    clock = store.changed_nodes(G, 0)["clock"]
+    store.patch(created["id"], validate_patch({"fauna": "Rich", "region": "Here", "x": 1.0}))
+    assert store.changed_nodes(G, clock)["nodes"] == []

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from haven.config import DEFAULT_GALAXY
+from haven.errors import InvalidInput
 from haven.model import validate_patch, validate_system
 from haven.spatial.morton import MAX_LEVEL, cell_code_range
 from haven.store.lod import assign_levels, node_table, priorities_of, priority_of
@@ -157,3 +160,12 @@ def test_migration_rebuilds_existing_data(db_url):
     assert s.conn.execute("SELECT count(*) FROM system WHERE lod_level IS NULL").fetchone()[0] == 0
     assert sum(r[0] for r in s.conn.execute("SELECT count FROM lod_node")) == 10
     s.close()
+
+
+def test_a_pick_index_beyond_64_bits_is_refused_at_every_level(store):
+    """The deepest level has no capacity bound, but an index SQLite cannot hold is still bad input."""
+    store.create(DEFAULT_GALAXY, validate_system({"name": "Picked", "x": 1.0, "y": 2.0, "z": 3.0}))
+    for level in (0, MAX_LEVEL):
+        with pytest.raises(InvalidInput) as err:
+            store.lod_member(DEFAULT_GALAXY, level, 0, 2**63)
+        assert err.value.field == "index"
