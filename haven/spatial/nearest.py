@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
 from haven.spatial.morton import Cube
-from haven.spatial.ranges import Range, sphere_code_ranges, subtract_ranges, union_ranges
+from haven.spatial.ranges import (
+    Range, box_code_ranges, intersect_ranges, sphere_code_ranges, subtract_ranges, union_ranges,
+)
 
 # A shell's ball spans this many cells per axis. Fine cells hug the ball (fewer
 # systems scanned) but give more ranges (one index search each): worth it only
@@ -35,6 +37,9 @@ SHELL_CELLS_PER_AXIS = ((1_000, 4), (20_000, 8), (math.inf, 16))  # (expected sy
 FIRST_SHELL_FRACTION = 1 / 8  # the first shell's radius, as a fraction of the sphere's
 SHELL_TARGET_FILL = 1.5  # grow the next shell to hold about this many times the limit
 SHELL_MIN_GROWTH = 2 ** 0.5
+#: After a shell with nothing inside, the next one's radius is this many times larger
+#: (a finite step, so a huge radius around an empty patch does not read the galaxy at once).
+EMPTY_SHELL_GROWTH = 8.0
 #: A sphere whose estimated content, times this margin, fits the first shell's target is
 #: covered by a single scan: an estimate 4x too low still reads less than the target.
 SPARSE_MARGIN = 4.0
@@ -188,35 +193,91 @@ class Candidates:
 
 def sphere_shells(
     cube: Cube, sphere: Sphere, found: Candidates, *, expected_systems: float | None = None,
+    density_per_ly3: float | None = None,
 ) -> Iterator[tuple[float, list[Range]]]:
     """Code ranges of a sphere in growing shells, nearest first: ``(bound_ly, ranges)``.
 
+    See :func:`shells`; ``expected_systems`` and ``density_per_ly3`` are its hints.
+    """
+    def cover(bound_ly: float, cells_per_axis: int) -> list[Range]:
+        return sphere_code_ranges(cube, *sphere.centre_ly, bound_ly, cells_per_axis=cells_per_axis)
+
+    return shells(cube, sphere.centre_ly, sphere.radius_ly, cover, found,
+                  expected_systems=expected_systems, density_per_ly3=density_per_ly3)
+
+
+def box_shells(
+    cube: Cube, box: Box, found: Candidates, *, density_per_ly3: float | None = None,
+) -> Iterator[tuple[float, list[Range]]]:
+    """Code ranges of a box in growing balls around its centre, each cut to the box.
+
+    A box's answer is ordered by distance from its centre, so it stops like a
+    sphere's: a box over the whole galaxy with ``limit=1`` reads about the
+    systems near its centre, not the galaxy. The last shell's ball holds the
+    whole box (its radius is the half-diagonal).
+    """
+    whole = box_code_ranges(cube, box.lo_ly, box.hi_ly)
+    half_diagonal_ly = math.dist(box.lo_ly, box.hi_ly) / 2
+    volume_ly3 = math.prod(h - lo for lo, h in zip(box.lo_ly, box.hi_ly))
+    expected = None if density_per_ly3 is None else density_per_ly3 * volume_ly3
+
+    def cover(bound_ly: float, cells_per_axis: int) -> list[Range]:
+        if bound_ly >= half_diagonal_ly:
+            return whole
+        ball = sphere_code_ranges(cube, *box.centre_ly, bound_ly, cells_per_axis=cells_per_axis)
+        return intersect_ranges(ball, whole)
+
+    return shells(cube, box.centre_ly, half_diagonal_ly, cover, found,
+                  expected_systems=expected, density_per_ly3=density_per_ly3)
+
+
+def shells(
+    cube: Cube, centre_ly: tuple[float, float, float], radius_ly: float,
+    cover: Callable[[float, int], list[Range]], found: Candidates, *,
+    expected_systems: float | None = None, density_per_ly3: float | None = None,
+) -> Iterator[tuple[float, list[Range]]]:
+    """A shape's code ranges in growing shells around ``centre_ly``, nearest first: ``(bound_ly, ranges)``.
+
+    ``cover(bound_ly, cells_per_axis)`` gives the ranges of the shape's part within
+    ``bound_ly`` of the centre; ``radius_ly`` is a bound that holds the whole shape.
     Everything within ``bound_ly`` of the centre has been covered once a shell is
     scanned, so a caller can stop when ``found.enough(bound_ly)``. Each shell's
     radius is chosen from the density ``found`` saw inside the previous one, aiming
-    at about ``SHELL_TARGET_FILL`` times the limit; a sparse sphere takes two scans,
+    at about ``SHELL_TARGET_FILL`` times the limit; a sparse shape takes two scans,
     a dense one stops near its ``limit``-th system instead of reading all of it.
     Ranges already scanned are never scanned again.
 
-    ``expected_systems`` is an estimate of the sphere's content (for example from
-    the octree's node counts): a sphere it shows to be sparse is read in one scan.
-    Any schedule covers the whole sphere, so a wrong estimate only costs time.
+    Hints (any schedule covers the whole shape, so a wrong hint only costs time):
+    ``expected_systems``, the shape's estimated content: a shape it shows to be
+    sparse is read in one scan. ``density_per_ly3`` around the centre (for example
+    from the octree's node counts) sizes the first shell to hold about the target,
+    so a huge radius with a small limit reads about ``limit`` systems, not the galaxy.
+    Nothing lies beyond the galaxy's cube, so shells stop at its farthest corner.
     """
-    radius = sphere.radius_ly
+    radius = min(radius_ly, _farthest_corner_ly(cube, centre_ly) + cube.code_slack_ly)
+    target = SHELL_TARGET_FILL * found.limit
     bound = radius * FIRST_SHELL_FRACTION
+    if density_per_ly3:
+        bound = min(bound, (target / (density_per_ly3 * 4 / 3 * math.pi)) ** (1 / 3))
     expected = 0.0  # systems the next ball should hold, from the density seen so far
-    if expected_systems is not None and expected_systems * SPARSE_MARGIN <= SHELL_TARGET_FILL * found.limit:
+    if expected_systems is not None and expected_systems * SPARSE_MARGIN <= target:
         bound, expected = radius, expected_systems
     scanned: list[Range] = []
     while True:
         bound = min(bound, radius)
         cells = next(c for below, c in SHELL_CELLS_PER_AXIS if expected < below)
-        cover = sphere_code_ranges(cube, *sphere.centre_ly, bound, cells_per_axis=cells)
-        yield bound, subtract_ranges(cover, scanned)
+        ranges = cover(bound, cells)
+        yield bound, subtract_ranges(ranges, scanned)
         if bound >= radius:
             return
-        scanned = union_ranges(scanned, cover)
+        scanned = union_ranges(scanned, ranges)
         seen = found.count_within(bound)
-        growth = (SHELL_TARGET_FILL * found.limit / seen) ** (1 / 3) if seen else math.inf
+        growth = (target / seen) ** (1 / 3) if seen else EMPTY_SHELL_GROWTH
         previous, bound = bound, bound * max(growth, SHELL_MIN_GROWTH)
         expected = seen * (min(bound, radius) / previous) ** 3
+
+
+def _farthest_corner_ly(cube: Cube, centre_ly: tuple[float, float, float]) -> float:
+    """Distance from a point to the galaxy cube's farthest corner: no system lies farther."""
+    lo = cube.min_ly
+    return math.sqrt(sum(max(abs(c - a), abs(c - a - cube.side_ly)) ** 2 for c, a in zip(centre_ly, lo)))

@@ -131,6 +131,11 @@ def subtract_ranges(ranges: list[Range], taken: list[Range]) -> list[Range]:
     return out
 
 
+def intersect_ranges(a: list[Range], b: list[Range]) -> list[Range]:
+    """The codes in both sorted disjoint lists, as sorted disjoint ranges."""
+    return subtract_ranges(a, subtract_ranges(a, b))
+
+
 def union_ranges(a: list[Range], b: list[Range]) -> list[Range]:
     """Sorted disjoint ranges covering both sorted disjoint lists."""
     return _merge(a + b)

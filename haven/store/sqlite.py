@@ -25,8 +25,10 @@ from haven.model import (
     BODY_TEXT_FIELDS, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name,
 )
 from haven.procgen.details import derive_details
-from haven.spatial import MAX_LEVEL, Cube, box_code_ranges
-from haven.spatial.nearest import Box, Candidates, Shape, Sphere, sphere_shells, squared_distance_sql
+from haven.spatial import MAX_LEVEL, Cube
+from haven.spatial.nearest import (
+    Box, Candidates, Shape, Sphere, box_shells, sphere_shells, squared_distance_sql,
+)
 from haven.store import deferred, history, search
 from haven.store.gcpause import gc_paused
 from haven.store.ids import next_row_id, note_deleted
@@ -990,12 +992,9 @@ class SQLiteStore:
         sphere = Sphere((x_ly, y_ly, z_ly), radius_ly)
 
         def shells(cube: Cube, found: Candidates) -> Iterator[tuple[float, list[tuple[int, int]]]]:
-            expected = None
-            if cube.contains(x_ly, y_ly, z_ly):
-                density = systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id,
-                                             cube.code(x_ly, y_ly, z_ly), cube.side_ly)
-                expected = None if density is None else density * (4 / 3) * math.pi * radius_ly ** 3
-            return sphere_shells(cube, sphere, found, expected_systems=expected)
+            density = self._density_at(galaxy, cube, sphere.centre_ly)
+            expected = None if density is None else density * (4 / 3) * math.pi * radius_ly ** 3
+            return sphere_shells(cube, sphere, found, expected_systems=expected, density_per_ly3=density)
 
         return self._nearest(galaxy, sphere, shells, limit)
 
@@ -1007,16 +1006,25 @@ class SQLiteStore:
         *,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Systems inside an axis-aligned box, ordered by distance from its centre."""
+        """Systems inside an axis-aligned box, ordered by distance from its centre (nearest first, like
+        :meth:`near`: the scan grows from the centre and stops once the ``limit`` nearest are known)."""
         _check_limit(limit)
         for axis, (a, b) in enumerate(zip(lo_ly, hi_ly)):
             if not (math.isfinite(a) and math.isfinite(b)) or a > b:
                 name = "xyz"[axis]
                 raise InvalidInput(f"box {name} bounds must be finite with min ≤ max", field=name)
-        return self._nearest(
-            galaxy, Box(tuple(lo_ly), tuple(hi_ly)),  # type: ignore[arg-type]
-            lambda cube, found: [(math.inf, box_code_ranges(cube, lo_ly, hi_ly))], limit,
-        )
+        shape = Box(tuple(lo_ly), tuple(hi_ly))  # type: ignore[arg-type]
+
+        def shells(cube: Cube, found: Candidates) -> Iterator[tuple[float, list[tuple[int, int]]]]:
+            return box_shells(cube, shape, found, density_per_ly3=self._density_at(galaxy, cube, shape.centre_ly))
+
+        return self._nearest(galaxy, shape, shells, limit)
+
+    def _density_at(self, galaxy: str, cube: Cube, point_ly: tuple[float, float, float]) -> float | None:
+        """Systems per cubic LY around a point, from the octree's node counts (None outside the cube)."""
+        if not cube.contains(*point_ly):
+            return None
+        return systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id, cube.code(*point_ly), cube.side_ly)
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every system of a galaxy with its children (derived ones for generated systems), in name order."""

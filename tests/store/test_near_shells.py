@@ -15,7 +15,18 @@ GALAXY = "Shells"
 @pytest.fixture
 def clustered(store):
     """A dense cluster inside a sparse field, on a grid coarse enough for exact ties."""
-    store.ensure_galaxy(GALAXY, half_size_ly=4096.0)
+    return load_clustered(store)
+
+
+@pytest.fixture
+def clustered_deep(store):
+    """The same systems in an octree of small nodes, as a big galaxy's would be: its counts tell
+    the density near any point (with the default capacity this galaxy is one node)."""
+    return load_clustered(store, lod_capacity=16)
+
+
+def load_clustered(store, **galaxy):
+    store.ensure_galaxy(GALAXY, half_size_ly=4096.0, **galaxy)
     rng = random.Random(11)
     systems = []
     for i in range(1500):
@@ -91,3 +102,48 @@ def test_the_density_hint_is_near_the_truth_and_none_without_an_octree(store):
     for point in ((0, 0, 0), (-3000, 2000, 1000), (4000, -4000, 4000)):
         density = systems_per_ly3_at(store.conn, key.id, key.cube.code(*point), side)
         assert 20_000 / side**3 / 2 < density < 20_000 / side**3 * 2
+
+
+@pytest.fixture
+def pairs_read(clustered_deep, monkeypatch):
+    """How many (code, id) pairs the deep clustered store's index scans read, in total."""
+    read: list[int] = []
+    original = clustered_deep._codes_in
+
+    def counting(galaxy_id, ranges):
+        codes, ids = original(galaxy_id, ranges)
+        read.append(len(ids))
+        return codes, ids
+
+    monkeypatch.setattr(clustered_deep, "_codes_in", counting)
+    return read
+
+
+@pytest.mark.parametrize("centre", [(0, 0, 0), (-1500, 1500, 0)])  # in the cluster, and in the sparse field
+def test_a_huge_sphere_with_a_small_limit_reads_about_the_limit_not_the_galaxy(clustered_deep, pairs_read, centre):
+    got = clustered_deep.near(GALAXY, *centre, 1e12, limit=3)
+    assert [s["id"] for s in got] == brute_force(clustered_deep, centre, 1e12, 3)
+    assert sum(pairs_read) < 150  # of 1,500: the shells grow from the centre and stop
+
+
+@pytest.mark.parametrize("centre", [(0, 0, 0), (-1500, 1500, 0)])
+def test_a_box_over_the_whole_galaxy_grows_from_its_centre_and_stops(clustered_deep, pairs_read, centre):
+    lo, hi = tuple(c - 1e6 for c in centre), tuple(c + 1e6 for c in centre)
+    got = clustered_deep.box(GALAXY, lo, hi, limit=3)
+    assert [s["id"] for s in got] == brute_force(clustered_deep, centre, 1e12, 3)  # nearest the box's centre
+    assert sum(pairs_read) < 150
+
+
+@pytest.mark.parametrize("limit", [1, 50, 5000])
+def test_boxes_match_brute_force(clustered, limit):
+    rng = random.Random(limit)
+    everything = list(clustered.iter_systems(GALAXY, batch_size=500))
+    for _ in range(4):
+        a = [rng.uniform(-2500, 2500) for _ in range(3)]
+        b = [v + rng.choice([5, 60, 900, 4000]) for v in a]
+        centre = tuple((p + q) / 2 for p, q in zip(a, b))
+        inside = sorted(
+            ((s["x"] - centre[0]) ** 2 + (s["y"] - centre[1]) ** 2 + (s["z"] - centre[2]) ** 2, s["id"])
+            for s in everything if all(p <= s[k] <= q for k, p, q in zip("xyz", a, b)))
+        got = clustered.box(GALAXY, tuple(a), tuple(b), limit=limit)
+        assert [s["id"] for s in got] == [system_id for _, system_id in inside[:limit]]
