@@ -1306,10 +1306,11 @@ class SQLiteStore:
 
     @staticmethod
     def _write_row(conn: sqlite3.Connection, system_id: int) -> sqlite3.Row | None:
-        """The columns a write needs to change a system (position, octree node, version, seed), or None."""
+        """The columns a write needs to change a system (position, octree node, version, seed,
+        the id it was imported with), or None."""
         return conn.execute(
-            "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed "
-            "FROM system WHERE id = ?",
+            "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed, "
+            "legacy_id FROM system WHERE id = ?",
             (system_id,),
         ).fetchone()
 
@@ -1368,6 +1369,10 @@ class SQLiteStore:
         """Replace every field and child; ``system.version``, when given, must be current."""
         with self._write() as conn:
             current = self._current(conn, system_id, system.version)
+            if system.legacy_id is not None and system.legacy_id != current["legacy_id"]:
+                raise InvalidInput(
+                    f"legacy_id is the id the system had in the file it was imported from "
+                    f"({current['legacy_id']!r}); it cannot be changed", field="legacy_id")
             self._record_change(conn, current, "update")
             fields = system.model_dump(exclude={"planets", "space_station", "version", "created_at", "modified_at", "legacy_id"})
             if current["seed"] is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from haven.errors import Conflict, NotFound
+from haven.errors import Conflict, InvalidInput, NotFound
 from haven.ingest.bulk import generate_galaxy
 from haven.model import SystemIn, SystemPatch
 from haven.store import history
@@ -154,3 +154,14 @@ def test_an_empty_patch_changes_nothing(store) -> None:
     assert [h["op"] for h in store.history(created["id"])] == ["create"]
     with pytest.raises(Conflict):  # a stale version is still refused
         store.patch(created["id"], SystemPatch.model_validate({"version": created["version"] + 1}))
+
+
+def test_replace_keeps_legacy_id_and_refuses_to_change_it(store) -> None:
+    created = store.create(GALAXY, _system(legacy_id="OLD-1"))
+    kept = store.replace(created["id"], _system(fauna="Lush"))  # a body without it keeps it
+    assert kept["legacy_id"] == "OLD-1" and kept["fauna"] == "Lush"
+    assert store.replace(created["id"], _system(legacy_id="OLD-1"))["legacy_id"] == "OLD-1"
+    with pytest.raises(InvalidInput) as err:
+        store.replace(created["id"], _system(legacy_id="NEW-2", fauna="Changed"))
+    assert err.value.field == "legacy_id"
+    assert store.system(created["id"])["fauna"] == "Rich"  # nothing written (the replace before set it back)
