@@ -24,13 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
 from haven.api.common import json_response, utf8_query
-from haven.api.errors import haven_error_handler, install_error_handlers
+from haven.api.errors import ORIGINAL_METHOD, haven_error_handler, install_error_handlers
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY
 from haven.errors import InvalidInput
@@ -78,6 +79,61 @@ class QueryEncodingCheck:
             if query is not raw:
                 scope = {**scope, "query_string": query}
         await self.app(scope, receive, send)
+
+
+class _HeadersSent(Exception):
+    """Raised into the app once a HEAD answer's status and headers are out: nothing after them is wanted."""
+
+
+class HeadLikeGet:
+    """Answers ``HEAD`` as the ``GET`` of the same URL would, without the body.
+
+    FastAPI routes take only the methods they declare, so a ``HEAD`` would otherwise fall
+    through to the web front end's mount. Here it runs as ``GET``: the status and headers go
+    out unchanged (``Content-Length``, ``ETag``, …), then the app is stopped, so a streamed
+    answer (the export) never reads a row. ``scope[ORIGINAL_METHOD]`` keeps ``HEAD`` for
+    error messages.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await send(message)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                raise _HeadersSent
+
+        try:
+            await self.app({**scope, "method": "GET", ORIGINAL_METHOD: "HEAD"}, receive, headers_only)
+        except* _HeadersSent:  # also when a streaming answer's task group wraps it
+            pass
+
+
+def is_api_path(path: str) -> bool:
+    """Paths the API owns (``/api/...``, ``/healthz``, the legacy ``/maps/...``): never static files."""
+    return path in ("/api", "/healthz") or path.startswith(("/api/", "/maps/"))
+
+
+class WebFrontEnd(Mount):
+    """The web front end's catch-all mount at ``/``, which leaves the API's paths to the router.
+
+    A mount matches every path under it, and Starlette prefers that to a route that matches
+    the path but not the method; the static files would then answer 405 "GET, HEAD" for a
+    ``PUT /api/v1/nonexistent``. Not matching API paths here makes an unknown one a JSON 404
+    and a known one with another method a 405 whose ``Allow`` lists the route's methods.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path, root = scope["path"], scope.get("root_path", "")
+        if is_api_path(path[len(root):] if root and path.startswith(root) else path):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def _openapi_schema(app: FastAPI) -> dict[str, Any]:
@@ -174,6 +230,9 @@ def create_app(
         allow_credentials=False,
     )
 
+    # HEAD on any GET route: added last, so it wraps CORS and sees the final headers.
+    app.add_middleware(HeadLikeGet)
+
     # 2. health
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz(request: Request) -> Response:
@@ -192,12 +251,12 @@ def create_app(
     routers = (v1.router, live.router, chunks.router, legacy.router, maps.router)
     for router in routers:
         app.include_router(router)
-    # every (path pattern, methods) pair, so a 405 can list all allowed methods
+    # every (path pattern, methods) pair, so a 405 can list all allowed methods (HEAD wherever
+    # GET works: HeadLikeGet answers it)
     app.state.route_methods = [
-        (route.path_regex, route.methods)
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
+        (route.path_regex, route.methods | {"HEAD"} if "GET" in route.methods else route.methods)
+        for route in [*app.routes, *(route for router in routers for route in router.routes)]
+        if isinstance(route, APIRoute)  # app.routes holds /healthz; the routers' routes sit in wrappers there
     ]
 
     # 5. ---- web front end ------------------------------------------------------------------
@@ -211,7 +270,7 @@ def create_app(
     if web_dir.is_dir():
         app.mount("/static", StaticFiles(directory=web_dir), name="static")
         if (web_dir / "index.html").is_file():
-            app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
+            app.router.routes.append(WebFrontEnd("/", app=StaticFiles(directory=web_dir, html=True), name="web"))
     # ---- end of web front end --------------------------------------------------------
 
     # FastAPI builds the handlers of an included router's routes on that router's first

@@ -3,7 +3,8 @@
     GET /api/v1/chunks/hierarchy?level&cell&depth   node metadata of a subtree
     GET /api/v1/chunks/changes?since&limit          nodes changed since a clock (live maps)
     GET /api/v1/chunks/{level}/{cell}               one node as CHNK (gzip when accepted)
-    GET /api/v1/chunks/{level}/{cell}/{index}       the system at that index (a map click)
+    GET /api/v1/chunks/{level}/{cell}/{index}       the system at that index (a map click);
+                                                    ``?version=`` the node version it was read from
 
 A chunk's ETag is its node version (weak: gzip and identity bodies are the
 same chunk); a client sending it back in ``If-None-Match`` gets ``304``.
@@ -11,14 +12,34 @@ same chunk); a client sending it back in ``If-None-Match`` gets ``304``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BeforeValidator
 from starlette.responses import Response
 
-from haven.api.common import app_object, get_store, json_response, request_galaxy
+from haven.api.common import (
+    SQLITE_INT_MAX,
+    VersionQuery,
+    app_object,
+    digits_only,
+    get_store,
+    json_response,
+    request_galaxy,
+)
 from haven.chunks.service import ChunkService
 from haven.chunks.transfer import CONTENT_TYPE, choose_encoding
+from haven.errors import InvalidInput, NotFound, StaleVersion
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+
+# Node ids in the path are plain digits (``1.0``, ``+1`` and ``1_0`` are 400s naming them); the
+# store says which levels, cells and indexes exist. 2⁶³−1 bounds them so SQLite can hold them.
+Level = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Octree level, 0-21."), BeforeValidator(digits_only)]
+Cell = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1."),
+                 BeforeValidator(digits_only)]
+Index = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk."),
+                  BeforeValidator(digits_only)]
 
 
 def _service(request: Request) -> ChunkService:
@@ -28,8 +49,8 @@ def _service(request: Request) -> ChunkService:
 @router.get("/hierarchy", summary="Node metadata of a subtree of the LOD octree")
 def hierarchy(
     request: Request,
-    level: int = Query(0, ge=0, le=21),
-    cell: int = Query(0, ge=0),
+    level: Annotated[int, Query(ge=0, le=21), BeforeValidator(digits_only)] = 0,
+    cell: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX), BeforeValidator(digits_only)] = 0,
     depth: int = Query(2, ge=0, le=4),
     galaxy: str | None = None,
 ) -> Response:
@@ -78,7 +99,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 @router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response)
-def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) -> Response:
+def chunk(request: Request, level: Level, cell: Cell, galaxy: str | None = None) -> Response:
     service = _service(request)
     name = request_galaxy(request, galaxy)
     node = service.node(name, level, cell)
@@ -95,7 +116,36 @@ def chunk(request: Request, level: int, cell: int, galaxy: str | None = None) ->
     return Response(found.body, media_type=CONTENT_TYPE, headers=headers)
 
 
+def _check_node_version(store: Any, galaxy: str, level: int, cell: int, version: int) -> None:
+    """409 (``stale_version``, field ``version``) when the node is no longer at ``version``."""
+    current = store.lod_node(galaxy, level, cell)["version"]
+    if current != version:
+        raise StaleVersion(
+            f"node {level}/{cell} is at version {current}, not {version}; its indexes changed, so fetch "
+            "the chunk again and pick from it", current_version=current,
+        )
+
+
 @router.get("/{level}/{cell}/{index}", summary="The system at an index of a node (map picking)")
-def pick(request: Request, level: int, cell: int, index: int, galaxy: str | None = None) -> Response:
+def pick(
+    request: Request,
+    level: Level,
+    cell: Cell,
+    index: Index,
+    galaxy: str | None = None,
+    version: VersionQuery = None,
+) -> Response:
+    """The system at ``index`` of the node's chunk. An index names a system only for one node
+    version: with ``?version=`` (the number in the chunk's ETag) a node that has changed since answers 409."""
     store = get_store(request)
-    return json_response(store.lod_member(request_galaxy(request, galaxy), level, cell, index))
+    name = request_galaxy(request, galaxy)
+    if version is None:
+        return json_response(store.lod_member(name, level, cell, index))
+    try:
+        system = store.lod_member(name, level, cell, index)
+    except (InvalidInput, NotFound):  # an index past the end may just mean the node changed: say that first
+        _check_node_version(store, name, level, cell, version)
+        raise
+    # Checked after the read: versions only grow, so still at ``version`` now means it was then too.
+    _check_node_version(store, name, level, cell, version)
+    return json_response(system)

@@ -7,11 +7,12 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 import orjson
-from fastapi import Request
+from fastapi import Query, Request
+from pydantic import BeforeValidator
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -56,8 +57,13 @@ def app_galaxy(request: HTTPConnection) -> str:
 
 
 def request_galaxy(request: HTTPConnection, galaxy: str | None) -> str:
-    """The galaxy a request names (``?galaxy=``), or the app's default."""
-    return galaxy.strip() if galaxy and galaxy.strip() else app_galaxy(request)
+    """The galaxy a request names (``?galaxy=``), or the app's default.
+
+    A name no galaxy can have (control characters, over 200 characters) is a 400
+    naming ``galaxy``, not a lookup that answers 404."""
+    if galaxy and galaxy.strip():
+        return check_filter_name(galaxy, "galaxy").strip()
+    return app_galaxy(request)
 
 
 def app_object(request: HTTPConnection, attr: str, build: Callable[[Any], Any]) -> Any:
@@ -222,6 +228,35 @@ async def read_json_body(request: Request) -> Any:
     """
     if not _is_json_type(request.headers.get("content-type")):
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json", field="body")
+    raw = await _read_raw_body(request)
+    if not raw.strip():
+        raise InvalidInput("the body is empty; send a JSON object", field="body")
+    return parse_json_body(raw)
+
+
+async def read_no_body(request: Request) -> None:
+    """For a write that takes no body (undo): the request must still be one a web page of
+    another origin cannot send without asking first.
+
+    A cross-site page may POST a form, text or nothing at all without a CORS preflight (a
+    "simple request"); a JSON ``Content-Type`` makes the browser ask first, and the server
+    refuses other origins. So a form or text type is a 415 as on every other write; no
+    ``Content-Type`` is a 415 too when the request carries an ``Origin`` (browsers send one
+    on every POST, same-origin included), and accepted from clients that are not web pages
+    (curl, scripts). The body may be empty or ``{}``; anything else is a 400.
+    """
+    content_type = request.headers.get("content-type")
+    from_a_page = "origin" in request.headers
+    if not _is_json_type(content_type) and (content_type is not None or from_a_page):
+        raise UnsupportedMediaType("send Content-Type: application/json with this request (the body may be "
+                                   "empty)", field="body")
+    raw = await _read_raw_body(request)
+    if raw.strip() and parse_json_body(raw) != {}:
+        raise InvalidInput("this request takes no body; send none, or {}", field="body")
+
+
+async def _read_raw_body(request: Request) -> bytes:
+    """The body's bytes: 413 past :data:`MAX_BODY_BYTES`, whether declared or streamed."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -236,10 +271,7 @@ async def read_json_body(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        raise InvalidInput("the body is empty; send a JSON object", field="body")
-    return parse_json_body(raw)
+    return b"".join(chunks)
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -318,12 +350,31 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
+def check_filter_name(name: str, field: str) -> str:
+    """A name a query looks up or filters by (galaxy, region, a by-name path): names never hold
+    control characters (:func:`haven.model.clean_name`), so one that does is a 400 naming the
+    field rather than a 404 for a name that cannot exist."""
+    check_name(name, field)
+    if any(ord(ch) < 32 for ch in name):
+        raise InvalidInput(f"{field} must not contain control characters", field=field)
+    return name
+
+
 def digits_only(value: Any) -> Any:
-    """An integer query parameter given as plain digits: ``1.0``, ``+1`` and ``true`` are
-    refused, not coerced (a pydantic ``BeforeValidator``)."""
+    """An integer path or query parameter given as plain ASCII digits: ``1.0``, ``+1``, `` 1``,
+    ``1_0`` (which Python reads as 10) and ``true`` are refused, not coerced (a pydantic
+    ``BeforeValidator``). Leading zeros are fine: ``007`` is 7."""
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
         raise ValueError("must be a whole number written in digits, such as 3")
     return value
+
+
+#: ``?version=N``: the version a request expects (delete, map picking); plain digits, 1 to 2⁶³−1.
+VersionQuery = Annotated[
+    int | None,
+    Query(ge=1, le=SQLITE_INT_MAX, description="Act only at this version; another one answers 409."),
+    BeforeValidator(digits_only),
+]
 
 
 def parse_if_match(value: str | None) -> int | None:

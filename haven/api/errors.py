@@ -33,6 +33,10 @@ from haven.model import field_path
 
 log = logging.getLogger("haven.api")
 
+#: Scope key holding the method a client sent when the app runs the request as another
+#: (``HEAD`` runs as ``GET``: :class:`haven.api.app.HeadLikeGet`); error messages name the sent one.
+ORIGINAL_METHOD = "haven.original_method"
+
 
 class PayloadTooLarge(HavenError):
     """A request body is larger than the server accepts."""
@@ -176,7 +180,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         if allow:
             headers = {**(headers or {}), "Allow": allow}
             headers.pop("allow", None)
-        message = f"method {request.method} is not allowed on {path}"
+        method = request.scope.get(ORIGINAL_METHOD, request.method)
+        message = f"method {method} is not allowed on {path}"
         if allow:
             message += f" (allowed: {allow})"
     else:

@@ -36,14 +36,23 @@ from typing import Annotated, Any, Literal
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from haven.api.common import MAX_BODY_BYTES, app_object, check_name, get_store, request_galaxy
+from haven.api.common import MAX_BODY_BYTES, app_object, get_store, request_galaxy
 from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
 from haven.errors import HavenError, InvalidInput, NotFound, StoreUnavailable
-from haven.model import invalid_from_validation
+from haven.model import Coordinate, invalid_from_validation
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 
@@ -86,9 +95,21 @@ class ChunkRequest(_Message):
         raise ValueError(f"id must be an integer or a string of at most {MAX_ID_CHARS} characters")
 
 
+def _json_integer(value: Any) -> Any:
+    """A clock is a JSON integer, as in an HTTP body: ``"3"``, ``true`` and ``3.0`` are refused, not coerced."""
+    if value is not None and type(value) is not int:
+        raise ValueError("must be a JSON integer such as 41 (not text, true/false or a decimal)")
+    return value
+
+
+#: ``since``: a clock from an earlier answer, or none.
+Clock = Annotated[Annotated[int, Field(ge=0, le=2**63 - 1)] | None, BeforeValidator(_json_integer)]
+
+
 class BoxIn(_Message):
-    min_ly: tuple[float, float, float]
-    max_ly: tuple[float, float, float]
+    # A JSON number (an integer too), never text or true/false: the rules of a body's coordinates.
+    min_ly: tuple[Coordinate, Coordinate, Coordinate]
+    max_ly: tuple[Coordinate, Coordinate, Coordinate]
 
     @model_validator(mode="after")
     def _ordered(self) -> BoxIn:
@@ -101,7 +122,7 @@ class BoxIn(_Message):
 class Subscribe(_Message):
     type: Literal["subscribe"]
     box: BoxIn | None = None
-    since: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    since: Clock = None
 
 
 class Unsubscribe(_Message):
@@ -252,9 +273,8 @@ class _Connection:
 async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
     """Chunk requests and change notifications over one WebSocket (see the module notes)."""
     await websocket.accept()
-    name = request_galaxy(websocket, galaxy)
     try:
-        check_name(name, "galaxy")
+        name = request_galaxy(websocket, galaxy)
         await to_thread.run_sync(get_store(websocket).galaxy, name)
     except HavenError as exc:  # a bad or unknown galaxy (1008: policy), or no database (1013: try again later)
         await websocket.send_text(orjson.dumps(error_message(exc)).decode())

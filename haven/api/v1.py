@@ -23,7 +23,8 @@ from haven.api.common import (
     MAX_NAME_CHARS,
     SQLITE_INT_MAX,
     JSONBytes,
-    check_name,
+    VersionQuery,
+    check_filter_name,
     coordinate,
     digits_only,
     etag,
@@ -36,9 +37,10 @@ from haven.api.common import (
     parse_if_match,
     raw_path_tail,
     read_json_body,
+    read_no_body,
 )
 from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
-from haven.errors import InvalidInput
+from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import DOWNLOADS, export_stream
 from haven.model import validate_patch, validate_system
@@ -58,7 +60,14 @@ Galaxy = Annotated[
 Cursor = Annotated[
     str | None, Query(max_length=MAX_CURSOR_CHARS, description="Opaque cursor from a previous answer's next/prev.")
 ]
-SystemId = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id.")]
+SystemId = Annotated[
+    int, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id."), BeforeValidator(digits_only)
+]
+ScopeGalaxy = Annotated[
+    str | None,
+    Query(max_length=MAX_NAME_CHARS,
+          description="Only if the system is in this galaxy: another galaxy's id answers 404, and nothing changes."),
+]
 IfMatch = Annotated[
     str | None, Header(description='Optimistic locking: the version you read, e.g. "3". Stale → 409.')
 ]
@@ -132,7 +141,7 @@ def list_systems(
     """
     store = get_store(request)
     g = request_galaxy(request, galaxy)
-    region = region if region else None
+    region = check_filter_name(region, "region") if region else None
     if cursor and prefix:
         raise InvalidInput("send either cursor or prefix, not both", field="prefix")
     page_no: int | None = 1
@@ -233,6 +242,9 @@ def box_systems(
     for field, value in (("min_x", min_x), ("min_y", min_y), ("min_z", min_z),
                          ("max_x", max_x), ("max_y", max_y), ("max_z", max_z)):
         coordinate(value, field)
+    for axis, low, high in (("x", min_x, max_x), ("y", min_y, max_y), ("z", min_z, max_z)):
+        if low > high:  # said here, with the parameters' names (the store only knows axes)
+            raise InvalidInput(f"min_{axis} must not be above max_{axis} ({low:g} > {high:g})", field=f"min_{axis}")
     items = get_store(request).box(
         request_galaxy(request, galaxy), (min_x, min_y, min_z), (max_x, max_y, max_z), limit=limit
     )
@@ -243,7 +255,7 @@ def box_systems(
 def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Response:
     """The name is URL-encoded as one path segment: ``AMOT 16/O5`` → ``AMOT%2016%2FO5``."""
     exact = raw_path_tail(request, f"{PREFIX}/systems/by-name/", decoded=name)
-    system = get_store(request).system_by_name(request_galaxy(request, galaxy), check_name(exact))
+    system = get_store(request).system_by_name(request_galaxy(request, galaxy), check_filter_name(exact, "name"))
     return json_response(system, headers=etag(system.get("version")))
 
 
@@ -261,18 +273,52 @@ def create_system(request: Request, body: Any = Depends(read_json_body), galaxy:
     return json_response(created, status_code=201, headers=headers)
 
 
+def _galaxy_of(store: Any, system_id: int) -> str | None:
+    """The galaxy a system id belongs to (a deleted system's too, which history and undo still
+    serve); None for an id never used. Ids are never reused and systems never change galaxy,
+    so the answer stays true for a write that follows it."""
+    return store.system_galaxy(system_id)
+
+
+def _scoped_galaxy(request: Request, galaxy: str | None) -> str | None:
+    """The galaxy an id route is limited to by ``?galaxy=`` (checked: unknown → 404 naming
+    ``galaxy``), or None without it: ids are unique across galaxies, so it is optional."""
+    if not (galaxy and galaxy.strip()):
+        return None
+    return get_store(request).galaxy(request_galaxy(request, galaxy))["name"]
+
+
+def _not_in(system_id: int, galaxy: str) -> NotFound:
+    return NotFound(f"no system with id {system_id} in galaxy {galaxy!r}")
+
+
+def check_in_galaxy(request: Request, system_id: int, galaxy: str | None) -> None:
+    """With ``?galaxy=``, refuse (404) an id that is not that galaxy's, before anything is written."""
+    name = _scoped_galaxy(request, galaxy)
+    if name is not None and _galaxy_of(get_store(request), system_id) != name:
+        raise _not_in(system_id, name)
+
+
 @router.get("/systems/{system_id}", response_class=JSONBytes, summary="One system with planets, moons, station")
-def get_system(request: Request, system_id: SystemId) -> Response:
+def get_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
+    name = _scoped_galaxy(request, galaxy)
     system = get_store(request).system(system_id)
+    if name is not None and system["galaxy"] != name:
+        raise _not_in(system_id, name)
     return json_response(system, headers=etag(system.get("version")))
 
 
 @router.put("/systems/{system_id}", response_class=JSONBytes, summary="Replace a system", openapi_extra=_body_doc("SystemIn"))
 def replace_system(
-    request: Request, system_id: SystemId, body: Any = Depends(read_json_body), if_match: IfMatch = None
+    request: Request,
+    system_id: SystemId,
+    body: Any = Depends(read_json_body),
+    if_match: IfMatch = None,
+    galaxy: ScopeGalaxy = None,
 ) -> Response:
     """Replace every field and child. ``version`` (body or ``If-Match``) must be current, else 409."""
     system = validate_system(merge_version(body, parse_if_match(if_match)))
+    check_in_galaxy(request, system_id, galaxy)
     updated = get_store(request).replace(system_id, system)
     return json_response(updated, headers=etag(updated.get("version")))
 
@@ -281,10 +327,15 @@ def replace_system(
     "/systems/{system_id}", response_class=JSONBytes, summary="Change some fields", openapi_extra=_body_doc("SystemPatch")
 )
 def patch_system(
-    request: Request, system_id: SystemId, body: Any = Depends(read_json_body), if_match: IfMatch = None
+    request: Request,
+    system_id: SystemId,
+    body: Any = Depends(read_json_body),
+    if_match: IfMatch = None,
+    galaxy: ScopeGalaxy = None,
 ) -> Response:
     """Change only the fields present (``planets`` replaces the list). Stale ``version`` → 409."""
     patch = validate_patch(merge_version(body, parse_if_match(if_match)))
+    check_in_galaxy(request, system_id, galaxy)
     updated = get_store(request).patch(system_id, patch)
     return json_response(updated, headers=etag(updated.get("version")))
 
@@ -293,13 +344,14 @@ def patch_system(
 def delete_system(
     request: Request,
     system_id: SystemId,
-    version: Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX, description="Delete only at this version."),
-                       BeforeValidator(digits_only)] = None,
+    version: VersionQuery = None,
     if_match: IfMatch = None,
+    galaxy: ScopeGalaxy = None,
 ) -> Response:
     header_version = parse_if_match(if_match)
     if version is not None and header_version is not None and version != header_version:
         raise InvalidInput("version and If-Match disagree; send one of them", field="version")
+    check_in_galaxy(request, system_id, galaxy)
     get_store(request).delete(system_id, expected_version=version if version is not None else header_version)
     return Response(status_code=204)
 
@@ -308,18 +360,28 @@ def delete_system(
 
 
 @router.get("/systems/{system_id}/history", response_class=JSONBytes, summary="A system's recorded changes")
-def system_history(request: Request, system_id: SystemId, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
+def system_history(
+    request: Request,
+    system_id: SystemId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    galaxy: ScopeGalaxy = None,
+) -> Response:
     """Changes made through this API (create, update, delete), newest first."""
+    check_in_galaxy(request, system_id, galaxy)
     return json_response({"items": get_store(request).history(system_id, limit=limit)})
 
 
-@router.post("/systems/{system_id}/undo", response_class=JSONBytes, summary="Undo a system's latest change")
-def undo_system(request: Request, system_id: SystemId) -> Response:
+@router.post("/systems/{system_id}/undo", response_class=JSONBytes, summary="Undo a system's latest change",
+             dependencies=[Depends(read_no_body)])
+def undo_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
     """Put the system back as it was before its latest change, and forget that change.
 
     Answers ``{"undone": "create"|"update"|"delete", "system": … or null}``; 404 when
-    nothing is recorded; 409 when the system changed outside its history.
+    nothing is recorded; 409 when the system changed outside its history. Send
+    ``Content-Type: application/json`` (the body may be empty): a write a page of
+    another origin could send without a CORS preflight is refused (415).
     """
+    check_in_galaxy(request, system_id, galaxy)
     result = get_store(request).undo(system_id)
     system = result["system"]
     return json_response(result, headers=etag(system.get("version")) if system else None)

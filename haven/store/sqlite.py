@@ -883,6 +883,17 @@ class SQLiteStore:
         """One system with its planets, moons and station."""
         return self._detail("s.id = ?", (system_id,), f"no system with id {system_id}")
 
+    def system_galaxy(self, system_id: int) -> str | None:
+        """The name of the galaxy a system id belongs to: its row's or, for a deleted system
+        (whose history and undo are still served), the galaxy its latest change was recorded
+        in; None for an id never used. Ids are never reused and systems never change galaxy."""
+        row = self.conn.execute(
+            "SELECT name FROM galaxy WHERE id = coalesce((SELECT galaxy_id FROM system WHERE id = :id), "
+            "(SELECT galaxy_id FROM system_change WHERE system_id = :id ORDER BY id DESC LIMIT 1))",
+            {"id": system_id},
+        ).fetchone()
+        return row[0] if row else None
+
     def system_by_name(self, galaxy: str, name: str) -> dict[str, Any]:
         galaxy_id = self._galaxy_key(galaxy).id
         return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")

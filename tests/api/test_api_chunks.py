@@ -103,3 +103,31 @@ def test_a_server_rebuilds_edited_chunks_in_the_background(store, map_galaxy):
         while (store.stored_chunk(map_galaxy, 0, 0) or (0,))[0] != version and time.monotonic() < deadline:
             time.sleep(0.02)
         assert store.stored_chunk(map_galaxy, 0, 0)[0] == version  # built before anybody asked for it
+
+
+def test_a_pick_names_the_node_version_it_was_read_from(client, map_galaxy, store):
+    """An index names a system only for one node version: ``?version=`` makes a changed node a 409."""
+    params = {"galaxy": map_galaxy}
+    etag = client.get("/api/v1/chunks/0/0", params=params).headers["etag"]
+    version = int(etag.removeprefix('W/"').rstrip('"'))
+    first = client.get("/api/v1/chunks/0/0/0", params={**params, "version": version})
+    assert first.status_code == 200
+    assert first.json() == client.get("/api/v1/chunks/0/0/0", params=params).json()
+
+    assert client.patch(f"/api/v1/systems/{first.json()['id']}", json={"x": 2999.0}).status_code == 200
+    current = store.lod_node(map_galaxy, 0, 0)["version"]
+    assert current != version
+    for index in (0, 24, 999):  # an index past the end says the node changed, too
+        stale = client.get(f"/api/v1/chunks/0/0/{index}", params={**params, "version": version})
+        assert stale.status_code == 409, stale.text
+        error = stale.json()["error"]
+        assert error["code"] == "stale_version" and error["field"] == "version"
+        assert error["current_version"] == current
+    assert client.get("/api/v1/chunks/0/0/0", params={**params, "version": current}).status_code == 200
+    assert client.get("/api/v1/chunks/0/0/0", params=params).status_code == 200  # without it, as before
+
+
+@pytest.mark.parametrize("version", ["1.0", "+1", "0", "x", "true", str(2**63)])
+def test_a_pick_version_is_plain_digits(client, map_galaxy, version):
+    r = client.get(f"/api/v1/chunks/0/0/0?galaxy={map_galaxy}&version={version}")
+    assert r.status_code == 400 and r.json()["error"]["field"] == "version", r.text

@@ -85,6 +85,12 @@ def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, ma
     ('{"type": "chunk_request", "chunks": [[0, 0]], "colour": "red"}', "colour"),
     ('{"type": "chunk_request", "chunks": [[0, 0]], "id": {"nested": 1}}', "id"),
     ('{"type": "subscribe", "since": -1}', "since"),
+    ('{"type": "subscribe", "since": true}', "since"),
+    ('{"type": "subscribe", "since": "3"}', "since"),
+    ('{"type": "subscribe", "since": 2.0}', "since"),
+    ('{"type": "subscribe", "box": {"min_ly": ["1", 0, 0], "max_ly": [1, 1, 1]}}', "box.min_ly[0]"),
+    ('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [true, 1, 1]}}', "box.max_ly[0]"),
+    ('{"type": "subscribe", "box": {"min_ly": [0, 0, null], "max_ly": [1, 1, 1]}}', "box.min_ly[2]"),
     ('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [-1, 5, 5]}}', "box"),
     ('{"type": "subscribe", "box": {"min_ly": [0, 0], "max_ly": [1, 1, 1]}}', "box.min_ly[2]"),
     ('{"type": "chunk_request", "chunks": [[0, 0]], "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}', "id"),
@@ -97,6 +103,20 @@ def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, map_gala
         assert answer["error"]["field"] == field, answer
         send(ws, {"type": "chunk_request", "chunks": [[0, 0]]})
         assert receive(ws)[0]["type"] == "chunk_data"
+
+
+def test_since_and_box_are_held_to_the_types_of_an_http_body(client, map_galaxy):
+    """Text, true/false and decimals are refused, not coerced; integers are fine as coordinates."""
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        send(ws, {"type": "subscribe", "since": "3"})
+        assert receive(ws)["error"]["message"] == (
+            "since: must be a JSON integer such as 41 (not text, true/false or a decimal)")
+        send(ws, {"type": "subscribe", "box": {"min_ly": ["1", 0, 0], "max_ly": [1, 1, 1]}})
+        assert receive(ws)["error"]["message"] == "box.min_ly[0]: must be a number, not text"
+        send(ws, {"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [False, 1, 1]}})
+        assert receive(ws)["error"]["message"] == "box.max_ly[0]: must be a number, not true/false"
+        ws.send_text('{"type": "subscribe", "since": 0, "box": {"min_ly": [-1, -1.5, 0], "max_ly": [1, 1, 1' + "0" * 30 + ']}}')
+        assert receive(ws)["type"] == "subscribed"
 
 
 @pytest.mark.parametrize("request_id", [7, "tile-batch-3"])

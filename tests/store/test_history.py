@@ -165,3 +165,12 @@ def test_replace_keeps_legacy_id_and_refuses_to_change_it(store) -> None:
         store.replace(created["id"], _system(legacy_id="NEW-2", fauna="Changed"))
     assert err.value.field == "legacy_id"
     assert store.system(created["id"])["fauna"] == "Rich"  # nothing written (the replace before set it back)
+
+
+def test_a_system_ids_galaxy_is_known_after_it_is_deleted(store) -> None:
+    store.ensure_galaxy("Other")
+    sid = store.create("Other", _system())["id"]
+    assert store.system_galaxy(sid) == "Other"
+    store.delete(sid)
+    assert store.system_galaxy(sid) == "Other"  # its history and undo are still served
+    assert store.system_galaxy(sid + 1000) is None

@@ -459,7 +459,7 @@ async function askDelete(system) {
 async function undoDelete(system) {
   hideNotice();
   try {
-    const result = await api(`/api/v1/systems/${system.id}/undo`, { method: "POST" });
+    const result = await api(`/api/v1/systems/${system.id}/undo`, { method: "POST", body: {} });
     const restored = result?.system;
     if (result?.undone === "delete" && restored) {
       showNotice(

@@ -586,7 +586,7 @@ async function undoLast() {
   $("undo-last")?.setAttribute("disabled", "");
   let result;
   try {
-    result = await api(`/api/v1/systems/${id}/undo`, { method: "POST" });
+    result = await api(`/api/v1/systems/${id}/undo`, { method: "POST", body: {} });
   } catch (err) {
     box.className = "warning";
     const why = err.status === 404 ? "There is nothing to undo for this system." : describeError(err);

@@ -1,0 +1,110 @@
+"""Strict ids and names in requests: ids in path positions are plain ASCII digits (``1_0`` is
+not 10), names a query filters by never hold control characters, and the box names the
+parameter at fault. Each refusal is a 400 naming the field, and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from apihelpers import dump
+
+JSON = {"Content-Type": "application/json"}
+NOT_IDS = ["1.0", "+1", "%201", "1%20", "1_0", "-1", "1e1", "0x1", "%EF%BC%91", "١", "true", "1,0"]
+
+
+@pytest.fixture
+def ten(client, store) -> list[dict[str, Any]]:
+    """Systems 1 to 10 (so ``1_0`` would reach system 10 if it were read as a Python literal)."""
+    return [client.post("/api/v1/systems", json={"name": f"S{i}", "x": float(i), "y": 0.0, "z": 0.0}).json()
+            for i in range(1, 11)]
+
+
+def _invalid(r: Any, field: str) -> None:
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid" and error["field"] == field, error
+    assert "digits" in error["message"]
+
+
+@pytest.mark.parametrize("text", NOT_IDS)
+def test_an_id_that_is_not_plain_digits_is_400_on_every_id_route(client, store, ten, text):
+    before = dump(store)
+    path = f"/api/v1/systems/{text}"
+    _invalid(client.get(path), "id")
+    _invalid(client.put(path, json={"name": "S10", "x": 0, "y": 0, "z": 0}), "id")
+    _invalid(client.patch(path, json={"fauna": "x"}), "id")
+    _invalid(client.delete(path), "id")
+    _invalid(client.get(f"{path}/history"), "id")
+    _invalid(client.post(f"{path}/undo", headers=JSON), "id")
+    assert dump(store) == before  # DELETE /systems/1_0 did not delete system 10
+
+
+def test_leading_zeros_are_still_the_number(client, ten):
+    assert client.get("/api/v1/systems/010").json()["name"] == "S10"
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/v1/chunks/{}/0", "level"),
+    ("/api/v1/chunks/0/{}", "cell"),
+    ("/api/v1/chunks/0/0/{}", "index"),
+    ("/api/v1/chunks/{}/0/0", "level"),
+    ("/api/v1/chunks/0/{}/0", "cell"),
+])
+@pytest.mark.parametrize("text", ["1.0", "+0", "%200", "0_0", "1e0"])
+def test_node_ids_in_the_path_are_plain_digits(client, map_galaxy, path, field, text):
+    _invalid(client.get(path.format(text), params={"galaxy": map_galaxy}), field)
+
+
+@pytest.mark.parametrize("query, field", [("level=1.0", "level"), ("cell=+0", "cell"), ("level=0_0", "level")])
+def test_the_hierarchy_takes_plain_digits_too(client, map_galaxy, query, field):
+    _invalid(client.get(f"/api/v1/chunks/hierarchy?{query}&galaxy={map_galaxy}"), field)
+
+
+def test_node_ids_in_digits_still_work(client, map_galaxy):
+    assert client.get("/api/v1/chunks/00/0", params={"galaxy": map_galaxy}).status_code == 200
+    assert client.get("/api/v1/chunks/0/0/024", params={"galaxy": map_galaxy}).status_code == 200
+    assert client.get("/api/v1/chunks/99999999999999999999/0", params={"galaxy": map_galaxy}).status_code == 400
+
+
+@pytest.mark.parametrize("url, field", [
+    ("/api/v1/systems?region=a%00", "region"),
+    ("/api/v1/systems?region=Euclid%0A", "region"),
+    ("/api/v1/systems?galaxy=a%1F", "galaxy"),
+    ("/api/v1/systems?galaxy=Haven%0A", "galaxy"),
+    ("/api/v1/systems/search?q=abc&galaxy=%07", "galaxy"),
+    ("/api/v1/regions?galaxy=x%0Dy", "galaxy"),
+    ("/api/v1/chunks/hierarchy?galaxy=%00", "galaxy"),
+    ("/api/v1/export?galaxy=%09x", "galaxy"),
+    ("/api/v1/systems/by-name/a%00b", "name"),
+    ("/api/v1/systems/1?galaxy=%00", "galaxy"),
+])
+def test_control_characters_in_a_name_filter_are_400_naming_it(client, url, field):
+    r = client.get(url)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["field"] == field and "control characters" in error["message"]
+
+
+def test_a_write_with_a_control_character_in_its_galaxy_changes_nothing(client, store):
+    before = dump(store)
+    r = client.post("/api/v1/systems", params={"galaxy": "Ha\x00ven"}, json={"name": "X", "x": 0, "y": 0, "z": 0})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "galaxy"
+    assert dump(store) == before
+
+
+def test_names_around_control_characters_still_work(client):
+    """DEL and characters above it are allowed in names (only ord < 32 is a control character)."""
+    created = client.post("/api/v1/systems", json={"name": "A\x7fB", "x": 0, "y": 0, "z": 0, "region": "R\x80"})
+    assert created.status_code == 201
+    assert client.get("/api/v1/systems/by-name/A%7FB").status_code == 200
+    assert client.get("/api/v1/systems", params={"region": "R\x80"}).json()["total"] == 1
+
+
+@pytest.mark.parametrize("axis", "xyz")
+def test_a_box_with_min_above_max_names_the_parameter(client, axis):
+    bounds = {"min_x": 0, "min_y": 0, "min_z": 0, "max_x": 1, "max_y": 1, "max_z": 1, f"min_{axis}": 2}
+    r = client.get("/api/v1/systems/box", params=bounds)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["field"] == f"min_{axis}" and f"max_{axis}" in error["message"]
