@@ -608,6 +608,57 @@ def test_delete_of_a_changed_system_is_refused_plainly(page, live_server, store)
     no_script_ran(page)
 
 
+def test_keyboard_focus_goes_to_undo_after_a_delete_and_to_the_row_after_undo(page, live_server, store) -> None:
+    """The focused Delete button goes with its row; focus must not fall back to <body>."""
+    create(store, name="Alpha")
+    beta = create(store, name="Beta")
+    create(store, name="Gamma")
+    base = live_server(store)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text("Page 1 of 1 (3 total)")
+
+    row(page, "Beta").get_by_role("button", name="Delete Beta").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#delete-dialog")).to_be_visible()
+    page.locator("#delete-confirm").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice .message")).to_have_text("Deleted “Beta”.")
+    expect(status(page)).to_have_text("Page 1 of 1 (2 total)")
+    expect(page.locator("#undo")).to_be_focused()
+
+    page.keyboard.press("Enter")  # Undo, from the keyboard
+    expect(page.locator("#notice .message")).to_have_text("Restored “Beta”.")
+    expect(status(page)).to_have_text("Page 1 of 1 (3 total)")
+    restored = page.locator(f'#rows tr[data-id="{beta["id"]}"]')
+    expect(restored).to_be_focused()
+    page.keyboard.press("Tab")  # on from the row: its first action
+    expect(restored.get_by_role("link", name="View Beta")).to_be_focused()
+    no_script_ran(page)
+
+
+def test_keyboard_focus_stays_on_the_page_when_a_delete_is_refused(page, live_server, store) -> None:
+    gone = create(store, name="Gone Soon")
+    moving = create(store, name="Moving")
+    create(store, name="Staying")
+    base = live_server(store)
+    open_control_room(page, base)
+    expect(status(page)).to_have_text("Page 1 of 1 (3 total)")
+
+    store.delete(gone["id"])  # someone else deletes it first: its row goes, so the table gets focus
+    row(page, "Gone Soon").get_by_role("button", name="Delete Gone Soon").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#notice .message")).to_have_text("“Gone Soon” is already gone.")
+    expect(status(page)).to_have_text("Page 1 of 1 (2 total)")
+    expect(page.locator("#systems")).to_be_focused()
+
+    store.patch(moving["id"], SystemPatch(fauna="Rich"))  # changed meanwhile: refused, the row stays
+    row(page, "Moving").get_by_role("button", name="Delete Moving").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#notice")).to_contain_text("was changed by someone else")
+    expect(page.locator(f'#rows tr[data-id="{moving["id"]}"]')).to_be_focused()
+    no_script_ran(page)
+
+
 def test_add_and_edit_through_the_wizard_from_the_control_room(page, live_server, store) -> None:
     create(store, name="Existing", region="Home")
     base = live_server(store)
@@ -721,6 +772,31 @@ def test_unreachable_or_failing_api_shows_a_plain_banner(page, stars: str) -> No
     page.locator("#retry").click()
     expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
     expect(banner).to_be_hidden()
+    no_script_ran(page)
+
+
+def test_try_again_after_a_failed_start_brings_back_the_regions_and_the_galaxy_picker(
+    page, live_server, store
+) -> None:
+    """The server is down while the page loads: Try again must ask for everything, not just the table."""
+    two_galaxies(store)
+    base = live_server(store)
+    page.route("**/api/**", lambda route: route.abort())
+    open_control_room(page, base)
+    banner = page.locator("#error-banner")
+    expect(banner).to_contain_text("cannot be reached")
+    expect(status(page)).to_have_text("The systems could not be loaded.")
+    expect(page.locator("#galaxy-field")).to_be_hidden()
+    expect(page.locator("#region option")).to_have_text(["All regions"])
+
+    page.unroute("**/api/**")
+    page.locator("#retry").click()
+    expect(status(page)).to_have_text("Page 1 of 1 (6 total)")
+    expect(banner).to_be_hidden()
+    expect(page.locator("#region option")).to_have_text(["All regions", "Near (6)"])
+    expect(page.locator("#galaxy-field")).to_be_visible()
+    expect(page.locator("#galaxy option")).to_have_text([f"{GALAXY} (6)", f"{ODD_GALAXY} (121)"])
+    expect(page.locator("#galaxy")).to_have_value(GALAXY)
     no_script_ran(page)
 
 

@@ -368,6 +368,37 @@ def test_galaxy_export_loads_chunks_from_a_live_server(
     assert pixels["bright"] >= 50, pixels
 
 
+@pytest.mark.parametrize("galaxy", [None, "Andro/meda #1?"])
+def test_galaxy_export_header_links_lead_to_the_server(
+    page, store, live_server, tmp_path: Path, galaxy: str | None
+) -> None:
+    """Opened from disk, the header's Control Room, Map and Add system must not point at file:///."""
+    from urllib.parse import parse_qs, urlsplit
+
+    generate_galaxy(store, GALAXY, 50, 3)
+    if galaxy:
+        store.ensure_galaxy(galaxy)
+        generate_galaxy(store, galaxy, 50, 4)
+    server = live_server(store)
+    path = tmp_path / "galaxy.html"
+    export.write_page(path, export.galaxy_page(server=server, galaxy=galaxy))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_function("() => window.havenMap !== undefined")
+    page.evaluate("() => window.havenMap.ready")
+    links = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('.site-header a')].map(a => [a.textContent.trim(), a.href]))"
+    )
+    for text, where in (("Control Room", "/"), ("Map", "/map.html"), ("Add system", "/wizard.html")):
+        url = urlsplit(links[text])
+        assert f"{url.scheme}://{url.netloc}{url.path}" == server + where, links
+        assert parse_qs(url.query).get("galaxy") == ([galaxy] if galaxy else None), links
+    assert links["API docs"] == f"{server}/docs"
+    page.locator(".site-header a", has_text="Control Room").click()
+    page.wait_for_url(f"{server}/**")
+    assert page.url.startswith(f"{server}/")
+    assert page.page_errors == [] and page.dialogs == []
+
+
 def test_the_original_api_serves_the_same_page(page, store, live_server) -> None:
     import httpx
 

@@ -276,6 +276,47 @@ def test_ids_parameter_highlights_those_systems(page, small) -> None:
     no_script_ran(page)
 
 
+def test_ids_of_another_galaxy_are_not_highlighted(page, small, module_web_store) -> None:
+    """Ids are unique across galaxies: one from another galaxy than the map's counts as not found."""
+    other = "Other Ids"
+    module_web_store.ensure_galaxy(other)
+    elsewhere = create(module_web_store, galaxy=other, name="Elsewhere One", x=5.0, y=5.0, z=5.0)
+    ids = f"{small.lantern['id']},{elsewhere['id']}"
+
+    open_map(page, small.url, f"?galaxy={quote(other)}&ids={ids}")
+    expect(page.locator("#map-status")).to_have_text("Highlighting 1 of 2 systems, 1 not found.")
+    summary = page.evaluate("() => window.havenMap.highlight()")
+    assert (summary["found"], summary["missing"], summary["failed"]) == (1, 1, 0)
+    assert stats(page)["markers"] == 1
+
+    # Without ?galaxy= the map shows the server's galaxy: the other galaxy's id is not found there.
+    open_map(page, small.url, f"?ids={ids}")
+    expect(page.locator("#map-status")).to_have_text("Highlighting 1 of 2 systems, 1 not found.")
+    assert stats(page)["markers"] == 1
+    no_script_ran(page)
+
+
+def test_settled_is_false_until_the_first_chunk_has_loaded(page, small) -> None:
+    """A script waiting for ``settled`` must not go on before the map holds anything."""
+    page.add_init_script(
+        """
+        window.__settledEarly = [];
+        const timer = setInterval(() => {
+          const s = window.havenMap && window.havenMap.stats();
+          if (!s) return;
+          if (s.settled && s.loadedSystems === 0) window.__settledEarly.push(s);
+          if (s.loadedSystems > 0) clearInterval(timer);
+        }, 1);
+        """
+    )
+    for _ in range(3):
+        open_map(page, small.url, wait_ready=False)
+        settled = wait_settled(page)
+        assert settled["loadedSystems"] > 0 and settled["chunksLoaded"] > 0
+        assert page.evaluate("() => window.__settledEarly") == []
+    no_script_ran(page)
+
+
 def test_budget_parameter_sets_the_budget(page, small) -> None:
     open_map(page, small.url, "?budget=250000")
     assert stats(page)["budget"] == 250_000
@@ -461,4 +502,85 @@ def test_a_map_without_websockets_polls_the_change_feed(page, module_web_store, 
     page.wait_for_function("() => window.havenMap.stats().liveTransport === 'polling'", timeout=10_000)
     spot = (-1234.5, 2345.25, -8.0)
     add_and_wait_until_drawn(page, base, "Polled one", spot, total=301)
+    no_script_ran(page)
+
+
+def camera_when_still(page) -> dict[str, list[float]]:
+    """The camera once it has stopped moving (orbit damping runs on for a moment after input;
+    OrbitControls' own rounding still moves it by about 1e-9 of its distance per frame)."""
+    page.wait_for_function(
+        "() => { const c = window.havenMap.stats().camera; const v = [...c.position, ...c.target];"
+        " const last = window.__lastCamera; window.__lastCamera = v;"
+        " return !!last && v.every((x, i) => Math.abs(x - last[i]) <= 1e-6 * (1 + Math.abs(x))); }",
+        polling=300, timeout=10_000,
+    )
+    return stats(page)["camera"]
+
+
+def assert_same_camera(a: dict[str, list[float]], b: dict[str, list[float]]) -> None:
+    for key in ("position", "target"):
+        assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-6), f"the camera moved: {a} → {b}"
+
+
+def test_edits_by_others_leave_the_camera_where_the_user_put_it(page, module_web_store, live_server) -> None:
+    """The map frames the galaxy once; live refreshes of the root chunk must not frame it again."""
+    galaxy = "Framed"
+    generate_galaxy(module_web_store, galaxy, 400, seed=9)
+    base = live_server(module_web_store, galaxy=galaxy)
+    open_map(page, base)
+    wait_settled(page)
+    page.wait_for_function("() => window.havenMap.stats().liveTransport === 'websocket'", timeout=10_000)
+    framed = camera_when_still(page)
+
+    box = page.locator("canvas.map-canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -400)  # zoom in
+        page.wait_for_timeout(30)
+    mine = camera_when_still(page)
+    assert mine["position"] != pytest.approx(framed["position"], rel=1e-3)
+
+    refreshes = stats(page)["chunkRefreshes"]
+    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Far Newcomer", "x": 2222.5, "y": -1111.25, "z": 12.0})
+    assert added.status_code == 201, added.text
+    page.wait_for_function(
+        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 401 && s.chunkRefreshes > n; }",
+        arg=refreshes, timeout=30_000, polling=100,
+    )
+    wait_settled(page)
+    assert_same_camera(mine, camera_when_still(page))
+
+    refreshes = stats(page)["chunkRefreshes"]
+    assert httpx.delete(f"{base}/api/v1/systems/{added.json()['id']}").status_code == 204
+    page.wait_for_function(
+        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 400 && s.chunkRefreshes > n; }",
+        arg=refreshes, timeout=30_000, polling=100,
+    )
+    wait_settled(page)
+    assert_same_camera(mine, camera_when_still(page))
+    no_script_ran(page)
+
+
+def test_flying_with_the_keys_also_keeps_the_camera_through_edits(page, module_web_store, live_server) -> None:
+    galaxy = "Framed by keys"
+    generate_galaxy(module_web_store, galaxy, 300, seed=10)
+    base = live_server(module_web_store, galaxy=galaxy)
+    open_map(page, base)
+    wait_settled(page)
+    page.wait_for_function("() => window.havenMap.stats().liveTransport === 'websocket'", timeout=10_000)
+    page.locator("canvas.map-canvas").focus()
+    page.keyboard.down("KeyW")
+    page.wait_for_timeout(400)
+    page.keyboard.up("KeyW")
+    mine = camera_when_still(page)
+
+    refreshes = stats(page)["chunkRefreshes"]
+    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Key Newcomer", "x": -321.5, "y": 654.25, "z": 3.0})
+    assert added.status_code == 201, added.text
+    page.wait_for_function(
+        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 301 && s.chunkRefreshes > n; }",
+        arg=refreshes, timeout=30_000, polling=100,
+    )
+    wait_settled(page)
+    assert_same_camera(mine, camera_when_still(page))
     no_script_ran(page)

@@ -165,6 +165,25 @@ def test_unknown_systems_and_missing_parameters_are_explained(page, systems) -> 
     no_script_ran(page)
 
 
+def test_an_unknown_galaxy_is_named_not_taken_for_an_unknown_system(page, systems, module_web_store) -> None:
+    """The server's 404 names the field: ``galaxy`` means the galaxy is unknown, not the system."""
+    open_system(page, systems.url, "?name=Orrery&galaxy=Nope", wait_ready=False)
+    expect(page.locator("#system-error")).to_have_text("No galaxy named “Nope”.")
+    open_system(page, systems.url, f"?id={systems.orrery['id']}&galaxy=Nope", wait_ready=False)
+    expect(page.locator("#system-error")).to_have_text("No galaxy named “Nope”.")
+
+    # A galaxy that exists but does not hold the system: the system is what is missing.
+    module_web_store.ensure_galaxy("Elsewhere")
+    open_system(page, systems.url, "?name=Orrery&galaxy=Elsewhere", wait_ready=False)
+    expect(page.locator("#system-error")).to_have_text("No system named “Orrery”.")
+    open_system(page, systems.url, f"?id={systems.orrery['id']}&galaxy=Elsewhere", wait_ready=False)
+    expect(page.locator("#system-error")).to_have_text(f"No system with id {systems.orrery['id']} in galaxy “Elsewhere”.")
+
+    open_system(page, systems.url, f"?id={systems.orrery['id']}&galaxy={quote(systems.orrery['galaxy'])}")
+    expect(page.locator("#system-name")).to_have_text("Orrery")
+    no_script_ran(page)
+
+
 def test_an_unreachable_api_is_said_plainly(page, systems) -> None:
     port = closed_port()
     page.add_init_script(f"window.HAVEN_API_BASE = 'http://127.0.0.1:{port}';")

@@ -401,6 +401,72 @@ def test_the_step_is_in_the_url_and_back_goes_where_the_wizard_was_opened_from(p
     assert page.locator("#back-link").get_attribute("href") == "/"
 
 
+@pytest.mark.parametrize(
+    "back",
+    [
+        "%2F%09%2Fevil.example%2Fphish",  # "/<tab>/evil.example/phish": the URL parser drops the tab
+        "%2F%0A%2Fevil.example%2Fphish",  # a newline, likewise
+        "%2F%0D%2Fevil.example%2Fx",  # a carriage return, likewise
+        "%2F%5Cevil.example",  # "/" then a backslash: the URL parser reads it as "//"
+        "%5C%5Cevil.example",
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example%2F",
+        "javascript%3Aalert(1)",
+    ],
+)
+def test_back_never_leads_to_another_site(page, base: str, store, back: str) -> None:
+    """Whatever ?back= holds, Back to Control Room stays on this site (the wizard resolves it first)."""
+    open_wizard(page, base, extra=f"?back={back}")
+    link = page.locator("#back-link")
+    assert link.evaluate("a => a.href") == f"{base}/"
+    step(page, "planets")  # the address the wizard writes does not keep the bad value either
+    assert "evil" not in page.url and "javascript" not in page.url
+    step(page, "system")
+    fill_system(page, f"Back Check {len(back)} {back[:6]}")
+    save(page)
+    expect_saved(page, r"^Created “Back Check")
+    for href in page.locator("#saved a", has_text="Back to Control Room").evaluate_all("links => links.map(a => a.href)"):
+        assert href == f"{base}/"
+    link.click()
+    page.wait_for_url(f"{base}/")
+    no_script_ran(page)
+
+
+def test_back_keeps_a_path_query_and_hash_of_this_site(page, base: str, store) -> None:
+    open_wizard(page, base, extra="?back=%2F%3Fq%3Dgold%26region%3DA%2520B%23top")
+    assert page.locator("#back-link").get_attribute("href") == "/?q=gold&region=A%20B#top"
+    open_wizard(page, base, extra=f"?back={base.replace(':', '%3A').replace('/', '%2F')}%2F%3Fregion%3DX")
+    assert page.locator("#back-link").get_attribute("href") == "/?region=X"  # this site, written as a path
+
+
+@pytest.mark.parametrize("text", ["0x1F", " 0x1F ", "0o17", "0b101", "Infinity", "1_000", "0x"])
+def test_numbers_are_plain_decimal_text_anything_else_is_refused_by_the_server(page, base: str, store, text: str) -> None:
+    """JavaScript's Number() reads 0x1F as 31; the wizard sends such text as typed, so the server refuses it."""
+    before = total(store)
+    open_wizard(page, base)
+    fill_system(page, f"Hex Check {text.strip()}", x=text)
+    save(page)
+    expect(current_step(page)).to_have_attribute("data-step", "system")
+    expect(field_error(page, "x")).to_have_text("Must be a number, not text")
+    expect(field(page, "x")).to_be_focused()
+    assert total(store) == before
+
+
+def test_decimal_numbers_are_stored_as_numbers(page, base: str, store) -> None:
+    open_wizard(page, base)
+    fill_system(page, "Decimal Check", x=" 1.5e1 ", y=".5", z="-3.")
+    step(page, "station")
+    page.locator("#has-station").check()
+    field(page, "space_station.name").fill("Decimal Post")
+    field(page, "space_station.sell_percent").fill("+12.50")
+    save(page)
+    expect_saved(page, r"^Created “Decimal Check” \(version 1\)\.$")
+    stored = store.system_by_name(GALAXY, "Decimal Check")
+    assert (stored["x"], stored["y"], stored["z"]) == (15.0, 0.5, -3.0)
+    assert stored["space_station"]["sell_percent"] == 12.5
+    no_script_ran(page)
+
+
 def test_unknown_or_malformed_ids_say_so(page, base: str) -> None:
     page.goto(f"{base}/wizard.html?id=987654321")
     expect(page.locator("#error-banner")).to_contain_text("There is no system with id 987654321")

@@ -56,12 +56,13 @@ const SITE_NAV = { "nav-home": "/", "nav-map": "/map.html", "nav-add": "/wizard.
 
 /**
  * Point the site header's Control Room, Map and Add system links at `galaxy`, so following
- * them keeps it; with no galaxy they open the plain pages.
+ * them keeps it; with no galaxy they open the plain pages. They lead to the server the page
+ * talks to: a page opened from disk (`haven map --galaxy`) would otherwise link to file:///.
  */
 export function linkSiteNav(galaxy) {
   for (const [id, href] of Object.entries(SITE_NAV)) {
     const link = globalThis.document?.getElementById(id);
-    if (link) link.href = withGalaxy(href, galaxy);
+    if (link) link.href = API_BASE + withGalaxy(href, galaxy);
   }
 }
 

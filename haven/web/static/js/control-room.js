@@ -209,6 +209,18 @@ function galaxyFound() {
 
 // ---- loading ---------------------------------------------------------------------------
 
+/**
+ * Ask for everything the page shows: the galaxy, its regions, the galaxy list and the
+ * table. On start, and for "Try again": when the server was down, each of them failed,
+ * and the last failure's banner must bring all of them back, not just its own.
+ */
+function loadAll() {
+  if (!galaxyName) loadGalaxy().catch(() => {}); // load() reports a galaxy that cannot be found
+  loadRegions();
+  loadGalaxies();
+  return load();
+}
+
 async function load() {
   const seq = ++loadSeq;
   inFlight?.abort();
@@ -256,7 +268,7 @@ async function load() {
     ui.rows.replaceChildren(emptyRow("Nothing to show."));
     ui.status.textContent = "The systems could not be loaded.";
     updatePager();
-    showBanner(err, load);
+    showBanner(err, loadAll);
   } finally {
     if (seq === loadSeq) ui.table.removeAttribute("aria-busy");
   }
@@ -278,7 +290,7 @@ async function loadRegions() {
     ui.region.value = view.region;
   } catch (err) {
     // A missing galaxy is reported once, by load().
-    if (seq === regionsSeq && !isMissingGalaxy(err)) showBanner(err, () => { loadRegions(); load(); });
+    if (seq === regionsSeq && !isMissingGalaxy(err)) showBanner(err, loadAll);
   }
 }
 
@@ -436,12 +448,14 @@ async function askDelete(system) {
     if (err.status === 409) {
       showNotice([`“${system.name}” was changed by someone else since this page loaded, so it was not deleted. `
         + "Look at it again before deleting."], { kind: "warning" });
-      load();
+      await load();
+      focusRow(system.id);
       return;
     }
     if (err.status === 404) {
       showNotice([`“${system.name}” is already gone.`], { kind: "warning" });
-      load();
+      await load();
+      focusRow(system.id);
       return;
     }
     showBanner(err, null);
@@ -451,17 +465,21 @@ async function askDelete(system) {
     [`Deleted “${system.name}”.`],
     { actions: [el("button", { type: "button", className: "btn btn-small", id: "undo", onclick: () => undoDelete(system) }, "Undo")] },
   );
+  // The focused Delete button goes with its row: hand focus to Undo, the next thing to press.
+  $("undo")?.focus();
   loadRegions();
   loadGalaxies();
   await load();
 }
 
 async function undoDelete(system) {
-  hideNotice();
+  hideNotice(); // takes the focused Undo button with it; focusRow() below puts focus back
+  let restoredId = system.id;
   try {
     const result = await api(`/api/v1/systems/${system.id}/undo`, { method: "POST", body: {} });
     const restored = result?.system;
     if (result?.undone === "delete" && restored) {
+      restoredId = restored.id;
       showNotice(
         [`Restored “${restored.name}”.`],
         { actions: [el("a", { className: "btn btn-small", href: galaxyLink(`/system.html?id=${restored.id}`) }, "View it")] },
@@ -481,6 +499,21 @@ async function undoDelete(system) {
   loadRegions();
   loadGalaxies();
   await load();
+  focusRow(restoredId);
+}
+
+/**
+ * After a delete or undo re-drew the table, put keyboard focus back on the page instead of
+ * leaving it on <body>: on the system's row when it is listed, else on the table. Focus the
+ * user moved elsewhere meanwhile stays where it is.
+ */
+function focusRow(id) {
+  const active = document.activeElement;
+  if (active && active !== document.body && active.isConnected) return;
+  const row = ui.rows.querySelector(`tr[data-id="${Number(id)}"]`);
+  const target = row ?? ui.table;
+  target.tabIndex = -1;
+  target.focus();
 }
 
 // ---- the map -------------------------------------------------------------------------------
@@ -640,7 +673,4 @@ function wire() {
 
 wire();
 syncControls();
-loadGalaxy().catch(() => {}); // load() reports a galaxy that cannot be found
-loadRegions();
-loadGalaxies();
-load();
+loadAll();

@@ -29,10 +29,19 @@ async function load() {
   const name = params.get("name");
   if (id) {
     if (!/^\d+$/.test(id)) throw Object.assign(new Error(`“${id}” is not a system id.`), { shown: true });
-    return api(`/api/v1/systems/${id}`);
+    // With ?galaxy= the id must be that galaxy's, as the page's links and header say.
+    return api(`/api/v1/systems/${id}${query({ galaxy: pageGalaxy() })}`);
   }
   if (name) return api(`/api/v1/systems/by-name/${segment(name)}${query({ galaxy: pageGalaxy() })}`);
   throw Object.assign(new Error("Which system? Open this page as system.html?id=N or system.html?name=NAME."), { shown: true });
+}
+
+/** What a 404 means: the galaxy of ?galaxy= is unknown (the server names the field), or the system is. */
+function notFound(err) {
+  const id = params.get("id");
+  if (err.field === "galaxy") return `No galaxy named “${pageGalaxy()}”.`;
+  if (id && pageGalaxy()) return `No system with id ${id} in galaxy “${pageGalaxy()}”.`;
+  return id ? `No system with id ${id}.` : `No system named “${params.get("name")}”.`;
 }
 
 async function main() {
@@ -42,7 +51,7 @@ async function main() {
   } catch (err) {
     if (err?.shown) showError(err.message);
     else if (err?.unreachable) showError(`Haven's API cannot be reached at ${where()}. Is \`haven serve\` running?`);
-    else if (err?.status === 404) showError(params.get("id") ? `No system with id ${params.get("id")}.` : `No system named “${params.get("name")}”.`);
+    else if (err?.status === 404) showError(notFound(err));
     else showError(`The system could not be loaded: ${err?.message ?? err}`);
     return;
   }

@@ -5,7 +5,7 @@
 // object, which is never shown as an input and always sent back untouched. A value the
 // user did not change is sent back exactly as it was loaded (so `""` stays `""` and a
 // number stays that number); a changed one is converted: empty → null, numeric text →
-// number. Text in a number field that is not a number is sent as it is, so the server's
+// number. Text in a number field that is not plain decimal is sent as it is, so the server's
 // validation names the field and the wizard can show its message there; a required name
 // left empty is sent as "" for the same reason.
 
@@ -119,6 +119,12 @@ export function draftFrom(doc) {
   };
 }
 
+/**
+ * Plain decimal text ("12", "-3.5", ".5", "1e3"). JavaScript's Number() also reads
+ * "0x1F", "0o17" and "0b101", which the server refuses as text: those are sent as typed.
+ */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** The value to send for one field. */
 export function valueOf(spec, p) {
   const raw = p.values[spec.key] ?? "";
@@ -126,6 +132,7 @@ export function valueOf(spec, p) {
   const text = raw.trim();
   if (spec.number) {
     if (text === "") return null;
+    if (!DECIMAL.test(text)) return raw;
     const n = Number(text);
     return Number.isFinite(n) ? n : raw;
   }

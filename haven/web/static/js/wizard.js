@@ -50,9 +50,20 @@ linkSiteNav(pageGalaxy);
 /** The Control Room of the page's galaxy: where "back" goes unless ?back= says otherwise. */
 const controlRoom = withGalaxy("/", pageGalaxy);
 
-/** Only paths on this site are followed (never another origin). */
+/**
+ * Only addresses on this site are followed (never another origin). The value is resolved
+ * the way the browser will resolve the link, because the URL parser drops tabs and
+ * newlines and reads a backslash as "/": a string test lets "/\t/evil.example" through.
+ */
 function safeBack(value) {
-  return value && value.startsWith("/") && !value.startsWith("//") && !value.startsWith("/\\") ? value : controlRoom;
+  if (!value) return controlRoom;
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return controlRoom;
+  }
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : controlRoom;
 }
 const backTo = safeBack(params.get("back"));
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */

@@ -23,9 +23,10 @@ export class MapControls {
   /**
    * @param {THREE.PerspectiveCamera} camera
    * @param {HTMLElement} dom the canvas
-   * @param {{maxDistance: number}} options
+   * @param {{maxDistance: number, onUserInput?: () => void}} options
+   *   onUserInput: called on every orbit, pan, zoom or fly key the user starts
    */
-  constructor(camera, dom, { maxDistance }) {
+  constructor(camera, dom, { maxDistance, onUserInput = null }) {
     this.camera = camera;
     this.orbit = new OrbitControls(camera, dom);
     this.orbit.enableDamping = true;
@@ -37,15 +38,20 @@ export class MapControls {
     this.keys = new Set();
     this.flight = null;
     this.userMoved = false;
-    this.orbit.addEventListener("start", () => {
+    this.userInput = () => {
       this.userMoved = true;
+      onUserInput?.();
+    };
+    // OrbitControls says "start" for a drag, a touch and every wheel step.
+    this.orbit.addEventListener("start", () => {
+      this.userInput();
       this.cancelFlight();
     });
     this.onKeyDown = (event) => {
       if (typingInto(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
       if (FLY_KEYS.has(event.code)) {
         this.keys.add(event.code);
-        this.userMoved = true;
+        this.userInput();
         this.cancelFlight();
         event.preventDefault();
       }

@@ -97,11 +97,21 @@ export class GalaxyMap {
     this.material = createStarMaterial({ pixelRatio: this.pixelRatio });
     this.highlightMarkers = new MarkerLayer(this.scene, { colour: 0x7ff6ff, sizePx: 11, pixelRatio: this.pixelRatio, order: 10 });
     this.selectionMarker = new MarkerLayer(this.scene, { colour: 0xffe066, sizePx: 18, pixelRatio: this.pixelRatio, order: 11 });
-    this.controls = new MapControls(this.camera, this.canvas, { maxDistance: 4e6 });
+    // The camera is the user's from their first move on: nothing frames the galaxy after it.
+    this.controls = new MapControls(this.camera, this.canvas, {
+      maxDistance: 4e6,
+      onUserInput: () => {
+        this.autoFrame = false;
+      },
+    });
     this.decoder = createDecoder();
 
     this.ready = new Promise((resolve) => {
       this.resolveReady = resolve;
+    });
+    /** The galaxy shown, as the server spells it, once the top of its octree has been read. */
+    this.galaxyName = new Promise((resolve) => {
+      this.resolveGalaxyName = resolve;
     });
 
     this.resize();
@@ -129,6 +139,7 @@ export class GalaxyMap {
     }
     if (this.closed) return;
     this.options.onSuccess?.();
+    this.resolveGalaxyName(answer.galaxy ?? null);
     this.octree = new Octree(answer);
     this.octree.ingest(answer, 0, 0, HIERARCHY_DEPTH);
     const h = this.octree.halfSize;
@@ -220,7 +231,9 @@ export class GalaxyMap {
 
   chunkAdded(entry) {
     if (entry.node.level === 0) {
-      if (this.autoFrame) this.frameSample(entry);
+      // Frame the first root chunk with stars only: later ones are live refreshes (any edit
+      // in a small galaxy changes the root), and the camera must stay where the user put it.
+      if (this.autoFrame && this.frameSample(entry)) this.autoFrame = false;
       this.dirty = true;
       // Draw once before announcing readiness, so a screenshot right after shows stars.
       requestAnimationFrame(() => requestAnimationFrame(() => this.resolveReady(this)));
@@ -228,10 +241,10 @@ export class GalaxyMap {
     this.options.onChunk?.(entry);
   }
 
-  /** Frame the root chunk's stars (an even sample of the galaxy). */
+  /** Frame the root chunk's stars (an even sample of the galaxy); false when it has none. */
   frameSample(entry) {
     const n = entry.count;
-    if (!n) return;
+    if (!n) return false;
     const pts = [];
     for (let i = 0; i < n; i++) pts.push(worldPosition(entry, i));
     const c = [0, 1, 2].map((a) => pts.reduce((s, p) => s + p[a], 0) / n);
@@ -240,6 +253,7 @@ export class GalaxyMap {
     const fov = THREE.MathUtils.degToRad(this.camera.fov);
     this.controls.place(new THREE.Vector3(...c), (r / Math.tan(fov / 2)) * 1.05, [0, -0.75, 0.66]);
     this.viewDirty = this.dirty = true;
+    return true;
   }
 
   // ---- frame loop ---------------------------------------------------------------------
@@ -437,7 +451,8 @@ export class GalaxyMap {
       chunksVisible,
       wantedSystems: this.selection ? this.selection.points : 0,
       pending: l ? l.pending : 1,
-      settled: !!l && l.inFlight === 0 && l.pending === 0 && !this.controls.flight,
+      // Not before the first selection has run: until then `pending` does not know what the view needs.
+      settled: !!l && !this.viewDirty && l.inFlight === 0 && l.pending === 0 && !this.controls.flight,
       bytesReceived: l ? l.bytesReceived : 0,
       fps: this.fps,
       liveClock: this.liveClock,

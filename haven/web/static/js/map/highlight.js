@@ -5,10 +5,12 @@
 // those systems is found among the drawn stars; its colour index (confirmed by
 // asking the server which system that star is) then lights the whole region.
 //
-// Systems by id: each is fetched (a few at a time), marked and framed.
+// Systems by id: each is fetched (a few at a time), marked and framed. Ids are unique
+// across galaxies and an id route answers for any galaxy unless one is named, so every
+// fetch names the map's galaxy: another galaxy's id counts as not found.
 
-import { api, formatCount } from "../api.js";
-import { galaxyQuery } from "./config.js";
+import { api, formatCount, query } from "../api.js";
+import { GALAXY, galaxyQuery } from "./config.js";
 
 export const MAX_IDS = 1000;
 export const ID_CONCURRENCY = 4;
@@ -151,10 +153,13 @@ export class Highlighter {
     const token = this.token;
     if (!ids.length) return;
     this.ui.notice(`Loading ${formatCount(ids.length)} systems…`);
+    // Without ?galaxy= the map shows the server's galaxy: its name comes with the octree.
+    const galaxy = GALAXY ?? (await this.map.galaxyName);
+    if (token !== this.token) return;
     const results = await mapWithLimit(
       ids,
       ID_CONCURRENCY,
-      (id) => api(`/api/v1/systems/${id}`),
+      (id) => api(`/api/v1/systems/${id}${query({ galaxy })}`),
       (peak) => {
         this.idsPeak = Math.max(this.idsPeak, peak);
       },

@@ -83,7 +83,7 @@ async function showSystem(s, extra = {}, seq = ++clickSeq) {
   if (!Array.isArray(s.planets)) {
     details.loading();
     try {
-      full = await api(`/api/v1/systems/${encodeURIComponent(s.id)}`);
+      full = await api(`/api/v1/systems/${encodeURIComponent(s.id)}${galaxyQuery()}`);
     } catch (err) {
       if (seq === clickSeq) details.error(err?.unreachable ? describeError(err) : `The system could not be loaded: ${err?.message ?? err}`);
       return;
@@ -207,7 +207,7 @@ window.havenMap = Object.freeze({
   /** Screen position of a loaded, drawn system by id: {clientX, clientY, level, cell, index} or null. */
   screenPositionOf: async (systemId) => {
     if (!map) return null;
-    const s = await api(`/api/v1/systems/${encodeURIComponent(systemId)}`);
+    const s = await api(`/api/v1/systems/${encodeURIComponent(systemId)}${galaxyQuery()}`);
     return map.findPoint(s.x, s.y, s.z);
   },
   /** What is highlighted: {kind: "region", name, total} or {kind: "ids", requested, found, missing, failed, peakFetches}. */
