@@ -19,6 +19,7 @@ from starlette.responses import Response
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
+from haven.exactjson import first_value, needs_exact_reading, read_exactly
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
@@ -110,62 +111,6 @@ def _walk(value: Any) -> int:
     return keys
 
 
-# Every digit → b"0", every JSON whitespace → b" ", other bytes unchanged: one pass over the
-# body after which a few plain searches answer the questions below.
-_SKETCH = bytes.maketrans(b"0123456789\t\n\r", b"0000000000   ")
-# An integer outside 64 bits has at least 19 digits (2**63 - 1 has 19), and orjson reads
-# one above 2**64 - 1 or below -2**63 as a float: such bodies are read again exactly.
-_LONG_DIGIT_RUN = b"0" * 19
-
-
-def _needs_exact_reading(raw: bytes, keys: int) -> bool:
-    """Whether valid JSON ``raw``, whose parse kept ``keys`` object keys, may hold an
-    integer beyond 64 bits or repeat a key in one object (``False`` is a proof of neither).
-
-    Each key in the text is followed by a ``:`` and, when no space comes before that
-    colon, directly by ``":``; colons inside strings only add to those counts. So when
-    either count equals ``keys``, the parser dropped no repeated key.
-    """
-    sketch = raw.translate(_SKETCH)
-    if _LONG_DIGIT_RUN in sketch:
-        return True
-    if sketch.count(b":") == keys:
-        return False
-    return sketch.count(b'":') != keys or b" :" in sketch
-
-
-class _RepeatedKeys(dict):  # type: ignore[type-arg]
-    """An object of a body in which ``key`` appears more than once."""
-
-    key: str
-
-
-def _first(data: Any, match: Callable[[Any], bool]) -> tuple[Any, tuple[Any, ...]] | None:
-    """The first value of ``data`` (in document order) that ``match`` accepts, with its location."""
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
-    while stack:
-        item, loc = stack.pop()
-        if match(item):
-            return item, loc
-        if isinstance(item, dict):
-            stack.extend((v, loc + (k,)) for k, v in reversed(item.items()))
-        elif isinstance(item, list):
-            stack.extend((v, loc + (i,)) for i, v in reversed(list(enumerate(item))))
-    return None
-
-
-def _repeated_key_error(data: Any) -> InvalidInput:
-    """An error naming the first key that an object of ``data`` repeats."""
-    found = _first(data, lambda v: isinstance(v, _RepeatedKeys))
-    assert found is not None
-    obj, loc = found
-    key = obj.key if len(obj.key) <= 80 else obj.key[:80] + "…"
-    field = field_path(loc + (key,))
-    where = f"the object at {field_path(loc)}" if loc else "the body's object"
-    return InvalidInput(f'{field}: the key "{key}" appears more than once in {where}; send each key once',
-                        field=field)
-
-
 def _too_large_for_a_double(value: Any) -> bool:
     if type(value) is float:
         return math.isinf(value)
@@ -180,39 +125,10 @@ def _too_large_for_a_double(value: Any) -> bool:
 def _where_too_large(raw: bytes) -> str | None:
     """Where the first number too large for a double is (orjson only gives line and column)."""
     try:
-        found = _first(json.loads(raw.decode("utf-8")), _too_large_for_a_double)
+        found = first_value(json.loads(raw.decode("utf-8")), _too_large_for_a_double)
     except (ValueError, RecursionError):  # the body has other faults too; the position must do
         return None
     return field_path(found[1]) if found and found[1] else None
-
-
-def _read_exactly(raw: bytes) -> Any:
-    """The slow, exact reading of a body orjson already accepted: integers of any size stay
-    integers (the model then refuses what does not fit), and a repeated key is an error."""
-    repeats = False
-
-    def keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal repeats
-        obj = dict(pairs)
-        if len(obj) == len(pairs):
-            return obj
-        repeats = True
-        marked = _RepeatedKeys(obj)
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                marked.key = key
-                break
-            seen.add(key)
-        return marked
-
-    try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=keep_repeats)
-    except ValueError as exc:  # not expected after orjson's parse; still a 400, never a 500
-        raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    if repeats:
-        raise _repeated_key_error(data)
-    return data
 
 
 async def read_json_body(request: Request) -> Any:
@@ -284,7 +200,7 @@ def parse_json_body(raw: bytes) -> Any:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
                                f"(beyond ±1.8e308; {exc})", field="body") from None
         raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    return _read_exactly(raw) if _needs_exact_reading(raw, _walk(data)) else data
+    return read_exactly(raw) if needs_exact_reading(raw, _walk(data)) else data
 
 
 # -- values from the request -------------------------------------------------

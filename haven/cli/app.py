@@ -22,6 +22,7 @@ from typing import Annotated, Any, Optional
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -29,7 +30,9 @@ from typer.core import TyperGroup
 from haven.config import DEFAULT_GALAXY, DatabaseUrl, parse_database_url
 from haven.errors import HavenError, ImportFailed, InvalidInput, StoreUnavailable
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
+from haven.ingest.legacy import show_controls
 from haven.model import clean_name
+from haven.outfile import OutputTarget
 from haven.store import SQLiteStore, migrate, open_store
 
 out = Console(highlight=False, soft_wrap=True)
@@ -51,19 +54,21 @@ class HavenGroup(TyperGroup):
         except BrokenPipeError:  # `haven export | head`: click exits quietly
             raise
         except OSError as exc:  # unreadable file, full disk, missing permission
-            err.print(Text(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), style="bold red"))
+            where = show_controls(str(exc.filename or ""))
+            err.print(Text(f"Error: {exc.strerror or exc}: {where}".rstrip(": "), style="bold red"))
             raise typer.Exit(1) from None
 
 
 def print_error(exc: HavenError) -> None:
+    """The error in red, then its problems; text from a file is shown with its control characters escaped."""
     line = Text("Error: ", style="bold red")
-    line.append(exc.message, style="red")
+    line.append(show_controls(exc.message), style="red")
     if exc.field and exc.field not in exc.message:
-        line.append(f" (field: {exc.field})", style="red")
+        line.append(f" (field: {show_controls(exc.field)})", style="red")
     err.print(line)
     problems = getattr(exc, "problems", None) or []
     for problem in problems:
-        err.print(Text(f"  • {problem}"))
+        err.print(Text(f"  • {show_controls(problem)}"))
 
 
 app = typer.Typer(
@@ -340,9 +345,11 @@ def import_(
 ) -> None:
     """Import systems from a file, all or nothing. Every problem is listed with its record and field.
 
-    The galaxy is created if it does not exist (except on a dry run); a failed
-    import removes the galaxy it created, so nothing is left behind. A dry run
-    that finds problems lists them and exits with code 1. Parquet, CSV and
+    The galaxy is created if it does not exist; a failed import removes the
+    galaxy it created, so nothing is left behind. A dry run creates nothing: into
+    a galaxy that does not exist yet, it checks the file against the empty galaxy
+    the import would create. A dry run that finds problems lists them and exits
+    with code 1. Parquet, CSV and
     JSONL files go through the bulk loader: checked first, then written in
     batches; a killed import resumes where it stopped when run again.
     """
@@ -361,11 +368,13 @@ def import_(
         if dry_run:
             report = import_file(store, galaxy, file, dry_run=True, on_conflict=on_conflict.value)
         else:
-            with galaxy_for_import(store, galaxy):  # a failed import does not leave a new, empty galaxy
+            # a failed or interrupted import does not leave a new, empty galaxy (one transaction: no resume)
+            with galaxy_for_import(store, galaxy, resumable=False):
                 report = import_file(store, galaxy, file, on_conflict=on_conflict.value)
     rows: list[tuple[str, str | Text]] = [
         ("File", f"{file} ({report.shape or 'unreadable'})"),
-        ("Galaxy", report.galaxy),
+        ("Galaxy", report.galaxy if report.galaxy_exists
+         else f"{report.galaxy} (does not exist yet; the import would create it)"),
         ("Records", f"{report.records:,} ({report.systems:,} valid)"),
         ("Created", f"{report.created:,}"),
         ("Replaced", f"{report.replaced:,}"),
@@ -373,7 +382,7 @@ def import_(
     ]
     out.print(key_value_table(rows, title="Dry run: nothing was written" if dry_run else "Imported"))
     for warning in report.warnings:
-        out.print(Text(f"  ! {warning}", style="yellow"))
+        out.print(Text(f"  ! {show_controls(warning)}", style="yellow"))
     if report.problems:  # only a dry run returns problems; a real import raises ImportFailed
         raise ImportFailed(f"{file.name}: the import would fail", report.problems)
 
@@ -389,7 +398,11 @@ def count_bar(console: Console, *, transient: bool) -> Any:
 
 
 def _run_bulk(title: str, job: Callable[[Any], dict[str, Any]], total: int | None) -> dict[str, Any]:
-    """Run a bulk job under a Rich progress bar and print its summary."""
+    """Run a bulk job under a Rich progress bar and print its summary.
+
+    ``title`` is Rich markup (the bar's description and the table's title): user text
+    in it (a file or galaxy name) must go through :func:`rich.markup.escape`.
+    """
     from haven.store.bulk import rich_progress
 
     with count_bar(out, transient=False) as bar:
@@ -407,7 +420,8 @@ def bulk_import_command(url: DatabaseUrl, galaxy: str, file: Path) -> None:
 
     tabular.check_columns(file, tabular.detect_format(file))  # a file that cannot be read: no progress bar first
     with opened(url, bulk=True) as store:
-        _run_bulk(f"Importing {file.name}", lambda progress: bulk_import(store, galaxy, file, progress=progress), None)
+        _run_bulk(f"Importing {escape(file.name)}",
+                  lambda progress: bulk_import(store, galaxy, file, progress=progress), None)
 
 
 @app.command()
@@ -460,43 +474,64 @@ def export(
 
     fmt = format.value if format is not None else (format_for_path(output) if output != "-" else None) or "haven-json"
     url = resolve_url(database)
+    if output == "-" and fmt == "parquet":
+        raise typer.BadParameter("parquet is a binary format; write it to a file with --output",
+                                 param_hint="'--format'")
+    target = None if output == "-" else output_file(Path(output))  # a bad path: refused before any work
     with opened(url) as store:
-        if output == "-":
-            if fmt == "parquet":
-                raise typer.BadParameter("parquet is a binary format; write it to a file with --output",
-                                         param_hint="'--format'")
+        total = store.galaxy(galaxy)["system_count"]  # an unknown galaxy: refused before any folder is made
+        if target is None:
             export_galaxy(store, galaxy, sys.stdout, fmt=fmt)
             sys.stdout.flush()
             return
-        target = Path(output)
-        if target.is_dir():
-            raise typer.BadParameter(f"{target} is a folder; give the name of the file to write",
-                                     param_hint="'--output'")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        total = store.galaxy(galaxy)["system_count"]
         with count_bar(err, transient=True) as bar:
-            task = bar.add_task(f"Exporting {galaxy}", total=total)
-            count = export_galaxy(store, galaxy, target, fmt=fmt,
+            task = bar.add_task(f"Exporting {escape(galaxy)}", total=total)
+            count = export_galaxy(store, galaxy, target.path, fmt=fmt,
                                   progress=lambda done: bar.update(task, completed=done, total=max(total, done)))
-    err.print(Text(f"Exported {count:,} systems of {galaxy} to {target} as {fmt} ({fmt_bytes(target.stat().st_size)})"))
+    size = "" if target.direct else f" ({fmt_bytes(target.real.stat().st_size)})"
+    err.print(Text(f"Exported {count:,} systems of {galaxy} to {target.path} as {fmt}{size}"))
 
 
 # -- map ---------------------------------------------------------------------------
 
 
-def map_target(output: Optional[Path], default_name: str) -> Path:
-    """Where `haven map` writes, checked before any work so that a bad path writes nothing."""
-    target = output if output is not None else Path(default_name)
-    if str(target) in ("", ".") or target.is_dir():
-        raise typer.BadParameter(f"{target} is a folder; give the name of the file to write", param_hint="'--output'")
-    folder = target.parent.resolve()
+def output_file(target: Path) -> OutputTarget:
+    """Where `--output` writes (`haven export`, `haven map`), checked before any work so a bad path writes nothing.
+
+    A symlink counts as the file it names; a FIFO or a device (``/dev/stdout``) must be
+    writable and is written directly; otherwise the folder that will hold the file must
+    be one (missing folders below it are created when the file is written).
+    """
+    from haven.outfile import output_target
+
+    def refuse(message: str) -> typer.BadParameter:
+        return typer.BadParameter(message, param_hint="'--output'")
+
+    if str(target) in ("", "."):
+        raise refuse(f"{target} is a folder; give the name of the file to write")
+    try:
+        where = output_target(target)
+    except InvalidInput as exc:
+        raise refuse(exc.message) from None
+    except OSError as exc:  # a folder on the way that cannot be read
+        raise refuse(f"cannot write {target}: {exc.strerror or exc}") from None
+    if where.direct:
+        if not os.access(where.real, os.W_OK):
+            raise refuse(f"cannot write {target}: no permission to write to it")
+        return where
+    folder = where.real.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise typer.BadParameter(f"cannot write {target}: {folder} is not a folder", param_hint="'--output'")
+        raise refuse(f"cannot write {target}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise typer.BadParameter(f"cannot write {target}: no permission to write in {folder}", param_hint="'--output'")
-    return target
+        raise refuse(f"cannot write {target}: no permission to write in {folder}")
+    return where
+
+
+def map_target(output: Optional[Path], default_name: str) -> OutputTarget:
+    """Where `haven map` writes (see :func:`output_file`)."""
+    return output_file(output if output is not None else Path(default_name))
 
 
 @app.command("map")
@@ -576,11 +611,14 @@ def map_(
             data = map_region_data(web_export, store, galaxy, region)
         page = web_export.region_page(data)
         what = f"region {region} ({data['count']:,} systems)"
-    size = web_export.write_page(target, page)
-    out.print(Text.assemble("Wrote ", (str(target), "bold"), f" ({fmt_bytes(size)}): {what}"))
-    out.print(Text(f"Open it in a browser: {target.resolve().as_uri()}"))
+    size = web_export.write_page(target.path, page)
+    # Written to a FIFO or a device such as /dev/stdout: the page is the output, the notes go to stderr.
+    notes = err if target.direct else out
+    notes.print(Text.assemble("Wrote ", (str(target.path), "bold"), f" ({fmt_bytes(size)}): {what}"))
+    if not target.direct:
+        notes.print(Text(f"Open it in a browser: {target.real.as_uri()}"))
     if galaxy_map:
-        out.print(Text("The page loads its stars from that server: keep `haven serve` running there."))
+        notes.print(Text("The page loads its stars from that server: keep `haven serve` running there."))
 
 
 def map_region_data(web_export: Any, store: SQLiteStore, galaxy: str, region: str) -> dict[str, Any]:
@@ -595,7 +633,7 @@ def map_region_data(web_export: Any, store: SQLiteStore, galaxy: str, region: st
                 return
             bar = count_bar(err, transient=True)
             bar.start()
-            task = bar.add_task(f"Reading {region}", total=total)
+            task = bar.add_task(f"Reading {escape(region)}", total=total)
         bar.update(task, completed=done, total=total)
 
     try:
@@ -712,7 +750,7 @@ def backup(
                 ("Took", f"{elapsed:.2f} s"),
                 ("Integrity", integrity),
             ],
-            title=f"Backup of {url.location}",
+            title=f"Backup of {escape(url.location)}",
         )
     )
     if not report.ok:
@@ -732,7 +770,8 @@ def restore(
     schema revision this Haven knows; otherwise nothing changes and the exit code is 2.
     An existing live database is overwritten in place through SQLite's backup API,
     so a running server sees the restored content; a missing one is created by an
-    atomic rename.
+    atomic rename. Restored galaxies get map versions past the live ones, so maps
+    and caches reload instead of trusting chunks of the replaced content.
     """
     from haven.cli.backups import Restore, live_system_total
 
@@ -755,6 +794,11 @@ def restore(
         out.print(Text(f"Restored {live} (moved the checked copy into place).", style="green"))
     else:
         out.print(Text(f"Restored {live} in place; open connections see the restored content.", style="green"))
+    if job.advanced:
+        # The backup's octree clocks are older than the live ones: moved past them, so maps reload.
+        out.print(Text(f"Map versions of {len(job.advanced):,} "
+                       f"galax{'y' if len(job.advanced) == 1 else 'ies'} moved past the live database's; "
+                       "maps and chunk caches load every node again."))
 
 
 # -- db ------------------------------------------------------------------------------

@@ -18,6 +18,13 @@ check. The steps:
      write is journaled like any other transaction);
    * **there is no live file yet** → the staging file is flushed to disk and
      moved into place with an atomic rename.
+
+Restoring over a live database also moves the map's versions forward
+(:func:`advance_octree_versions`). An octree node's version is its galaxy's
+``lod_clock`` at the write that last changed it, and it is the chunk's ETag, the
+key of the server's chunk cache and the position in the change feed. A backup's
+clocks are older than the live ones, so without this the next write after a
+restore would hand out a version that was already served with other content.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ from haven.ingest.sources import SQLITE_MAGIC
 from haven.store import migrate
 
 BUSY_TIMEOUT_MS = 30_000
+#: How far past the live database's clock a restored galaxy's ``lod_clock`` starts. The live
+#: clocks are read just before the pages are copied; a server may commit a write or two in
+#: between (each one moves a clock by one), and the margin keeps the restored clock past those.
+CLOCK_MARGIN = 1_000
 
 
 class BackupRefused(InvalidInput):
@@ -127,6 +138,8 @@ class Restore:
         self.staging = live.parent / f".{live.name}.restore-{os.getpid()}"
         self.report: DatabaseFileReport | None = None
         self.upgraded_from: str | None = None
+        #: Galaxy name → the ``lod_clock`` it was given past the live one (set by :meth:`commit`).
+        self.advanced: dict[str, int] = {}
 
     def __enter__(self) -> Restore:
         return self
@@ -196,8 +209,89 @@ class Restore:
                 progress("matching the live database's page size")
                 src.execute(f"PRAGMA page_size = {int(live_page_size)}")
                 src.execute("VACUUM")
+            self.advanced = advance_octree_versions(src, self.live)
             src.backup(dst)
         finally:
             src.close()
             dst.close()
         return "backup-api"
+
+
+def _has_octree(conn: sqlite3.Connection, schema: str) -> bool:
+    """Whether database ``schema`` of ``conn`` has galaxy clocks and octree nodes (revision 0002 on)."""
+    tables = {row[0] for row in conn.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
+    if not {"galaxy", "lod_node"} <= tables:
+        return False
+    columns = {row[1] for row in conn.execute(f"PRAGMA {schema}.table_info(galaxy)")}
+    return "lod_clock" in columns
+
+
+_MATCHED_CLOCKS = """
+CREATE TEMP TABLE restore_clock AS
+SELECT g.id AS galaxy_id, g.name AS name,
+       MAX(g.lod_clock, (SELECT MAX(l.lod_clock) FROM live.galaxy AS l WHERE l.id = g.id OR l.name = g.name))
+           + :margin AS clock
+FROM main.galaxy AS g
+WHERE EXISTS (SELECT 1 FROM live.galaxy AS l WHERE l.id = g.id OR l.name = g.name)
+"""
+# Nodes the live galaxy has and the restored one lacks: kept as emptied nodes (count 0) at the
+# new clock, so a map holding their chunks learns from the change feed that they are gone.
+_EMPTIED_NODES = """
+INSERT OR IGNORE INTO main.lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version)
+SELECT c.galaxy_id, n.level, n.cell, 0, NULL, NULL, c.clock
+FROM temp.restore_clock AS c
+JOIN main.galaxy AS g ON g.id = c.galaxy_id
+JOIN live.galaxy AS l ON l.id = g.id OR l.name = g.name
+JOIN live.lod_node AS n ON n.galaxy_id = l.id
+"""
+
+
+def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str, int]:
+    """Move the staged copy's map versions past the live database's; returns galaxy name → new clock.
+
+    For every galaxy of the copy that the live database also has (same id, or same
+    name), in one transaction on the copy:
+
+    * ``lod_clock`` becomes the larger of the two clocks plus :data:`CLOCK_MARGIN`,
+      so every later write hands out versions no client or cache has seen;
+    * every ``lod_node`` is stamped with that clock: each chunk gets a new version
+      (a new ETag and cache key), and a client following the change feed from any
+      clock it was given sees every node changed (or a ``reset`` when there are
+      more than it asked for) and reloads;
+    * a node only the live galaxy has is kept as an emptied node (count 0), so such
+      a client also drops the chunks the restore took away.
+
+    A live database without galaxy clocks (not Haven's, or older than revision
+    0002) changes nothing.
+    """
+    staging.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    staging.execute("PRAGMA synchronous = OFF")  # a scratch copy: the backup API copies it, durably
+    staging.execute("ATTACH DATABASE ? AS live", (str(live),))
+    previous_isolation = staging.isolation_level
+    staging.isolation_level = None  # explicit transaction: the live clocks and the stamps in one snapshot
+    try:
+        try:
+            ready = _has_octree(staging, "main") and _has_octree(staging, "live")
+        except sqlite3.DatabaseError:  # a live file that is not a database: the copy replaces it as before
+            ready = False
+        if not ready:
+            return {}
+        staging.execute("BEGIN")
+        try:
+            staging.execute(_MATCHED_CLOCKS, {"margin": CLOCK_MARGIN})
+            staging.execute("UPDATE main.galaxy SET lod_clock = (SELECT clock FROM temp.restore_clock "
+                            "WHERE galaxy_id = galaxy.id) WHERE id IN (SELECT galaxy_id FROM temp.restore_clock)")
+            staging.execute("UPDATE main.lod_node SET version = (SELECT clock FROM temp.restore_clock "
+                            "WHERE galaxy_id = lod_node.galaxy_id) "
+                            "WHERE galaxy_id IN (SELECT galaxy_id FROM temp.restore_clock)")
+            staging.execute(_EMPTIED_NODES)
+            advanced = dict(staging.execute("SELECT name, clock FROM temp.restore_clock ORDER BY name"))
+            staging.execute("DROP TABLE temp.restore_clock")
+            staging.execute("COMMIT")
+        except BaseException:
+            staging.execute("ROLLBACK")
+            raise
+        return advanced
+    finally:
+        staging.execute("DETACH DATABASE live")
+        staging.isolation_level = previous_isolation

@@ -239,7 +239,11 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
             checked: PreparedBatch | None = None
             if check_first and not done and not loader.finished:
                 tc = time.perf_counter()
-                checked = check_file(store, loader, path, fmt, batch_rows)
+                try:
+                    checked = check_file(store, loader, path, fmt, batch_rows)
+                except Exception:
+                    _forget_unstarted_job(store, loader.job_key)  # refused: nothing to resume
+                    raise
                 loader.timings["check"] = time.perf_counter() - tc
             loader.defer_indexes(names_unique=check_first)  # checked: every name is free and unique
 
@@ -268,6 +272,25 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
         "rate": round(summary["rows_this_run"] / seconds) if seconds > 0 else None,
     })
     return summary
+
+
+def _forget_unstarted_job(store: Any, job_key: str) -> None:
+    """Remove the ``bulk_job`` row of an import the first check refused, if it committed no batch.
+
+    The row exists so that a killed import can resume; a refused file wrote
+    nothing, so there is nothing to resume, and a row left in state ``running``
+    would say otherwise for good. Best effort: the check's own error is the one
+    to report.
+    """
+    try:
+        with store._write() as conn:
+            conn.execute(
+                "DELETE FROM bulk_job WHERE job_key = ? AND state = 'running' AND batches_done = 0 "
+                "AND NOT EXISTS (SELECT 1 FROM bulk_job_batch WHERE job_key = ?)",
+                (job_key, job_key),
+            )
+    except Exception:  # noqa: BLE001 - never hide the import's own error behind this one
+        pass
 
 
 def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> PreparedBatch | None:

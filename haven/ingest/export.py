@@ -16,7 +16,8 @@ with the columns ``haven import`` reads back at bulk speed; a generated system's
 
 Systems are read in keyset batches and written as they come, so memory does not
 grow with the galaxy. Writing to a path goes through a temporary file that
-replaces the target only when complete.
+replaces the target only when complete (a symlink's target is the file
+replaced; a FIFO or a device is written directly: see :mod:`haven.outfile`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from haven import __version__
 from haven.errors import InvalidInput, NotFound
 from haven.ingest import tabular
 from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
+from haven.outfile import write_output
 from haven.timeutil import now_ms, to_iso
 
 JSON_FORMATS = ("haven-json", "legacy-json")
@@ -134,19 +136,14 @@ def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = 
     return written[0]
 
 
-def _write_file(chunks: Iterable[bytes], path: Path) -> None:
-    """Write through a temporary file that replaces ``path`` only when complete."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _write_file(chunks: Iterable[bytes], path: Path) -> int:
+    """Write the export to ``path``; returns its size in bytes.
+
+    A regular file (or a new one) is replaced only when complete, through a temporary
+    file; a symlink is followed and its target replaced; a FIFO or a device
+    (``/dev/stdout``) is written directly (:func:`haven.outfile.write_output`).
+    """
+    return write_output(path, chunks)
 
 
 def exported_at_ms() -> int:

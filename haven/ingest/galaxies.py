@@ -15,22 +15,30 @@ __all__ = ["galaxy_for_import"]
 
 
 @contextmanager
-def galaxy_for_import(store: Any, galaxy: str) -> Iterator[dict[str, Any]]:
+def galaxy_for_import(store: Any, galaxy: str, *, resumable: bool = True) -> Iterator[dict[str, Any]]:
     """Ensure ``galaxy`` exists for the block; remove it again if this call created it and the block fails.
 
     Yields the galaxy (as ``store.galaxy()`` returns it). The galaxy is removed only
-    when the block raises an exception (not on Ctrl-C: a bulk import resumes), the
-    galaxy did not exist before, no system is stored in it and no bulk load holds
-    its indexes back (checked in the same transaction as the removal, so systems
-    written meanwhile, by this import or another writer, keep it). Its bookkeeping
-    rows go with it (bulk jobs, chunks and change entries cascade; octree nodes are
-    deleted).
+    when the block raises an exception, the galaxy did not exist before, no system
+    is stored in it and no bulk load holds its indexes back (checked in the same
+    transaction as the removal, so systems written meanwhile, by this import or
+    another writer, keep it). Its bookkeeping rows go with it (bulk jobs, chunks and
+    change entries cascade; octree nodes are deleted).
+
+    Ctrl-C (``KeyboardInterrupt``, any ``BaseException``) keeps the galaxy of a
+    ``resumable`` import: a bulk import run again continues into it. An import that
+    is one transaction (the legacy importer: ``resumable=False``) has nothing to
+    resume, so Ctrl-C removes its new, empty galaxy too.
     """
     g, created = store.add_galaxy(galaxy)  # "created" is decided in the insert: no race with another writer
     try:
         yield g
-    except Exception:  # bad input, a conflict…; an interrupted (resumable) import keeps its galaxy
+    except Exception:  # bad input, a conflict…
         if created:
+            _remove_if_empty(store, g["id"])
+        raise
+    except BaseException:  # Ctrl-C: a resumable import keeps its galaxy to continue into
+        if created and not resumable:
             _remove_if_empty(store, g["id"])
         raise
 

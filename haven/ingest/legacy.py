@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from haven.errors import ImportFailed, InvalidInput, NotFound
 from haven.ingest.mapping import describe_type, system_from_legacy
 from haven.ingest.sources import LegacyFile, LegacyRecord, read_legacy
-from haven.model import SystemIn, field_path
+from haven.model import SystemIn, clean_name, field_path
+from haven.store.sqlite import DEFAULT_HALF_SIZE_LY
 from haven.timeutil import parse_ms
 
 __all__ = [
@@ -68,6 +69,7 @@ class ImportReport:
     galaxy: str
     dry_run: bool
     on_conflict: str
+    galaxy_exists: bool = True  # False: a dry run into a galaxy the import would create
     shape: str | None = None
     records: int = 0  # entries in the file, valid or not (``_meta`` not counted)
     systems: int = 0  # valid systems found in the file
@@ -91,8 +93,31 @@ class ImportReport:
         return d
 
 
+def show_controls(text: str) -> str:
+    """``text`` with its control characters written as escapes (ESC as ``\\x1b``, a newline as ``\\n``).
+
+    Names and keys come from the file as they are; one holding ESC would otherwise
+    reach the terminal that prints the problem as a live escape sequence (clearing
+    the screen, setting the window title). C0 and C1 controls and DEL are escaped.
+    """
+    if text.isprintable():
+        return text
+    return "".join(_ESCAPES.get(ch, f"\\x{ord(ch):02x}") if _is_control(ch) else ch for ch in text)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
 def record_label(record: LegacyRecord, name: Any = None) -> str:
-    """``record "ZOLA 7" (#3)``, or ``record #3`` when the record has no usable name."""
+    """``record "ZOLA 7" (#3)``, or ``record #3`` when the record has no usable name.
+
+    Control characters in the name are shown as escapes (:func:`show_controls`).
+    """
     label_name = None
     if isinstance(name, str) and name.strip():
         label_name = name.strip()
@@ -102,10 +127,12 @@ def record_label(record: LegacyRecord, name: Any = None) -> str:
         return f"record #{record.index}"
     if len(label_name) > LABEL_MAX_CHARS:
         label_name = label_name[: LABEL_MAX_CHARS - 1] + "…"
-    return f'record "{label_name}" (#{record.index})'
+    return f'record "{show_controls(label_name)}" (#{record.index})'
 
 
 def _problem(label: str, path: str, message: str) -> str:
+    """One problem line; a field path may hold a key from the file, so its controls are escaped."""
+    path = show_controls(path)
     return f"{label}: {path}: {message}" if path else f"{label}: {message}"
 
 
@@ -220,6 +247,17 @@ def parse_legacy(
     return parsed
 
 
+def new_galaxy_preview(name: str) -> dict[str, Any]:
+    """The galaxy an import would create under ``name`` (empty, the default cube), as
+    ``store.galaxy()`` describes one; for a dry run, which creates nothing."""
+    try:
+        name = clean_name(name)
+    except ValueError as exc:
+        raise InvalidInput(f"the galaxy name {exc}", field="galaxy") from None
+    return {"name": name, "system_count": 0, "half_size_ly": DEFAULT_HALF_SIZE_LY,
+            "centre_x_ly": 0.0, "centre_y_ly": 0.0, "centre_z_ly": 0.0}
+
+
 def _cap(problems: list[str]) -> list[str]:
     if len(problems) <= MAX_PROBLEMS:
         return problems
@@ -254,13 +292,23 @@ def import_file(
       without raising for problems in the file.
     * Otherwise the systems are written in one transaction.
 
-    The galaxy must exist (:class:`NotFound`), and so must the file.
+    The galaxy must exist (:class:`NotFound`), except on a dry run: a galaxy that
+    does not exist yet is what a real import would create, an empty one with the
+    default cube, and the file is checked against that (nothing is created). The
+    file must exist.
     """
     if on_conflict not in _ON_CONFLICT:
         raise InvalidInput(f"on_conflict must be one of {', '.join(_ON_CONFLICT)}", field="on_conflict")
-    g = store.galaxy(galaxy)
+    try:
+        g = store.galaxy(galaxy)
+        exists = True
+    except NotFound:
+        if not dry_run:
+            raise
+        g, exists = new_galaxy_preview(galaxy), False
     path = Path(path)
-    report = ImportReport(file=path.name, galaxy=g["name"], dry_run=dry_run, on_conflict=on_conflict)
+    report = ImportReport(file=path.name, galaxy=g["name"], dry_run=dry_run, on_conflict=on_conflict,
+                          galaxy_exists=exists)
     try:
         legacy = read_legacy(path)
     except ImportFailed as exc:
@@ -278,7 +326,7 @@ def import_file(
 
     existing: set[str] = set()
     for label, s in parsed.entries:
-        if _exists(store, galaxy, s.name):
+        if exists and _exists(store, galaxy, s.name):
             existing.add(s.name)
             if on_conflict == "error":
                 problems.append(_problem(

@@ -24,8 +24,10 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from haven.errors import InvalidInput
+from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, RepeatedKey, count_keys, first_value, needs_exact_reading,
+                             read_exactly)
 from haven.ingest import mapping
-from haven.model import BODY_TEXT_FIELDS, MAX_PLANETS, PlanetIn, StationIn, invalid_from_validation
+from haven.model import BODY_TEXT_FIELDS, MAX_PLANETS, PlanetIn, StationIn, field_path, invalid_from_validation
 from haven.store.bulk import TEXT_COLUMNS, BulkRowError, Details
 from haven.timeutil import MAX_MS, MIN_MS, parse_ms
 
@@ -302,9 +304,36 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
         for i, (ps, st) in enumerate(zip(planets, stations)):
             if ps is not None or st is not None:
                 b.details[i] = parse_details(ps, st, lambda p, m, i=i: fail(i, p, m))
+    _drop_seeds_of_given_children(cols, b.details, fail)
     if extra_cols:
         cols["extra"] = _extras(extra_cols, n, fail)
     b.columns = cols
+
+
+def _drop_seeds_of_given_children(cols: dict[str, Any], details: dict[int, Details],
+                                  fail: Callable[..., InvalidInput]) -> None:
+    """A row that gives ``planets`` or ``space_station`` stores those children, and no seed.
+
+    A seed stands for derived children; given children are stored ones, and a stored
+    seed would hide them on every read and export. So such a row is stored as a row
+    without a seed plus a details line: the given children replace the derived ones
+    (a part not given is not stored), as attaching details to a seeded system does.
+    The seed must still be a valid one, so a typo in it is not passed over.
+    """
+    if "seed" not in cols or not details:
+        return
+    column = cols["seed"]
+    values = column.to_pylist() if isinstance(column, (pa.Array, pa.ChunkedArray)) else list(column)
+    for i in details:
+        v = values[i]
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise fail(i, "seed", "must be a whole number")
+        if not 0 <= v <= _INT64_MAX:
+            raise fail(i, "seed", f"must be between 0 and {_INT64_MAX}")
+        values[i] = None
+    cols["seed"] = values
 
 
 def _check_valid(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> None:
@@ -578,9 +607,16 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         try:
             d = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}: not valid JSON ({exc}); nothing of this batch was written") from None
+            raise _line_error(b, where, None, f"not valid JSON ({exc})") from None
+        if needs_exact_reading(raw, count_keys(d)):  # rare: read again, integers exact, repeated keys seen
+            try:
+                d = read_exactly(raw, what="the line")
+            except RepeatedKey as exc:
+                raise _line_error(b, where, exc.field, exc.message) from None
+            if isinstance(d, dict):
+                _check_line_integers(b, where, d)
         if not isinstance(d, dict):
-            raise InvalidInput(f"{where}: a line must be a JSON object; nothing of this batch was written")
+            raise _line_error(b, where, None, "a line must be a JSON object")
         if "name" not in d and any(k in d for k in NESTED):
             attach_raw.append((line_no, d))
         else:
@@ -620,6 +656,7 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
             if d.get("planets") is not None or d.get("space_station") is not None:
                 b.details[i] = parse_details(d.get("planets"), d.get("space_station"),
                                              lambda p, m, i=i: fail(i, p, m))
+        _drop_seeds_of_given_children(cols, b.details, fail)
         if extra:
             cols["extra"] = _extras(extra, n, fail)
         b.columns = cols
@@ -638,6 +675,50 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                                                 "space_station")
         details = parse_details(d.get("planets"), d.get("space_station"), lambda p, m, row=row: fail(row, p, m))
         b.attach.append((row, str(legacy_id), details))
+
+
+def _line_error(b: FileBatch, where: str, fld: str | None, message: str) -> BulkRowError:
+    """A JSONL line that cannot be read as a record (the first check reports "nothing was written")."""
+    return BulkRowError(f"{where}: {message}; nothing of this batch was written", row=where, field=fld,
+                        batch_index=b.index)
+
+
+#: Line keys whose values the loader reads as numbers (an integer of any size is a float there).
+_NUMBER_TARGETS = frozenset({"x_ly", "y_ly", "z_ly", "confidence"})
+#: Line keys whose whole numbers the loader checks against its own range (exactly).
+_RANGED_TARGETS = frozenset({"seed", *STAMPS})
+
+
+def _beyond_64_bits(value: Any) -> bool:
+    return type(value) is int and not ORJSON_INT_MIN <= value <= ORJSON_INT_MAX
+
+
+def _check_line_integers(b: FileBatch, where: str, d: dict[str, Any]) -> None:
+    """Integers the exact reading kept beyond 64 bits: read as numbers where a number is
+    wanted, left to the range checks of ``seed`` and the dates, refused everywhere else.
+
+    An id or a text field cannot hold such an integer exactly (orjson, the store's
+    JSON, keeps at most 64 bits), so it must come as text, as the legacy importer and
+    the API say. ``planets`` and ``space_station`` are checked by their models.
+    """
+    for key, value in d.items():
+        target = ALIASES.get(key, key)
+        if target in NESTED:
+            continue
+        if target in _NUMBER_TARGETS and _beyond_64_bits(value):
+            try:
+                d[key] = float(value)
+            except OverflowError:
+                raise _line_error(b, where, key, f"{key}: is a number too large to hold (beyond ±1.8e308)") from None
+            continue
+        if target in _RANGED_TARGETS:
+            continue
+        found = first_value(value, _beyond_64_bits)
+        if found is not None:
+            field = field_path((key, *found[1]))
+            raise _line_error(b, where, field,
+                              f"{field}: is an integer beyond 64 bits, which Haven cannot store exactly; "
+                              "send it as text (in quotes)")
 
 
 def _first_failing(n: int, prefix_ok: Callable[[int], bool]) -> int:

@@ -34,7 +34,6 @@ import base64
 import hashlib
 import html
 import mimetypes
-import os
 import re
 import threading
 import unicodedata
@@ -808,19 +807,14 @@ def default_filename(kind: str, name: str) -> str:
 
 
 def write_page(target: Path, page: str) -> int:
-    """Write ``page`` to ``target`` whole or not at all; returns the size in bytes."""
-    data = page.encode("utf-8")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return len(data)
+    """Write ``page`` to ``target`` whole or not at all; returns the size in bytes.
+
+    A symlink is followed and the file it names replaced; a FIFO or a device
+    (``/dev/stdout``) is written directly (:func:`haven.outfile.write_output`).
+    """
+    from haven.outfile import write_output
+
+    return write_output(target, [page.encode("utf-8")])
 
 
 # -- the original API's generated pages -------------------------------------------------------------

@@ -223,3 +223,101 @@ def test_restore_refuses_missing_file_and_the_live_database(haven: Invoke, db_pa
     assert_fails(haven("restore", tmp_path / "nope.db", "--yes"), 2, "no file")
     assert_fails(haven("restore", db_path, "--yes"), 2, "live database itself")
     assert_fails(haven("restore", tmp_path, "--yes"), 2, "not a file")
+
+
+def _octree(path: Path, galaxy: str) -> tuple[int, dict[tuple[int, int], tuple[int, int]]]:
+    """A galaxy's lod_clock and its nodes: (level, cell) → (count, version)."""
+    conn = sqlite3.connect(path)
+    try:
+        gid, clock = conn.execute("SELECT id, lod_clock FROM galaxy WHERE name = ?", (galaxy,)).fetchone()
+        nodes = {(lv, c): (k, v) for lv, c, k, v in conn.execute(
+            "SELECT level, cell, count, version FROM lod_node WHERE galaxy_id = ?", (gid,))}
+        return clock, nodes
+    finally:
+        conn.close()
+
+
+def test_restore_under_a_running_server_gives_the_map_new_versions(haven: Invoke, db_path: Path,
+                                                                   tmp_path: Path) -> None:
+    """An older backup of the same database: no node version is handed out twice (store audit #4)."""
+    from haven.chunks.service import ChunkService
+
+    assert_ok(haven("init", "--no-demo"))
+    server = open_store(DatabaseUrl("sqlite", str(db_path)))  # stands in for a running `haven serve`
+    chunks = ChunkService(server)  # with the server's in-memory chunk cache
+    try:
+        server.ensure_galaxy("Tiny", lod_capacity=1)  # one system a node: the octree has depth
+        for name, x in (("Base 1/A", 0.0), ("Base 2/B", 50.0)):
+            _add(server, name, x=x)
+            server.create("Tiny", validate_system({"name": name, "x": x, "y": 1.0, "z": 2.0}))
+        backup = tmp_path / "bk1.db"
+        assert_ok(haven("backup", backup))
+        backup_clock, backup_tiny = _octree(backup, "Tiny")
+
+        _add(server, "Alpha After Backup", x=10.0)
+        for i in range(6):
+            server.create("Tiny", validate_system({"name": f"Later {i}", "x": -1000.0 * (i + 1), "y": 5.0,
+                                                   "z": 3.0 * i}))
+        served = chunks.get("Haven", 0, 0)
+        assert served.count == 3
+        live_clock, _ = _octree(db_path, "Haven")
+        live_tiny_clock, live_tiny = _octree(db_path, "Tiny")
+        assert set(live_tiny) > set(backup_tiny)
+
+        result = haven("restore", backup, "--yes")
+        assert_ok(result)
+        assert "Map versions of 2 galaxies moved past the live database's" in result.output
+
+        clock, nodes = _octree(db_path, "Haven")
+        assert clock >= live_clock + 1
+        assert {v for _, v in nodes.values()} == {clock}  # every node has a version nobody has seen
+        tiny_clock, tiny = _octree(db_path, "Tiny")
+        assert tiny_clock >= live_tiny_clock + 1 and {v for _, v in tiny.values()} == {tiny_clock}
+        assert set(tiny) == set(live_tiny)  # nodes only the live galaxy had are there, emptied
+        assert {key for key, (count, _) in tiny.items() if count == 0} == set(live_tiny) - set(backup_tiny)
+
+        # the change feed, from the clock a map was given before the restore, lists every node
+        feed = server.changed_nodes("Haven", live_clock)
+        assert feed["reset"] or {(n["level"], n["cell"]) for n in feed["nodes"]} == set(nodes)
+        feed = server.changed_nodes("Tiny", live_tiny_clock)
+        assert {(n["level"], n["cell"]) for n in feed["nodes"]} == set(tiny)
+
+        _add(server, "Bravo After Restore", x=-10.0)
+        after = chunks.get("Haven", 0, 0)
+        assert after.version > served.version and after.version != served.version
+        assert after.count == 3  # Base 1, Base 2 and Bravo: not the cached chunk that held Alpha
+        names = {s["name"] for s in server.page("Haven").items}
+        assert names == {"Base 1/A", "Base 2/B", "Bravo After Restore"}
+    finally:
+        server.close()
+    assert _integrity(db_path) == "ok"
+    assert backup_clock == _octree(backup, "Haven")[0]  # the backup file itself is unchanged
+
+
+def test_restore_moves_only_galaxies_the_live_database_has(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    assert_ok(haven("init", "--no-demo", "-d", other))
+    store = open_store(DatabaseUrl("sqlite", str(other)))
+    try:
+        store.ensure_galaxy("Only In Backup")
+        store.create("Only In Backup", validate_system({"name": "G", "x": 1.0, "y": 1.0, "z": 1.0}))
+    finally:
+        store.close()
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup, "-d", other))
+    assert_ok(haven("init", "--no-demo"))
+    live = open_store(DatabaseUrl("sqlite", str(db_path)))
+    try:
+        for i in range(3):
+            _add(live, f"Live {i}", x=float(i))
+    finally:
+        live.close()
+    live_clock, _ = _octree(db_path, "Haven")
+    only_clock, only_nodes = _octree(backup, "Only In Backup")
+
+    result = haven("restore", backup, "--yes")
+    assert_ok(result)
+    assert "Map versions of 1 galaxy moved" in result.output
+    assert _octree(db_path, "Only In Backup") == (only_clock, only_nodes)  # nobody has seen its versions
+    clock, nodes = _octree(db_path, "Haven")
+    assert clock > live_clock and set(nodes) == {(0, 0)} and nodes[(0, 0)] == (0, clock)

@@ -200,3 +200,66 @@ def test_every_extension_export_writes_is_one_import_reads_back(haven: Invoke, d
             assert store.stats(f"Copy {suffix}")["total_systems"] == store.stats("Haven")["total_systems"]
         finally:
             store.close()
+
+
+def test_dry_run_into_a_galaxy_that_does_not_exist_yet(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """The getting-started workflow: check a file first, then import it into a new galaxy."""
+    assert_ok(haven("init", "--no-demo"))
+    data = _write(tmp_path / "d.json", LEGACY)
+    result = haven("import", data, "--dry-run", "--galaxy", "Brand New")
+    assert_ok(result)
+    assert "Dry run" in result.output and "Brand New (does not exist yet" in result.output
+    assert "3 (3 valid)" in result.output
+    store = _store(db_path)
+    try:
+        assert [g["name"] for g in store.galaxies()] == ["Haven"]  # nothing created
+    finally:
+        store.close()
+
+    far = dict(LEGACY, Far={"name": "Far", "x": 200_000, "y": 0, "z": 0})  # outside the default cube
+    result = haven("import", _write(tmp_path / "far.json", far), "--dry-run", "--galaxy", "Brand New")
+    assert_fails(result, 1, 'record "Far" (#4): x: 200000 lies outside the galaxy')
+    assert_ok(haven("import", data, "--galaxy", "Brand New"))
+    assert system_count(db_path) == 3
+
+
+def test_ctrl_c_during_a_legacy_import_leaves_no_new_galaxy(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """A legacy import is one transaction: interrupted, it removes the galaxy it created (nothing to resume)."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    assert_ok(haven("init", "--no-demo"))
+    big = {"_meta": {}, "data": [{"name": f"S{i}", "x": i % 1000, "y": i // 1000, "z": 1, "region": "R",
+                                  "planets": [{"name": f"S{i} I", "moons": [{"name": f"S{i} I-a"}]}]}
+                                 for i in range(60_000)]}
+    path = _write(tmp_path / "big.json", big)
+    proc = subprocess.Popen([sys.executable, "-m", "haven.cli", "import", str(path), "-g", "New Gal",
+                             "-d", str(db_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            conn = sqlite3.connect(db_path)
+            try:
+                made = conn.execute("SELECT 1 FROM galaxy WHERE name = 'New Gal'").fetchone()
+            finally:
+                conn.close()
+            if made:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        proc.send_signal(signal.SIGINT)  # while the file is read and checked, before its one transaction
+        output = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, output
+    conn = sqlite3.connect(db_path)
+    try:
+        galaxies = conn.execute("SELECT name, system_count FROM galaxy ORDER BY name").fetchall()
+    finally:
+        conn.close()
+    assert galaxies == [("Haven", 0)], output

@@ -1,0 +1,165 @@
+"""Reading JSON text exactly: integers of any size stay integers, and a repeated key is an error.
+
+orjson is fast, but it reads an integer literal outside what it can hold in 64 bits
+(below -2**63 or above 2**64 - 1) as a float, and keeps only the last value of a key
+an object names twice. Both happen silently. Haven refuses both wherever JSON comes
+in (request bodies, JSONL import lines), so the text is parsed with orjson first and,
+only when a cheap look at the bytes cannot rule either case out, read again with
+:mod:`json`, which keeps every integer exact and sees every key.
+
+This module knows nothing of HTTP or files: callers say what the text is (``what``,
+e.g. ``"the body"`` or ``"the line"``) and wrap the errors with their own location.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from haven.errors import InvalidInput
+from haven.model import field_path
+
+__all__ = [
+    "ORJSON_INT_MAX",
+    "ORJSON_INT_MIN",
+    "RepeatedKey",
+    "count_keys",
+    "first_value",
+    "loads_exactly",
+    "needs_exact_reading",
+    "read_exactly",
+]
+
+#: The integers orjson reads exactly; a literal outside them becomes a float.
+ORJSON_INT_MIN, ORJSON_INT_MAX = -(2**63), 2**64 - 1
+
+# Every digit → b"0", every JSON whitespace → b" ", other bytes unchanged: one pass over the
+# text after which a few plain searches answer the questions below.
+_SKETCH = bytes.maketrans(b"0123456789\t\n\r", b"0000000000   ")
+# orjson reads an integer above 2**64 - 1 or below -2**63 as a float. Such an integer has at
+# least 20 digits (2**64 - 1 has 20; every 19-digit one is below it), or is negative with at
+# least 19 (2**63 has 19). So a 19-digit procgen seed (up to 2**63 - 1) needs no second reading.
+_LONG_DIGIT_RUN = b"0" * 20
+_LONG_NEGATIVE_RUN = b"-" + b"0" * 19
+
+
+class RepeatedKey(InvalidInput):
+    """An object in a JSON text names the same key more than once.
+
+    ``location`` is the path of the object (``()`` for the top-level one) and
+    ``key`` the repeated key; ``field`` is the key's path (``planets[0].name``).
+    """
+
+    def __init__(self, message: str, *, location: tuple[Any, ...], key: str) -> None:
+        super().__init__(message, field=field_path(location + (key,)))
+        self.location = location
+        self.key = key
+
+
+def count_keys(value: Any) -> int:
+    """How many keys the objects of a parsed JSON value hold (a repeated key counts once:
+    the parser kept one of them). Iterative, so any depth is fine."""
+    keys = 0
+    stack: list[Any] = [value] if type(value) is dict or type(value) is list else []
+    pop, push = stack.pop, stack.append
+    while stack:
+        item = pop()
+        if type(item) is dict:
+            keys += len(item)
+            item = item.values()
+        for child in item:
+            if type(child) is dict or type(child) is list:
+                push(child)
+    return keys
+
+
+def needs_exact_reading(raw: bytes, keys: int) -> bool:
+    """Whether valid JSON ``raw``, whose parse kept ``keys`` object keys, may hold an
+    integer beyond 64 bits or repeat a key in one object (``False`` is a proof of neither).
+
+    Each key in the text is followed by a ``:`` and, when no space comes before that
+    colon, directly by ``":``; colons inside strings only add to those counts. So when
+    either count equals ``keys``, the parser dropped no repeated key.
+    """
+    sketch = raw.translate(_SKETCH)
+    if _LONG_DIGIT_RUN in sketch or _LONG_NEGATIVE_RUN in sketch:
+        return True
+    if sketch.count(b":") == keys:
+        return False
+    return sketch.count(b'":') != keys or b" :" in sketch
+
+
+class _RepeatedKeys(dict):  # type: ignore[type-arg]
+    """An object of a JSON text in which ``key`` appears more than once."""
+
+    key: str
+
+
+def first_value(data: Any, match: Callable[[Any], bool]) -> tuple[Any, tuple[Any, ...]] | None:
+    """The first value of ``data`` (in document order) that ``match`` accepts, with its location."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        item, loc = stack.pop()
+        if match(item):
+            return item, loc
+        if isinstance(item, dict):
+            stack.extend((v, loc + (k,)) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, loc + (i,)) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def _repeated_key_error(data: Any, what: str) -> RepeatedKey:
+    """The error naming the first key that an object of ``data`` repeats."""
+    found = first_value(data, lambda v: isinstance(v, _RepeatedKeys))
+    assert found is not None
+    obj, loc = found
+    key = obj.key if len(obj.key) <= 80 else obj.key[:80] + "…"
+    field = field_path(loc + (key,))
+    where = f"the object at {field_path(loc)}" if loc else f"{what}'s object"
+    return RepeatedKey(f'{field}: the key "{key}" appears more than once in {where}; send each key once',
+                       location=loc, key=obj.key)
+
+
+def read_exactly(raw: bytes, *, what: str = "the body") -> Any:
+    """The slow, exact reading of JSON text orjson already accepted: integers of any size
+    stay integers (the caller decides what fits), and a repeated key is a
+    :class:`RepeatedKey` error. ``what`` names the text in messages (``"the line"``)."""
+    repeats = False
+
+    def keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeats
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        repeats = True
+        marked = _RepeatedKeys(obj)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.key = key
+                break
+            seen.add(key)
+        return marked
+
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=keep_repeats)
+    except (ValueError, RecursionError) as exc:  # not expected after orjson's parse; still a clear error
+        raise InvalidInput(f"{what} is not valid JSON ({exc})", field="body") from None
+    if repeats:
+        raise _repeated_key_error(data, what)
+    return data
+
+
+def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
+    """Parse JSON text with orjson, read it again exactly only when it may need it.
+
+    Raises ``orjson.JSONDecodeError`` for text that is not JSON (the caller words that
+    error, it knows where the text came from) and :class:`RepeatedKey` for a repeated
+    key. Integers come back exact whatever their size.
+    """
+    data = orjson.loads(raw)
+    return read_exactly(raw, what=what) if needs_exact_reading(raw, count_keys(data)) else data

@@ -1,0 +1,139 @@
+"""JSONL lines are read exactly, as the API reads bodies: no integer is rounded, no key silently dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from haven.errors import InvalidInput
+from haven.exactjson import count_keys, loads_exactly, needs_exact_reading
+from haven.ingest.bulk import bulk_import
+from haven.store.bulk import BulkRowError
+
+GALAXY = "Haven"
+
+
+def _jsonl(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _nothing_written(store) -> bool:
+    return store.conn.execute("SELECT count(*) FROM system").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "line, field",
+    [
+        ('{"id":123456789012345678901234,"name":"BIGID","x":1,"y":2,"z":3}', "id"),
+        ('{"name":"F","x":1,"y":2,"z":3,"fauna":12345678901234567890123}', "fauna"),
+        ('{"name":"E","x":1,"y":2,"z":3,"big":18446744073709551616}', "big"),
+        ('{"name":"N","x":1,"y":2,"z":3,"extra":{"deep":[1,-9223372036854775809]}}', "extra.deep[1]"),
+    ],
+)
+def test_an_integer_beyond_64_bits_is_refused_naming_line_and_field(store, tmp_path, line, field):
+    ok = '{"name":"Fine","x":0,"y":0,"z":0}'
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, _jsonl(tmp_path, ok, line))
+    assert info.value.message.startswith(f"s.jsonl line 2: {field}: is an integer beyond 64 bits")
+    assert "send it as text" in info.value.message and info.value.message.endswith("nothing was written")
+    assert info.value.field == field
+    assert _nothing_written(store)
+
+
+def test_integers_that_fit_and_long_numbers_elsewhere_are_kept_exactly(store, tmp_path):
+    lines = [
+        '{"id":"123456789012345678901234","name":"Text id","x":1,"y":2,"z":3,'
+        '"i64":-9223372036854775808,"note":"12345678901234567890123"}',
+        # a coordinate is a number: a long integer literal is read as one (and must lie in the cube)
+        '{"name":"Long x","x":1000000000000000000000,"y":0,"z":0}',
+    ]
+    with pytest.raises(BulkRowError, match=r"^s\.jsonl line 2: x: .*outside the galaxy"):
+        bulk_import(store, GALAXY, _jsonl(tmp_path, *lines))
+    bulk_import(store, GALAXY, _jsonl(tmp_path, lines[0]))
+    s = store.system_by_name(GALAXY, "Text id")
+    assert s["legacy_id"] == "123456789012345678901234"
+    assert s["extra"] == {"i64": -9223372036854775808, "note": "12345678901234567890123"}
+
+
+def test_a_seed_beyond_64_bits_gets_the_seed_range_error(store, tmp_path):
+    with pytest.raises(BulkRowError, match=r"^s\.jsonl line 1: seed: must be between 0 and 9223372036854775807"):
+        bulk_import(store, GALAXY, _jsonl(tmp_path, '{"name":"S","x":1,"y":2,"z":3,"seed":99999999999999999999}'))
+    assert _nothing_written(store)
+
+
+@pytest.mark.parametrize(
+    "line, field, where",
+    [
+        ('{"name":"A","x":1,"y":2,"z":3, "name":"B"}', "name", "the line's object"),
+        ('{"name":"A","x":1,"y":2,"z":3,"fauna":"a" , "fauna" : "b"}', "fauna", "the line's object"),
+        ('{"name":"A","x":1,"y":2,"z":3,"planets":[{"name":"P","name":"Q"}]}', "planets[0].name",
+         "the object at planets[0]"),
+    ],
+)
+def test_a_repeated_key_is_refused_naming_line_and_key(store, tmp_path, line, field, where):
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, _jsonl(tmp_path, '{"name":"Fine","x":0,"y":0,"z":0}', line))
+    key = field.rsplit(".", 1)[-1]
+    assert info.value.message == (f's.jsonl line 2: {field}: the key "{key}" appears more than once in {where}; '
+                                  "send each key once; nothing was written")
+    assert info.value.field == field
+    assert _nothing_written(store)
+
+
+def test_colons_in_text_do_not_hide_a_repeated_key_or_raise_a_false_one(store, tmp_path):
+    fine = '{"name":"A: B","x":1,"y":2,"z":3,"attributes":"k: v, \\"q\\": r"}'
+    bulk_import(store, GALAXY, _jsonl(tmp_path, fine))
+    assert store.system_by_name(GALAXY, "A: B")["attributes"] == 'k: v, "q": r'
+    with pytest.raises(BulkRowError, match='the key "x" appears more than once'):
+        bulk_import(store, "Other", _jsonl(tmp_path, '{"name":"C: D","x":1,"y":2,"z":3,"x":4}'))
+
+
+@pytest.mark.parametrize(
+    "raw, exact",
+    [
+        (b'{"seed":9223372036854775807}', False),  # a 19-digit seed: orjson reads it exactly
+        (b'{"n":9999999999999999999}', False),
+        (b'{"n":18446744073709551616}', True),
+        (b'{"n":-9223372036854775809}', True),
+        (b'{"a":1,"a":2}', True),
+        (b'{"a":"x:y","b":2}', False),
+    ],
+)
+def test_the_cheap_look_asks_for_an_exact_reading_only_when_needed(raw, exact):
+    assert needs_exact_reading(raw, count_keys(orjson.loads(raw))) is exact
+    if b'"a":1,"a"' not in raw:
+        assert loads_exactly(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"n":123456789012345678901234,"m":[-99999999999999999999]}', b'{"a":{"b":1,"b":2}}', b'{"x":1, "x":2}',
+     b'{"s":"k:v","t":[{"u":"1:2"}]}'],
+)
+def test_the_shared_reading_answers_as_the_api_does(raw):
+    """The API's body reader (haven.api.common) can use haven.exactjson: same data, same messages."""
+    from haven.api.common import parse_json_body
+
+    try:
+        expected: object = parse_json_body(raw)
+    except InvalidInput as exc:
+        expected = (exc.message, exc.field)
+    try:
+        got: object = loads_exactly(raw, what="the body")
+    except InvalidInput as exc:
+        got = (exc.message, exc.field)
+    assert got == expected
+
+
+def test_a_line_that_is_not_json_says_nothing_at_all_was_written(store, tmp_path):
+    path = _jsonl(tmp_path, '{"name":"A","x":1,"y":2,"z":3}', '{"name":"B","x":1,"y":2,"z":3}', '{"name":"C",')
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, path, batch_rows=1)
+    assert info.value.message.startswith("s.jsonl line 3: not valid JSON (")
+    assert info.value.message.endswith("; nothing was written")
+    assert _nothing_written(store)
