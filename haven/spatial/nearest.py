@@ -37,9 +37,10 @@ SHELL_CELLS_PER_AXIS = ((1_000, 4), (20_000, 8), (math.inf, 16))  # (expected sy
 FIRST_SHELL_FRACTION = 1 / 8  # the first shell's radius, as a fraction of the sphere's
 SHELL_TARGET_FILL = 1.5  # grow the next shell to hold about this many times the limit
 SHELL_MIN_GROWTH = 2 ** 0.5
-#: After a shell with nothing inside, the next one's radius is this many times larger
-#: (a finite step, so a huge radius around an empty patch does not read the galaxy at once).
-EMPTY_SHELL_GROWTH = 8.0
+#: After a shell with nothing inside, the next one reaches this many times farther (a
+#: finite step: a huge radius around an empty patch must not read the galaxy at once).
+EMPTY_SHELL_GROWTH = 2.0
+CELLS_AFTER_AN_EMPTY_SHELL = 8
 #: A sphere whose estimated content, times this margin, fits the first shell's target is
 #: covered by a single scan: an estimate 4x too low still reads less than the target.
 SPARSE_MARGIN = 4.0
@@ -255,26 +256,41 @@ def shells(
     Nothing lies beyond the galaxy's cube, so shells stop at its farthest corner.
     """
     radius = min(radius_ly, _farthest_corner_ly(cube, centre_ly) + cube.code_slack_ly)
+    # Balls are sized by how far they reach past the cube's nearest point (all of it for a
+    # centre inside): a centre outside the cube has nothing nearer than that.
+    near = min(_nearest_cube_point_ly(cube, centre_ly), radius)
     target = SHELL_TARGET_FILL * found.limit
-    bound = radius * FIRST_SHELL_FRACTION
+    reach = (radius - near) * FIRST_SHELL_FRACTION
     if density_per_ly3:
-        bound = min(bound, (target / (density_per_ly3 * 4 / 3 * math.pi)) ** (1 / 3))
+        reach = min(reach, (target / (density_per_ly3 * 4 / 3 * math.pi)) ** (1 / 3))
     expected = 0.0  # systems the next ball should hold, from the density seen so far
     if expected_systems is not None and expected_systems * SPARSE_MARGIN <= target:
-        bound, expected = radius, expected_systems
+        reach, expected = radius - near, expected_systems
+    if not reach > 0:  # a radius so small that an eighth of it is 0.0: one scan
+        reach = radius - near
     scanned: list[Range] = []
+    cells_at_least = 0
     while True:
-        bound = min(bound, radius)
-        cells = next(c for below, c in SHELL_CELLS_PER_AXIS if expected < below)
+        bound = min(near + reach, radius)
+        cells = max(next(c for below, c in SHELL_CELLS_PER_AXIS if expected < below), cells_at_least)
         ranges = cover(bound, cells)
         yield bound, subtract_ranges(ranges, scanned)
-        if bound >= radius:
+        if bound >= radius or not reach > 0:
             return
         scanned = union_ranges(scanned, ranges)
         seen = found.count_within(bound)
         growth = (target / seen) ** (1 / 3) if seen else EMPTY_SHELL_GROWTH
-        previous, bound = bound, bound * max(growth, SHELL_MIN_GROWTH)
-        expected = seen * (min(bound, radius) / previous) ** 3
+        # After an empty ball nothing is known of what lies beyond it: finer cells keep a coarse
+        # cover from reaching far past the next ball (into a cluster it would only read to drop).
+        cells_at_least = 0 if seen else CELLS_AFTER_AN_EMPTY_SHELL
+        previous, reach = reach, reach * max(growth, SHELL_MIN_GROWTH)
+        expected = seen * ((min(near + reach, radius) - near) / previous) ** 3
+
+
+def _nearest_cube_point_ly(cube: Cube, centre_ly: tuple[float, float, float]) -> float:
+    """Distance from a point to the galaxy cube (0 inside it)."""
+    lo = cube.min_ly
+    return math.sqrt(sum(max(a - c, 0.0, c - a - cube.side_ly) ** 2 for c, a in zip(centre_ly, lo)))
 
 
 def _farthest_corner_ly(cube: Cube, centre_ly: tuple[float, float, float]) -> float:

@@ -82,7 +82,11 @@ def sphere_code_ranges(
     finer cells hug the sphere closer but give more ranges.
     """
     centre = (x_ly, y_ly, z_ly)
-    level = _level_for_extent(cube, 2 * radius_ly, cells_per_axis)
+    # the cells are sized to the part of the sphere's bounding box inside the cube: a ball
+    # centred far outside, whose inside part is a thin cap, still gets cells that follow it
+    cube_lo = cube.min_ly
+    clipped = max(min(c + radius_ly, a + cube.side_ly) - max(c - radius_ly, a) for c, a in zip(centre, cube_lo))
+    level = _level_for_extent(cube, min(2 * radius_ly, max(clipped, 0.0)), cells_per_axis)
     spans, side = _cells_in_box(cube, level, tuple(c - radius_ly for c in centre),
                                 tuple(c + radius_ly for c in centre))
     if any(len(sp) == 0 for sp in spans):

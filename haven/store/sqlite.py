@@ -1004,7 +1004,8 @@ class SQLiteStore:
 
         def shells(cube: Cube, found: Candidates) -> Iterator[tuple[float, list[tuple[int, int]]]]:
             density = self._density_at(galaxy, cube, sphere.centre_ly)
-            expected = None if density is None else density * (4 / 3) * math.pi * radius_ly ** 3
+            inside = cube.contains(*sphere.centre_ly)  # outside, the estimate below means nothing
+            expected = None if density is None or not inside else density * (4 / 3) * math.pi * radius_ly ** 3
             return sphere_shells(cube, sphere, found, expected_systems=expected, density_per_ly3=density)
 
         return self._nearest(galaxy, sphere, shells, limit)
@@ -1032,10 +1033,11 @@ class SQLiteStore:
         return self._nearest(galaxy, shape, shells, limit)
 
     def _density_at(self, galaxy: str, cube: Cube, point_ly: tuple[float, float, float]) -> float | None:
-        """Systems per cubic LY around a point, from the octree's node counts (None outside the cube)."""
-        if not cube.contains(*point_ly):
-            return None
-        return systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id, cube.code(*point_ly), cube.side_ly)
+        """Systems per cubic LY around a point, or around the cube's point nearest it when it lies
+        outside, from the octree's node counts (None before the octree has any)."""
+        lo = cube.min_ly
+        inside = tuple(min(max(v, a), a + cube.side_ly) for v, a in zip(point_ly, lo))
+        return systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id, cube.code(*inside), cube.side_ly)
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every system of a galaxy with its children (derived ones for generated systems), in name order."""

@@ -119,14 +119,17 @@ def pairs_read(clustered_deep, monkeypatch):
     return read
 
 
-@pytest.mark.parametrize("centre", [(0, 0, 0), (-1500, 1500, 0)])  # in the cluster, and in the sparse field
+@pytest.mark.parametrize("centre", [
+    (0, 0, 0), (-1500, 1500, 0),  # in the cluster, and in the sparse field
+    (4097, 0, 0),  # just outside the galaxy's cube
+])
 def test_a_huge_sphere_with_a_small_limit_reads_about_the_limit_not_the_galaxy(clustered_deep, pairs_read, centre):
     got = clustered_deep.near(GALAXY, *centre, 1e12, limit=3)
     assert [s["id"] for s in got] == brute_force(clustered_deep, centre, 1e12, 3)
     assert sum(pairs_read) < 150  # of 1,500: the shells grow from the centre and stop
 
 
-@pytest.mark.parametrize("centre", [(0, 0, 0), (-1500, 1500, 0)])
+@pytest.mark.parametrize("centre", [(0, 0, 0), (-1500, 1500, 0), (5000, 0, 0)])
 def test_a_box_over_the_whole_galaxy_grows_from_its_centre_and_stops(clustered_deep, pairs_read, centre):
     lo, hi = tuple(c - 1e6 for c in centre), tuple(c + 1e6 for c in centre)
     got = clustered_deep.box(GALAXY, lo, hi, limit=3)
@@ -147,3 +150,9 @@ def test_boxes_match_brute_force(clustered, limit):
             for s in everything if all(p <= s[k] <= q for k, p, q in zip("xyz", a, b)))
         got = clustered.box(GALAXY, tuple(a), tuple(b), limit=limit)
         assert [s["id"] for s in got] == [system_id for _, system_id in inside[:limit]]
+
+
+@pytest.mark.parametrize("centre", [(0, 0, 0), (1e9, 0, 0)])
+def test_a_radius_or_box_too_small_to_divide_is_one_scan(clustered, centre):
+    assert clustered.near(GALAXY, *centre, 5e-324, limit=5) == []
+    assert clustered.box(GALAXY, centre, (centre[0], centre[1], 1e-323), limit=5) == []

@@ -412,6 +412,9 @@ def test_the_step_is_in_the_url_and_back_goes_where_the_wizard_was_opened_from(p
         "%2F%2Fevil.example",
         "https%3A%2F%2Fevil.example%2F",
         "javascript%3Aalert(1)",
+        "%2F.%2F%2Fevil.example%2Fx",  # "/.//evil.example/x": the dot segment collapses to "//evil.example"
+        "%2F..%2F%2Fevil.example",
+        "%2F%252e%2F%2Fevil.example",  # "/%2e//evil.example"
     ],
 )
 def test_back_never_leads_to_another_site(page, base: str, store, back: str) -> None:

@@ -63,7 +63,11 @@ function safeBack(value) {
   } catch {
     return controlRoom;
   }
-  return url.origin === location.origin ? url.pathname + url.search + url.hash : controlRoom;
+  if (url.origin !== location.origin) return controlRoom;
+  // Dot segments collapse ("/.//evil.example" has the path "//evil.example"), and a path
+  // that starts with "//" is read as another host when it is used as a link.
+  if (url.pathname.startsWith("//")) return controlRoom;
+  return url.pathname + url.search + url.hash;
 }
 const backTo = safeBack(params.get("back"));
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
