@@ -522,14 +522,32 @@ def assert_same_camera(a: dict[str, list[float]], b: dict[str, list[float]]) -> 
         assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-6), f"the camera moved: {a} → {b}"
 
 
-def test_edits_by_others_leave_the_camera_where_the_user_put_it(page, module_web_store, live_server) -> None:
-    """The map frames the galaxy once; live refreshes of the root chunk must not frame it again."""
-    galaxy = "Framed"
-    generate_galaxy(module_web_store, galaxy, 400, seed=9)
-    base = live_server(module_web_store, galaxy=galaxy)
+def open_live_map(page, store, live_server, galaxy: str, n_systems: int, seed: int) -> str:
+    """A map of a generated galaxy, settled and following edits on the socket; its base URL."""
+    generate_galaxy(store, galaxy, n_systems, seed=seed)
+    base = live_server(store, galaxy=galaxy)
     open_map(page, base)
     wait_settled(page)
     page.wait_for_function("() => window.havenMap.stats().liveTransport === 'websocket'", timeout=10_000)
+    return base
+
+
+def edit_elsewhere(page, base: str, write, total_after: int) -> httpx.Response:
+    """Another client's write, then wait until the map has refreshed for it and is still."""
+    refreshes = stats(page)["chunkRefreshes"]
+    answer = write()
+    assert answer.status_code in (201, 204), answer.text
+    page.wait_for_function(
+        "([n, total]) => { const s = window.havenMap.stats(); return s.totalSystems === total && s.chunkRefreshes > n; }",
+        arg=[refreshes, total_after], timeout=30_000, polling=100,
+    )
+    wait_settled(page)
+    return answer
+
+
+def test_edits_by_others_leave_the_camera_where_the_user_put_it(page, module_web_store, live_server) -> None:
+    """The map frames the galaxy once; live refreshes of the root chunk must not frame it again."""
+    base = open_live_map(page, module_web_store, live_server, "Framed", 400, seed=9)
     framed = camera_when_still(page)
 
     box = page.locator("canvas.map-canvas").bounding_box()
@@ -540,47 +558,22 @@ def test_edits_by_others_leave_the_camera_where_the_user_put_it(page, module_web
     mine = camera_when_still(page)
     assert mine["position"] != pytest.approx(framed["position"], rel=1e-3)
 
-    refreshes = stats(page)["chunkRefreshes"]
-    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Far Newcomer", "x": 2222.5, "y": -1111.25, "z": 12.0})
-    assert added.status_code == 201, added.text
-    page.wait_for_function(
-        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 401 && s.chunkRefreshes > n; }",
-        arg=refreshes, timeout=30_000, polling=100,
-    )
-    wait_settled(page)
+    added = edit_elsewhere(page, base, lambda: httpx.post(
+        f"{base}/api/v1/systems", json={"name": "Far Newcomer", "x": 2222.5, "y": -1111.25, "z": 12.0}), 401)
     assert_same_camera(mine, camera_when_still(page))
-
-    refreshes = stats(page)["chunkRefreshes"]
-    assert httpx.delete(f"{base}/api/v1/systems/{added.json()['id']}").status_code == 204
-    page.wait_for_function(
-        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 400 && s.chunkRefreshes > n; }",
-        arg=refreshes, timeout=30_000, polling=100,
-    )
-    wait_settled(page)
+    edit_elsewhere(page, base, lambda: httpx.delete(f"{base}/api/v1/systems/{added.json()['id']}"), 400)
     assert_same_camera(mine, camera_when_still(page))
     no_script_ran(page)
 
 
 def test_flying_with_the_keys_also_keeps_the_camera_through_edits(page, module_web_store, live_server) -> None:
-    galaxy = "Framed by keys"
-    generate_galaxy(module_web_store, galaxy, 300, seed=10)
-    base = live_server(module_web_store, galaxy=galaxy)
-    open_map(page, base)
-    wait_settled(page)
-    page.wait_for_function("() => window.havenMap.stats().liveTransport === 'websocket'", timeout=10_000)
+    base = open_live_map(page, module_web_store, live_server, "Framed by keys", 300, seed=10)
     page.locator("canvas.map-canvas").focus()
     page.keyboard.down("KeyW")
     page.wait_for_timeout(400)
     page.keyboard.up("KeyW")
     mine = camera_when_still(page)
-
-    refreshes = stats(page)["chunkRefreshes"]
-    added = httpx.post(f"{base}/api/v1/systems", json={"name": "Key Newcomer", "x": -321.5, "y": 654.25, "z": 3.0})
-    assert added.status_code == 201, added.text
-    page.wait_for_function(
-        "(n) => { const s = window.havenMap.stats(); return s.totalSystems === 301 && s.chunkRefreshes > n; }",
-        arg=refreshes, timeout=30_000, polling=100,
-    )
-    wait_settled(page)
+    edit_elsewhere(page, base, lambda: httpx.post(
+        f"{base}/api/v1/systems", json={"name": "Key Newcomer", "x": -321.5, "y": 654.25, "z": 3.0}), 301)
     assert_same_camera(mine, camera_when_still(page))
     no_script_ran(page)
