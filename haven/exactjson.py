@@ -59,20 +59,24 @@ class RepeatedKey(InvalidInput):
         self.key = key
 
 
-def count_keys(value: Any) -> int:
+def count_keys(value: Any, *, max_depth: int | None = None, what: str = "the body") -> int:
     """How many keys the objects of a parsed JSON value hold (a repeated key counts once:
-    the parser kept one of them). Iterative, so any depth is fine."""
+    the parser kept one of them). Iterative, so any depth is walked; with ``max_depth``,
+    a value nested deeper is an :class:`InvalidInput` naming ``what``."""
     keys = 0
-    stack: list[Any] = [value] if type(value) is dict or type(value) is list else []
+    stack: list[tuple[Any, int]] = [(value, 1)] if type(value) is dict or type(value) is list else []
     pop, push = stack.pop, stack.append
     while stack:
-        item = pop()
+        item, depth = pop()
+        if max_depth is not None and depth > max_depth:
+            raise InvalidInput(f"{what} is nested deeper than {max_depth} levels", field="body")
         if type(item) is dict:
             keys += len(item)
             item = item.values()
+        depth += 1
         for child in item:
             if type(child) is dict or type(child) is list:
-                push(child)
+                push((child, depth))
     return keys
 
 

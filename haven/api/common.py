@@ -19,7 +19,7 @@ from starlette.responses import Response
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
-from haven.exactjson import first_value, needs_exact_reading, read_exactly
+from haven.exactjson import count_keys, first_value, needs_exact_reading, read_exactly
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
@@ -91,26 +91,6 @@ def _is_json_type(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def _walk(value: Any) -> int:
-    """Refuse JSON nested deeper than :data:`MAX_JSON_DEPTH` (iteratively); answer how many
-    keys its objects hold (a repeated key counts once: the parser kept one of them)."""
-    keys = 0
-    stack: list[tuple[Any, int]] = [(value, 1)] if type(value) is dict or type(value) is list else []
-    pop, push = stack.pop, stack.append
-    while stack:
-        item, depth = pop()
-        if depth > MAX_JSON_DEPTH:
-            raise InvalidInput(f"body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
-        if type(item) is dict:
-            keys += len(item)
-            item = item.values()
-        depth += 1
-        for child in item:
-            if type(child) is dict or type(child) is list:
-                push((child, depth))
-    return keys
-
-
 def _too_large_for_a_double(value: Any) -> bool:
     if type(value) is float:
         return math.isinf(value)
@@ -137,8 +117,9 @@ async def read_json_body(request: Request) -> Any:
 
     Integers keep their exact value however long they are (orjson would turn one beyond
     64 bits into a float); the model decides per field whether the value fits. orjson
-    parses every body; the exact reading (2–3× the time) runs only when the text has a run
-    of 19 digits or the cheap key count cannot rule out a repeated key.
+    parses every body; the exact reading (2–3× the time) runs only when the text may hold
+    an integer beyond 64 bits (:func:`haven.exactjson.needs_exact_reading`) or the cheap
+    key count cannot rule out a repeated key.
 
     Used as a dependency so the endpoint itself can stay a sync ``def``.
     """
@@ -200,7 +181,8 @@ def parse_json_body(raw: bytes) -> Any:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
                                f"(beyond ±1.8e308; {exc})", field="body") from None
         raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    return read_exactly(raw) if needs_exact_reading(raw, _walk(data)) else data
+    keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what="body")
+    return read_exactly(raw) if needs_exact_reading(raw, keys) else data
 
 
 # -- values from the request -------------------------------------------------

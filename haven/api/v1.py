@@ -273,13 +273,6 @@ def create_system(request: Request, body: Any = Depends(read_json_body), galaxy:
     return json_response(created, status_code=201, headers=headers)
 
 
-def _galaxy_of(store: Any, system_id: int) -> str | None:
-    """The galaxy a system id belongs to (a deleted system's too, which history and undo still
-    serve); None for an id never used. Ids are never reused and systems never change galaxy,
-    so the answer stays true for a write that follows it."""
-    return store.system_galaxy(system_id)
-
-
 def _scoped_galaxy(request: Request, galaxy: str | None) -> str | None:
     """The galaxy an id route is limited to by ``?galaxy=`` (checked: unknown → 404 naming
     ``galaxy``), or None without it: ids are unique across galaxies, so it is optional."""
@@ -293,9 +286,12 @@ def _not_in(system_id: int, galaxy: str) -> NotFound:
 
 
 def check_in_galaxy(request: Request, system_id: int, galaxy: str | None) -> None:
-    """With ``?galaxy=``, refuse (404) an id that is not that galaxy's, before anything is written."""
+    """With ``?galaxy=``, refuse (404) an id that is not that galaxy's, before anything is written.
+
+    A deleted system still belongs to its galaxy (history and undo serve it); ids are never
+    reused and systems never change galaxy, so the answer holds for the write that follows."""
     name = _scoped_galaxy(request, galaxy)
-    if name is not None and _galaxy_of(get_store(request), system_id) != name:
+    if name is not None and get_store(request).system_galaxy(system_id) != name:
         raise _not_in(system_id, name)
 
 

@@ -244,7 +244,7 @@ def shells(
     Everything within ``bound_ly`` of the centre has been covered once a shell is
     scanned, so a caller can stop when ``found.enough(bound_ly)``. Each shell's
     radius is chosen from the density ``found`` saw inside the previous one, aiming
-    at about ``SHELL_TARGET_FILL`` times the limit; a sparse shape takes two scans,
+    at about ``SHELL_TARGET_FILL`` times the limit (after an empty shell, twice as far);
     a dense one stops near its ``limit``-th system instead of reading all of it.
     Ranges already scanned are never scanned again.
 
@@ -275,7 +275,7 @@ def shells(
         cells = max(next(c for below, c in SHELL_CELLS_PER_AXIS if expected < below), cells_at_least)
         ranges = cover(bound, cells)
         yield bound, subtract_ranges(ranges, scanned)
-        if bound >= radius or not reach > 0:
+        if bound >= radius:
             return
         scanned = union_ranges(scanned, ranges)
         seen = found.count_within(bound)

@@ -1034,10 +1034,9 @@ class SQLiteStore:
 
     def _density_at(self, galaxy: str, cube: Cube, point_ly: tuple[float, float, float]) -> float | None:
         """Systems per cubic LY around a point, or around the cube's point nearest it when it lies
-        outside, from the octree's node counts (None before the octree has any)."""
-        lo = cube.min_ly
-        inside = tuple(min(max(v, a), a + cube.side_ly) for v, a in zip(point_ly, lo))
-        return systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id, cube.code(*inside), cube.side_ly)
+        outside (:meth:`Cube.code` clamps to the cube), from the octree's node counts (None
+        before the octree has any)."""
+        return systems_per_ly3_at(self.conn, self._galaxy_key(galaxy).id, cube.code(*point_ly), cube.side_ly)
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every system of a galaxy with its children (derived ones for generated systems), in name order."""
