@@ -8,6 +8,7 @@ read paths never build model objects.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
@@ -35,6 +36,8 @@ def _is_int64(value: int) -> bool:
 
 def _text_or_none(value: Any) -> Any:
     """Legacy files carry numbers where text belongs (``"fauna": 5``): keep them as text."""
+    if value is None or type(value) is str:  # nearly always: nothing to convert
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int) and not _is_int64(value):
@@ -48,6 +51,8 @@ def _text_or_none(value: Any) -> Any:
 
 def _finite(value: Any) -> Any:
     """A JSON number for a float field: any integer is fine while a double holds it."""
+    if type(value) is float:  # the usual case; pydantic refuses inf and nan after this
+        return value
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
     if isinstance(value, str):
@@ -92,6 +97,8 @@ MAX_EXTRA_DEPTH = 32
 
 def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
     """``extra`` holds any JSON, nested at most 32 levels (so it always serializes back)."""
+    if not value:
+        return value
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -111,6 +118,9 @@ def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
 Extra = Annotated[dict[str, Any], AfterValidator(_shallow_json)]
 
 
+_CONTROL_CHARS = re.compile("[\x00-\x1f]")
+
+
 def clean_name(value: Any) -> str:
     """Names are trimmed, non-empty, at most 200 characters; any Unicode is fine."""
     if not isinstance(value, str):
@@ -120,7 +130,7 @@ def clean_name(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(value) > NAME_MAX_CHARS:
         raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-    if any(ord(ch) < 32 for ch in value):
+    if _CONTROL_CHARS.search(value):
         raise ValueError("must not contain control characters")
     return value
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from haven.bench.client import LeanClient
 from haven.bench.runner import Timing, peak_rss_bytes, reset_peak_rss, time_calls
 from haven.chunks.live import LIVE_INTERVAL_S
 from haven.chunks.service import ChunkService
@@ -328,13 +329,11 @@ def _ok(response: Any) -> Any:
 
 
 def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
-    """Time the same operations through ``/api/v1`` with one keep-alive httpx client."""
-    import httpx
-
+    """Time the same operations through ``/api/v1`` on one keep-alive connection (:mod:`haven.bench.client`)."""
     api = "/api/v1"
     t: dict[str, Timing] = {key: Timing(key, "http") for key, _ in OPERATIONS}
     items = lambda r: len(r.json()["items"])  # noqa: E731
-    with httpx.Client(base_url=base, timeout=60.0, headers={"Accept-Encoding": "gzip"}) as c:
+    with LeanClient(base, headers={"Accept-Encoding": "gzip"}) as c:
         get = lambda path, **params: _ok(c.get(path, params=params))  # noqa: E731
         time_calls(t["page_first"], lambda _: get(f"{api}/systems", limit=PAGE_SIZE), range(cfg.calls), count=items,
                    warmup=1)
@@ -420,12 +419,11 @@ def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> di
     feed. Those writes start at a random moment (an untimed wait of up to one
     interval), as real ones would, not in step with the hub's reads.
     """
-    import httpx
     from websockets.sync.client import connect
 
     t = {key: Timing(key, "websocket") for key, _ in SOCKET_OPERATIONS}
     url = base.replace("http", "ws", 1) + "/api/v1/chunks/ws"
-    with connect(url, max_size=None) as ws, httpx.Client(base_url=base, timeout=60.0) as c:
+    with connect(url, max_size=None) as ws, LeanClient(base) as c:
 
         def fetch(node: tuple[int, int]) -> int:
             ws.send(orjson.dumps({"type": "chunk_request", "chunks": [list(node)]}).decode())

@@ -1,0 +1,95 @@
+"""A lean HTTP/1.1 client for the benchmark: one keep-alive connection, nothing else.
+
+The HTTP column measures what serving a request over HTTP adds to Haven's own
+work. A general-purpose client spends time of its own on every request
+(httpx, which the tests use, adds about 0.2–0.3 ms on this kind of machine:
+its request and response models, hooks and header handling). This client
+keeps that small: the standard library's ``http.client`` on one persistent
+connection, with the body read in full and gunzipped when the server sent it
+compressed, as any client must. JSON is parsed only when asked for, outside
+the timed call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import urllib.parse
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+
+class LeanResponse:
+    """Status, headers and the (decoded) body of one response."""
+
+    def __init__(self, status_code: int, headers: http.client.HTTPMessage, content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
+    def raise_for_status(self) -> None:
+        """Raise if the server answered 4xx or 5xx (the benchmark only sends valid requests)."""
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}: {self.content[:500].decode(errors='replace')}")
+
+
+class LeanClient:
+    """Requests to one server (``http://host:port``) over one keep-alive connection."""
+
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout_s: float = 60.0) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"base_url must be http://host:port, not {base_url!r}")
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+        self._headers = dict(headers or {})
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                json: Any = None) -> LeanResponse:
+        """Send one request and read its whole answer; ``params`` become the query string."""
+        if params:
+            path += "?" + urllib.parse.urlencode(params)
+        headers = dict(self._headers)
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            headers["Content-Type"] = "application/json"
+        try:
+            self._conn.request(method, path, body=body, headers=headers)
+            response = self._conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The server closed the idle keep-alive connection before reading this request
+            # (uvicorn does after 5 s): send it again on a new one.
+            self._conn.close()
+            self._conn.request(method, path, body=body, headers=headers)
+            response = self._conn.getresponse()
+        content = response.read()
+        if response.getheader("Content-Encoding") == "gzip":
+            content = gzip.decompress(content)
+        return LeanResponse(response.status, response.headers, content)
+
+    def get(self, path: str, *, params: dict[str, Any] | None = None) -> LeanResponse:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, *, json: Any = None) -> LeanResponse:
+        return self.request("POST", path, json=json)
+
+    def patch(self, path: str, *, json: Any = None) -> LeanResponse:
+        return self.request("PATCH", path, json=json)
+
+    def delete(self, path: str) -> LeanResponse:
+        return self.request("DELETE", path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> LeanClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
