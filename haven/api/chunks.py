@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from haven.api.common import (
     SQLITE_INT_MAX,
+    DigitsQuery,
     VersionQuery,
     app_object,
     digits_only,
@@ -51,7 +52,7 @@ def hierarchy(
     request: Request,
     level: Annotated[int, Query(ge=0, le=21), BeforeValidator(digits_only)] = 0,
     cell: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX), BeforeValidator(digits_only)] = 0,
-    depth: int = Query(2, ge=0, le=4),
+    depth: Annotated[DigitsQuery, Query(ge=0, le=4)] = 2,
     galaxy: str | None = None,
 ) -> Response:
     store = get_store(request)
@@ -71,8 +72,10 @@ def hierarchy(
 @router.get("/changes", summary="Octree nodes changed since a clock: the live maps' change feed")
 def changes(
     request: Request,
-    since: int = Query(0, ge=0, le=2**63 - 1, description="The `clock` of the previous answer (0: from the start)."),
-    limit: int = Query(1000, ge=1, le=5000, description="Most nodes to list; more changed answers `reset`."),
+    since: Annotated[DigitsQuery, Query(ge=0, le=2**63 - 1,
+                                        description="The `clock` of the previous answer (0: from the start).")] = 0,
+    limit: Annotated[DigitsQuery, Query(ge=1, le=5000,
+                                        description="Most nodes to list; more changed answers `reset`.")] = 1000,
     galaxy: str | None = None,
 ) -> Response:
     """``{"clock", "nodes": [{level, cell, count, version}], "reset", "total_systems"}``, oldest change first.

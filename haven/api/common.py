@@ -267,6 +267,24 @@ def digits_only(value: Any) -> Any:
     return value
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)",
+                      re.IGNORECASE)
+
+
+def decimal_only(value: Any) -> Any:
+    """A number query parameter written as a decimal (``12.5``, ``-3``, ``1e3``): ``1_0`` (which
+    Python reads as 10), spaces around it and digits of other scripts are refused, not coerced (a
+    pydantic ``BeforeValidator``). ``inf`` and ``nan`` pass, so the route's own check names them
+    as not finite."""
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be a number written in decimal digits, such as 12.5")
+    return value
+
+
+#: A whole-number query parameter in plain digits, and a decimal one (see the validators above).
+DigitsQuery = Annotated[int, BeforeValidator(digits_only)]
+DecimalQuery = Annotated[float, BeforeValidator(decimal_only)]
+
 #: ``?version=N``: the version a request expects (delete, map picking); plain digits, 1 to 2⁶³−1.
 VersionQuery = Annotated[
     int | None,

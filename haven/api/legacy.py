@@ -19,6 +19,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from haven.api.common import (
+    DecimalQuery,
+    DigitsQuery,
     JSONBytes,
     app_galaxy,
     check_name,
@@ -69,16 +71,16 @@ def legacy_detail(s: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-LegacyLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+LegacyLimit = Annotated[DigitsQuery, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.get("/systems/visible", response_class=JSONBytes, summary="Legacy: systems near a point (array)")
 def visible(
     request: Request,
-    cx: float = 0.0,
-    cy: float = 0.0,
-    cz: float = 0.0,
-    radius: float = 50.0,
+    cx: DecimalQuery = 0.0,
+    cy: DecimalQuery = 0.0,
+    cz: DecimalQuery = 0.0,
+    radius: DecimalQuery = 50.0,
     limit: LegacyLimit = 5000,
 ) -> Response:
     """Array of systems within ``radius`` of ``(cx, cy, cz)``, each with ``distance``, nearest first."""
@@ -92,7 +94,7 @@ def visible(
 def search(
     request: Request,
     q: Annotated[str, Query(max_length=200)] = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    limit: LegacyLimit = 100,
 ) -> Response:
     """Array of systems whose name, materials or attributes contain ``q``; an empty ``q`` finds nothing."""
     if not q.strip():
@@ -124,8 +126,8 @@ def regions(request: Request) -> Response:
 def region_systems(
     request: Request,
     region: str,
-    page: Annotated[int, Query(ge=1, le=10**9)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    page: Annotated[DigitsQuery, Query(ge=1, le=10**9)] = 1,
+    per_page: LegacyLimit = 100,
 ) -> Response:
     """A page of a region's systems in name order; ``next`` is a cursor for ``/api/v1/systems``.
 

@@ -20,6 +20,8 @@ from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from haven.api.common import (
+    DecimalQuery,
+    DigitsQuery,
     MAX_NAME_CHARS,
     SQLITE_INT_MAX,
     JSONBytes,
@@ -53,7 +55,7 @@ router = APIRouter(prefix=PREFIX, tags=["v1"])
 # ``before=END_OF_NAMES`` is "the last page".
 END_OF_NAMES = "\U0010ffff" * (MAX_NAME_CHARS + 1)
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
+Limit = Annotated[DigitsQuery, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
 Galaxy = Annotated[
     str | None, Query(max_length=MAX_NAME_CHARS, description="Galaxy name; the server's default galaxy if omitted.")
 ]
@@ -212,10 +214,10 @@ def search_systems(
 @router.get("/systems/near", response_class=JSONBytes, summary="Systems within a radius, nearest first")
 def near_systems(
     request: Request,
-    x: Annotated[float, Query(description="Centre x in light years.")],
-    y: Annotated[float, Query(description="Centre y in light years.")],
-    z: Annotated[float, Query(description="Centre z in light years.")],
-    radius: Annotated[float, Query(description="Radius in light years, finite and above 0.")],
+    x: Annotated[DecimalQuery, Query(description="Centre x in light years.")],
+    y: Annotated[DecimalQuery, Query(description="Centre y in light years.")],
+    z: Annotated[DecimalQuery, Query(description="Centre z in light years.")],
+    radius: Annotated[DecimalQuery, Query(description="Radius in light years, finite and above 0.")],
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -229,12 +231,12 @@ def near_systems(
 @router.get("/systems/box", response_class=JSONBytes, summary="Systems inside an axis-aligned box")
 def box_systems(
     request: Request,
-    min_x: float,
-    min_y: float,
-    min_z: float,
-    max_x: float,
-    max_y: float,
-    max_z: float,
+    min_x: DecimalQuery,
+    min_y: DecimalQuery,
+    min_z: DecimalQuery,
+    max_x: DecimalQuery,
+    max_y: DecimalQuery,
+    max_z: DecimalQuery,
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -359,7 +361,7 @@ def delete_system(
 def system_history(
     request: Request,
     system_id: SystemId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[DigitsQuery, Query(ge=1, le=100)] = 20,
     galaxy: ScopeGalaxy = None,
 ) -> Response:
     """Changes made through this API (create, update, delete), newest first."""

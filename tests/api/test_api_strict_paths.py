@@ -23,6 +23,9 @@ def ten(client, store) -> list[dict[str, Any]]:
 def _invalid(r: Any, field: str) -> None:
     assert r.status_code == 400, r.text
     error = r.json()["error"]
+    if isinstance(error, str):  # the legacy API's shape: {"error": "message"}
+        assert field in error and "digits" in error, error
+        return
     assert error["code"] == "invalid" and error["field"] == field, error
     assert "digits" in error["message"]
 
@@ -108,3 +111,44 @@ def test_a_box_with_min_above_max_names_the_parameter(client, axis):
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["field"] == f"min_{axis}" and f"max_{axis}" in error["message"]
+
+
+# -- numbers in query strings ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/v1/systems?limit={}", "limit"),
+    ("/api/v1/systems/search?q=S1&limit={}", "limit"),
+    ("/api/v1/systems/near?x=0&y=0&z=0&radius=50&limit={}", "limit"),
+    ("/api/v1/systems/1/history?limit={}", "limit"),
+    ("/api/v1/chunks/changes?since={}", "since"),
+    ("/api/v1/chunks/changes?limit={}", "limit"),
+    ("/api/v1/chunks/hierarchy?depth={}", "depth"),
+    ("/api/systems/visible?limit={}", "limit"),
+    ("/api/systems/search?q=S1&limit={}", "limit"),
+    ("/api/regions/Nowhere/systems?page={}", "page"),
+    ("/api/regions/Nowhere/systems?per_page={}", "per_page"),
+])
+@pytest.mark.parametrize("text", ["1_0", "%201", "1.0", "+1", "1e1", "%EF%BC%91"])
+def test_whole_numbers_in_a_query_are_plain_digits(client, ten, path, field, text):
+    """``limit=1_0`` used to be read as 10 (Python's int() accepts underscores)."""
+    _invalid(client.get(path.format(text)), field)
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/v1/systems/near?x={}&y=0&z=0&radius=5", "x"),
+    ("/api/v1/systems/near?x=0&y=0&z=0&radius={}", "radius"),
+    ("/api/v1/systems/box?min_x={}&min_y=0&min_z=0&max_x=9&max_y=9&max_z=9", "min_x"),
+    ("/api/v1/systems/box?min_x=0&min_y=0&min_z=0&max_x=9&max_y=9&max_z={}", "max_z"),
+    ("/api/systems/visible?cx={}", "cx"),
+    ("/api/systems/visible?radius={}", "radius"),
+])
+@pytest.mark.parametrize("text", ["1_0", "%201", "1%20", "0x1", "%EF%BC%91", "1,5"])
+def test_numbers_in_a_query_are_plain_decimals(client, ten, path, field, text):
+    _invalid(client.get(path.format(text)), field)
+
+
+@pytest.mark.parametrize("text", ["10", "%2B10", "10.0", "1e1", "1.E1", ".1e2", "-0"])
+def test_decimal_spellings_still_work(client, ten, text):
+    items = client.get(f"/api/v1/systems/near?x={text}&y=0&z=0&radius=0.5").json()["items"]
+    assert [s["name"] for s in items] == (["S10"] if text != "-0" else [])
