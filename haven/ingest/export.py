@@ -23,6 +23,7 @@ replaced; a FIFO or a device is written directly: see :mod:`haven.outfile`).
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
@@ -189,7 +190,7 @@ def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) ->
         if fmt == "haven-json":
             part.append((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
         else:
-            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(system_to_legacy(s)))
+            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(_whole_percents(system_to_legacy(s))))
         count += 1
         if count % PROGRESS_EVERY == 0:
             yield b"".join(part)
@@ -198,6 +199,29 @@ def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) ->
     part.append(b"\n]}\n" if fmt == "haven-json" else b"\n}\n")
     yield b"".join(part)
     progress(count)
+
+
+#: Station fields the legacy tool stored as integers (``sell_percent INTEGER``) and Haven as doubles.
+_PERCENTS = ("sell_percent", "buy_percent")
+_EXACT_INTEGERS = 2**53  # every whole double below this in size is an exact integer
+
+
+def _whole_percents(record: dict[str, Any]) -> dict[str, Any]:
+    """legacy-json: a station's whole percents as JSON integers (``80``, not ``80.0``), as the legacy tool wrote them.
+
+    Only values that are whole numbers change (``82.5`` stays); ``-0.0`` keeps its
+    sign by staying a double. Returns ``record``, changed in place.
+    """
+    station = record.get("space_station")
+    if isinstance(station, dict):
+        for key in _PERCENTS:
+            value = station.get(key)
+            if type(value) is not float or not value.is_integer() or abs(value) >= _EXACT_INTEGERS:
+                continue
+            if value == 0 and math.copysign(1.0, value) < 0:
+                continue  # -0.0: an integer has no sign of zero
+            station[key] = int(value)
+    return record
 
 
 # -- flat formats -------------------------------------------------------------------------
@@ -294,11 +318,13 @@ class _Chunks:
 
 
 def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[bytes]:
-    """Parquet (zstd), a chunk per row group of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the schema metadata."""
+    """Parquet (zstd, page checksums), a chunk per row group of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the
+    schema metadata."""
     schema = pa.schema(list(FLAT_COLUMNS), metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
     pending: list[pa.RecordBatch] = []
     sink = _Chunks()
-    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+    # Page checksums let a reader (Haven's import does) refuse a page damaged after it was written.
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_page_checksum=True) as writer:
         for systems in _flat_batches(store, g, progress):
             pending.append(_arrow_batch(systems, text_times=False))
             if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:

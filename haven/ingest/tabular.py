@@ -11,6 +11,7 @@ described in ``docs/formats/bulk.md``.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -127,7 +128,7 @@ def read_batches(path: Path, fmt: str, batch_rows: int, skip: set[int] = frozens
     if fmt == "parquet":
         return _tables(path, _parquet_stream(path), batch_rows, skip, "row", 1)
     if fmt == "csv":
-        return _tables(path, _csv_stream(path), batch_rows, skip, "row", 1)
+        return _tables(path, _csv_stream(path), batch_rows, skip, "row", 1, digits_are_ms=True)
     return _jsonl(path, batch_rows, skip)
 
 
@@ -139,8 +140,9 @@ def _not_parquet(path: Path, exc: BaseException) -> InvalidInput:
 
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
+    """The file, with page checksums verified as its pages are read (where the writer stored them)."""
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as exc:  # empty, truncated, not Parquet, unreadable
         raise _not_parquet(path, exc) from None
 
@@ -158,7 +160,45 @@ def _parquet_stream(path: Path) -> Iterator[pa.RecordBatch]:
     try:
         yield from pf.iter_batches(batch_size=65_536)
     except (pa.ArrowException, OSError) as exc:  # damaged pages: "Unexpected end of stream", bad compression
+        if _CHECKSUM_FAILED in str(exc):
+            raise _damaged_page(path, exc) from None
         raise _not_parquet(path, exc) from None
+
+
+#: How Arrow reports a page whose stored CRC does not match its bytes.
+_CHECKSUM_FAILED = "CRC checksum verification failed"
+
+
+def _damaged_page(path: Path, exc: BaseException) -> InvalidInput:
+    """The error for a page whose stored checksum does not match its bytes."""
+    return InvalidInput(
+        f"{path.name}: a data page{_damaged_where(path)} is damaged: its checksum does not match its contents "
+        f"({exc}); the file changed after it was written (a bad copy or a failing disk): copy or export it again",
+        field="file",
+    )
+
+
+def _damaged_where(path: Path) -> str:
+    """`` of the column 'x' in rows 1 to 3000`` for the first damaged page, or "" if it cannot be found.
+
+    An error path only: each column of each row group is read on its own until one
+    fails its checksum again.
+    """
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        start = 0
+        for group in range(pf.metadata.num_row_groups):
+            rows = pf.metadata.row_group(group).num_rows
+            for name in pf.schema_arrow.names:
+                try:
+                    pf.read_row_group(group, columns=[name])
+                except (pa.ArrowException, OSError) as exc:
+                    if _CHECKSUM_FAILED in str(exc):
+                        return f" of the column {name!r} in rows {start + 1} to {start + rows}"
+            start += rows
+    except (pa.ArrowException, OSError):  # finding the page is a courtesy; the error stands without it
+        pass
+    return ""
 
 
 def _not_utf8(path: Path) -> InvalidInput | None:
@@ -238,8 +278,11 @@ def _csv_error(path: Path, exc: BaseException) -> InvalidInput:
 
 
 def _tables(path: Path, stream: Iterator[pa.RecordBatch], batch_rows: int, skip: set[int], unit: str,
-            first: int) -> Iterator[FileBatch]:
-    """Re-cut record batches into batches of exactly ``batch_rows`` rows."""
+            first: int, *, digits_are_ms: bool = False) -> Iterator[FileBatch]:
+    """Re-cut record batches into batches of exactly ``batch_rows`` rows.
+
+    ``digits_are_ms``: a date given as text of digits is epoch milliseconds (CSV, whose cells are all text).
+    """
     pending: list[pa.RecordBatch] = []
     have = 0
     index = 0
@@ -251,7 +294,7 @@ def _tables(path: Path, stream: Iterator[pa.RecordBatch], batch_rows: int, skip:
         if index not in skip:
             base = start + first
             b.label = lambda i, base=base: f"{path.name} {unit} {base + i}"
-            b.convert = lambda b=b, table=table: _table_columns(table, b)
+            b.convert = lambda b=b, table=table: _table_columns(table, b, digits_are_ms=digits_are_ms)
         index += 1
         start += table.num_rows
         return b
@@ -269,7 +312,8 @@ def _tables(path: Path, stream: Iterator[pa.RecordBatch], batch_rows: int, skip:
         yield emit(pa.Table.from_batches(pending))
 
 
-def _table_columns(table: pa.Table, b: FileBatch) -> None:
+def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False) -> None:
+    """Convert an Arrow table of file records into the loader's columns, details and extras (into ``b``)."""
     n = table.num_rows
     names = table.column_names
     fail = _failer(b)
@@ -290,7 +334,7 @@ def _table_columns(table: pa.Table, b: FileBatch) -> None:
                 column = _to_int(column, name, fail)
             cols[target] = column
         elif target in STAMPS:
-            cols[target] = _stamps(column, name, fail)
+            cols[target] = _stamps(column, name, fail, digits_are_ms=digits_are_ms)
         elif target in NESTED:
             continue
         elif target == "extra":
@@ -457,8 +501,47 @@ def _timestamps_ms(column: Any, name: str, fail: Callable[..., InvalidInput]) ->
     return pa.array(ms, mask=~valid).to_pylist()
 
 
-def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput]) -> list[int | None]:
-    """Timestamps (text, epoch milliseconds or a timestamp type) as epoch milliseconds."""
+#: Text that is epoch milliseconds where a date is text of digits (CSV): ASCII digits, maybe after a minus.
+_MS_TEXT = re.compile(r"-?[0-9]+")
+#: Unsigned text of at most this many digits is a date (``20231114``); milliseconds that short
+#: would all fall on the first two days of 1970.
+_DATE_DIGITS_MAX = 8
+#: More significant digits than this is beyond the years 1 to 9999 (those take at most 15).
+_MS_DIGITS_MAX = 16
+
+
+def _shown_ms(text: str) -> str:
+    """A number for an error message, cut short when long (a cell may hold thousands of digits)."""
+    return text if len(text) <= 24 else f"{text[:20]}… ({len(text.lstrip('-'))} digits)"
+
+
+def _epoch_ms(value: int, row: int, name: str, fail: Callable[..., InvalidInput]) -> int:
+    """``value`` (milliseconds since 1970) if it lies in the years 1 to 9999 (UTC), else its row's error."""
+    if not MIN_MS <= value <= MAX_MS:
+        raise fail(row, name, f"must lie between the years 1 and 9999 (UTC), not {_shown_ms(str(value))} "
+                              "(read as epoch milliseconds)")
+    return value
+
+
+def _text_ms(text: str, row: int, name: str, fail: Callable[..., InvalidInput]) -> int | None:
+    """Text of more than eight digits, or of digits after a minus (spaces around), as epoch milliseconds;
+    None for other text, which is read as a date and time."""
+    value = text.strip()
+    if not _MS_TEXT.fullmatch(value) or (value[0] != "-" and len(value) <= _DATE_DIGITS_MAX):
+        return None  # other text, or a date such as 20231114 (ISO 8601's basic form), not 5 h into 1970
+    if len(value.lstrip("-").lstrip("0")) > _MS_DIGITS_MAX:  # far outside the range: no int() of a huge text
+        raise fail(row, name, f"must lie between the years 1 and 9999 (UTC), not {_shown_ms(value)} "
+                              "(read as epoch milliseconds)")
+    return _epoch_ms(int(value), row, name, fail)
+
+
+def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput], *,
+            digits_are_ms: bool = False) -> list[int | None]:
+    """Timestamps (text, epoch milliseconds or a timestamp type) as epoch milliseconds.
+
+    Integers are epoch milliseconds; so is text of digits when ``digits_are_ms`` (a
+    CSV cell, where every value is text). Either must lie in the years 1 to 9999.
+    """
     if isinstance(column, (pa.ChunkedArray, pa.Array)):
         if pa.types.is_timestamp(column.type):
             return _timestamps_ms(column, name, fail)
@@ -470,12 +553,15 @@ def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput]) -> list[i
         if v is None or v == "":
             out.append(None)
         elif isinstance(v, str):
-            try:
-                out.append(parse_ms(v, name))
-            except InvalidInput:
-                raise fail(i, name, f"{v!r} is not a date and time") from None
+            ms = _text_ms(v, i, name, fail) if digits_are_ms else None
+            if ms is None:
+                try:
+                    ms = parse_ms(v, name)
+                except InvalidInput:
+                    raise fail(i, name, f"{v!r} is not a date and time") from None
+            out.append(ms)
         elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            out.append(int(v))
+            out.append(_epoch_ms(int(v), i, name, fail))
         else:
             raise fail(i, name, "must be a date and time")
     return out
@@ -487,24 +573,49 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
               for k, v in columns.items()}
     out: list[dict[str, Any] | None] = []
     for i in range(n):
-        row: dict[str, Any] = {}
-        for k, vs in values.items():
-            v = vs[i]
-            if v is None:
-                continue
-            if k == "extra" and isinstance(v, str) and v.startswith("{"):
-                v = _object_or_text(v)
-            if k == "extra" and isinstance(v, dict):
-                row.update(v)
-            else:
-                row[k] = v
+        row = _extra_row(values, i)
         if row:
             try:
                 orjson.dumps(row)
-            except TypeError as exc:
-                raise fail(i, next(iter(row)), f"cannot be stored ({exc})") from None
+            except TypeError:  # orjson.JSONEncodeError is one
+                raise _unstorable(values, i, fail) from None
         out.append(row or None)
     return out
+
+
+def _extra_row(values: dict[str, list[Any]], i: int, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Row ``i``'s extra fields; ``where``, if given, gets the field each key came from (``extra.KEY`` if merged)."""
+    row: dict[str, Any] = {}
+    for k, vs in values.items():
+        v = vs[i]
+        if v is None:
+            continue
+        if k == "extra" and isinstance(v, str) and v.startswith("{"):
+            v = _object_or_text(v)
+        if k == "extra" and isinstance(v, dict):
+            row.update(v)
+            if where is not None:
+                where.update((key, field_path(("extra", key))) for key in v)
+        else:
+            row[k] = v
+            if where is not None:
+                where[k] = k
+    return row
+
+
+def _unstorable(values: dict[str, list[Any]], i: int, fail: Callable[..., InvalidInput]) -> InvalidInput:
+    """The error naming the column (or the key of an ``extra`` object) whose value in row ``i`` cannot be stored.
+
+    An error path only: the row's values are tried one by one.
+    """
+    where: dict[str, str] = {}
+    row = _extra_row(values, i, where)
+    for key, value in row.items():
+        try:
+            orjson.dumps({key: value})
+        except TypeError as exc:
+            return fail(i, where[key], f"cannot be stored ({exc})")
+    return fail(i, next(iter(where.values()), "extra"), "cannot be stored")
 
 
 def _object_or_text(text: str) -> Any:

@@ -263,3 +263,21 @@ def test_ctrl_c_during_a_legacy_import_leaves_no_new_galaxy(haven: Invoke, db_pa
     finally:
         conn.close()
     assert galaxies == [("Haven", 0)], output
+
+
+def test_legacy_json_export_writes_whole_station_percents_as_the_legacy_file_did(
+        haven: Invoke, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    legacy = json.loads(json.dumps(LEGACY))
+    legacy["VELLAN 4/C2"]["space_station"].update({"race": "Korvax", "sell_percent": 80, "buy_percent": 64})
+    legacy["Quiet Harbour"]["space_station"] = {"name": "Harbour Dock", "x": 1.5, "y": 2.5, "z": -3.5, "race": "Gek",
+                                                "sell_percent": 75.5, "buy_percent": 70}
+    assert_ok(haven("import", _write(tmp_path / "data.json", legacy)))
+    out = tmp_path / "again.json"
+    assert_ok(haven("export", "--format", "legacy-json", "--output", out))
+    text = out.read_text(encoding="utf-8")
+    assert '"sell_percent":80,"buy_percent":64}' in text and '"sell_percent":75.5,"buy_percent":70}' in text
+    exported = json.loads(text)
+    for name in ("VELLAN 4/C2", "Quiet Harbour"):
+        station = exported[name]["space_station"]
+        assert json.dumps(station) == json.dumps(legacy[name]["space_station"])

@@ -265,3 +265,33 @@ def test_a_legacy_db_with_an_oddly_named_extra_table_imports(haven, legacy_db):
     assert "table 'we\"ird' has 1 rows; Haven does not import it" in result.output
     galaxies, _ = db_state(haven.db)
     assert [g[2] for g in galaxies if g[1] == "Old"] == [3]
+
+
+# 10 -------------------------------------------------------------------------------------
+
+
+def damage_last_page(path: Path, column: str) -> Path:
+    """A copy of ``path`` with one bit flipped in the last byte of ``column``'s first column chunk.
+
+    That byte is page data (a page's header comes before its data), which the
+    page checksum covers.
+    """
+    meta = pq.ParquetFile(path).metadata
+    chunk = meta.row_group(0).column(meta.schema.to_arrow_schema().names.index(column))
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start + chunk.total_compressed_size - 1] ^= 0x01
+    bad = path.with_name("damaged.parquet")
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def test_a_damaged_page_of_a_haven_parquet_export_is_refused(haven, tmp_path):
+    assert haven("generate", "-n", "3000", "-g", "Source").exit_code == 0
+    exported = tmp_path / "galaxy.parquet"
+    assert haven("export", "-g", "Source", "-o", exported).exit_code == 0
+    bad = damage_last_page(exported, "x")
+    refused(haven, bad, "damaged.parquet: a data page of the column 'x' in rows 1 to 3000 is damaged: "
+                        "its checksum does not match its contents")
+    result = haven("import", exported, "-g", "Copy")  # the undamaged file imports
+    assert result.exit_code == 0, result.output

@@ -304,3 +304,94 @@ def test_stamps_beyond_years_1_to_9999_and_bad_regions_are_refused_by_row(store,
     with pytest.raises(BulkRowError, match=rf"^e\.jsonl line 2: {field}: "):
         bulk_import(store, GALAXY, write_jsonl(tmp_path / "e.jsonl", lines))
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_csv_digits_are_epoch_milliseconds(store, tmp_path):
+    """A CSV cell is text, so a date given as epoch milliseconds arrives as digits (optionally a leading minus)."""
+    path = tmp_path / "ms.csv"
+    path.write_text("name,x,y,z,created_at,modified_at\n"
+                    "Now,1,2,3,1700000000000,1700000000123\n"
+                    "Before 1970,1,2,4,-1000,\n"
+                    "Year one,1,2,5,-62135596800000,253402300799999\n"
+                    "Text,1,2,6,2024-05-01 10:00:00, 1700000000000 \n"
+                    "Digits only,1,2,7,20231114,\n", encoding="utf-8")
+    bulk_import(store, GALAXY, path)
+    now = store.system_by_name(GALAXY, "Now")
+    assert (now["created_at"], now["modified_at"]) == ("2023-11-14T22:13:20Z", "2023-11-14T22:13:20.123Z")
+    assert store.system_by_name(GALAXY, "Before 1970")["created_at"] == "1969-12-31T23:59:59Z"
+    first = store.system_by_name(GALAXY, "Year one")
+    assert (first["created_at"], first["modified_at"]) == ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z")
+    text = store.system_by_name(GALAXY, "Text")
+    assert (text["created_at"], text["modified_at"]) == ("2024-05-01T10:00:00Z", "2023-11-14T22:13:20Z")
+    # eight digits or fewer are a date in ISO 8601's basic form, not a moment on 1 January 1970
+    assert store.system_by_name(GALAXY, "Digits only")["created_at"] == "2023-11-14T00:00:00Z"
+
+
+@pytest.mark.parametrize("cell", ["253402300800000", "-62135596800001", "9" * 30, "-" + "9" * 5000])
+def test_csv_epoch_milliseconds_outside_years_1_to_9999_name_their_row(store, tmp_path, cell):
+    path = tmp_path / "far.csv"
+    path.write_text(f"name,x,y,z,modified_at\nFine,1,2,3,1700000000000\nFar,1,2,4,{cell}\n", encoding="utf-8")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, path)
+    assert str(exc.value).startswith("far.csv row 2: modified_at: must lie between the years 1 and 9999 (UTC)")
+    assert exc.value.field == "modified_at" and len(str(exc.value)) < 300
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+@pytest.mark.parametrize("cell", ["1.7e12", "+1700000000000", "17000000000 00", "--5"])
+def test_csv_dates_that_are_neither_digits_nor_a_date_name_their_row(store, tmp_path, cell):
+    path = tmp_path / "odd.csv"
+    path.write_text(f"name,x,y,z,created_at\nOdd,1,2,3,{cell}\n", encoding="utf-8")
+    with pytest.raises(BulkRowError, match=r"^odd\.csv row 1: created_at: .* is not a date and time"):
+        bulk_import(store, GALAXY, path)
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+@pytest.mark.parametrize("value", [253_402_300_800_000, -62_135_596_800_001, 2**70, -(2**70)])
+def test_jsonl_epoch_milliseconds_get_the_same_range_error(store, tmp_path, value):
+    lines = [{"name": "Fine", "x": 1, "y": 2, "z": 3, "created_at": 1_700_000_000_000},
+             {"name": "Far", "x": 1, "y": 2, "z": 3, "created_at": value}]
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, write_jsonl(tmp_path / "far.jsonl", lines))
+    assert str(exc.value).startswith("far.jsonl line 2: created_at: must lie between the years 1 and 9999 (UTC)")
+    assert exc.value.field == "created_at"
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_integer_dates_get_the_same_range_error(store, tmp_path):
+    table = pa.table({"name": ["Fine", "Far"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "modified_at": pa.array([1_700_000_000_000, -62_135_596_800_001], pa.int64())})
+    pq.write_table(table, tmp_path / "far.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "far.parquet")
+    assert str(exc.value).startswith("far.parquet row 2: modified_at: must lie between the years 1 and 9999 (UTC)")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_a_value_that_cannot_be_stored_names_its_own_column(store, tmp_path):
+    """The error names the column whose value failed, not the row's first extra column."""
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "visits": [3, 4], "blob": pa.array([None, b"\x00\x01"], pa.binary())})
+    pq.write_table(table, tmp_path / "blob.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "blob.parquet")
+    assert str(exc.value).startswith("blob.parquet row 2: blob: cannot be stored (") and exc.value.field == "blob"
+
+    from decimal import Decimal
+    table = pa.table({"name": ["A"], "x": [1.0], "y": [0.0], "z": [0.0], "visits": [3],
+                      "price": pa.array([Decimal("1.50")], pa.decimal128(5, 2))})
+    pq.write_table(table, tmp_path / "price.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "price.parquet")
+    assert str(exc.value).startswith("price.parquet row 1: price: cannot be stored (") and exc.value.field == "price"
+
+    # a key of an ``extra`` column of objects is named inside that column
+    extra = pa.array([{"note": "n", "payload": b"\x00"}],
+                     pa.struct([("note", pa.string()), ("payload", pa.binary())]))
+    table = pa.table({"name": ["A"], "x": [1.0], "y": [0.0], "z": [0.0], "visits": [3], "extra": extra})
+    pq.write_table(table, tmp_path / "nested.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "nested.parquet")
+    assert str(exc.value).startswith("nested.parquet row 1: extra.payload: cannot be stored (")
+    assert exc.value.field == "extra.payload"
+    assert store.galaxy(GALAXY)["system_count"] == 0

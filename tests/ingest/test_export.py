@@ -187,3 +187,45 @@ def test_export_errors(store):
     buf = io.StringIO()
     assert export_galaxy(store, GALAXY, buf) == 1  # haven-json holds any name
     assert json.loads(buf.getvalue())["data"][0]["name"] == "_meta"
+
+
+def test_legacy_json_round_trip_keeps_whole_station_percents_whole(store, tmp_path):
+    """The legacy tool wrote ``"sell_percent": 80``; a legacy-json export writes it back the same way."""
+    legacy = {"_meta": {"version": "1.0.0"},
+              "Whole": {"name": "Whole", "x": 1, "y": 2, "z": 3,
+                        "space_station": {"name": "W", "x": 0.25, "y": 0.0, "z": -1.5, "race": "Gek",
+                                          "sell_percent": 80, "buy_percent": -40}},
+              "Part": {"name": "Part", "x": 1, "y": 2, "z": 4,
+                       "space_station": {"name": "P", "x": 0.5, "y": 2.0, "z": 0.0, "race": None,
+                                         "sell_percent": 82.5, "buy_percent": None}}}
+    source = tmp_path / "data.json"
+    source.write_text(json.dumps(legacy), encoding="utf-8")
+    import_file(store, GALAXY, source)
+    buf = io.StringIO()
+    export_galaxy(store, GALAXY, buf, fmt="legacy-json")
+    text = buf.getvalue()
+    assert '"sell_percent":80,"buy_percent":-40}' in text and '"sell_percent":82.5,"buy_percent":null}' in text
+    doc = json.loads(text)
+    for name in ("Whole", "Part"):
+        station = doc[name]["space_station"]
+        assert json.dumps(station) == json.dumps(legacy[name]["space_station"])  # 80 stays 80, not 80.0
+
+    # re-importing the export and exporting again gives the same records
+    again = tmp_path / "again.json"
+    again.write_text(text, encoding="utf-8")
+    store.ensure_galaxy(COPY)
+    import_file(store, COPY, again)
+    second = io.StringIO()
+    export_galaxy(store, COPY, second, fmt="legacy-json")
+    records = {k: v for k, v in json.loads(second.getvalue()).items() if k != "_meta"}
+    assert json.dumps(records) == json.dumps({k: v for k, v in doc.items() if k != "_meta"})
+
+
+def test_haven_json_writes_stored_percents_as_before(store):
+    """Only legacy-json writes a whole stored percent as an integer; haven-json keeps the stored double."""
+    store.create(GALAXY, validate_system({"name": "S", "x": 1, "y": 2, "z": 3, "space_station": {
+        "name": "st", "x": 0, "y": 0, "z": 0, "sell_percent": 80}}))
+    buf = io.StringIO()
+    export_galaxy(store, GALAXY, buf, fmt="haven-json")
+    station = json.loads(buf.getvalue())["data"][0]["space_station"]
+    assert station["sell_percent"] == 80 and isinstance(station["sell_percent"], float)
