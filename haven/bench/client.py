@@ -47,10 +47,11 @@ class LeanClient:
             raise ValueError(f"base_url must be http://host:port, not {base_url!r}")
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
         self._headers = dict(headers or {})
+        self._answered = 0  # responses read on the current connection
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None) -> LeanResponse:
-        """Send one request and read its whole answer; ``params`` become the query string."""
+        """Send one request and read its whole answer; ``params`` (text and numbers only) become the query string."""
         if params:
             path += "?" + urllib.parse.urlencode(params)
         headers = dict(self._headers)
@@ -58,16 +59,22 @@ class LeanClient:
         if json is not None:
             body = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
+        reused = self._answered > 0
         try:
             self._conn.request(method, path, body=body, headers=headers)
             response = self._conn.getresponse()
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            # The server closed the idle keep-alive connection before reading this request
-            # (uvicorn does after 5 s): send it again on a new one.
+            # A keep-alive connection the server closed while it was idle (uvicorn does after
+            # 5 s): a GET is sent again on a new one. Any other request may have been carried
+            # out before the connection dropped, so it is never sent twice.
+            if not (reused and method == "GET"):
+                raise
             self._conn.close()
+            self._answered = 0
             self._conn.request(method, path, body=body, headers=headers)
             response = self._conn.getresponse()
         content = response.read()
+        self._answered += 1
         if response.getheader("Content-Encoding") == "gzip":
             content = gzip.decompress(content)
         return LeanResponse(response.status, response.headers, content)

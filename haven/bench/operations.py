@@ -423,7 +423,7 @@ def run_socket(base: str, cfg: BenchConfig, p: Params, store: SQLiteStore) -> di
 
     t = {key: Timing(key, "websocket") for key, _ in SOCKET_OPERATIONS}
     url = base.replace("http", "ws", 1) + "/api/v1/chunks/ws"
-    with connect(url, max_size=None) as ws, LeanClient(base) as c:
+    with connect(url, max_size=None) as ws, LeanClient(base, headers={"Accept-Encoding": "gzip"}) as c:
 
         def fetch(node: tuple[int, int]) -> int:
             ws.send(orjson.dumps({"type": "chunk_request", "chunks": [list(node)]}).decode())

@@ -173,7 +173,8 @@ def _damaged_page(path: Path, exc: BaseException) -> InvalidInput:
     """The error for a page whose stored checksum does not match its bytes."""
     return InvalidInput(
         f"{path.name}: a data page{_damaged_where(path)} is damaged: its checksum does not match its contents "
-        f"({exc}); the file changed after it was written (a bad copy or a failing disk): copy or export it again",
+        f"({exc}); the file changed after it was written (a bad copy or a failing disk: copy or export it "
+        "again), or the program that wrote it stored wrong checksums (write it again without them)",
         field="file",
     )
 
@@ -529,10 +530,12 @@ def _text_ms(text: str, row: int, name: str, fail: Callable[..., InvalidInput]) 
     value = text.strip()
     if not _MS_TEXT.fullmatch(value) or (value[0] != "-" and len(value) <= _DATE_DIGITS_MAX):
         return None  # other text, or a date such as 20231114 (ISO 8601's basic form), not 5 h into 1970
-    if len(value.lstrip("-").lstrip("0")) > _MS_DIGITS_MAX:  # far outside the range: no int() of a huge text
+    sign, digits = ("-", value[1:]) if value[0] == "-" else ("", value)
+    significant = digits.lstrip("0") or "0"  # int() refuses texts of over 4,300 digits, leading zeros too
+    if len(significant) > _MS_DIGITS_MAX:  # far outside the range: no int() of a huge text
         raise fail(row, name, f"must lie between the years 1 and 9999 (UTC), not {_shown_ms(value)} "
                               "(read as epoch milliseconds)")
-    return _epoch_ms(int(value), row, name, fail)
+    return _epoch_ms(int(sign + significant), row, name, fail)
 
 
 def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput], *,

@@ -152,3 +152,9 @@ def test_numbers_in_a_query_are_plain_decimals(client, ten, path, field, text):
 def test_decimal_spellings_still_work(client, ten, text):
     items = client.get(f"/api/v1/systems/near?x={text}&y=0&z=0&radius=0.5").json()["items"]
     assert [s["name"] for s in items] == (["S10"] if text != "-0" else [])
+
+
+def test_a_very_long_number_is_refused_like_a_short_one(client, ten):
+    """The decimal check is linear in the text's length (an optional dot between two digit runs
+    used to make a long non-number backtrack quadratically: seconds for 20,000 digits)."""
+    _invalid(client.get("/api/v1/systems/near", params={"x": "1" * 20_000 + "x", "y": 0, "z": 0, "radius": 1}), "x")
