@@ -15,15 +15,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from haven.api.common import (
     SQLITE_INT_MAX,
-    DigitsQuery,
+    DigitsInt,
     VersionQuery,
     app_object,
-    digits_only,
     get_store,
     json_response,
     request_galaxy,
@@ -36,11 +34,9 @@ router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 
 # Node ids in the path are plain digits (``1.0``, ``+1`` and ``1_0`` are 400s naming them); the
 # store says which levels, cells and indexes exist. 2⁶³−1 bounds them so SQLite can hold them.
-Level = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Octree level, 0-21."), BeforeValidator(digits_only)]
-Cell = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1."),
-                 BeforeValidator(digits_only)]
-Index = Annotated[int, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk."),
-                  BeforeValidator(digits_only)]
+Level = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Octree level, 0-21.")]
+Cell = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1.")]
+Index = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk.")]
 
 
 def _service(request: Request) -> ChunkService:
@@ -50,9 +46,9 @@ def _service(request: Request) -> ChunkService:
 @router.get("/hierarchy", summary="Node metadata of a subtree of the LOD octree")
 def hierarchy(
     request: Request,
-    level: Annotated[int, Query(ge=0, le=21), BeforeValidator(digits_only)] = 0,
-    cell: Annotated[int, Query(ge=0, le=SQLITE_INT_MAX), BeforeValidator(digits_only)] = 0,
-    depth: Annotated[DigitsQuery, Query(ge=0, le=4)] = 2,
+    level: Annotated[DigitsInt, Query(ge=0, le=21)] = 0,
+    cell: Annotated[DigitsInt, Query(ge=0, le=SQLITE_INT_MAX)] = 0,
+    depth: Annotated[DigitsInt, Query(ge=0, le=4)] = 2,
     galaxy: str | None = None,
 ) -> Response:
     store = get_store(request)
@@ -72,9 +68,9 @@ def hierarchy(
 @router.get("/changes", summary="Octree nodes changed since a clock: the live maps' change feed")
 def changes(
     request: Request,
-    since: Annotated[DigitsQuery, Query(ge=0, le=2**63 - 1,
+    since: Annotated[DigitsInt, Query(ge=0, le=2**63 - 1,
                                         description="The `clock` of the previous answer (0: from the start).")] = 0,
-    limit: Annotated[DigitsQuery, Query(ge=1, le=5000,
+    limit: Annotated[DigitsInt, Query(ge=1, le=5000,
                                         description="Most nodes to list; more changed answers `reset`.")] = 1000,
     galaxy: str | None = None,
 ) -> Response:

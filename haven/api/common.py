@@ -282,9 +282,10 @@ def decimal_only(value: Any) -> Any:
     return value
 
 
-#: A whole-number query parameter in plain digits, and a decimal one (see the validators above).
-DigitsQuery = Annotated[int, BeforeValidator(digits_only)]
-DecimalQuery = Annotated[float, BeforeValidator(decimal_only)]
+#: A whole number in plain digits and a decimal number (see the validators above), for path and
+#: query parameters alike; the route adds its bounds with ``Path(...)`` or ``Query(...)``.
+DigitsInt = Annotated[int, BeforeValidator(digits_only)]
+DecimalFloat = Annotated[float, BeforeValidator(decimal_only)]
 
 #: ``?version=N``: the version a request expects (delete, map picking); plain digits, 1 to 2⁶³−1.
 VersionQuery = Annotated[

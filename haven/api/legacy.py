@@ -19,8 +19,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from haven.api.common import (
-    DecimalQuery,
-    DigitsQuery,
+    DecimalFloat,
+    DigitsInt,
     JSONBytes,
     app_galaxy,
     check_name,
@@ -71,16 +71,16 @@ def legacy_detail(s: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-LegacyLimit = Annotated[DigitsQuery, Query(ge=1, le=MAX_LIMIT)]
+LegacyLimit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.get("/systems/visible", response_class=JSONBytes, summary="Legacy: systems near a point (array)")
 def visible(
     request: Request,
-    cx: DecimalQuery = 0.0,
-    cy: DecimalQuery = 0.0,
-    cz: DecimalQuery = 0.0,
-    radius: DecimalQuery = 50.0,
+    cx: DecimalFloat = 0.0,
+    cy: DecimalFloat = 0.0,
+    cz: DecimalFloat = 0.0,
+    radius: DecimalFloat = 50.0,
     limit: LegacyLimit = 5000,
 ) -> Response:
     """Array of systems within ``radius`` of ``(cx, cy, cz)``, each with ``distance``, nearest first."""
@@ -126,7 +126,7 @@ def regions(request: Request) -> Response:
 def region_systems(
     request: Request,
     region: str,
-    page: Annotated[DigitsQuery, Query(ge=1, le=10**9)] = 1,
+    page: Annotated[DigitsInt, Query(ge=1, le=10**9)] = 1,
     per_page: LegacyLimit = 100,
 ) -> Response:
     """A page of a region's systems in name order; ``next`` is a cursor for ``/api/v1/systems``.

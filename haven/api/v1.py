@@ -16,19 +16,17 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from haven.api.common import (
-    DecimalQuery,
-    DigitsQuery,
+    DecimalFloat,
+    DigitsInt,
     MAX_NAME_CHARS,
     SQLITE_INT_MAX,
     JSONBytes,
     VersionQuery,
     check_filter_name,
     coordinate,
-    digits_only,
     etag,
     get_codec,
     request_galaxy,
@@ -55,16 +53,14 @@ router = APIRouter(prefix=PREFIX, tags=["v1"])
 # ``before=END_OF_NAMES`` is "the last page".
 END_OF_NAMES = "\U0010ffff" * (MAX_NAME_CHARS + 1)
 
-Limit = Annotated[DigitsQuery, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
+Limit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
 Galaxy = Annotated[
     str | None, Query(max_length=MAX_NAME_CHARS, description="Galaxy name; the server's default galaxy if omitted.")
 ]
 Cursor = Annotated[
     str | None, Query(max_length=MAX_CURSOR_CHARS, description="Opaque cursor from a previous answer's next/prev.")
 ]
-SystemId = Annotated[
-    int, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id."), BeforeValidator(digits_only)
-]
+SystemId = Annotated[DigitsInt, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id.")]
 ScopeGalaxy = Annotated[
     str | None,
     Query(max_length=MAX_NAME_CHARS,
@@ -214,10 +210,10 @@ def search_systems(
 @router.get("/systems/near", response_class=JSONBytes, summary="Systems within a radius, nearest first")
 def near_systems(
     request: Request,
-    x: Annotated[DecimalQuery, Query(description="Centre x in light years.")],
-    y: Annotated[DecimalQuery, Query(description="Centre y in light years.")],
-    z: Annotated[DecimalQuery, Query(description="Centre z in light years.")],
-    radius: Annotated[DecimalQuery, Query(description="Radius in light years, finite and above 0.")],
+    x: Annotated[DecimalFloat, Query(description="Centre x in light years.")],
+    y: Annotated[DecimalFloat, Query(description="Centre y in light years.")],
+    z: Annotated[DecimalFloat, Query(description="Centre z in light years.")],
+    radius: Annotated[DecimalFloat, Query(description="Radius in light years, finite and above 0.")],
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -231,12 +227,12 @@ def near_systems(
 @router.get("/systems/box", response_class=JSONBytes, summary="Systems inside an axis-aligned box")
 def box_systems(
     request: Request,
-    min_x: DecimalQuery,
-    min_y: DecimalQuery,
-    min_z: DecimalQuery,
-    max_x: DecimalQuery,
-    max_y: DecimalQuery,
-    max_z: DecimalQuery,
+    min_x: DecimalFloat,
+    min_y: DecimalFloat,
+    min_z: DecimalFloat,
+    max_x: DecimalFloat,
+    max_y: DecimalFloat,
+    max_z: DecimalFloat,
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -361,7 +357,7 @@ def delete_system(
 def system_history(
     request: Request,
     system_id: SystemId,
-    limit: Annotated[DigitsQuery, Query(ge=1, le=100)] = 20,
+    limit: Annotated[DigitsInt, Query(ge=1, le=100)] = 20,
     galaxy: ScopeGalaxy = None,
 ) -> Response:
     """Changes made through this API (create, update, delete), newest first."""
