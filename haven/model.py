@@ -294,12 +294,16 @@ def invalid_from_validation(exc: ValidationError, prefix: str = "", *, has_extra
     path = field_path(loc)
     if prefix:
         path = f"{prefix}.{path}" if path else prefix
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = validation_message(exc)
     if err["type"] == "extra_forbidden":
         msg = "is not a known field" + (" (put custom data under 'extra')" if has_extra else "")
     return InvalidInput(f"{path or 'body'}: {msg}", field=path or None)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's first error message without its "Value error, " lead (the caller names the field)."""
+    msg: str = exc.errors()[0]["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
 
 
 def validate_system(data: Any) -> SystemIn:

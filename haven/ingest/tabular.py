@@ -11,6 +11,7 @@ described in ``docs/formats/bulk.md``.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from haven.errors import InvalidInput
-from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, RepeatedKey, count_keys, first_value, needs_exact_reading,
-                             read_exactly)
+from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, RepeatedKey, count_keys, first_value, loads_exactly,
+                             needs_exact_reading, read_exactly)
 from haven.ingest import mapping
 from haven.model import BODY_TEXT_FIELDS, MAX_PLANETS, PlanetIn, StationIn, field_path, invalid_from_validation
 from haven.store.bulk import TEXT_COLUMNS, BulkRowError, Details
@@ -409,10 +410,23 @@ def _json_cells(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidI
             out.append(None)
             continue
         try:
-            out.append(orjson.loads(v))
+            out.append(_read_json_cell(v, i, name, fail))
         except orjson.JSONDecodeError as exc:
             raise fail(i, name, f"is not valid JSON ({exc})") from None
     return out
+
+
+def _read_json_cell(text: str, row: int, name: str, fail: Callable[..., InvalidInput]) -> Any:
+    """JSON text of a cell read as a JSONL line is: integers exact whatever their size (the
+    models and range checks decide what fits), a key repeated in one object refused.
+
+    Raises ``orjson.JSONDecodeError`` for text that is not JSON; the caller decides what that means.
+    """
+    try:
+        return loads_exactly(text.encode(), what="the cell")
+    except RepeatedKey as exc:
+        where = field_path((name, *exc.location, exc.key))
+        raise fail(row, where, f'the key "{exc.key}" appears more than once in one object; write each key once') from None
 
 
 def _failer(b: FileBatch) -> Callable[..., BulkRowError]:
@@ -571,9 +585,20 @@ def _stamps(column: Any, name: str, fail: Callable[..., InvalidInput], *,
 
 
 def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) -> list[dict[str, Any] | None]:
-    """Unknown columns, kept per row (nulls left out); an ``extra`` column of objects (or their JSON text) is merged."""
-    values = {k: (v.to_pylist() if isinstance(v, (pa.ChunkedArray, pa.Array)) else list(v))
-              for k, v in columns.items()}
+    """Unknown columns, kept per row (nulls left out); an ``extra`` column of objects (or their JSON text) is merged.
+
+    A value JSON cannot hold as it is (NaN or infinity, an integer beyond 64 bits, a
+    repeated key in an object's text) is refused naming its column, never changed.
+    """
+    values: dict[str, list[Any]] = {}
+    for k, v in columns.items():
+        if isinstance(v, (pa.ChunkedArray, pa.Array)):
+            values[k] = v.to_pylist()
+            _check_finite(v, values[k], k, fail)
+        else:
+            values[k] = list(v)
+    if "extra" in values:
+        values["extra"] = [_extra_cell(v, i, fail) for i, v in enumerate(values["extra"])]
     out: list[dict[str, Any] | None] = []
     for i in range(n):
         row = _extra_row(values, i)
@@ -593,8 +618,6 @@ def _extra_row(values: dict[str, list[Any]], i: int, where: dict[str, str] | Non
         v = vs[i]
         if v is None:
             continue
-        if k == "extra" and isinstance(v, str) and v.startswith("{"):
-            v = _object_or_text(v)
         if k == "extra" and isinstance(v, dict):
             row.update(v)
             if where is not None:
@@ -621,13 +644,47 @@ def _unstorable(values: dict[str, list[Any]], i: int, fail: Callable[..., Invali
     return fail(i, next(iter(where.values()), "extra"), "cannot be stored")
 
 
-def _object_or_text(text: str) -> Any:
-    """An ``extra`` cell written as a JSON object (a flat export's) as that object, else the text itself."""
+def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
+    """An ``extra`` cell written as the text of a JSON object (a flat export's) as that object, read
+    exactly; other text, and values that are not text, as they are."""
+    if not (isinstance(value, str) and value.startswith("{")):
+        return value
     try:
-        value = orjson.loads(text)
+        parsed = _read_json_cell(value, row, "extra", fail)
     except orjson.JSONDecodeError:
-        return text
-    return value if isinstance(value, dict) else text
+        return value
+    if not isinstance(parsed, dict):
+        return value
+    found = first_value(parsed, _beyond_int64)
+    if found is not None:
+        raise fail(row, field_path(("extra", *found[1])),
+                   "is an integer beyond 64 bits, which Haven cannot store exactly; write it as text (in quotes)")
+    return parsed
+
+
+def _beyond_int64(value: Any) -> bool:
+    """An integer ``extra`` cannot store: the store keeps signed 64-bit integers."""
+    return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
+
+
+def _not_finite(value: Any) -> bool:
+    return type(value) is float and not math.isfinite(value)
+
+
+def _check_finite(column: pa.ChunkedArray | pa.Array, values: list[Any], name: str,
+                  fail: Callable[..., InvalidInput]) -> None:
+    """Refuse NaN and infinity in a column kept in ``extra`` (JSON has no such numbers: they
+    would be stored as null), naming the row and the column or the key inside it."""
+    message = "must be a finite number (NaN and infinity cannot be stored)"
+    if pa.types.is_floating(column.type):
+        bad = pc.fill_null(pc.invert(pc.is_finite(column)), False)
+        if pc.any(bad).as_py():
+            raise fail(pc.index(bad, True).as_py(), name, message)
+    elif pa.types.is_nested(column.type):
+        for i, v in enumerate(values):
+            found = first_value(v, _not_finite)
+            if found is not None:
+                raise fail(i, field_path((name, *found[1])), message)
 
 
 # -- nested planets, moons and stations --------------------------------------------------

@@ -55,7 +55,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import Conflict, HavenError, InvalidInput
 from haven.model import (NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, clean_region,
-                          invalid_from_validation)
+                          validation_message)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, lod, search
@@ -893,7 +893,7 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
             try:
                 extra.append(orjson.dumps(_EXTRA.validate_python(e)))
             except ValidationError as exc:
-                raise fail(i, "extra", invalid_from_validation(exc).message) from None
+                raise fail(i, "extra", validation_message(exc)) from None
         sql_columns.append("extra")
         data.append(arranged(extra))
 

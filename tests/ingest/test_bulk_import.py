@@ -399,3 +399,69 @@ def test_a_value_that_cannot_be_stored_names_its_own_column(store, tmp_path):
     assert str(exc.value).startswith("nested.parquet row 1: extra.payload: cannot be stored (")
     assert exc.value.field == "extra.payload"
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def _write_csv(path, row: dict) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(row))
+        writer.writerow(list(row.values()))
+
+
+@pytest.mark.parametrize("cell, field, message", [
+    ('{"big": 123456789012345678901234567890}', "extra.big", "is an integer beyond 64 bits"),
+    ('{"big": 9223372036854775808}', "extra.big", "is an integer beyond 64 bits"),
+    ('{"deep": {"list": [1, -99999999999999999999]}}', "extra.deep.list[1]", "is an integer beyond 64 bits"),
+    ('{"k": 1, "k": 2}', "extra.k", 'the key "k" appears more than once'),
+])
+def test_csv_extra_json_is_read_exactly_or_refused(store, tmp_path, cell, field, message):
+    """An ``extra`` cell of JSON text is never changed silently: orjson alone would turn a huge
+    integer into a float and keep only a repeated key's last value."""
+    path = tmp_path / "extra.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0", "extra": cell})
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, path)
+    assert str(exc.value).startswith(f"extra.csv row 1: {field}: {message}")
+    assert exc.value.field == field
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_csv_extra_json_keeps_every_integer_that_fits(store, tmp_path):
+    path = tmp_path / "extra.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0",
+                      "extra": '{"top": 9223372036854775807, "low": -9223372036854775808, "f": 0.1}'})
+    bulk_import(store, GALAXY, path)
+    (item,) = store.page(GALAXY, limit=5).items
+    assert item["extra"] == {"top": 9223372036854775807, "low": -9223372036854775808, "f": 0.1}
+
+
+@pytest.mark.parametrize("cell, field, message", [
+    ('[{"name": "p", "name": "q"}]', "planets[0].name", 'the key "name" appears more than once'),
+    ('[{"name": "p", "extra": {"n": 123456789012345678901234567890}}]', "planets[0].n",
+     "integer is too large to store"),
+])
+def test_csv_planets_json_is_read_exactly_or_refused(store, tmp_path, cell, field, message):
+    path = tmp_path / "bodies.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0", "planets": cell})
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, path)
+    assert str(exc.value).startswith(f"bodies.csv row 1: {field}: {message}")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+@pytest.mark.parametrize("column, value, field", [
+    ("score", pa.array([1.5, float("nan")]), "score"),
+    ("score", pa.array([None, float("-inf")], pa.float32()), "score"),
+    ("readings", pa.array([[1.0], [2.0, float("inf")]]), "readings[1]"),
+    ("extra", pa.array([{"m": 1.0}, {"m": float("nan")}]), "extra.m"),
+])
+def test_parquet_nan_and_infinity_in_extra_are_refused_naming_the_column(store, tmp_path, column, value, field):
+    """JSON has no NaN or infinity: stored, they would come back as null."""
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0], column: value})
+    pq.write_table(table, tmp_path / "nan.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "nan.parquet")
+    assert str(exc.value).startswith(
+        f"nan.parquet row 2: {field}: must be a finite number (NaN and infinity cannot be stored)")
+    assert exc.value.field == field
+    assert store.galaxy(GALAXY)["system_count"] == 0
