@@ -7,8 +7,9 @@ The map holds:
 - ``k``: the kind of listing (``"page"`` for name-ordered pages, ``"search"``);
 - ``s``: the identity of the query it belongs to (galaxy, region, search
   term), so a cursor cannot be replayed against a different filter;
-- the position: ``a`` (after this name), ``b`` (before this name), ``e``
-  (before the end), ``i`` (after this id);
+- the position, which also says the direction: ``a`` (after this name),
+  ``b`` (before this name), ``e`` (before the end), ``i`` (after this id),
+  ``bi`` (before this id; search in id order);
 - ``p``/``l``: the page number and page size it was made for, so a UI can
   show "Page X of Y" while paging by key.
 

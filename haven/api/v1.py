@@ -84,6 +84,44 @@ def _body_doc(model: str) -> dict[str, Any]:
 # -- name-ordered pages ------------------------------------------------------------
 
 
+def cursor_links(
+    request: Request,
+    kind: str,
+    scope: list[Any],
+    items: list[dict[str, Any]],
+    *,
+    has_more: bool,
+    has_previous: bool,
+    limit: int,
+    page_no: int | None,
+    key: str = "name",
+    after: str = "a",
+    before: str = "b",
+) -> tuple[int | None, str | None, str | None]:
+    """The page number and the signed ``next``/``prev`` cursors of a keyset page.
+
+    Shared by name-ordered pages and search. A cursor records its direction by
+    its position's field (``after``: the items' ``key`` it continues after;
+    ``before``: the one it ends before), and the page number and size it was
+    made for. ``prev`` is null on the first page; an empty page that ran past
+    the end (rows were deleted) offers the last page (``e``).
+    """
+    codec = get_codec(request)
+    if not has_previous:
+        page_no = 1
+    nxt = prv = None
+    if items:
+        if has_more:
+            nxt = codec.encode(kind, scope, {after: items[-1][key], "p": page_no + 1 if page_no else None, "l": limit})
+        if has_previous:
+            prv = codec.encode(
+                kind, scope, {before: items[0][key], "p": page_no - 1 if page_no and page_no > 1 else None, "l": limit}
+            )
+    elif has_previous:  # ran past the end (rows were deleted): offer the last page
+        prv = codec.encode(kind, scope, {"e": 1, "p": None, "l": limit})
+    return page_no, nxt, prv
+
+
 def page_answer(
     request: Request,
     galaxy: str,
@@ -93,23 +131,10 @@ def page_answer(
     page_no: int | None,
 ) -> dict[str, Any]:
     """The shared shape of a name-ordered page with signed next/prev cursors."""
-    codec = get_codec(request)
-    scope = [galaxy, region]
-    if not page.has_previous:
-        page_no = 1
-    nxt = prv = None
-    if page.items:
-        if page.has_more:
-            nxt = codec.encode(
-                "page", scope, {"a": page.items[-1]["name"], "p": page_no + 1 if page_no else None, "l": limit}
-            )
-        if page.has_previous:
-            prv = codec.encode(
-                "page", scope,
-                {"b": page.items[0]["name"], "p": page_no - 1 if page_no and page_no > 1 else None, "l": limit},
-            )
-    elif page.has_previous:  # ran past the end (rows were deleted): offer the last page
-        prv = codec.encode("page", scope, {"e": 1, "p": None, "l": limit})
+    page_no, nxt, prv = cursor_links(
+        request, "page", [galaxy, region], page.items,
+        has_more=page.has_more, has_previous=page.has_previous, limit=limit, page_no=page_no,
+    )
     return {
         "items": page.items,
         "total": page.total,
@@ -171,6 +196,20 @@ def list_systems(
 # -- search and space ------------------------------------------------------------
 
 
+# Above every id Haven gives out (they count up from 1), so a search
+# ``before=END_OF_IDS`` reads its last page.
+END_OF_IDS = SQLITE_INT_MAX
+
+
+def _search(
+    store: Any, galaxy: str, term: str, limit: int, *, after: Any = None, before: Any = None
+) -> list[dict[str, Any]]:
+    """One read of a search after (or before) a position: a name for short terms, an id otherwise."""
+    if len(term) < MIN_SEARCH_CHARS:
+        return store.search(galaxy, term, limit=limit, after_name=after, before_name=before)
+    return store.search(galaxy, term, limit=limit, after_id=after, before_id=before)
+
+
 @router.get("/systems/search", response_class=JSONBytes, summary="Search names, materials and attributes")
 def search_systems(
     request: Request,
@@ -182,7 +221,9 @@ def search_systems(
     """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
 
     Terms shorter than three characters match the start of names instead (in
-    name order). ``next`` continues the same search.
+    name order). Follow ``next``/``prev`` to page either way (``prev`` is null
+    on the first page); ``page`` counts pages from the first, null when not
+    known. A cursor only works with the galaxy and term it was made for.
     """
     store = get_store(request)
     g = request_galaxy(request, galaxy)
@@ -190,21 +231,48 @@ def search_systems(
     if not term:
         raise InvalidInput("q must not be empty", field="q")
     scope = [g, term]
-    state = get_codec(request).decode(cursor, "search", scope) if cursor else {}
-    fetch = limit + 1 if limit < MAX_LIMIT else limit
     short = len(term) < MIN_SEARCH_CHARS
-    after_name = state_str(state, "a") if short and state else None
-    after_id = state_int(state, "i") if state and not short else None
-    if state and after_name is None and after_id is None:
-        raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
-    items = store.search(g, term, limit=fetch, after_id=after_id, after_name=after_name)
-    has_more = len(items) > limit or (fetch == limit and len(items) == limit)
-    items = items[:limit]
-    nxt = None
-    if has_more and items:
-        position = {"a": items[-1]["name"]} if short else {"i": items[-1]["id"]}
-        nxt = get_codec(request).encode("search", scope, position)
-    return json_response({"items": items, "per_page": limit, "next": nxt})
+    key, read, after_field, before_field, end = (
+        ("name", state_str, "a", "b", END_OF_NAMES) if short else ("id", state_int, "i", "bi", END_OF_IDS)
+    )
+    fetch = limit + 1 if limit < MAX_LIMIT else limit  # one more says whether there is more that way
+
+    def beyond(found: list[dict[str, Any]]) -> bool:
+        """Whether a read of ``fetch`` found more than a page (a full page of the largest limit may have)."""
+        return len(found) > limit or (fetch == limit and len(found) == limit)
+
+    page_no: int | None = 1
+    after = before = None
+    if cursor:
+        state = get_codec(request).decode(cursor, "search", scope)
+        # unknown (None) for another limit, or a cursor made before search counted pages
+        page_no = state_int(state, "p") if state_int(state, "l") == limit else None
+        after = read(state, after_field)
+        before = read(state, before_field) if after is None else None
+        if after is None and before is None:
+            if not state.get("e"):
+                raise InvalidInput("cursor cannot be read; start again without it", field="cursor")
+            before = end
+    backward = before is not None
+    if backward:
+        found = _search(store, g, term, fetch, before=before)
+        if found:
+            has_previous = beyond(found)
+            items = found[-limit:]
+            # a page before a position has a next page if a match still lies after its last item
+            has_more = bool(_search(store, g, term, 1, after=items[-1][key]))
+        else:  # everything before it is gone: start over
+            backward, after, page_no = False, None, 1
+    if not backward:
+        found = _search(store, g, term, fetch, after=after)
+        has_more = beyond(found)
+        has_previous = after is not None
+        items = found[:limit]
+    page_no, nxt, prv = cursor_links(
+        request, "search", scope, items, has_more=has_more, has_previous=has_previous, limit=limit,
+        page_no=page_no, key=key, after=after_field, before=before_field,
+    )
+    return json_response({"items": items, "per_page": limit, "page": page_no, "next": nxt, "prev": prv})
 
 
 @router.get("/systems/near", response_class=JSONBytes, summary="Systems within a radius, nearest first")

@@ -61,7 +61,15 @@ class Store(Protocol):
         offset: int = 0,
     ) -> Page: ...
     def search(
-        self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None, after_name: str | None = None
+        self,
+        galaxy: str,
+        q: str,
+        *,
+        limit: int = 100,
+        after_id: int | None = None,
+        after_name: str | None = None,
+        before_id: int | None = None,
+        before_name: str | None = None,
     ) -> list[dict[str, Any]]: ...
     def system(self, system_id: int) -> dict[str, Any]: ...
     def system_by_name(self, galaxy: str, name: str) -> dict[str, Any]: ...

@@ -29,7 +29,7 @@ A search runs in two steps:
    every system that contains the term contains all of them. For the text
    index and short terms these are the rarest few (below); for a long term's
    name keys, up to six spread over the term. The two id
-   lists are merged in id order.
+   lists are merged in id order (descending, for the page before a cursor).
    Both indexes hold, in a column of their own, one key per row that says
    which galaxy the system is in (:func:`galaxy_key`). A search in a galaxy
    holding less than half of the database's systems also names that key, so
@@ -258,11 +258,17 @@ def prefix_variants(term: str) -> list[str]:
     return ["".join(spelling) for spelling in itertools.product(*choices)]
 
 
-def merged_by(streams: Iterable[Iterator[Sequence[Any]]], key_at: int) -> Iterator[Sequence[Any]]:
+def merged_by(
+    streams: Iterable[Iterator[Sequence[Any]]], key_at: int, *, descending: bool = False
+) -> Iterator[Sequence[Any]]:
     """Rows of several streams ordered by column ``key_at`` in one order, each key once
-    (an id, or a name, which is unique in a galaxy)."""
+    (an id, or a name, which is unique in a galaxy).
+
+    With ``descending`` every stream must come largest key first (a search read
+    backwards), and so does the merge.
+    """
     last = None
-    for row in heapq.merge(*streams, key=lambda r: r[key_at]):
+    for row in heapq.merge(*streams, key=lambda r: r[key_at], reverse=descending):
         if row[key_at] != last:
             last = row[key_at]
             yield row

@@ -696,7 +696,15 @@ class SQLiteStore:
         return "SELECT 1 FROM system WHERE galaxy_id = ? AND name >= ? LIMIT 1", (galaxy_id, name)
 
     def search_query(
-        self, galaxy_id: int, q: str, limit: int, after_id: int | None, after_name: str | None = None
+        self,
+        galaxy_id: int,
+        q: str,
+        limit: int,
+        after_id: int | None,
+        after_name: str | None = None,
+        *,
+        before_id: int | None = None,
+        before_name: str | None = None,
     ) -> list[tuple[str, list[Any]]]:
         """The one query builder for search: one query per index, or one for short terms.
 
@@ -711,23 +719,34 @@ class SQLiteStore:
         terms: names that start with the term in any case, in name order after
         ``after_name``: one range of the name index per spelling of the term
         (:func:`haven.store.search.prefix_variants`), each with the limit.
+
+        ``before_id`` / ``before_name`` read the other way (the page before a
+        cursor): every query runs in descending order below that bound, each name
+        range ending there, so the index still starts each query at its bound.
         """
+        backward = before_id is not None or before_name is not None
+        if backward and (after_id is not None or after_name is not None):
+            raise ValueError("a search reads after a position or before one, not both")
+        order = " DESC" if backward else ""
         if len(q) < MIN_SEARCH_CHARS:
             sql = (
                 f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
-                "WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name LIMIT ?"
+                f"WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name{order} LIMIT ?"
             )
             ranges = [(p, p + "\U0010ffff") for p in search.prefix_variants(q)]
             if after_name is not None:  # one lower bound per range, so the index starts there
                 after = after_name + "\x00"  # the first string above after_name
                 ranges = [(max(low, after), high) for low, high in ranges if after < high]
+            if before_name is not None:  # one upper bound per range, so the index starts there
+                ranges = [(low, min(high, before_name)) for low, high in ranges if low < before_name]
             return [(sql, [galaxy_id, low, high, limit]) for low, high in ranges]
+        bound = f"f.rowid < ? ORDER BY f.rowid{order}" if backward else "f.rowid > ? ORDER BY f.rowid"
         return [
             (
                 f"SELECT {SYSTEM_COLUMNS} FROM {index} f JOIN system s ON s.id = f.rowid "
                 "LEFT JOIN region r ON r.id = s.region_id "
-                f"WHERE {index} MATCH ? AND s.galaxy_id = ? AND f.rowid > ? ORDER BY f.rowid",
-                [match, galaxy_id, after_id or 0],
+                f"WHERE {index} MATCH ? AND s.galaxy_id = ? AND {bound}",
+                [match, galaxy_id, before_id if backward else after_id or 0],
             )
             for index, match in search.candidate_matches(
                 self.conn, q, galaxy_id if self._a_minority(galaxy_id) else None)
@@ -741,12 +760,22 @@ class SQLiteStore:
         ).fetchone()[0] == 1
 
     def search(
-        self, galaxy: str, q: str, *, limit: int = 100, after_id: int | None = None, after_name: str | None = None
+        self,
+        galaxy: str,
+        q: str,
+        *,
+        limit: int = 100,
+        after_id: int | None = None,
+        after_name: str | None = None,
+        before_id: int | None = None,
+        before_name: str | None = None,
     ) -> list[dict[str, Any]]:
         """Systems whose name, materials or attributes contain ``q`` (any case), in id order.
 
         Terms shorter than three characters match the start of names instead, in any
-        case, in name order (``after_name`` continues such a search).
+        case, in name order (``after_name`` continues such a search). ``before_id`` /
+        ``before_name`` give the ``limit`` answers just before that position instead
+        (a previous page), still in ascending order.
         """
         _check_limit(limit)
         q = q.strip()
@@ -757,12 +786,19 @@ class SQLiteStore:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):  # the full-text parser stops at NUL
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
+        backward = before_id is not None or before_name is not None
         with self._read():  # one read transaction for every query of the page
-            queries = self.search_query(galaxy_id, q, limit, after_id, after_name)
+            queries = self.search_query(
+                galaxy_id, q, limit, after_id, after_name, before_id=before_id, before_name=before_name)
             if len(q) < MIN_SEARCH_CHARS:  # name ranges, one per spelling
-                return self._first_merged(queries, "name", limit)
-            needle = q.casefold()  # candidates in id order, kept if they really contain the term
-            return self._first_merged(queries, "id", limit, lambda text: search.contains_term(needle, text))
+                found = self._first_merged(queries, "name", limit, descending=backward)
+            else:
+                needle = q.casefold()  # candidates in id order, kept if they really contain the term
+                found = self._first_merged(
+                    queries, "id", limit, lambda text: search.contains_term(needle, text), descending=backward)
+        if backward:  # read nearest-first; a page is shown in ascending order
+            found.reverse()
+        return found
 
     def _first_merged(
         self,
@@ -770,13 +806,16 @@ class SQLiteStore:
         order: str,
         limit: int,
         keep: Callable[[list[Any]], bool] | None = None,
+        *,
+        descending: bool = False,
     ) -> list[dict[str, Any]]:
         """The first ``limit`` rows of several queries ordered by the same column, merged.
 
         ``keep`` (optional) gets a row's name, materials and attributes and drops the
         rows it refuses (see :mod:`haven.store.search`). Each cursor steps only as far as
         the merge needs, and only the rows returned become dicts: a query whose rows come
-        late is not read ahead of the page.
+        late is not read ahead of the page. ``descending``: the queries come largest
+        first, and so do the rows returned.
         """
         cursors = [self.conn.cursor() for _ in queries]
         try:
@@ -788,7 +827,7 @@ class SQLiteStore:
             names = [c[0] for c in cursors[0].description]  # every query has the same columns
             text = [names.index(c) for c in ("name", "materials", "attributes")]
             out: list[dict[str, Any]] = []
-            for row in search.merged_by(cursors, names.index(order)):
+            for row in search.merged_by(cursors, names.index(order), descending=descending):
                 if keep is None or keep([row[i] for i in text]):
                     out.append(_finish_system(dict(zip(names, row))))
                     if len(out) == limit:

@@ -263,3 +263,112 @@ def test_search_short_terms_ignore_case_and_page_across_spellings(client, store)
     assert got == ["ABX-1", "Abesbae", "aBc", "abath"]  # name (binary) order
     one = client.get("/api/v1/systems/search", params={"q": "o"}).json()["items"]
     assert [s["name"] for s in one] == ["Other"]
+
+
+# -- search both ways ---------------------------------------------------------------------
+
+
+def search_walk(client, params, *, direction="next", start=None):
+    """Follow a search's cursors to the end one way; returns every answer."""
+    answers, cursor = [], start
+    while True:
+        r = client.get("/api/v1/systems/search", params={**params, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+        cursor = answers[-1][direction]
+        if not cursor:
+            return answers
+
+
+def shown(answer) -> list[str]:
+    return [s["name"] for s in answer["items"]]
+
+
+@pytest.mark.parametrize("q, limit", [("COPPER", 3), ("sys 00", 4), ("Sy", 5), ("sY", 7)])
+def test_search_prev_walks_back_to_the_first_page_and_next_returns(client, store, q, limit):
+    seed(store, 40)
+    for name in ("sYx", "SYSTEM", "syzygy"):  # other spellings of a short term
+        store.create("Haven", validate_system({"name": name, "x": 0, "y": 0, "z": 0}))
+    params = {"q": q, "limit": limit}
+    forward = search_walk(client, params)
+    assert len(forward) >= 3
+    assert forward[0]["prev"] is None and forward[0]["page"] == 1
+    assert [a["page"] for a in forward] == list(range(1, len(forward) + 1))
+    back = search_walk(client, params, direction="prev", start=forward[-1]["prev"])
+    assert [shown(a) for a in back] == [shown(a) for a in reversed(forward[:-1])]
+    assert [a["page"] for a in back] == list(range(len(forward) - 1, 0, -1))
+    assert back[-1]["prev"] is None  # the first page again, reached backwards
+    for fwd, bwd in zip(reversed(forward[:-1]), back):
+        # next from a page reached backwards returns to the page that was after it
+        after = client.get("/api/v1/systems/search", params={**params, "cursor": bwd["next"]}).json()
+        assert shown(after) == shown(forward[fwd["page"]]) and after["page"] == fwd["page"] + 1
+
+
+def test_search_prev_is_null_when_everything_fits_on_one_page(client, store):
+    seed(store, 5)
+    body = client.get("/api/v1/systems/search", params={"q": "Sys"}).json()
+    assert len(body["items"]) == 5 and body["next"] is None and body["prev"] is None and body["page"] == 1
+
+
+def test_forward_only_search_cursors_still_work(client, store):
+    from haven.api.cursor import codec_for_store
+
+    rows = seed(store, 30)
+    ids = [s["id"] for s in rows]
+    codec = codec_for_store(store)  # the secret the app signs with; a cursor as the server made them before
+    old = codec.encode("search", ["Haven", "Sys"], {"i": ids[9]})
+    body = client.get("/api/v1/systems/search", params={"q": "Sys", "limit": 5, "cursor": old}).json()
+    assert [s["id"] for s in body["items"]] == ids[10:15]
+    assert body["page"] is None and body["prev"] and body["next"]
+    before = client.get("/api/v1/systems/search", params={"q": "Sys", "limit": 5, "cursor": body["prev"]}).json()
+    assert [s["id"] for s in before["items"]] == ids[5:10] and before["page"] is None
+    old_short = codec.encode("search", ["Haven", "Sy"], {"a": rows[9]["name"]})
+    body = client.get("/api/v1/systems/search", params={"q": "Sy", "limit": 5, "cursor": old_short}).json()
+    assert shown(body) == sorted(s["name"] for s in rows)[10:15] and body["prev"]
+
+
+def test_search_cursors_that_do_not_fit_are_400_naming_cursor(client, store):
+    from haven.api.cursor import codec_for_store
+
+    seed(store, 20)
+    body = client.get("/api/v1/systems/search", params={"q": "Sys", "limit": 2}).json()
+    second = client.get("/api/v1/systems/search", params={"q": "Sys", "limit": 2, "cursor": body["next"]}).json()
+    codec = codec_for_store(store)
+    bad = [
+        _flip(second["prev"], 0),
+        _flip(second["prev"], 20),
+        second["prev"][:-3],
+        "not a cursor",
+        client.get("/api/v1/systems", params={"limit": 2}).json()["next"],  # a list page's cursor
+        codec.encode("search", ["Haven", "Sys"], {"p": 2, "l": 2}),  # signed, but no position
+        codec.encode("search", ["Haven", "Sys"], {"bi": "not an id"}),
+        codec.encode("search", ["Haven", "Sy"], {"b": 5}),
+    ]
+    for i, cursor in enumerate(bad):
+        q = "Sy" if i == len(bad) - 1 else "Sys"
+        r = client.get("/api/v1/systems/search", params={"q": q, "limit": 2, "cursor": cursor})
+        assert r.status_code == 400, (i, r.text)
+        assert r.json()["error"]["field"] == "cursor"
+    # a prev cursor is bound to its term like next
+    r = client.get("/api/v1/systems/search", params={"q": "Iron", "limit": 2, "cursor": second["prev"]})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("q", ["Gold", "Go"])
+def test_search_pages_survive_deletions_both_ways(client, store, q):
+    for i in range(12):
+        store.create("Haven", validate_system({"name": f"Gold {i:02d}", "x": 0, "y": 0, "z": 0}))
+    params = {"q": q, "limit": 4}
+    first, second, third = search_walk(client, params)
+    # Everything from the third page on is gone: next leads to an empty page offering the last one.
+    for s in third["items"]:
+        store.delete(s["id"])
+    empty = client.get("/api/v1/systems/search", params={**params, "cursor": second["next"]}).json()
+    assert empty["items"] == [] and empty["next"] is None and empty["prev"]
+    last = client.get("/api/v1/systems/search", params={**params, "cursor": empty["prev"]}).json()
+    assert shown(last) == shown(second) and last["next"] is None and last["prev"]
+    # Everything before the second page is gone: prev starts over at the (new) first page.
+    for s in first["items"]:
+        store.delete(s["id"])
+    again = client.get("/api/v1/systems/search", params={**params, "cursor": second["prev"]}).json()
+    assert shown(again) == shown(second) and again["page"] == 1 and again["prev"] is None and again["next"] is None

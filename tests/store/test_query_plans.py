@@ -77,6 +77,25 @@ def test_search_uses_the_search_indexes(store):
         assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
 
 
+def test_search_read_backwards_uses_the_same_indexes_in_descending_order(store):
+    """A previous page walks each index down from its bound: no sort of every match, no scan."""
+    populate(store)
+    for term in ("gold", "Sys 0010"):
+        queries = store.search_query(galaxy_id(store), term, 100, None, before_id=150)
+        assert len(queries) == 2, queries
+        for sql, params in queries:
+            assert "f.rowid < ?" in sql and sql.endswith("ORDER BY f.rowid DESC") and params[-1] == 150
+            plan = store.explain(sql, params)
+            assert_no_scan(plan, "VIRTUAL TABLE INDEX")
+            assert any(p.startswith("SEARCH s USING INTEGER PRIMARY KEY") for p in plan), plan
+    # Each spelling's range ends at the cursor (its index bound); ranges wholly after it go.
+    paged = store.search_query(galaxy_id(store), "Sy", 100, None, before_name="Sys 0010")
+    assert sorted((params[1], params[2]) for _, params in paged) == [("SY", "SY\U0010ffff"), ("Sy", "Sys 0010")]
+    for sql, params in paged:
+        assert sql.endswith("ORDER BY s.name DESC LIMIT ?")
+        assert_no_scan(store.explain(sql, params), "USING INDEX system_name")
+
+
 def test_detail_queries_use_keys(store):
     populate(store)
     conn = store.conn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -307,3 +308,112 @@ def test_prefix_variants_cover_every_case_spelling():
     assert sorted(search.prefix_variants("ab")) == ["AB", "Ab", "aB", "ab"]
     assert sorted(search.prefix_variants("7-")) == ["7-"]
     assert "SS" in search.prefix_variants("ß")  # upper case may be longer than the letter
+
+
+# -- paging both ways ------------------------------------------------------------------------
+
+
+def order_of(term: str) -> tuple[str, str, str]:
+    """The field a search of ``term`` is ordered by, and its after/before arguments."""
+    return ("name", "after_name", "before_name") if len(term.strip()) < 3 else ("id", "after_id", "before_id")
+
+
+def pages_forward(store, term: str, limit: int) -> list[list[dict]]:
+    """Every page of a search, following the last item of each."""
+    key, after, _ = order_of(term)
+    pages, bound = [], {}
+    while page := store.search(GALAXY, term, limit=limit, **bound):
+        pages.append(page)
+        bound = {after: page[-1][key]}
+    return pages
+
+
+def pages_backward(store, term: str, limit: int, start: dict) -> list[list[dict]]:
+    """Every page before ``start`` (an item), nearest first, following the first item of each."""
+    key, _, before = order_of(term)
+    pages, item = [], start
+    while page := store.search(GALAXY, term, limit=limit, **{before: item[key]}):
+        pages.append(page)
+        item = page[0]
+    return pages
+
+
+def test_pages_read_backwards_are_the_pages_read_forwards_across_both_indexes(store):
+    # Matches in names only, in materials only, in both (one id from both indexes: a tie the
+    # merge keeps once), interleaved by id with candidates that hold the keys but not the term.
+    systems = []
+    for i in range(40):
+        kind = i % 5
+        systems.append(
+            {"name": f"Korvax {i:02d}"} if kind == 0
+            else {"name": f"Plain {i:02d}", "materials": "korvax ore"} if kind == 1
+            else {"name": f"Korvax Twin {i:02d}", "attributes": "KORVAX made"} if kind == 2
+            else {"name": f"Korva orvax {i:02d}", "materials": "korva, vax"} if kind == 3  # rejected
+            else {"name": f"Other {i:02d}"}
+        )
+    add(store, *systems)
+    for term in ("korvax", "KORVAX", "orv"):  # five-character name keys, and trigrams
+        expected = [s["name"] for s in systems if any(term.casefold() in v.casefold() for v in s.values())]
+        assert len(expected) == (32 if term == "orv" else 24)  # "orv" is in the rejected ones too
+        for limit in (1, 3, 4, 7, 24, 100):
+            forward = pages_forward(store, term, limit)
+            assert [n for page in forward for n in names(page)] == expected, (term, limit)
+            backward = pages_backward(store, term, limit, forward[-1][0])
+            assert [names(p) for p in backward] == [names(p) for p in reversed(forward[:-1])], (term, limit)
+            assert store.search(GALAXY, term, limit=limit, before_id=forward[0][0]["id"]) == []
+
+
+def test_prefix_pages_read_backwards_end_every_spelling_at_the_bound(store):
+    """Short terms: one name range per spelling; before a name, each range ends there (or goes)."""
+    every = sorted(["AB", "ABX-1", "Ab 2", "Abesbae", "aB", "aBc", "ab", "abath", "ab~", "AA", "Ac", "B", "aa",
+                    "ac", "zab", "Other", "SSa 1", "SsA", "ßair", "ßA", "SS", "ssa", "ß", "Sa"])
+    for name in every:
+        store.create(GALAXY, validate_system({"name": name, "x": 0, "y": 0, "z": 0}))
+    for term, count in (("ab", 9), ("AB", 9), ("Ab", 9), ("ßa", 4), ("Ss", 4)):
+        found = [n for n in every if any(n.startswith(v) for v in search.prefix_variants(term))]
+        assert names(store.search(GALAXY, term)) == found and len(found) == count, term
+        for limit in (1, 2, 3, 100):
+            # before (and after) any name, matching or not, and past every one of them
+            for bound in every + ["", "A", "Ab 2 ", "ab\U0010ffff", "\U0010ffff"]:
+                below = [n for n in found if n < bound]
+                assert names(store.search(GALAXY, term, limit=limit, before_name=bound)) == below[-limit:], (
+                    term, limit, bound)
+                above = [n for n in found if n > bound]
+                assert names(store.search(GALAXY, term, limit=limit, after_name=bound)) == above[:limit]
+            forward = pages_forward(store, term, limit)
+            backward = pages_backward(store, term, limit, forward[-1][0])
+            assert [names(p) for p in backward] == [names(p) for p in reversed(forward[:-1])], (term, limit)
+
+
+def test_a_page_back_after_deletions_holds_what_is_left_before_the_cursor(store):
+    add(store, *({"name": f"Gold {i:02d}", "materials": "Gold" if i % 2 else None} for i in range(30)))
+    for term, key, before in (("gold", "id", "before_id"), ("Go", "name", "before_name")):
+        first, second = pages_forward(store, term, 5)[:2]
+        # Delete the page's first item (the cursor's own position) and some before it.
+        gone = [second[0], first[1], first[4]]
+        for system in gone:
+            store.delete(system["id"])
+        left = [s for s in first + second if s["id"] not in {g["id"] for g in gone}]
+        back = store.search(GALAXY, term, limit=5, **{before: second[0][key]})
+        assert names(back) == names([s for s in left if s[key] < second[0][key]][-5:]), term
+        # following it forward again leads to where the cursor was
+        _, after, _ = order_of(term)
+        again = store.search(GALAXY, term, limit=4, **{after: back[-1][key]})
+        assert names(again) == names(second[1:5]), term
+        for system in pages_forward(store, term, 100)[0]:
+            if system[key] < second[0][key]:
+                store.delete(system["id"])
+        assert store.search(GALAXY, term, limit=5, **{before: second[0][key]}) == []
+
+
+def test_merged_by_merges_either_way_and_keeps_each_key_once():
+    up = [[(1, "a"), (3, "b"), (4, "c")], [(2, "x"), (3, "b"), (5, "y")]]
+    assert [r[0] for r in search.merged_by(map(iter, up), 0)] == [1, 2, 3, 4, 5]
+    down = [list(reversed(stream)) for stream in up]
+    assert [r[0] for r in search.merged_by(map(iter, down), 0, descending=True)] == [5, 4, 3, 2, 1]
+
+
+def test_a_search_reads_one_way_at_a_time(store):
+    add(store, {"name": "Gold"})
+    with pytest.raises(ValueError):
+        store.search(GALAXY, "gold", after_id=1, before_id=5)

@@ -221,6 +221,69 @@ def test_search_results_page_by_cursor_and_find_materials(page, live_server, sto
     no_script_ran(page)
 
 
+def test_search_pages_are_in_the_url_so_reload_share_and_back_keep_them(page, browser, stars: str) -> None:
+    open_control_room(page, stars)
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    page.locator("#search").fill("Star")
+    page.locator("#search").press("Enter")
+    expect(status(page)).to_have_text("Results 1–100 for “Star” · more on the next page")
+    assert url_params(page) == {"q": ["Star"]}  # the first page of results: no cursor
+    expect(page.locator("#prev")).to_be_disabled()
+
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Results 101–200 for “Star” · more on the next page")
+    assert names(page)[0] == "Star 100"
+    params = url_params(page)
+    assert params["q"] == ["Star"] and params["cursor"] and "prefix" not in params
+    second = page.url
+    edit = row(page, "Star 100").get_by_role("link", name="Edit Star 100").get_attribute("href")
+    assert parse_qs(urlsplit(edit).query)["back"] == [urlsplit(second).path + "?" + urlsplit(second).query]
+
+    # Reload shows the same page of results, and Previous works from there.
+    page.reload()
+    expect(status(page)).to_have_text("Results 101–200 for “Star” · more on the next page")
+    assert names(page)[0] == "Star 100" and names(page)[-1] == "Star 199"
+    expect(page.locator("#search")).to_have_value("Star")
+    expect(page.locator("#prev")).to_be_enabled()
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Results 201–250 for “Star”")
+    expect(page.locator("#next")).to_be_disabled()
+
+    # Back and Forward move between the pages of results.
+    page.go_back()
+    expect(status(page)).to_have_text("Results 101–200 for “Star” · more on the next page")
+    page.go_back()
+    expect(status(page)).to_have_text("Results 1–100 for “Star” · more on the next page")
+    page.go_forward()
+    expect(status(page)).to_have_text("Results 101–200 for “Star” · more on the next page")
+    page.locator("#prev").click()
+    expect(status(page)).to_have_text("Results 1–100 for “Star” · more on the next page")
+    assert names(page)[0] == "Star 000"
+    expect(page.locator("#prev")).to_be_disabled()
+
+    # A shared link opens on its page of results.
+    other = browser.new_context().new_page()
+    try:
+        other.goto(second)
+        expect(status(other)).to_have_text("Results 101–200 for “Star” · more on the next page")
+        assert names(other)[0] == "Star 100"
+    finally:
+        other.context.close()
+
+    # Clearing the search returns to the page of the list it started from.
+    page.locator("#search").press("Escape")
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    assert names(page)[0] == "Star 100" and "q" not in url_params(page)
+    no_script_ran(page)
+
+
+def test_a_search_cursor_that_no_longer_reads_shows_the_first_results(page, stars: str) -> None:
+    open_control_room(page, stars, "?q=Star&cursor=not-a-real-cursor")
+    expect(status(page)).to_have_text("Results 1–100 for “Star” · more on the next page")
+    assert url_params(page) == {"q": ["Star"]}
+
+
 def test_keyboard_slash_searches_n_and_p_turn_pages(page, stars: str) -> None:
     open_control_room(page, stars)
     page.keyboard.press("n")

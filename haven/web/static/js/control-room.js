@@ -4,7 +4,8 @@
 //
 // Every request costs the same at ten systems or ten million: pages follow the API's
 // cursors, totals come from its counters, search asks for one page at a time. The view
-// lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it.
+// lives in the URL (?galaxy=&region=&q=&prefix=&cursor=), so reload and Back restore it:
+// `cursor` is a page of the list, or with `q` a page of search results.
 // Without ?galaxy= the page shows the server's own galaxy and its links name none, but its
 // requests do: the page first asks /api/v1/stats (with no galaxy) which galaxy that is, and
 // every later request (systems, search, regions) names it, so one page never mixes galaxies.
@@ -44,13 +45,15 @@ const ui = {
   deleteMessage: $("delete-message"),
 };
 
-/** What is shown; mirrors the URL. `q` wins over paging while it is set. */
+/** What is shown; mirrors the URL. While `q` is set, `cursor` is a page of its results. */
 let view = readUrl();
+/**
+ * During a search: the list's place ({cursor, prefix}) it started from, to return to when the
+ * search is cleared. Kept in each search's history entry, so reload and Back keep it too.
+ */
+let listPlace = history.state?.list ?? null;
 /** The answer currently on screen. */
 let shown = null;
-/** Search pages: the cursor of the page on screen and the cursors of the pages before it. */
-let searchCursor = null;
-let searchTrail = [];
 /** Only the latest request may draw; older answers are dropped. */
 let loadSeq = 0;
 let inFlight = null;
@@ -69,12 +72,13 @@ function readUrl() {
   const p = new URLSearchParams(location.search);
   const cursor = p.get("cursor") ?? "";
   const galaxy = p.get("galaxy") ?? "";
+  const q = (p.get("q") ?? "").trim();
   return {
     galaxy: galaxy.trim() ? galaxy : "",
     region: p.get("region") ?? "",
-    q: (p.get("q") ?? "").trim(),
+    q,
     cursor,
-    prefix: cursor ? "" : p.get("prefix") ?? "",
+    prefix: cursor || q ? "" : p.get("prefix") ?? "",
   };
 }
 
@@ -107,15 +111,20 @@ function inGalaxy(galaxy, params = {}) {
 function navigate(changes, { replace = false } = {}) {
   const qChanged = "q" in changes && changes.q !== view.q;
   const galaxyChanged = "galaxy" in changes && changes.galaxy !== view.galaxy;
+  const placed = "cursor" in changes || "prefix" in changes;
+  if (qChanged && !view.q) listPlace = { cursor: view.cursor, prefix: view.prefix }; // a search starts
   view = { ...view, ...changes };
-  if (view.cursor) view.prefix = "";
-  if (qChanged || galaxyChanged) {
-    searchCursor = null;
-    searchTrail = [];
+  if (qChanged && view.q && !placed) view.cursor = ""; // another term: its first page of results
+  if (qChanged && !view.q) {
+    // The search ends: back to the list's place it started from, unless told where to go.
+    if (!placed) view = { ...view, cursor: listPlace?.cursor ?? "", prefix: listPlace?.prefix ?? "" };
+    listPlace = null;
   }
+  if (view.cursor || view.q) view.prefix = "";
   const url = currentUrl();
-  if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
+  const state = view.q && listPlace ? { list: listPlace } : null;
+  if (replace) history.replaceState(state, "", url);
+  else history.pushState(state, "", url);
   if (galaxyChanged) galaxySwitched();
   syncControls();
   return load();
@@ -125,7 +134,8 @@ function syncControls() {
   if (ui.search.value.trim() !== view.q) ui.search.value = view.q;
   ensureRegionOption(view.region);
   ui.region.value = view.region;
-  ui.prefix.value = view.prefix;
+  // During a search the box keeps the prefix of the list the search returns to.
+  ui.prefix.value = view.q ? listPlace?.prefix ?? "" : view.prefix;
   syncGalaxyPicker();
   const back = encodeURIComponent(currentUrl());
   ui.addSystem.href = galaxyLink(`/wizard.html?back=${back}`);
@@ -234,7 +244,7 @@ async function load() {
     let data;
     if (searching) {
       data = await api(
-        `/api/v1/systems/search${inGalaxy(galaxy, { q: view.q, limit: PER_PAGE, cursor: searchCursor })}`,
+        `/api/v1/systems/search${inGalaxy(galaxy, { q: view.q, limit: PER_PAGE, cursor: view.cursor })}`,
         { signal: controller.signal },
       );
     } else {
@@ -244,7 +254,7 @@ async function load() {
       );
     }
     if (seq !== loadSeq) return;
-    if (!searching && view.cursor && data.items.length === 0 && data.prev && !data.next) {
+    if (view.cursor && data.items.length === 0 && data.prev && !data.next) {
       // The rows after this page's start are gone (deleted since): show the last page instead.
       navigate({ cursor: data.prev, prefix: "" }, { replace: true });
       return;
@@ -259,8 +269,8 @@ async function load() {
       showMissingGalaxy();
       return;
     }
-    if (!searching && err.status === 400 && err.field === "cursor") {
-      // A cursor from an old link that no longer reads: start from the first page.
+    if (err.status === 400 && err.field === "cursor") {
+      // A cursor from an old link that no longer reads: start from the first page (of the search).
       navigate({ cursor: "" }, { replace: true });
       return;
     }
@@ -367,10 +377,14 @@ function render() {
 
 function statusText(data) {
   if (data.searching) {
-    const start = searchTrail.length * PER_PAGE;
     if (!data.items.length) return `No results for “${view.q}”${view.region ? " in any region" : ""}`;
     const more = data.next ? " · more on the next page" : "";
     const everywhere = view.region ? " in every region" : "";
+    if (data.page === null || data.page === undefined) {
+      // A link whose cursor does not say which page it is (made before search counted pages).
+      return `More results for “${view.q}”${everywhere}${more}`;
+    }
+    const start = (data.page - 1) * (data.per_page ?? PER_PAGE);
     return `Results ${formatCount(start + 1)}–${formatCount(start + data.items.length)} for “${view.q}”${everywhere}${more}`;
   }
   const pages = Math.max(data.pages ?? 0, 1);
@@ -388,48 +402,24 @@ function updatePager() {
     ui.first.disabled = ui.prev.disabled = ui.next.disabled = true;
     return;
   }
-  if (data.searching) {
-    ui.prev.disabled = searchTrail.length === 0;
-    ui.first.disabled = searchTrail.length === 0;
-  } else {
-    ui.prev.disabled = !data.prev;
-    ui.first.disabled = !data.prev || (!view.cursor && !view.prefix);
-  }
+  ui.prev.disabled = !data.prev;
+  ui.first.disabled = !data.prev || (!view.cursor && !view.prefix);
   ui.next.disabled = !data.next;
 }
 
 // ---- paging --------------------------------------------------------------------------------
+// The list and search results page the same way: each page is its cursor in the URL.
 
 function goNext() {
-  if (!shown?.next) return;
-  if (shown.searching) {
-    searchTrail.push(searchCursor);
-    searchCursor = shown.next;
-    load();
-  } else {
-    navigate({ cursor: shown.next, prefix: "" });
-  }
+  if (shown?.next) navigate({ cursor: shown.next, prefix: "" });
 }
 
 function goPrev() {
-  if (!shown) return;
-  if (shown.searching) {
-    if (!searchTrail.length) return;
-    searchCursor = searchTrail.pop();
-    load();
-  } else if (shown.prev) {
-    navigate({ cursor: shown.prev, prefix: "" });
-  }
+  if (shown?.prev) navigate({ cursor: shown.prev, prefix: "" });
 }
 
 function goFirst() {
-  if (shown?.searching) {
-    searchTrail = [];
-    searchCursor = null;
-    load();
-  } else {
-    navigate({ cursor: "", prefix: "" });
-  }
+  navigate({ cursor: "", prefix: "" });
 }
 
 // ---- delete and undo -------------------------------------------------------------------------
@@ -650,8 +640,7 @@ function wire() {
   window.addEventListener("popstate", () => {
     const before = view.galaxy;
     view = readUrl();
-    searchCursor = null;
-    searchTrail = [];
+    listPlace = history.state?.list ?? null;
     if (view.galaxy !== before) galaxySwitched();
     syncControls();
     load();
