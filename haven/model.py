@@ -34,9 +34,18 @@ def _is_int64(value: int) -> bool:
     return INT64_MIN <= value <= INT64_MAX
 
 
+#: Text fields refuse U+0000: SQLite's full-text search stops reading a value there, so
+#: the words after it could never be found.
+NUL_MESSAGE = "must not contain the control character U+0000 (NUL)"
+
+
 def _text_or_none(value: Any) -> Any:
     """Legacy files carry numbers where text belongs (``"fauna": 5``): keep them as text."""
-    if value is None or type(value) is str:  # nearly always: nothing to convert
+    if type(value) is str:  # nearly always: nothing to convert
+        if "\x00" in value:
+            raise ValueError(NUL_MESSAGE)
+        return value
+    if value is None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -19,6 +19,7 @@ what else is in it" for the four shapes users bring:
 from __future__ import annotations
 
 import json
+import sys
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,16 @@ def _fail(path: Path, problem: str) -> ImportFailed:
 # -- JSON -------------------------------------------------------------------
 
 
+def _read_int(text: str) -> int | float:
+    """An integer literal as an int; one too long for ``int()`` (the interpreter's digit limit,
+    4,300 by default, 0 for none) as the float it rounds to (infinity), which the record's
+    checks refuse naming its field, instead of a traceback."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) - text.startswith("-") > limit:
+        return float(text)
+    return int(text)
+
+
 def _read_json(path: Path) -> LegacyFile:
     raw = path.read_bytes()
     try:
@@ -127,7 +138,7 @@ def _read_json(path: Path) -> LegacyFile:
     if stripped[0] not in "{[":
         raise _fail(path, "is neither JSON nor a SQLite database; expected a legacy data.json or haven.db")
     try:
-        doc = json.loads(text, object_pairs_hook=_object_hook)
+        doc = json.loads(text, object_pairs_hook=_object_hook, parse_int=_read_int)
     except json.JSONDecodeError as exc:
         raise _fail(path, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:

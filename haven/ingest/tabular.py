@@ -319,6 +319,10 @@ def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False
     n = table.num_rows
     names = table.column_names
     fail = _failer(b)
+    for i, name in enumerate(names):  # a dictionary column (a pandas categorical, say): its values, decoded
+        if pa.types.is_dictionary(table.schema.field(i).type):
+            column = table.column(i)
+            table = table.set_column(i, name, column.cast(column.type.value_type))
     cols: dict[str, Any] = {}
     extra_cols: dict[str, pa.ChunkedArray] = {}
     for name in names:
@@ -427,6 +431,8 @@ def _read_json_cell(text: str, row: int, name: str, fail: Callable[..., InvalidI
     except RepeatedKey as exc:
         where = field_path((name, *exc.location, exc.key))
         raise fail(row, where, f'the key "{exc.key}" appears more than once in one object; write each key once') from None
+    except InvalidInput as exc:  # the exact reading's own limits (nesting, digits)
+        raise fail(row, name, exc.message) from None
 
 
 def _failer(b: FileBatch) -> Callable[..., BulkRowError]:
@@ -593,7 +599,7 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
     values: dict[str, list[Any]] = {}
     for k, v in columns.items():
         if isinstance(v, (pa.ChunkedArray, pa.Array)):
-            values[k] = v.to_pylist()
+            values[k] = _python_values(v, k, fail)
             _check_finite(v, values[k], k, fail)
         else:
             values[k] = list(v)
@@ -649,22 +655,56 @@ def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
     exactly; other text, and values that are not text, as they are."""
     if not (isinstance(value, str) and value.startswith("{")):
         return value
+    reread = False
     try:
         parsed = _read_json_cell(value, row, "extra", fail)
-    except orjson.JSONDecodeError:
-        return value
+    except orjson.JSONDecodeError:  # maybe numbers orjson cannot hold (1e400, NaN): read it again to tell
+        try:
+            parsed = read_exactly(value.encode(), what="the cell")
+        except RepeatedKey as exc:
+            raise fail(row, field_path(("extra", *exc.location, exc.key)),
+                       f'the key "{exc.key}" appears more than once in one object; write each key once') from None
+        except InvalidInput:
+            return value  # not JSON: plain text
+        reread = True
     if not isinstance(parsed, dict):
         return value
-    found = first_value(parsed, _beyond_int64)
+    if not reread and _LONG_NUMBER.search(value) is None:
+        return parsed  # nearly always: no number here can be out of range (the walk below costs µs a row)
+    found = first_value(parsed, lambda v: _beyond_int64(v) or _not_finite(v))
     if found is not None:
-        raise fail(row, field_path(("extra", *found[1])),
+        message = ("must be a finite number (NaN and infinity cannot be stored)" if _not_finite(found[0]) else
                    "is an integer beyond 64 bits, which Haven cannot store exactly; write it as text (in quotes)")
+        raise fail(row, field_path(("extra", *found[1])), message)
     return parsed
+
+
+def _python_values(column: pa.ChunkedArray | pa.Array, name: str, fail: Callable[..., InvalidInput]) -> list[Any]:
+    """A column's values as Python objects; a date or time Python cannot hold (beyond the
+    year 9999) is an error naming its row."""
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError):
+        values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+        def readable(k: int) -> bool:
+            try:
+                values.slice(0, k).to_pylist()
+            except (OverflowError, ValueError):
+                return False
+            return True
+
+        raise fail(_first_failing(len(values), readable), name,
+                   "cannot be stored (a date or time outside the years 1 to 9999)") from None
 
 
 def _beyond_int64(value: Any) -> bool:
     """An integer ``extra`` cannot store: the store keeps signed 64-bit integers."""
     return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
+
+
+#: Nineteen digits in a row: the shortest integer beyond the signed 64 bits ``extra`` stores.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
 def _not_finite(value: Any) -> bool:
@@ -805,11 +845,21 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
     cols: dict[str, Any] = {}
     extra: dict[str, list[Any]] = {}
     has_legacy = "legacy_id" in keys
+    spellings: dict[str, list[str]] = {}  # loader column -> the keys that give it (``x`` and ``x_ly``…)
     for key in keys:
-        values = [d.get(key) for d in systems]
-        target = ALIASES.get(key, key)
-        if key == "id" and has_legacy:
-            target = "id"
+        spellings.setdefault("id" if key == "id" and has_legacy else ALIASES.get(key, key), []).append(key)
+    for target, spelled in spellings.items():
+        key = spelled[0]
+        if len(spelled) == 1:
+            values = [d.get(key) for d in systems]
+        else:  # lines may spell it either way, but one line must not give it twice
+            values = []
+            for i, d in enumerate(systems):
+                present = [k for k in spelled if d.get(k) is not None]
+                if len(present) > 1:
+                    raise fail(i, present[1], f"the keys {present[0]!r} and {present[1]!r} both give "
+                                              f"{target.removesuffix('_ly')}; keep one")
+                values.append(d[present[0]] if present else None)
         if target in DIRECT:
             cols[target] = values
         elif target in STAMPS:

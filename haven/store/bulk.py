@@ -54,8 +54,8 @@ import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import Conflict, HavenError, InvalidInput
-from haven.model import (NAME_MAX_CHARS, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn, clean_region,
-                          validation_message)
+from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
+                          clean_region, validation_message)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, lod, search
@@ -861,6 +861,9 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
         if n and pc.max(lengths).as_py() > TEXT_MAX_CHARS:
             raise fail(_first_true(pc.greater(lengths, TEXT_MAX_CHARS)), name,
                        f"must be at most {TEXT_MAX_CHARS} characters")
+        nul = pc.match_substring(arr, "\x00")
+        if pc.any(nul).as_py():
+            raise fail(_first_true(pc.fill_null(nul, False)), name, NUL_MESSAGE)
         sql_columns.append(name)
         data.append(arranged(arr))
 
@@ -945,7 +948,9 @@ def _numbers(values: Any, n: int, fld: str, fail: Callable[[int, str, str], Exce
             raise InvalidInput(f"column {fld!r} has {len(arr)} values, expected {n}", field=fld)
         if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_null(arr.type):
             missing = arr.is_null().to_numpy(zero_copy_only=False)
-            return arr.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64), missing
+            # unsafe: a whole number beyond 2**53 becomes its nearest double, as in JSON (no error, no row)
+            doubles = pc.cast(arr, pa.float64(), safe=False)
+            return doubles.to_numpy(zero_copy_only=False).astype(np.float64), missing
         values = arr.to_pylist()
     seq = list(values)
     if len(seq) != n:

@@ -465,3 +465,75 @@ def test_parquet_nan_and_infinity_in_extra_are_refused_naming_the_column(store, 
         f"nan.parquet row 2: {field}: must be a finite number (NaN and infinity cannot be stored)")
     assert exc.value.field == field
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_whole_numbers_beyond_2_53_in_coordinates_get_the_range_error(store, tmp_path):
+    table = pa.table({"name": ["A"], "x": pa.array([2**53 + 1], pa.int64()), "y": [2.0], "z": [3.0]})
+    pq.write_table(table, tmp_path / "far.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "far.parquet")
+    assert str(exc.value).startswith("far.parquet row 1: x")
+    assert "outside" in str(exc.value)
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_time_beyond_year_9999_in_an_extra_column_names_it(store, tmp_path):
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "seen": pa.array([0, 2**62], pa.timestamp("us"))})
+    pq.write_table(table, tmp_path / "late.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "late.parquet")
+    assert str(exc.value).startswith("late.parquet row 2: seen: cannot be stored (a date or time outside")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_dictionary_columns_are_read_as_their_values(store, tmp_path):
+    """A pandas categorical is stored as a dictionary column: its values are plain text."""
+    planets = pa.array(['[{"name": "P"}]', '[{"name": "P"}]']).dictionary_encode()
+    table = pa.table({"name": pa.array(["Cat A", "Cat B"]).dictionary_encode(), "x": [1.0, 2.0],
+                      "y": [0.0, 0.0], "z": [0.0, 0.0], "region": pa.array(["R", "R"]).dictionary_encode(),
+                      "planets": planets})
+    pq.write_table(table, tmp_path / "cat.parquet")
+    bulk_import(store, GALAXY, tmp_path / "cat.parquet")
+    items = store.page(GALAXY, limit=5).items
+    assert sorted(s["name"] for s in items) == ["Cat A", "Cat B"]
+    assert [p["name"] for p in store.system(items[0]["id"])["planets"]] == ["P"]
+
+
+def test_jsonl_lines_may_spell_an_axis_either_way_but_not_both(store, tmp_path):
+    path = tmp_path / "axes.jsonl"
+    path.write_text('{"name": "A", "x": 1, "y": 2, "z": 3}\n{"name": "B", "x_ly": 4, "y": 5, "z": 6}\n')
+    bulk_import(store, GALAXY, path)
+    xs = {s["name"]: s["x"] for s in store.page(GALAXY, limit=5).items}
+    assert xs == {"A": 1.0, "B": 4.0}
+
+    both = tmp_path / "both.jsonl"
+    both.write_text('{"name": "C", "x": null, "x_ly": 1, "y": 2, "z": 3}\n'
+                    '{"name": "D", "x": 1, "x_ly": 2, "y": 2, "z": 3}\n')
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, both)
+    assert str(exc.value).startswith("both.jsonl line 2: x_ly: the keys 'x' and 'x_ly' both give x; keep one")
+    assert store.galaxy(GALAXY)["system_count"] == 2
+
+
+@pytest.mark.parametrize("cell, field, message", [
+    ('{"a": 1e400}', "extra.a", "must be a finite number"),
+    ('{"a": [NaN]}', "extra.a[0]", "must be a finite number"),
+    ('{"a": ' + "9" * 400 + "}", "extra.a", "is an integer beyond 64 bits"),
+])
+def test_csv_extra_objects_with_numbers_json_cannot_hold_are_refused(store, tmp_path, cell, field, message):
+    path = tmp_path / "odd.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0", "extra": cell})
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, path)
+    assert str(exc.value).startswith(f"odd.csv row 1: {field}: {message}")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_nul_in_a_text_column_is_refused(store, tmp_path):
+    path = tmp_path / "nul.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0", "materials": "Iron\x00Zinc"})
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, path)
+    assert str(exc.value).startswith("nul.csv row 1: materials: must not contain the control character U+0000")
+    assert store.galaxy(GALAXY)["system_count"] == 0

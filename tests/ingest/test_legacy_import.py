@@ -453,3 +453,15 @@ def test_name_keyed_file_may_hold_a_system_called_data(store, tmp_path):
     path.write_text(json.dumps({"_meta": {}, "data": {"x": 1, "y": 2, "z": 3}}))
     report = import_file(store, GALAXY, path)
     assert report.shape == "name-keyed" and report.names == ["data"]
+
+
+def test_an_integer_too_long_to_read_is_a_record_problem(store, tmp_path):
+    """Python's int() refuses literals of over 4,300 digits; the record's field is named instead of a traceback."""
+    path = tmp_path / "long.json"
+    path.write_text('{"data": [{"name": "L", "x": ' + "9" * 5000 + ', "y": 0, "z": 0, "note": -' + "1" * 5000 + "}]}")
+    with pytest.raises(ImportFailed) as info:
+        import_file(store, GALAXY, path)
+    problems = info.value.problems
+    assert any(p.startswith('record "L" (#1): x: ') for p in problems), problems
+    assert any(p.startswith('record "L" (#1): note: must be a finite number') for p in problems), problems
+    assert store.stats(GALAXY)["total_systems"] == 0

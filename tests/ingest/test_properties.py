@@ -51,7 +51,9 @@ name_text = st.one_of(
     st.sampled_from(["AMOT 16/O5", "a/b/c", "  padded  name ", "Ünïcødé ✨", "日本語の星", "%2F/?#&=", "data"]),
 ).filter(lambda s: s.strip() != "")
 
-text_value = st.one_of(st.none(), st.text(max_size=12), st.integers(-10**6, 10**6))
+#: Text a text field holds: any Unicode but U+0000, which text fields refuse.
+field_chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+text_value = st.one_of(st.none(), st.text(field_chars, max_size=12), st.integers(-10**6, 10**6))
 coordinate = st.one_of(
     st.floats(-1e5, 1e5, allow_nan=False, allow_infinity=False), st.integers(-100_000, 100_000)
 )
@@ -93,7 +95,7 @@ def body(draw, name: str, moon: bool) -> Any:
     if "sentinel" not in d and draw(st.booleans()):
         d["sentinels"] = draw(text_value)
     if "materials" not in d and draw(st.booleans()):
-        d["resources"] = draw(st.lists(st.text(max_size=8), max_size=3))
+        d["resources"] = draw(st.lists(st.text(field_chars, max_size=8), max_size=3))
     if moon:
         for f in ("orbit_radius", "orbit_speed"):
             if draw(st.booleans()):
@@ -109,14 +111,14 @@ def body(draw, name: str, moon: bool) -> Any:
 def legacy_system(draw, name: str) -> dict[str, Any]:
     s: dict[str, Any] = {"name": name, "x": draw(coordinate), "y": draw(coordinate), "z": draw(coordinate)}
     if draw(st.booleans()):
-        s["id"] = draw(st.one_of(st.text(min_size=1, max_size=12), st.integers(0, 10**15)))
+        s["id"] = draw(st.one_of(st.text(field_chars, min_size=1, max_size=12), st.integers(0, 10**15)))
     s["region"] = draw(st.one_of(st.none(), st.just(""), st.sampled_from(["Euclid", "Star", "Outer Rim"])))
     for f in ("fauna", "flora", "sentinel", "materials", "base_location", "photo", "attributes"):
         if draw(st.booleans()):
             s[f] = draw(text_value)
     for f in ("glyph", "provenance"):
         if draw(st.booleans()):
-            s[f] = draw(st.one_of(st.none(), st.text(max_size=12)))
+            s[f] = draw(st.one_of(st.none(), st.text(field_chars, max_size=12)))
     if draw(st.booleans()):
         s["confidence"] = draw(st.one_of(st.none(), st.floats(0, 1)))
     s["created_at"] = draw(timestamp)
