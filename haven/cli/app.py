@@ -194,6 +194,12 @@ def upgrade_schema(url: DatabaseUrl) -> tuple[str | None, str]:
     return before, head
 
 
+def check_revision(revision: str) -> None:
+    """An empty revision names nothing (Alembic would fail on an assertion)."""
+    if not revision.strip():
+        raise InvalidInput("revision must not be empty: give head, -1, base or a revision id", field="revision")
+
+
 def schema_change(before: str | None, after: str) -> str:
     if before is None:
         return f"created (schema revision {after})"
@@ -826,6 +832,7 @@ def db_upgrade(
 ) -> None:
     """Upgrade the schema (creating the database if needed) to REVISION, the newest by default."""
     url = resolve_url(database)
+    check_revision(revision)
     before = current_revision(url)
     run_migration(migrate.upgrade, url, revision)
     after = current_revision(url)
@@ -842,6 +849,7 @@ def db_downgrade(
 ) -> None:
     """Downgrade the schema. Tables the newer revisions added are dropped with their data."""
     url = resolve_url(database)
+    check_revision(revision)
     before = current_revision(url)
     if before is None:
         raise InvalidInput(f"{url.location} has no schema to downgrade", field="revision")

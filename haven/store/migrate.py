@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from haven.config import DatabaseUrl
-from haven.errors import Conflict
+from haven.errors import Conflict, InvalidInput
 from haven.store.deferred import deferred_record, unfinished_load_message
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -40,9 +40,40 @@ def head_revision() -> str:
 def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
     if url.engine == "sqlite":
         Path(url.location).resolve().parent.mkdir(parents=True, exist_ok=True)
-    if current_revision(url) not in (None, head_revision() if revision == "head" else revision):
+    current = current_revision(url)
+    if current is None:
+        _refuse_foreign(url)
+    elif current != (head_revision() if revision == "head" else revision):
         _refuse_unfinished_load(url)
     command.upgrade(alembic_config(url), revision)
+
+
+def _refuse_foreign(url: DatabaseUrl) -> None:
+    """Haven writes its schema only into an empty file or a new one, never beside another program's tables.
+
+    A file with no schema revision that holds any table besides Alembic's empty
+    ``alembic_version`` (what a downgrade to base leaves) belongs to something else: most likely the original tool's
+    ``haven.db``, which is imported, not upgraded.
+    """
+    if url.engine != "sqlite" or not Path(url.location).is_file():
+        return
+    conn = sqlite3.connect(f"file:{Path(url.location)}?mode=ro", uri=True)
+    try:
+        tables = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY name")]
+    finally:
+        conn.close()
+    if set(tables) <= {"alembic_version"}:  # empty, or Haven's own downgraded to base
+        return
+    shown = ", ".join(tables[:6]) + (", …" if len(tables) > 6 else "")
+    hint = (" It looks like the original Haven tool's database: import it into a Haven database instead, "
+            f"`haven import {url.location} -d NEW.db`." if "systems" in tables else "")
+    raise InvalidInput(
+        f"{url.location} is not a Haven database: it holds other tables ({shown}) and no Haven schema, "
+        f"and Haven does not add its tables beside them; nothing was changed.{hint}",
+        field="database",
+    )
 
 
 def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
@@ -69,6 +100,9 @@ def current_revision(url: DatabaseUrl) -> str | None:
     """The revision the database is at, or None for an empty database."""
     if url.engine == "sqlite":
         path = Path(url.location)
+        if path.is_dir():
+            raise InvalidInput(f"{url.location} is a folder; name a database file (it is created if missing)",
+                               field="database")
         if not path.exists():
             return None
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

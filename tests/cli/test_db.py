@@ -60,3 +60,49 @@ def test_unknown_revision(haven: Invoke) -> None:
 
 def test_downgrade_of_an_empty_database(haven: Invoke) -> None:
     assert_fails(haven("db", "downgrade", "--yes"), 1, "no schema")
+
+
+def _foreign_db(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE systems (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+    conn.execute("INSERT INTO systems VALUES ('SYS_1', 'Old Star')")
+    conn.commit()
+    conn.close()
+
+
+def test_init_and_upgrade_leave_another_programs_database_alone(haven: Invoke, tmp_path: Path) -> None:
+    """The original tool's haven.db is imported, never upgraded in place with Haven's tables beside its own."""
+    import sqlite3
+
+    from cli_helpers import file_digest
+
+    old = tmp_path / "haven.db"
+    _foreign_db(old)
+    before = file_digest(old)
+    for table in ("meta", "alembic_version"):  # names Haven uses too do not make it Haven's
+        other = tmp_path / f"{table}.db"
+        _foreign_db(other)
+        sqlite3.connect(other).execute(f"CREATE TABLE {table} (v TEXT)").connection.commit()
+        digest = file_digest(other)
+        assert_fails(haven("init", "--no-demo", "-d", str(other)), 1, "a Haven database")
+        assert file_digest(other) == digest
+    for args in (("init",), ("init", "--no-demo"), ("db", "upgrade")):
+        assert_fails(haven(*args, "-d", str(old)), 1, "is not a Haven database", "systems",
+                     f"haven import {old}")
+        assert file_digest(old) == before
+
+
+def test_init_on_a_folder_says_so(haven: Invoke, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    assert_fails(haven("init", "-d", str(folder)), 1, "is a folder")
+
+
+def test_downgrade_to_an_empty_revision_is_refused(haven: Invoke, db_path: Path) -> None:
+    url = DatabaseUrl("sqlite", str(db_path))
+    assert_ok(haven("init", "--no-demo"))
+    assert_fails(haven("db", "downgrade", "", "--yes"), 1, "revision must not be empty")
+    assert_fails(haven("db", "upgrade", ""), 1, "revision must not be empty")
+    assert migrate.current_revision(url) == migrate.head_revision()
