@@ -112,6 +112,14 @@ def state_str(data: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: The integers a cursor may carry (ids, page numbers and sizes): SQLite's and msgpack's
+#: signed 64-bit range, less one so that the next page's number still fits.
+_STATE_INT_MAX = 2**63 - 2
+
+
 def state_int(data: dict[str, Any], key: str) -> int | None:
+    """An integer of a decoded cursor, or None when absent or not one Haven could have written."""
     value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _STATE_INT_MAX:
+        return value
+    return None

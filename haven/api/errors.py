@@ -26,6 +26,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from haven.errors import Conflict, HavenError, ImportFailed, InvalidInput, NotFound, StaleVersion, StoreUnavailable
@@ -216,6 +217,14 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     return await unexpected_error_handler(request, exc)
 
 
+async def client_gone_handler(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before its body arrived: nothing to answer and
+    nothing wrong with the server, so a line at info level instead of a 500's traceback."""
+    log.info("client left during the body of %s %s", request.method, request.scope.get("path"))
+    return error_response(request, 400, "invalid", "the request body ended early (the client disconnected)",
+                          "body")
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     """Bugs only: log with the traceback, answer JSON 500 without internals."""
     log.error("unhandled error on %s %s", request.method, request.scope.get("path"), exc_info=exc)
@@ -227,4 +236,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(sqlite3.Error, database_error_handler)
+    app.add_exception_handler(ClientDisconnect, client_gone_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

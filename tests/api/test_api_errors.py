@@ -255,3 +255,44 @@ def test_a_stored_date_outside_years_1_to_9999_reads_as_unknown(client, store):
     assert r.status_code == 200 and r.json()["created_at"] is None
     assert client.get("/api/v1/systems").status_code == 200
     assert client.get("/api/v1/export", params={"format": "jsonl"}).status_code == 200
+
+
+def test_a_client_that_leaves_mid_body_is_not_a_server_error(app, store, caplog):
+    """An upload cut short (the client closed the connection) is logged as that, not as a 500 with a traceback."""
+    import asyncio
+    import logging
+
+    before = dump(store)
+    sent: list[dict] = []
+    incoming = [{"type": "http.request", "body": b'{"name": "Cut', "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/v1/systems", "raw_path": b"/api/v1/systems", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+    }
+    with TestClient(app):  # runs the app's startup (the store, the hub)
+        with caplog.at_level(logging.INFO):
+            asyncio.run(app(scope, receive, send))
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert starts and starts[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "client left during the body" in caplog.text
+    assert dump(store) == before
+
+
+def test_nul_in_a_text_field_is_refused(client, store):
+    """Full-text search stops reading a value at U+0000: words after it could never be found."""
+    r = client.post("/api/v1/systems", json={**SYSTEM, "materials": "Iron\u0000Zinc"})
+    err = v1_error(r, 400, "materials")
+    assert "U+0000" in err["message"]
+    r = client.post("/api/v1/systems", json={**SYSTEM, "planets": [{"name": "P", "notes": "a\u0000b"}]})
+    v1_error(r, 400, "planets[0].notes")
+

@@ -372,3 +372,20 @@ def test_search_pages_survive_deletions_both_ways(client, store, q):
         store.delete(s["id"])
     again = client.get("/api/v1/systems/search", params={**params, "cursor": second["prev"]}).json()
     assert shown(again) == shown(second) and again["page"] == 1 and again["prev"] is None and again["next"] is None
+
+
+def test_signed_cursors_with_integers_haven_never_writes_are_400(client, store):
+    """Hardening: a signed cursor holding an id or page number beyond 64 bits is refused, not a 500."""
+    from haven.api.cursor import codec_for_store
+
+    seed(store, 5)
+    codec = codec_for_store(store)
+    huge = 2**64 - 1
+    for q, position in (("Sys", {"i": huge}), ("Sys", {"bi": 2**63}), ("Sys", {"i": -1})):
+        r = client.get("/api/v1/systems/search", params={"q": q, "limit": 2,
+                                                         "cursor": codec.encode("search", ["Haven", q], position)})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "cursor", r.text
+    page = codec.encode("page", ["Haven", None], {"a": "Sys", "p": huge, "l": 2})
+    r = client.get("/api/v1/systems", params={"limit": 2, "cursor": page})
+    assert r.status_code == 200, r.text  # the page is served; its number is unknown
+    assert r.json()["page"] is None
