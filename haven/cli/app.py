@@ -513,8 +513,6 @@ def output_file(target: Path) -> OutputTarget:
     def refuse(message: str) -> typer.BadParameter:
         return typer.BadParameter(message, param_hint="'--output'")
 
-    if str(target) in ("", "."):
-        raise refuse(f"{target} is a folder; give the name of the file to write")
     try:
         where = output_target(target)
     except InvalidInput as exc:

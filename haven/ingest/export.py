@@ -35,13 +35,13 @@ import pyarrow.parquet as pq
 
 from haven import __version__
 from haven.errors import InvalidInput, NotFound
-from haven.ingest import tabular
+from haven.ingest.formats import FLAT_FORMATS as FLAT_FORMATS
+from haven.ingest.formats import FLAT_SUFFIXES
 from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
 from haven.outfile import write_output
 from haven.timeutil import now_ms, to_iso
 
 JSON_FORMATS = ("haven-json", "legacy-json")
-FLAT_FORMATS = tabular.FORMATS
 FORMATS = JSON_FORMATS + FLAT_FORMATS
 FORMAT_VERSION = "1.0.0"
 #: Each format's media type and file suffix, for a download.
@@ -52,7 +52,7 @@ DOWNLOADS: dict[str, tuple[str, str]] = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "jsonl": ("application/x-ndjson", "jsonl"),
 }
-_SUFFIXES = {".json": "haven-json", **tabular.SUFFIXES}
+_SUFFIXES = {".json": "haven-json", **FLAT_SUFFIXES}
 
 #: A flat record's columns in file order, each with its Arrow type in a Parquet file.
 #: ``planets``, ``space_station`` and ``extra`` are JSON text in Parquet and CSV.

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from haven.exactjson import ORJSON_INT_MAX, ORJSON_INT_MIN
 from haven.ingest.sources import DupDict
 from haven.model import BODY_TEXT_FIELDS, MoonIn, PlanetIn, StationIn, SystemIn
 
@@ -43,10 +44,6 @@ SYSTEM_LEGACY_ORDER = (
 )
 HAVEN_ONLY_FIELDS = ("glyph", "provenance", "confidence")
 STATION_ORDER = ("name", "x", "y", "z", "race", "sell_percent", "buy_percent")
-
-# orjson (used by the store for extra) handles 64-bit signed and unsigned integers.
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
 
 
 @dataclass
@@ -123,7 +120,7 @@ def check_storable(value: Any, path: str, problems: list[tuple[str, str]]) -> No
         if isinstance(v, bool) or v is None or isinstance(v, str):
             continue
         if isinstance(v, int):
-            if not _INT_MIN <= v <= _INT_MAX:
+            if not ORJSON_INT_MIN <= v <= ORJSON_INT_MAX:
                 problems.append((p, "integer is too large to store (more than 64 bits)"))
         elif isinstance(v, float):
             if not math.isfinite(v):

@@ -125,6 +125,17 @@ def _read_int(text: str) -> int | float:
     return int(text)
 
 
+def _loads_legacy(text: str) -> Any:
+    """Parse with Python's own ``int``; only a file with an integer beyond the digit limit
+    (rare) is parsed again with :func:`_read_int`, a Python call per integer."""
+    try:
+        return json.loads(text, object_pairs_hook=_object_hook)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        return json.loads(text, object_pairs_hook=_object_hook, parse_int=_read_int)
+
+
 def _read_json(path: Path) -> LegacyFile:
     raw = path.read_bytes()
     try:
@@ -138,7 +149,7 @@ def _read_json(path: Path) -> LegacyFile:
     if stripped[0] not in "{[":
         raise _fail(path, "is neither JSON nor a SQLite database; expected a legacy data.json or haven.db")
     try:
-        doc = json.loads(text, object_pairs_hook=_object_hook, parse_int=_read_int)
+        doc = _loads_legacy(text)
     except json.JSONDecodeError as exc:
         raise _fail(path, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:

@@ -29,14 +29,16 @@ from haven.errors import InvalidInput
 from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, RepeatedKey, count_keys, first_value, loads_exactly,
                              needs_exact_reading, read_exactly)
 from haven.ingest import mapping
-from haven.model import BODY_TEXT_FIELDS, MAX_PLANETS, PlanetIn, StationIn, field_path, invalid_from_validation
+from haven.ingest.formats import FLAT_FORMATS, FLAT_SUFFIXES
+from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MAX_PLANETS, PlanetIn, StationIn, field_path,
+                         invalid_from_validation)
 from haven.store.bulk import TEXT_COLUMNS, BulkRowError, Details
 from haven.timeutil import MAX_MS, MIN_MS, parse_ms
 
 __all__ = ["FORMATS", "FileBatch", "detect_format", "read_batches", "total_rows"]
 
-FORMATS = ("parquet", "csv", "jsonl")
-SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = FLAT_FORMATS
+SUFFIXES = FLAT_SUFFIXES
 
 #: File column → loader column.
 ALIASES = {"x": "x_ly", "y": "y_ly", "z": "z_ly", "id": "legacy_id"}
@@ -334,7 +336,7 @@ def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False
         if n and column.null_count == n and target not in REQUIRED:
             continue  # a column with no values says what a missing one says (an export's unused columns)
         if target in DIRECT:
-            if target in ("x_ly", "y_ly", "z_ly", "confidence") and pa.types.is_string(column.type):
+            if target in _NUMBER_TARGETS and pa.types.is_string(column.type):
                 column = _to_float(column, name, fail)
             elif target == "seed" and pa.types.is_string(column.type):
                 column = _to_int(column, name, fail)
@@ -380,8 +382,8 @@ def _drop_seeds_of_given_children(cols: dict[str, Any], details: dict[int, Detai
             continue
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise fail(i, "seed", "must be a whole number")
-        if not 0 <= v <= _INT64_MAX:
-            raise fail(i, "seed", f"must be between 0 and {_INT64_MAX}")
+        if not 0 <= v <= INT64_MAX:
+            raise fail(i, "seed", f"must be between 0 and {INT64_MAX}")
         values[i] = None
     cols["seed"] = values
 
@@ -429,10 +431,15 @@ def _read_json_cell(text: str, row: int, name: str, fail: Callable[..., InvalidI
     try:
         return loads_exactly(text.encode(), what="the cell")
     except RepeatedKey as exc:
-        where = field_path((name, *exc.location, exc.key))
-        raise fail(row, where, f'the key "{exc.key}" appears more than once in one object; write each key once') from None
+        raise _repeated_key(exc, row, name, fail) from None
     except InvalidInput as exc:  # the exact reading's own limits (nesting, digits)
         raise fail(row, name, exc.message) from None
+
+
+def _repeated_key(exc: RepeatedKey, row: int, name: str, fail: Callable[..., InvalidInput]) -> InvalidInput:
+    """The row error for a key repeated in one object of the JSON text in column ``name``."""
+    return fail(row, field_path((name, *exc.location, exc.key)),
+                f'the key "{exc.key}" appears more than once in one object; write each key once')
 
 
 def _failer(b: FileBatch) -> Callable[..., BulkRowError]:
@@ -453,10 +460,6 @@ def _to_float(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInp
         raise _first_uncastable(column, pa.float64(), name, fail, lambda v: f"must be a number, not {v!r}") from None
 
 
-#: The whole numbers a ``seed`` column holds (the loader checks its own range, 0 to 2**63 - 1).
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
 def _to_int(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> pa.ChunkedArray:
     try:
         return pc.cast(column, pa.int64())
@@ -467,8 +470,8 @@ def _to_int(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput
                 whole = int(v)
             except ValueError:
                 return f"must be a whole number, not {v!r}"
-            if not _INT64_MIN <= whole <= _INT64_MAX:
-                return f"must be a whole number between 0 and {_INT64_MAX}, not {v!r}"
+            if not INT64_MIN <= whole <= INT64_MAX:
+                return f"must be a whole number between 0 and {INT64_MAX}, not {v!r}"
             return f"must be a whole number, not {v!r}"
 
         raise _first_uncastable(column, pa.int64(), name, fail, why) from None
@@ -662,8 +665,7 @@ def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
         try:
             parsed = read_exactly(value.encode(), what="the cell")
         except RepeatedKey as exc:
-            raise fail(row, field_path(("extra", *exc.location, exc.key)),
-                       f'the key "{exc.key}" appears more than once in one object; write each key once') from None
+            raise _repeated_key(exc, row, "extra", fail) from None
         except InvalidInput:
             return value  # not JSON: plain text
         reread = True
@@ -673,7 +675,7 @@ def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
         return parsed  # nearly always: no number here can be out of range (the walk below costs µs a row)
     found = first_value(parsed, lambda v: _beyond_int64(v) or _not_finite(v))
     if found is not None:
-        message = ("must be a finite number (NaN and infinity cannot be stored)" if _not_finite(found[0]) else
+        message = (_NOT_FINITE if _not_finite(found[0]) else
                    "is an integer beyond 64 bits, which Haven cannot store exactly; write it as text (in quotes)")
         raise fail(row, field_path(("extra", *found[1])), message)
     return parsed
@@ -700,11 +702,19 @@ def _python_values(column: pa.ChunkedArray | pa.Array, name: str, fail: Callable
 
 def _beyond_int64(value: Any) -> bool:
     """An integer ``extra`` cannot store: the store keeps signed 64-bit integers."""
-    return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
+    return type(value) is int and not INT64_MIN <= value <= INT64_MAX
 
 
 #: Nineteen digits in a row: the shortest integer beyond the signed 64 bits ``extra`` stores.
 _LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+_NOT_FINITE = "must be a finite number (NaN and infinity cannot be stored)"
+
+
+def _holds_floats(t: pa.DataType) -> bool:
+    """Whether values of type ``t`` (nested types looked into) can be floats."""
+    return pa.types.is_floating(t) or any(_holds_floats(t.field(i).type) for i in range(t.num_fields))
 
 
 def _not_finite(value: Any) -> bool:
@@ -715,16 +725,15 @@ def _check_finite(column: pa.ChunkedArray | pa.Array, values: list[Any], name: s
                   fail: Callable[..., InvalidInput]) -> None:
     """Refuse NaN and infinity in a column kept in ``extra`` (JSON has no such numbers: they
     would be stored as null), naming the row and the column or the key inside it."""
-    message = "must be a finite number (NaN and infinity cannot be stored)"
     if pa.types.is_floating(column.type):
         bad = pc.fill_null(pc.invert(pc.is_finite(column)), False)
         if pc.any(bad).as_py():
-            raise fail(pc.index(bad, True).as_py(), name, message)
-    elif pa.types.is_nested(column.type):
+            raise fail(pc.index(bad, True).as_py(), name, _NOT_FINITE)
+    elif _holds_floats(column.type):  # a list or struct with floats inside: walk its rows
         for i, v in enumerate(values):
             found = first_value(v, _not_finite)
             if found is not None:
-                raise fail(i, field_path((name, *found[1])), message)
+                raise fail(i, field_path((name, *found[1])), _NOT_FINITE)
 
 
 # -- nested planets, moons and stations --------------------------------------------------
