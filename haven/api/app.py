@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -73,8 +72,7 @@ class QueryEncodingCheck:
                 else:
                     socket = WebSocket(scope, receive, send)
                     await socket.accept()
-                    await socket.send_text(orjson.dumps(live.error_message(exc)).decode())
-                    await socket.close(code=1008)
+                    await live.refuse(socket, exc)
                 return
             if query is not raw:
                 scope = {**scope, "query_string": query}

@@ -68,7 +68,7 @@ def hierarchy(
 @router.get("/changes", summary="Octree nodes changed since a clock: the live maps' change feed")
 def changes(
     request: Request,
-    since: Annotated[DigitsInt, Query(ge=0, le=2**63 - 1,
+    since: Annotated[DigitsInt, Query(ge=0, le=SQLITE_INT_MAX,
                                         description="The `clock` of the previous answer (0: from the start).")] = 0,
     limit: Annotated[DigitsInt, Query(ge=1, le=5000,
                                         description="Most nodes to list; more changed answers `reset`.")] = 1000,

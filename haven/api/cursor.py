@@ -31,6 +31,7 @@ from typing import Any
 import msgpack
 
 from haven.errors import InvalidInput
+from haven.model import INT64_MAX
 
 SECRET_META_KEY = "cursor_secret"
 MAC_BYTES = 16
@@ -114,7 +115,7 @@ def state_str(data: dict[str, Any], key: str) -> str | None:
 
 #: The integers a cursor may carry (ids, page numbers and sizes): SQLite's and msgpack's
 #: signed 64-bit range, less one so that the next page's number still fits.
-_STATE_INT_MAX = 2**63 - 2
+_STATE_INT_MAX = INT64_MAX - 1
 
 
 def state_int(data: dict[str, Any], key: str) -> int | None:

@@ -52,7 +52,7 @@ from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
 from haven.errors import HavenError, InvalidInput, NotFound, StoreUnavailable
-from haven.model import Coordinate, invalid_from_validation
+from haven.model import INT64_MAX, Coordinate, invalid_from_validation
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 
@@ -103,7 +103,7 @@ def _json_integer(value: Any) -> Any:
 
 
 #: ``since``: a clock from an earlier answer, or none.
-Clock = Annotated[Annotated[int, Field(ge=0, le=2**63 - 1)] | None, BeforeValidator(_json_integer)]
+Clock = Annotated[Annotated[int, Field(ge=0, le=INT64_MAX)] | None, BeforeValidator(_json_integer)]
 
 
 class BoxIn(_Message):
@@ -269,6 +269,13 @@ class _Connection:
             self.listener = None
 
 
+async def refuse(websocket: WebSocket, exc: HavenError) -> None:
+    """Send an accepted socket the error, then close it: 1008 (policy) for bad input or an
+    unknown galaxy, 1013 (try again later) for a store that is not there."""
+    await websocket.send_text(orjson.dumps(error_message(exc)).decode())
+    await websocket.close(code=1008 if isinstance(exc, (InvalidInput, NotFound)) else 1013)
+
+
 @router.websocket("/ws")
 async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
     """Chunk requests and change notifications over one WebSocket (see the module notes)."""
@@ -276,9 +283,8 @@ async def chunk_socket(websocket: WebSocket, galaxy: str | None = None) -> None:
     try:
         name = request_galaxy(websocket, galaxy)
         await to_thread.run_sync(get_store(websocket).galaxy, name)
-    except HavenError as exc:  # a bad or unknown galaxy (1008: policy), or no database (1013: try again later)
-        await websocket.send_text(orjson.dumps(error_message(exc)).decode())
-        await websocket.close(code=1008 if isinstance(exc, (InvalidInput, NotFound)) else 1013)
+    except HavenError as exc:  # a bad or unknown galaxy, or no database
+        await refuse(websocket, exc)
         return
     connection = _Connection(websocket, name)
     try:

@@ -44,7 +44,7 @@ from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import DOWNLOADS, export_stream
 from haven.model import validate_patch, validate_system
-from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page
+from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page, Store
 
 PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX, tags=["v1"])
@@ -202,7 +202,8 @@ END_OF_IDS = SQLITE_INT_MAX
 
 
 def _search(
-    store: Any, galaxy: str, term: str, limit: int, *, after: Any = None, before: Any = None
+    store: Store, galaxy: str, term: str, limit: int, *, after: int | str | None = None,
+    before: int | str | None = None,
 ) -> list[dict[str, Any]]:
     """One read of a search after (or before) a position: a name for short terms, an id otherwise."""
     if len(term) < MIN_SEARCH_CHARS:
@@ -356,8 +357,11 @@ def check_in_galaxy(request: Request, system_id: int, galaxy: str | None) -> Non
 
     A deleted system still belongs to its galaxy (history and undo serve it); ids are never
     reused and systems never change galaxy, so the answer holds for the write that follows."""
-    name = _scoped_galaxy(request, galaxy)
-    if name is not None and get_store(request).system_galaxy(system_id) != name:
+    if not (galaxy and galaxy.strip()):
+        return
+    store, name = get_store(request), request_galaxy(request, galaxy)
+    if store.system_galaxy(system_id) != name:  # one query when it matches (names match exactly)
+        store.galaxy(name)  # an unknown galaxy is a 404 naming ``galaxy``
         raise _not_in(system_id, name)
 
 
@@ -467,7 +471,8 @@ def stats(request: Request, galaxy: Galaxy = None) -> Response:
 
 
 ExportFormat = Literal[EXPORT_FORMATS]  # type: ignore[valid-type]  # the formats `haven export` writes
-#: Media type and file name extension of each export format.
+
+
 def attachment(filename: str) -> str:
     """A ``Content-Disposition`` for a download named after user text: ASCII fallback, UTF-8 name escaped."""
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in filename)

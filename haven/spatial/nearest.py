@@ -193,18 +193,23 @@ class Candidates:
 
 
 def sphere_shells(
-    cube: Cube, sphere: Sphere, found: Candidates, *, expected_systems: float | None = None,
-    density_per_ly3: float | None = None,
+    cube: Cube, sphere: Sphere, found: Candidates, *, density_per_ly3: float | None = None,
 ) -> Iterator[tuple[float, list[Range]]]:
     """Code ranges of a sphere in growing shells, nearest first: ``(bound_ly, ranges)``.
 
-    See :func:`shells`; ``expected_systems`` and ``density_per_ly3`` are its hints.
+    See :func:`shells`; ``density_per_ly3`` (the density around the centre) is its hint.
+    The sphere's estimated content is that density times its volume, when the centre
+    lies in the cube (outside, the density is the nearest edge's and says nothing).
     """
+    expected = None
+    if density_per_ly3 is not None and cube.contains(*sphere.centre_ly):
+        expected = density_per_ly3 * (4 / 3) * math.pi * sphere.radius_ly ** 3
+
     def cover(bound_ly: float, cells_per_axis: int) -> list[Range]:
         return sphere_code_ranges(cube, *sphere.centre_ly, bound_ly, cells_per_axis=cells_per_axis)
 
     return shells(cube, sphere.centre_ly, sphere.radius_ly, cover, found,
-                  expected_systems=expected_systems, density_per_ly3=density_per_ly3)
+                  expected_systems=expected, density_per_ly3=density_per_ly3)
 
 
 def box_shells(

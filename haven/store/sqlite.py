@@ -201,7 +201,6 @@ class SQLiteStore:
         self._writer = threading.RLock()
         self._keys: dict[str, GalaxyKey] = {}
         self._keys_by_id: dict[int, GalaxyKey] = {}
-        self._keys_version: int | None = None  # PRAGMA data_version when the keys were cached
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         self._maintenance: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
@@ -530,9 +529,12 @@ class SQLiteStore:
         """Forget every cached galaxy key once another connection committed (``PRAGMA
         data_version``, a few microseconds): it may have removed a galaxy whose name
         this store still maps to an id (``drop_empty_galaxy`` after a failed import)."""
+        # data_version counts per connection, and each thread has its own: compare with what
+        # this thread's connection said last time, not with another thread's number
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._keys_version:
-            self._keys, self._keys_by_id, self._keys_version = {}, {}, version
+        if version != getattr(self._local, "keys_version", None):
+            self._local.keys_version = version
+            self._keys, self._keys_by_id = {}, {}
 
     def _forget_galaxy(self, galaxy_id: int) -> None:
         """Drop a removed galaxy from the key caches (by name and by id)."""
@@ -673,8 +675,7 @@ class SQLiteStore:
             else:
                 region_id = None
                 row = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()
-                if row is None:  # another process removed it (an import that failed)
-                    self._forget_galaxy(galaxy_id)
+                if row is None:  # another process removed it; the next key lookup sees the commit
                     raise NotFound(f"no galaxy named {galaxy!r}", field="galaxy")
                 total = row[0]
             sql, params = self._page_query(galaxy_id, region_id, after, before, limit, offset)
@@ -1042,10 +1043,7 @@ class SQLiteStore:
         sphere = Sphere((x_ly, y_ly, z_ly), radius_ly)
 
         def shells(cube: Cube, found: Candidates) -> Iterator[tuple[float, list[tuple[int, int]]]]:
-            density = self._density_at(galaxy, cube, sphere.centre_ly)
-            inside = cube.contains(*sphere.centre_ly)  # outside, the estimate below means nothing
-            expected = None if density is None or not inside else density * (4 / 3) * math.pi * radius_ly ** 3
-            return sphere_shells(cube, sphere, found, expected_systems=expected, density_per_ly3=density)
+            return sphere_shells(cube, sphere, found, density_per_ly3=self._density_at(galaxy, cube, sphere.centre_ly))
 
         return self._nearest(galaxy, sphere, shells, limit)
 
