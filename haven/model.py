@@ -97,6 +97,9 @@ def _version(value: Any) -> Any:
 Text = Annotated[Annotated[str, Field(max_length=TEXT_MAX_CHARS)] | None, BeforeValidator(_text_or_none)]
 Coordinate = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 OptionalNumber = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_finite)]
+#: ``confidence``: a JSON number from 0 to 1 (an integer too), or null; ``true`` and ``"0.5"`` are
+#: refused, as the JSONL importer refuses them, not coerced.
+Confidence = Annotated[Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None, BeforeValidator(_finite)]
 Percent = Annotated[Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(_percent)]
 Version = Annotated[Annotated[int, Field(ge=1, le=INT64_MAX)] | None, BeforeValidator(_version)]
 
@@ -220,7 +223,7 @@ class SystemIn(_Input):
     glyph: Text = None
     legacy_id: Text = None
     provenance: Text = None
-    confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
+    confidence: Confidence = None
     extra: Extra = Field(default_factory=dict)
     planets: list[PlanetIn] = Field(default_factory=list, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
@@ -252,7 +255,7 @@ class SystemPatch(_Input):
     attributes: Text = None
     glyph: Text = None
     provenance: Text = None
-    confidence: Annotated[float | None, Field(default=None, ge=0.0, le=1.0)] = None
+    confidence: Confidence = None
     extra: Extra | None = None
     planets: list[PlanetIn] | None = Field(default=None, max_length=MAX_PLANETS)
     space_station: StationIn | None = None

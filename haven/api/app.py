@@ -21,6 +21,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -29,8 +31,9 @@ from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
-from haven.api.common import json_response, utf8_query
-from haven.api.errors import ORIGINAL_METHOD, haven_error_handler, install_error_handlers
+from haven.api.common import json_response, single_values, utf8_query
+from haven.api.errors import (ORIGINAL_METHOD, haven_error_handler, http_error_handler, install_error_handlers,
+                              is_v1_path, route_path)
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY
 from haven.errors import InvalidInput
@@ -50,11 +53,13 @@ def three_js_dir() -> Path | None:
     return candidate if (candidate / "build" / "three.module.js").is_file() else None
 
 
-class QueryEncodingCheck:
-    """Checks every query string before any route reads it (:func:`~haven.api.common.utf8_query`).
+class QueryStringCheck:
+    """Checks every query string before any route reads it.
 
-    A parameter that is not UTF-8 once decoded gets a 400 naming it; on a WebSocket, an
-    error message and close code 1008, as the chunk socket answers a bad galaxy.
+    A parameter that is not UTF-8 once decoded (:func:`~haven.api.common.utf8_query`), or, on
+    ``/api/v1``, a parameter given twice (:func:`~haven.api.common.single_values`), gets a 400
+    naming it; on a WebSocket, an error message and close code 1008, as the chunk socket
+    answers a bad galaxy.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -65,6 +70,8 @@ class QueryEncodingCheck:
             raw = scope.get("query_string", b"")
             try:
                 query = utf8_query(raw)
+                if is_v1_path(route_path(scope)):
+                    single_values(query)
             except InvalidInput as exc:
                 if scope["type"] == "http":
                     response = await haven_error_handler(Request(scope), exc)
@@ -77,6 +84,68 @@ class QueryEncodingCheck:
             if query is not raw:
                 scope = {**scope, "query_string": query}
         await self.app(scope, receive, send)
+
+
+class FixedPathMethods:
+    """A path that routes name literally (``/api/v1/systems/search``) takes only their methods.
+
+    Starlette prefers a route that matches both path and method to one that matches the path
+    alone, so ``DELETE /api/v1/systems/search`` would reach ``DELETE /api/v1/systems/{id}``
+    and be refused as a bad id. Here any other method on such a path is a 405 whose ``Allow``
+    lists the literal routes' methods (``app.state.fixed_paths``), before routing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            methods = getattr(scope["app"].state, "fixed_paths", {}).get(route_path(scope))
+            if methods is not None and scope["method"] not in methods:
+                response = await http_error_handler(Request(scope), StarletteHTTPException(405))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class JSONRefusalCORS(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as every other error is: JSON
+    naming the ``Access-Control-Request-…`` header that asked for what is not allowed
+    (Starlette answers it in plain text)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:  # a preflight
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code >= 400:
+                    refusal = await haven_error_handler(Request(scope), self.refusal(headers))
+                    for name, value in response.headers.items():  # Vary, Access-Control-Allow-…
+                        if name not in ("content-type", "content-length"):
+                            refusal.headers[name] = value
+                    response = refusal
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def refusal(self, headers: Headers) -> InvalidInput:
+        """What a refused preflight asked for that is not allowed, as the error to answer."""
+        method = headers["access-control-request-method"]
+        if method not in self.allow_methods:
+            return InvalidInput(
+                f"Access-Control-Request-Method: another origin may only send {', '.join(self.allow_methods)}, "
+                f"not {method}; writes are same-origin", field="Access-Control-Request-Method")
+        requested = headers.get("access-control-request-headers")
+        if requested is not None and not self.allow_all_headers:
+            for name in (part.strip().lower() for part in requested.split(",")):
+                if name not in self.allow_headers:
+                    return InvalidInput(
+                        f"Access-Control-Request-Headers: another origin may not send the header {name!r}; "
+                        f"it may send {', '.join(self.allow_headers)}", field="Access-Control-Request-Headers")
+        if "access-control-request-private-network" in headers and not self.allow_private_network:
+            return InvalidInput("Access-Control-Request-Private-Network: private network access is not allowed",
+                                field="Access-Control-Request-Private-Network")
+        return InvalidInput(f"the origin {headers['origin']!r} may not send this request", field="Origin")
 
 
 class _HeadersSent(Exception):
@@ -128,10 +197,14 @@ class WebFrontEnd(Mount):
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        path, root = scope["path"], scope.get("root_path", "")
-        if is_api_path(path[len(root):] if root and path.startswith(root) else path):
+        if is_api_path(route_path(scope)):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def served_methods(route: APIRoute) -> set[str]:
+    """The methods a route answers: its own, and ``HEAD`` wherever ``GET`` works (:class:`HeadLikeGet`)."""
+    return route.methods | {"HEAD"} if "GET" in route.methods else set(route.methods)
 
 
 def _openapi_schema(app: FastAPI) -> dict[str, Any]:
@@ -213,14 +286,17 @@ def create_app(
     # 1. errors: one mapping for every route
     install_error_handlers(app)
 
-    # Query strings that are not UTF-8 are refused before any route reads them
-    # (added before CORS, so the refusal carries the CORS headers too).
-    app.add_middleware(QueryEncodingCheck)
+    # Before routing, a method that a literal path does not take is a 405 (FixedPathMethods,
+    # added last, runs first); then query strings that are not UTF-8, and /api/v1 parameters
+    # given twice, are refused before any route reads them. Both are added before CORS, so
+    # their refusals carry the CORS headers too.
+    app.add_middleware(QueryStringCheck)
+    app.add_middleware(FixedPathMethods)
 
     # Reads from any origin (a map exported with `haven map --galaxy` runs from file://,
-    # origin "null"); no credentials, and writes stay same-origin.
+    # origin "null"); no credentials, and writes stay same-origin. A refused preflight is JSON.
     app.add_middleware(
-        CORSMiddleware,
+        JSONRefusalCORS,
         allow_origins=["*"],
         allow_methods=["GET", "HEAD"],
         allow_headers=["If-None-Match"],
@@ -251,11 +327,17 @@ def create_app(
         app.include_router(router)
     # every (path pattern, methods) pair, so a 405 can list all allowed methods (HEAD wherever
     # GET works: HeadLikeGet answers it)
-    app.state.route_methods = [
-        (route.path_regex, route.methods | {"HEAD"} if "GET" in route.methods else route.methods)
-        for route in [*app.routes, *(route for router in routers for route in router.routes)]
+    api_routes = [
+        route for route in [*app.routes, *(route for router in routers for route in router.routes)]
         if isinstance(route, APIRoute)  # app.routes holds /healthz; the routers' routes sit in wrappers there
     ]
+    app.state.route_methods = [(route.path_regex, served_methods(route)) for route in api_routes]
+    # the paths routes name literally, with every method they take there (FixedPathMethods)
+    fixed_paths: dict[str, set[str]] = {}
+    for route in api_routes:
+        if not route.param_convertors:
+            fixed_paths.setdefault(route.path, set()).update(served_methods(route))
+    app.state.fixed_paths = fixed_paths
 
     # 5. ---- web front end ------------------------------------------------------------------
     # Static assets are served from haven/web/static at /static, and that folder's pages

@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from fastapi import Query, Request
@@ -238,6 +238,21 @@ def utf8_query(query: bytes) -> bytes:
             raise InvalidInput(f"{field}: is not valid UTF-8 once decoded (check its %-escapes)",
                                field=field) from None
     return query if query.isascii() else _NON_ASCII.sub(_percent_escape, query)
+
+
+def single_values(query: bytes) -> None:
+    """Every parameter of a (UTF-8 checked) query string appears once: ``?limit=10&limit=20``
+    is a 400 naming ``limit``, not a silent choice of the last value. Names are compared as
+    the routes read them, once decoded (``%6Cimit`` is ``limit``)."""
+    if b"&" not in query:  # one parameter at most: the common case
+        return
+    seen: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            shown = name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS] + "…"
+            raise InvalidInput(f"{shown or 'a parameter without a name'}: is given more than once; send each "
+                               "query parameter once", field=shown or None)
+        seen.add(name)
 
 
 def check_name(name: str, field: str = "name") -> str:

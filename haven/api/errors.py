@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Scope
 
 from haven.errors import Conflict, HavenError, ImportFailed, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import field_path
@@ -91,12 +92,23 @@ def status_for(exc: HavenError) -> int:
     return exc.status if 400 <= exc.status <= 599 else 400
 
 
+def route_path(scope: Scope) -> str:
+    """The path the router matches: the request's path without the app's ``root_path``."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def is_v1_path(path: str) -> bool:
+    """``/api/v1`` and the paths under it: Haven's own API."""
+    return path == "/api/v1" or path.startswith("/api/v1/")
+
+
 def is_legacy_path(path: str) -> bool:
     """``/api/...`` routes other than ``/api/v1/...``, and ``/maps/...``, keep the original error shape."""
     if path.startswith("/maps/"):
         return True
     if path == "/api" or path.startswith("/api/"):
-        return not (path == "/api/v1" or path.startswith("/api/v1/"))
+        return not is_v1_path(path)
     return False
 
 
@@ -157,15 +169,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 
 
 def _allowed_methods(request: Request) -> str | None:
-    """Every method any route serves at this path (the router only reports the first route's)."""
-    table = getattr(request.app.state, "route_methods", None)
-    if not table:
-        return None
-    path = request.scope.get("path", "")
-    methods: set[str] = set()
-    for regex, route_methods in table:
-        if regex.match(path):
-            methods |= set(route_methods)
+    """Every method any route serves at this path (the router only reports the first route's).
+
+    A path that routes name literally (``app.state.fixed_paths``) is theirs alone: the methods
+    of ``/api/v1/systems/{id}`` do not count at ``/api/v1/systems/search``."""
+    path = route_path(request.scope)
+    fixed = getattr(request.app.state, "fixed_paths", {}).get(path)
+    if fixed is not None:
+        methods = set(fixed)
+    else:
+        table = getattr(request.app.state, "route_methods", None) or ()
+        methods = {method for regex, route_methods in table if regex.match(path) for method in route_methods}
     return ", ".join(sorted(methods)) if methods else None
 
 

@@ -52,6 +52,7 @@ from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
 from haven.errors import HavenError, InvalidInput, NotFound, StoreUnavailable
+from haven.exactjson import loads_exactly
 from haven.model import INT64_MAX, Coordinate, invalid_from_validation
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
@@ -143,7 +144,8 @@ class BadMessage(InvalidInput):
 
 
 def parse_message(text: str | None, data: bytes | None) -> _Message:
-    """One client frame as a typed message; :class:`InvalidInput` names what is wrong.
+    """One client frame as a typed message; :class:`InvalidInput` names what is wrong (a key
+    repeated in an object is a :class:`~haven.exactjson.RepeatedKey` naming it).
 
     A message that fails validation raises :class:`BadMessage`, which keeps the
     message's ``id`` (when :func:`usable_id`) so the client can tell which request failed.
@@ -153,8 +155,8 @@ def parse_message(text: str | None, data: bytes | None) -> _Message:
         raise InvalidInput(f"a message must be at most {MAX_MESSAGE_BYTES:,} bytes, not {size:,}", field="message")
     if text is None:
         raise InvalidInput("send messages as JSON text frames, not binary", field="message")
-    try:
-        value = orjson.loads(text)
+    try:  # read as an HTTP body is: a repeated key is an error naming it, integers stay exact
+        value = loads_exactly(text.encode("utf-8", "surrogatepass"), what="the message")
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the message is not valid JSON ({exc})", field="message") from None
     if not isinstance(value, dict):

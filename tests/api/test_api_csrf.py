@@ -68,3 +68,36 @@ def test_a_cross_origin_preflight_for_undo_is_refused(client, created):
     assert r.status_code == 400
     assert "access-control-allow-methods" not in r.headers or "POST" not in r.headers["access-control-allow-methods"]
 
+
+
+@pytest.mark.parametrize("path, method, request_headers, field", [
+    ("/api/v1/systems/1", "DELETE", None, "Access-Control-Request-Method"),
+    ("/api/v1/systems", "POST", "content-type", "Access-Control-Request-Method"),
+    ("/api/v1/systems/1/undo", "POST", None, "Access-Control-Request-Method"),
+    ("/api/v1/systems/1", "GET", "if-none-match, x-token", "Access-Control-Request-Headers"),
+])
+def test_a_refused_preflight_is_a_json_error_naming_what_was_refused(client, store, created, path, method,
+                                                                     request_headers, field):
+    before = dump(store)
+    headers = {**EVIL, "Access-Control-Request-Method": method}
+    if request_headers:
+        headers["Access-Control-Request-Headers"] = request_headers
+    r = client.options(path, headers=headers)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json", r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid" and error["field"] == field
+    assert error["message"].startswith(f"{field}: ") and (method in error["message"] or "x-token" in error["message"])
+    assert r.headers["access-control-allow-methods"] == "GET, HEAD"  # what the browser is told it may do
+    assert dump(store) == before
+
+
+def test_a_refused_preflight_on_a_legacy_route_keeps_the_original_error_shape(client):
+    r = client.options("/api/stats", headers={**EVIL, "Access-Control-Request-Method": "PUT"})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+    assert isinstance(r.json()["error"], str) and "PUT" in r.json()["error"]
+
+
+def test_an_allowed_preflight_is_unchanged(client):
+    r = client.options("/api/v1/chunks/0/0", headers={**EVIL, "Access-Control-Request-Method": "GET",
+                                                      "Access-Control-Request-Headers": "if-none-match"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"

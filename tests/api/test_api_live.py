@@ -94,6 +94,13 @@ def test_a_missing_node_is_an_error_naming_it_and_the_rest_still_come(client, ma
     ('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [-1, 5, 5]}}', "box"),
     ('{"type": "subscribe", "box": {"min_ly": [0, 0], "max_ly": [1, 1, 1]}}', "box.min_ly[2]"),
     ('{"type": "chunk_request", "chunks": [[0, 0]], "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}', "id"),
+    # a key repeated in an object: refused as in an HTTP body, never the last value silently
+    ('{"type": "subscribe", "type": "unsubscribe"}', "type"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "id": 1, "id": 2}', "id"),
+    ('{"type": "chunk_request", "chunks": [[0, 0]], "encoding": "identity", "encoding": "gzip"}', "encoding"),
+    ('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [1, 1, 1], "min_ly": [-9, -9, -9]}}',
+     "box.min_ly"),
+    ('{"type": "subscribe", "since": 0, "s\\u0069nce": 5}', "since"),  # the same key, spelled with an escape
 ])
 def test_bad_messages_answer_an_error_and_the_socket_stays_open(client, map_galaxy, message, field):
     with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
@@ -117,6 +124,18 @@ def test_since_and_box_are_held_to_the_types_of_an_http_body(client, map_galaxy)
         assert receive(ws)["error"]["message"] == "box.max_ly[0]: must be a number, not true/false"
         ws.send_text('{"type": "subscribe", "since": 0, "box": {"min_ly": [-1, -1.5, 0], "max_ly": [1, 1, 1' + "0" * 30 + ']}}')
         assert receive(ws)["type"] == "subscribed"
+
+
+def test_a_repeated_key_is_named_as_the_http_body_parser_names_it(client, map_galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        ws.send_text('{"type": "subscribe", "box": {"min_ly": [0, 0, 0], "max_ly": [1, 1, 1], "max_ly": [2, 2, 2]}}')
+        assert receive(ws)["error"] == {
+            "code": "invalid", "field": "box.max_ly",
+            "message": 'box.max_ly: the key "max_ly" appears more than once in the object at box; send each key once'}
+        ws.send_text('{"type": "subscribe", "type": "subscribe"}')  # even when both say the same
+        assert receive(ws)["error"]["field"] == "type"
+        send(ws, {"type": "subscribe"})
+        assert receive(ws)["type"] == "subscribed"  # the socket is still open
 
 
 @pytest.mark.parametrize("request_id", [7, "tile-batch-3"])

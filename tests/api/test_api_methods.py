@@ -143,6 +143,13 @@ def test_an_unknown_api_path_is_a_json_404_whatever_the_method(site, method, pat
     ("PUT", "/api/stats", "GET, HEAD"),
     ("POST", "/api/systems/Cinderhook", "GET, HEAD"),
     ("DELETE", "/maps/system-1.html", "GET, HEAD"),
+    # literal paths that /systems/{id} would also match: theirs alone, not a 400 for a bad id
+    ("DELETE", "/api/v1/systems/search", "GET, HEAD"),
+    ("PUT", "/api/v1/systems/search?q=cinder", "GET, HEAD"),
+    ("PATCH", "/api/v1/systems/near", "GET, HEAD"),
+    ("DELETE", "/api/v1/systems/box", "GET, HEAD"),
+    ("OPTIONS", "/api/v1/systems/search", "GET, HEAD"),
+    ("DELETE", "/api/systems/visible", "GET, HEAD"),
 ])
 def test_a_known_path_with_another_method_is_405_with_the_right_allow(site, method, path, allow):
     r = site.request(method, path, headers={"content-type": "application/json"}, content=b"{}")
@@ -152,6 +159,26 @@ def test_a_known_path_with_another_method_is_405_with_the_right_allow(site, meth
         message = r.json()["error"]
         message = message if isinstance(message, str) else message["message"]
         assert f"method {method} is not allowed" in message and allow in message
+
+
+def test_every_literal_path_answers_405_for_the_methods_it_lacks(site, store):
+    """Each path the schema lists without a parameter, with each method it does not list."""
+    before = list(store.iter_systems("Haven"))
+    for path, operations in site.get("/openapi.json").json()["paths"].items():
+        if "{" in path:
+            continue
+        allowed = {m.upper() for m in operations} | ({"HEAD"} if "get" in operations else set())
+        for method in {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} - allowed:
+            r = site.request(method, path, headers={"content-type": "application/json"}, content=b"{}")
+            assert r.status_code == 405, (method, path, r.status_code, r.text)
+            assert r.headers["allow"] == ", ".join(sorted(allowed)), (method, path)
+    assert list(store.iter_systems("Haven")) == before
+
+
+def test_ids_still_take_every_method_of_their_route(site):
+    assert site.get("/api/v1/systems/search?q=cinder").status_code == 200
+    assert site.request("PATCH", "/api/v1/systems/abc", json={}).json()["error"]["field"] == "id"
+    assert site.delete("/api/v1/systems/1").status_code == 204
 
 
 def test_the_web_front_end_still_answers_its_own_paths(site):

@@ -337,3 +337,98 @@ def test_undo_restores_a_percentage_stored_before_the_range_was_checked(client, 
     r = client.post(f"/api/v1/systems/{created['id']}/undo")
     assert r.status_code == 200, r.text
     assert client.get(f"/api/v1/systems/{created['id']}").json()["space_station"]["buy_percent"] == -4000
+
+
+# -- 6. number fields take JSON numbers only ---------------------------------------------------
+
+#: Every field of a system, planet, moon or station that holds a number, by its path in a body.
+NUMBER_FIELDS = ("x", "y", "z", "confidence", "planets[0].moons[0].orbit_radius", "planets[0].moons[0].orbit_speed",
+                 "space_station.x", "space_station.y", "space_station.z", "space_station.sell_percent",
+                 "space_station.buy_percent")
+
+
+def _body_with(path: str, raw_value: str) -> str:
+    """A whole system (with a moon and a station) whose field at ``path`` holds ``raw_value`` (JSON text)."""
+    body: dict[str, Any] = {**BASE, "planets": [{"name": "P", "moons": [{"name": "m"}]}],
+                            "space_station": {"name": "S"}}
+    *parents, last = path.replace("[0]", ".0").split(".")
+    target: Any = body
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[last] = "@value@"
+    return orjson.dumps(body).decode().replace('"@value@"', raw_value)
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS)
+@pytest.mark.parametrize("raw_value", ["true", "false", '"0.5"', '"1"'])
+def test_a_number_field_refuses_true_false_and_text(client, store, existing, field, raw_value):
+    """As the JSONL importer does: ``true`` is not 1 and ``"0.5"`` is not 0.5 (confidence took both)."""
+    raw = _body_with(field, raw_value)
+    for method, path in (("POST", "/api/v1/systems"), ("PUT", f"/api/v1/systems/{existing['id']}"),
+                         ("PATCH", f"/api/v1/systems/{existing['id']}")):
+        message = refused(client, store, method, path, raw, field)
+        assert message.startswith(f"{field}: must be a number, not "), (method, message)
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 0.5, None])
+def test_a_confidence_that_is_a_json_number_from_0_to_1_is_kept(client, existing, confidence):
+    r = client.post("/api/v1/systems", json={**BASE, "confidence": confidence})
+    assert r.status_code == 201, r.text
+    assert r.json()["confidence"] == confidence
+    r = client.patch(f"/api/v1/systems/{existing['id']}", json={"confidence": confidence})
+    assert r.status_code == 200 and r.json()["confidence"] == confidence
+
+
+# -- 7. a query parameter is given once ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/api/v1/systems?limit=10&limit=20", "limit"),
+    ("/api/v1/systems?limit=10&limit=10", "limit"),  # the same value twice too: one rule, no guessing
+    ("/api/v1/systems?%6Cimit=10&limit=20", "limit"),  # the same name, spelled with an escape
+    ("/api/v1/systems?region=&region=Euclid", "region"),
+    ("/api/v1/systems/search?q=a&limit=5&q=b", "q"),
+    ("/api/v1/systems/near?x=0&y=0&z=0&radius=1&x=5", "x"),
+    ("/api/v1/stats?galaxy=Haven&galaxy=Haven", "galaxy"),
+    ("/api/v1/chunks/changes?since=0&since=3", "since"),
+    ("/api/v1/systems?cursor&cursor", "cursor"),
+])
+def test_a_repeated_query_parameter_is_400_naming_it(module_client, url, field):
+    err = v1_error(module_client.get(url), 400, field)
+    assert err["message"] == f"{field}: is given more than once; send each query parameter once"
+
+
+def test_a_write_with_a_repeated_parameter_changes_nothing(client, store, existing):
+    before = dump(store)
+    v1_error(client.post("/api/v1/systems?galaxy=Haven&galaxy=Haven", json={**BASE, "name": "Twice"}), 400, "galaxy")
+    v1_error(client.delete(f"/api/v1/systems/{existing['id']}?version=1&version=1"), 400, "version")
+    v1_error(client.patch(f"/api/v1/systems/{existing['id']}?galaxy=Haven&galaxy=Nope", json={"fauna": "x"}),
+             400, "galaxy")
+    assert dump(store) == before
+
+
+def test_parameters_given_once_still_work_and_legacy_routes_are_unchanged(module_client):
+    assert module_client.get("/api/v1/systems?limit=10&region=&prefix=A&galaxy=Haven").status_code == 200
+    assert module_client.get("/api/systems/search?q=a&q=b").status_code == 200  # the original API's rules
+
+
+def test_the_chunk_socket_refuses_a_repeated_parameter(client):
+    with client.websocket_connect("/api/v1/chunks/ws?galaxy=Haven&galaxy=Haven") as ws:
+        ws.send_text('{"type": "subscribe"}')  # answered "subscribed" if the socket had taken the galaxy
+        message = orjson.loads(ws.receive_text())
+        assert message["type"] == "error" and message["error"]["field"] == "galaxy"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert closed.value.code == 1008
+
+
+def test_no_v1_route_takes_a_list_in_its_query(module_client):
+    """Every /api/v1 query parameter holds one value, so refusing repeats loses nothing."""
+    schema = module_client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if path.startswith("/api/v1") and parameter["in"] == "query":
+                    types = [parameter["schema"].get("type"), *(s.get("type") for s in
+                                                                parameter["schema"].get("anyOf", []))]
+                    assert "array" not in types, (path, parameter["name"])
