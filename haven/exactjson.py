@@ -14,6 +14,7 @@ e.g. ``"the body"`` or ``"the line"``) and wrap the errors with their own locati
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,14 @@ from haven.model import field_path
 __all__ = [
     "ORJSON_INT_MAX",
     "ORJSON_INT_MIN",
+    "LongInteger",
     "RepeatedKey",
     "count_keys",
     "first_value",
     "loads_exactly",
     "needs_exact_reading",
     "read_exactly",
+    "sketch",
 ]
 
 #: The integers orjson reads exactly; a literal outside them becomes a float.
@@ -59,6 +62,21 @@ class RepeatedKey(InvalidInput):
         self.key = key
 
 
+class LongInteger(InvalidInput):
+    """A JSON text holds an integer literal of more digits than Python's ``int()`` reads
+    (``sys.get_int_max_str_digits()``, 4,300 by default).
+
+    ``location`` is the integer's path (``("extra", "big")``); ``digits`` its digit count.
+    Only text orjson refused can hold one (orjson reads such a literal as infinity and
+    refuses it), so only a caller that reads such text again meets this error.
+    """
+
+    def __init__(self, message: str, *, location: tuple[Any, ...], digits: int) -> None:
+        super().__init__(message, field=field_path(location) or "body")
+        self.location = location
+        self.digits = digits
+
+
 def count_keys(value: Any, *, max_depth: int | None = None, what: str = "the body") -> int:
     """How many keys the objects of a parsed JSON value hold (a repeated key counts once:
     the parser kept one of them). Iterative, so any depth is walked; with ``max_depth``,
@@ -80,20 +98,27 @@ def count_keys(value: Any, *, max_depth: int | None = None, what: str = "the bod
     return keys
 
 
-def needs_exact_reading(raw: bytes, keys: int) -> bool:
+def sketch(raw: bytes) -> bytes:
+    """``raw`` with every digit as ``0`` and every JSON whitespace as a space (one pass): then a
+    plain search finds a run of digits, ``b"0" * 19 in sketch(raw)``."""
+    return raw.translate(_SKETCH)
+
+
+def needs_exact_reading(raw: bytes, keys: int, *, sketched: bytes | None = None) -> bool:
     """Whether valid JSON ``raw``, whose parse kept ``keys`` object keys, may hold an
     integer beyond 64 bits or repeat a key in one object (``False`` is a proof of neither).
+    ``sketched``: ``sketch(raw)``, if the caller made it for its own searches.
 
     Each key in the text is followed by a ``:`` and, when no space comes before that
     colon, directly by ``":``; colons inside strings only add to those counts. So when
     either count equals ``keys``, the parser dropped no repeated key.
     """
-    sketch = raw.translate(_SKETCH)
-    if _LONG_DIGIT_RUN in sketch or _LONG_NEGATIVE_RUN in sketch:
+    sketched = sketch(raw) if sketched is None else sketched
+    if _LONG_DIGIT_RUN in sketched or _LONG_NEGATIVE_RUN in sketched:
         return True
-    if sketch.count(b":") == keys:
+    if sketched.count(b":") == keys:
         return False
-    return sketch.count(b'":') != keys or b" :" in sketch
+    return sketched.count(b'":') != keys or b" :" in sketched
 
 
 class _RepeatedKeys(dict):  # type: ignore[type-arg]
@@ -103,7 +128,11 @@ class _RepeatedKeys(dict):  # type: ignore[type-arg]
 
 
 def first_value(data: Any, match: Callable[[Any], bool]) -> tuple[Any, tuple[Any, ...]] | None:
-    """The first value of ``data`` (in document order) that ``match`` accepts, with its location."""
+    """The first value of ``data`` (in document order) that ``match`` accepts, with its location.
+
+    Dicts, lists and tuples are looked into (Arrow gives a map cell as a list of
+    ``(key, value)`` tuples, which JSON stores as two-item lists).
+    """
     stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
         item, loc = stack.pop()
@@ -111,7 +140,7 @@ def first_value(data: Any, match: Callable[[Any], bool]) -> tuple[Any, tuple[Any
             return item, loc
         if isinstance(item, dict):
             stack.extend((v, loc + (k,)) for k, v in reversed(item.items()))
-        elif isinstance(item, list):
+        elif isinstance(item, (list, tuple)):  # a tuple: an Arrow map entry, (key, value)
             stack.extend((v, loc + (i,)) for i, v in reversed(list(enumerate(item))))
     return None
 
@@ -129,9 +158,25 @@ def _repeated_key_error(data: Any, what: str) -> RepeatedKey:
 
 
 def read_exactly(raw: bytes, *, what: str = "the body") -> Any:
-    """The slow, exact reading of JSON text orjson already accepted: integers of any size
-    stay integers (the caller decides what fits), and a repeated key is a
-    :class:`RepeatedKey` error. ``what`` names the text in messages (``"the line"``)."""
+    """The slow, exact reading of JSON text: integers of any size stay integers (the caller
+    decides what fits), and a repeated key is a :class:`RepeatedKey` error. ``what`` names
+    the text in messages (``"the line"``).
+
+    Meant for text orjson accepted; text it refused may be read too (to tell 1e400 or
+    NaN from text that is not JSON), and there an integer too long for ``int()`` is a
+    :class:`LongInteger` error naming it.
+    """
+    try:
+        text = raw.decode("utf-8")
+        return _read(text, what, int)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # not expected after orjson's parse
+        raise InvalidInput(f"{what} is not valid JSON ({exc})", field="body") from None
+    except ValueError:  # an integer literal longer than int() reads: only in text orjson refused
+        raise _long_integer_error(text, what) from None
+
+
+def _read(text: str, what: str, parse_int: Callable[[str], Any]) -> Any:
+    """``json.loads`` with every key seen: a repeated one is a :class:`RepeatedKey` error."""
     repeats = False
 
     def keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -149,13 +194,41 @@ def read_exactly(raw: bytes, *, what: str = "the body") -> Any:
             seen.add(key)
         return marked
 
-    try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=keep_repeats)
-    except (ValueError, RecursionError) as exc:  # not expected after orjson's parse; still a clear error
-        raise InvalidInput(f"{what} is not valid JSON ({exc})", field="body") from None
+    data = json.loads(text, object_pairs_hook=keep_repeats, parse_int=parse_int)
     if repeats:
         raise _repeated_key_error(data, what)
     return data
+
+
+class _Digits(str):
+    """An integer literal too long for ``int()``, kept as its text so that it can be named."""
+
+
+def _int_or_digits(literal: str) -> int | _Digits:
+    limit = sys.get_int_max_str_digits()
+    if limit and len(literal) - literal.startswith("-") > limit:
+        return _Digits(literal)
+    return int(literal)
+
+
+def _long_integer_error(text: str, what: str) -> InvalidInput:
+    """The error for JSON text that ``int()``'s digit limit stopped (an error path only):
+    :class:`LongInteger` naming the first such integer, :class:`RepeatedKey` if a key
+    repeats, or "not valid JSON" when the text, read past that limit, is not JSON at
+    all (it may end before its object does)."""
+    try:
+        data = _read(text, what, _int_or_digits)
+    except RepeatedKey as exc:
+        return exc
+    except (ValueError, RecursionError) as exc:
+        return InvalidInput(f"{what} is not valid JSON ({exc})", field="body")
+    found = first_value(data, lambda v: type(v) is _Digits)
+    if found is None:  # not expected: the first reading stopped at such an integer
+        return InvalidInput(f"{what} is not valid JSON (an integer of too many digits)", field="body")
+    literal, loc = found
+    digits = len(literal) - literal.startswith("-")
+    return LongInteger(f"{field_path(loc) or what}: is an integer of {digits} digits, beyond 64 bits; "
+                       "send it as text (in quotes)", location=loc, digits=digits)
 
 
 def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:

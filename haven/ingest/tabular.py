@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from haven.errors import InvalidInput
-from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, RepeatedKey, count_keys, first_value, loads_exactly,
-                             needs_exact_reading, read_exactly)
+from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, LongInteger, RepeatedKey, count_keys, first_value,
+                             loads_exactly, needs_exact_reading, read_exactly, sketch)
 from haven.ingest import mapping
 from haven.ingest.formats import FLAT_FORMATS, FLAT_SUFFIXES
 from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MAX_PLANETS, PlanetIn, StationIn, field_path,
@@ -603,7 +603,7 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
     for k, v in columns.items():
         if isinstance(v, (pa.ChunkedArray, pa.Array)):
             values[k] = _python_values(v, k, fail)
-            _check_finite(v, values[k], k, fail)
+            _check_numbers(v, values[k], k, fail)
         else:
             values[k] = list(v)
     if "extra" in values:
@@ -661,11 +661,13 @@ def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
     reread = False
     try:
         parsed = _read_json_cell(value, row, "extra", fail)
-    except orjson.JSONDecodeError:  # maybe numbers orjson cannot hold (1e400, NaN): read it again to tell
+    except orjson.JSONDecodeError:  # maybe numbers orjson cannot hold (1e400, NaN, 5,000 digits): read it again
         try:
             parsed = read_exactly(value.encode(), what="the cell")
         except RepeatedKey as exc:
             raise _repeated_key(exc, row, "extra", fail) from None
+        except LongInteger as exc:  # more digits than int() reads: beyond 64 bits all the same
+            raise fail(row, field_path(("extra", *exc.location)), _BEYOND_INT64_IN_TEXT) from None
         except InvalidInput:
             return value  # not JSON: plain text
         reread = True
@@ -675,8 +677,7 @@ def _extra_cell(value: Any, row: int, fail: Callable[..., InvalidInput]) -> Any:
         return parsed  # nearly always: no number here can be out of range (the walk below costs µs a row)
     found = first_value(parsed, lambda v: _beyond_int64(v) or _not_finite(v))
     if found is not None:
-        message = (_NOT_FINITE if _not_finite(found[0]) else
-                   "is an integer beyond 64 bits, which Haven cannot store exactly; write it as text (in quotes)")
+        message = _NOT_FINITE if _not_finite(found[0]) else _BEYOND_INT64_IN_TEXT
         raise fail(row, field_path(("extra", *found[1])), message)
     return parsed
 
@@ -705,35 +706,119 @@ def _beyond_int64(value: Any) -> bool:
     return type(value) is int and not INT64_MIN <= value <= INT64_MAX
 
 
-#: Nineteen digits in a row: the shortest integer beyond the signed 64 bits ``extra`` stores.
-_LONG_NUMBER = re.compile(r"[0-9]{19}")
+#: The fewest digits an integer beyond the signed 64 bits ``extra`` stores can have (19).
+_INT64_DIGITS = len(str(INT64_MAX))
+#: That many digits in a row: in text, and in a :func:`~haven.exactjson.sketch` of JSON bytes.
+_LONG_NUMBER = re.compile(f"[0-9]{{{_INT64_DIGITS}}}")
+_LONG_RUN = b"0" * _INT64_DIGITS
+_INT64_MAX_TEXT = str(INT64_MAX).encode()
 
+#: Why an integer in ``extra`` is refused; each format adds how to give it instead.
+_BEYOND_INT64 = "is an integer beyond 64 bits, which Haven cannot store exactly"
+_BEYOND_INT64_IN_TEXT = f"{_BEYOND_INT64}; write it as text (in quotes)"  # JSON text in a CSV or Parquet cell
+_BEYOND_INT64_IN_LINE = f"{_BEYOND_INT64}; send it as text (in quotes)"  # a JSONL line
+_BEYOND_INT64_IN_COLUMN = (f"{_BEYOND_INT64} (a signed 64-bit integer holds at most {INT64_MAX}); "
+                           "write it as text (a string column)")  # a Parquet unsigned integer
 
 _NOT_FINITE = "must be a finite number (NaN and infinity cannot be stored)"
 
 
-def _holds_floats(t: pa.DataType) -> bool:
-    """Whether values of type ``t`` (nested types looked into) can be floats."""
-    return pa.types.is_floating(t) or any(_holds_floats(t.field(i).type) for i in range(t.num_fields))
+def _holds(t: pa.DataType, kind: Callable[[pa.DataType], bool]) -> bool:
+    """Whether values of type ``t`` can be of a type ``kind`` accepts (lists, structs and maps looked into)."""
+    return kind(t) or any(_holds(t.field(i).type, kind) for i in range(t.num_fields))
 
 
 def _not_finite(value: Any) -> bool:
     return type(value) is float and not math.isfinite(value)
 
 
-def _check_finite(column: pa.ChunkedArray | pa.Array, values: list[Any], name: str,
+def _above_int64(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    return pc.greater(array, pa.scalar(INT64_MAX, pa.uint64()))
+
+
+#: Numbers a column kept in ``extra`` must not hold, as (the Arrow types that can hold
+#: them, their mask over such an array, the test of one Python value, the message):
+#: NaN and infinity (JSON has no such numbers: they would be stored as null), and an
+#: unsigned integer above 2**63 - 1 (``extra`` keeps signed 64-bit integers).
+_UNSTORABLE_NUMBERS = (
+    (pa.types.is_floating, lambda a: pc.invert(pc.is_finite(a)), _not_finite, _NOT_FINITE),
+    (pa.types.is_uint64, _above_int64, _beyond_int64, _BEYOND_INT64_IN_COLUMN),
+)
+
+
+def _check_numbers(column: pa.ChunkedArray | pa.Array, values: list[Any], name: str,
+                   fail: Callable[..., InvalidInput]) -> None:
+    """Refuse the numbers of :data:`_UNSTORABLE_NUMBERS` in a column kept in ``extra``, naming
+    the row and the column or the place inside it (``readings[1]``, ``extra.m``; a map cell
+    is a list of ``(key, value)`` tuples, so ``scores[1][1]`` is its second entry's value).
+
+    Only a column whose type can hold such a number is looked at: a flat one by Arrow; a
+    list, struct or map one by Arrow over its child arrays, and its rows (``values``) are
+    walked only when that finds one, to name where it is.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    for kind, mask, bad, message in _UNSTORABLE_NUMBERS:
+        if kind(column.type):
+            _refuse_first(mask(column), name, message, fail)
+        elif _holds(column.type, kind) and any(_may_hold(c, kind, mask) for c in chunks):
+            for i, v in enumerate(values):
+                found = first_value(v, bad)
+                if found is not None:
+                    raise fail(i, field_path((name, *found[1])), message)
+
+
+def _may_hold(array: pa.Array, kind: Callable[[pa.DataType], bool], mask: Callable[[Any], Any]) -> bool:
+    """Whether ``array`` may hold, at any depth, a value of a type ``kind`` accepts that ``mask``
+    marks; False is a proof it holds none. Child arrays are looked at whole (values under a
+    null or sliced off too), so True only means the rows must be walked to be sure."""
+    t = array.type
+    if kind(t):
+        return bool(pc.any(pc.fill_null(mask(array), False)).as_py())
+    if pa.types.is_struct(t):
+        children = [array.field(i) for i in range(t.num_fields)]
+    elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_map(t):
+        children = [array.values]  # a map's values: its (key, value) entries, a struct
+    else:
+        return _holds(t, kind)  # another nested type (a union, say): the walk decides
+    return any(_may_hold(c, kind, mask) for c in children)
+
+
+def _refuse_first(bad: pa.ChunkedArray | pa.Array, name: str, message: str,
                   fail: Callable[..., InvalidInput]) -> None:
-    """Refuse NaN and infinity in a column kept in ``extra`` (JSON has no such numbers: they
-    would be stored as null), naming the row and the column or the key inside it."""
-    if pa.types.is_floating(column.type):
-        bad = pc.fill_null(pc.invert(pc.is_finite(column)), False)
-        if pc.any(bad).as_py():
-            raise fail(pc.index(bad, True).as_py(), name, _NOT_FINITE)
-    elif _holds_floats(column.type):  # a list or struct with floats inside: walk its rows
-        for i, v in enumerate(values):
-            found = first_value(v, _not_finite)
+    """The error for the first row ``bad`` marks (null is not bad), if any."""
+    bad = pc.fill_null(bad, False)
+    if pc.any(bad).as_py():
+        raise fail(pc.index(bad, True).as_py(), name, message)
+
+
+def _above_int64_digits(raw: bytes) -> bool:
+    """Whether JSON text ``raw`` holds a run of digits above 2**63 - 1: only such text can hold
+    an integer ``extra`` cannot store. A 19-digit seed (at most 2**63 - 1, and common) is not
+    one, so its line is not walked."""
+    sketched = sketch(raw)
+    start = sketched.find(_LONG_RUN)
+    while start != -1:
+        end = start + _INT64_DIGITS
+        if sketched[end:end + 1] == b"0" or raw[start:end] > _INT64_MAX_TEXT:  # as numbers: both of 19 digits
+            return True  # 20 digits or more, or 19 above the limit
+        start = sketched.find(_LONG_RUN, end)
+    return False
+
+
+def _check_line_extras(extra: dict[str, list[Any]], long_lines: list[tuple[int, bytes]],
+                       fail: Callable[..., InvalidInput]) -> None:
+    """Refuse an integer of a JSONL line's extra fields that ``extra`` cannot store: orjson reads
+    integers up to 2**64 - 1 exactly, the store keeps signed 64 bits. Names the line and the
+    key (``extra.KEY`` inside an ``extra`` object). Only ``long_lines``, the (system, line)
+    pairs whose line holds 19 digits in a row, can hold one, and of those only the lines
+    with digits above 2**63 - 1 (:func:`_above_int64_digits`) have their values walked."""
+    for i, raw in long_lines:
+        if not _above_int64_digits(raw):
+            continue
+        for key, values in extra.items():
+            found = first_value(values[i], _beyond_int64)
             if found is not None:
-                raise fail(i, field_path((name, *found[1])), _NOT_FINITE)
+                raise fail(i, field_path((key, *found[1])), _BEYOND_INT64_IN_LINE)
 
 
 # -- nested planets, moons and stations --------------------------------------------------
@@ -821,6 +906,7 @@ def _jsonl_batch(path: Path, index: int, lines: list[tuple[int, bytes]], skipped
 def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> None:
     systems: list[dict[str, Any]] = []
     system_lines: list[int] = []
+    long_lines: list[tuple[int, bytes]] = []  # (system, line) with 19 digits in a row
     attach_raw: list[tuple[int, dict[str, Any]]] = []
     for line_no, raw in lines:
         where = f"{path.name} line {line_no}"
@@ -828,7 +914,8 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
             d = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise _line_error(b, where, None, f"not valid JSON ({exc})") from None
-        if needs_exact_reading(raw, count_keys(d)):  # rare: read again, integers exact, repeated keys seen
+        sketched = sketch(raw)  # one look at the bytes for both questions below
+        if needs_exact_reading(raw, count_keys(d), sketched=sketched):  # rare: read again, integers exact, keys seen
             try:
                 d = read_exactly(raw, what="the line")
             except RepeatedKey as exc:
@@ -840,6 +927,8 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         if "name" not in d and any(k in d for k in NESTED):
             attach_raw.append((line_no, d))
         else:
+            if _LONG_RUN in sketched:
+                long_lines.append((len(systems), raw))
             systems.append(d)
             system_lines.append(line_no)
     labels = [f"{path.name} line {n}" for n in system_lines] + [f"{path.name} line {n}" for n, _ in attach_raw]
@@ -888,6 +977,7 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                                              lambda p, m, i=i: fail(i, p, m))
         _drop_seeds_of_given_children(cols, b.details, fail)
         if extra:
+            _check_line_extras(extra, long_lines, fail)
             cols["extra"] = _extras(extra, n, fail)
         b.columns = cols
     else:
@@ -946,9 +1036,7 @@ def _check_line_integers(b: FileBatch, where: str, d: dict[str, Any]) -> None:
         found = first_value(value, _beyond_64_bits)
         if found is not None:
             field = field_path((key, *found[1]))
-            raise _line_error(b, where, field,
-                              f"{field}: is an integer beyond 64 bits, which Haven cannot store exactly; "
-                              "send it as text (in quotes)")
+            raise _line_error(b, where, field, f"{field}: {_BEYOND_INT64_IN_LINE}")
 
 
 def _first_failing(n: int, prefix_ok: Callable[[int], bool]) -> int:

@@ -454,6 +454,10 @@ def test_csv_planets_json_is_read_exactly_or_refused(store, tmp_path, cell, fiel
     ("score", pa.array([None, float("-inf")], pa.float32()), "score"),
     ("readings", pa.array([[1.0], [2.0, float("inf")]]), "readings[1]"),
     ("extra", pa.array([{"m": 1.0}, {"m": float("nan")}]), "extra.m"),
+    # a map cell comes as (key, value) tuples and is stored as [[key, value], …]
+    ("scores", pa.array([[("a", 1.0)], [("a", 2.0), ("b", float("nan"))]], pa.map_(pa.string(), pa.float64())),
+     "scores[1][1]"),
+    ("scores", pa.array([None, [("a", float("inf"))]], pa.map_(pa.string(), pa.float32())), "scores[0][1]"),
 ])
 def test_parquet_nan_and_infinity_in_extra_are_refused_naming_the_column(store, tmp_path, column, value, field):
     """JSON has no NaN or infinity: stored, they would come back as null."""
@@ -465,6 +469,34 @@ def test_parquet_nan_and_infinity_in_extra_are_refused_naming_the_column(store, 
         f"nan.parquet row 2: {field}: must be a finite number (NaN and infinity cannot be stored)")
     assert exc.value.field == field
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+@pytest.mark.parametrize("column, value, field", [
+    ("count", pa.array([1, 2**63], pa.uint64()), "count"),
+    ("count", pa.array([None, 2**64 - 1], pa.uint64()), "count"),
+    ("counts", pa.array([[1], [2, 2**63]], pa.list_(pa.uint64())), "counts[1]"),
+    ("extra", pa.array([{"n": 1}, {"n": 2**63}], pa.struct([("n", pa.uint64())])), "extra.n"),
+    ("tally", pa.array([[("a", 1)], [("b", 2**63)]], pa.map_(pa.string(), pa.uint64())), "tally[0][1]"),
+])
+def test_parquet_uint64_above_2_63_in_extra_names_its_column_and_row(store, tmp_path, column, value, field):
+    """``extra`` keeps signed 64-bit integers, as CSV, JSONL and the API say: the error names
+    the column (or the place inside it) and the row, not ``extra``."""
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0], column: value})
+    pq.write_table(table, tmp_path / "u64.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "u64.parquet")
+    assert str(exc.value).startswith(f"u64.parquet row 2: {field}: is an integer beyond 64 bits")
+    assert exc.value.field == field
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_uint64_up_to_2_63_minus_1_is_kept(store, tmp_path):
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "count": pa.array([2**63 - 1, None], pa.uint64())})
+    pq.write_table(table, tmp_path / "u64.parquet")
+    bulk_import(store, GALAXY, tmp_path / "u64.parquet")
+    assert store.system_by_name(GALAXY, "A")["extra"] == {"count": 2**63 - 1}
+    assert not store.system_by_name(GALAXY, "B")["extra"]
 
 
 def test_parquet_whole_numbers_beyond_2_53_in_coordinates_get_the_range_error(store, tmp_path):
@@ -520,6 +552,9 @@ def test_jsonl_lines_may_spell_an_axis_either_way_but_not_both(store, tmp_path):
     ('{"a": 1e400}', "extra.a", "must be a finite number"),
     ('{"a": [NaN]}', "extra.a[0]", "must be a finite number"),
     ('{"a": ' + "9" * 400 + "}", "extra.a", "is an integer beyond 64 bits"),
+    # more digits than Python's int() reads (4,300 by default): not kept as text either
+    ('{"a": ' + "9" * 4301 + "}", "extra.a", "is an integer beyond 64 bits"),
+    ('{"n": "x", "a": [1, -' + "9" * 5000 + "]}", "extra.a[1]", "is an integer beyond 64 bits"),
 ])
 def test_csv_extra_objects_with_numbers_json_cannot_hold_are_refused(store, tmp_path, cell, field, message):
     path = tmp_path / "odd.csv"
@@ -527,7 +562,28 @@ def test_csv_extra_objects_with_numbers_json_cannot_hold_are_refused(store, tmp_
     with pytest.raises(BulkRowError) as exc:
         bulk_import(store, GALAXY, path)
     assert str(exc.value).startswith(f"odd.csv row 1: {field}: {message}")
+    assert exc.value.field == field
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_parquet_string_extra_with_an_integer_of_thousands_of_digits_is_refused(store, tmp_path):
+    table = pa.table({"name": ["A", "B"], "x": [1.0, 2.0], "y": [0.0, 0.0], "z": [0.0, 0.0],
+                      "extra": ['{"ok": 1}', '{"big": ' + "9" * 4301 + "}"]})
+    pq.write_table(table, tmp_path / "digits.parquet")
+    with pytest.raises(BulkRowError) as exc:
+        bulk_import(store, GALAXY, tmp_path / "digits.parquet")
+    assert str(exc.value).startswith("digits.parquet row 2: extra.big: is an integer beyond 64 bits")
+    assert exc.value.field == "extra.big"
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_csv_extra_text_that_is_not_json_is_kept_whatever_its_digits(store, tmp_path):
+    """Only a JSON object is read as extra fields: a cut-off one stays text, long digits or not."""
+    cell = '{"a": ' + "9" * 4301
+    path = tmp_path / "cut.csv"
+    _write_csv(path, {"name": "A", "x": "1", "y": "0", "z": "0", "extra": cell})
+    bulk_import(store, GALAXY, path)
+    assert store.system_by_name(GALAXY, "A")["extra"] == {"extra": cell}
 
 
 def test_nul_in_a_text_column_is_refused(store, tmp_path):

@@ -45,6 +45,36 @@ def test_an_integer_beyond_64_bits_is_refused_naming_line_and_field(store, tmp_p
     assert _nothing_written(store)
 
 
+@pytest.mark.parametrize(
+    "line, field",
+    [
+        ('{"name":"E","x":1,"y":2,"z":3,"extra":{"big":9223372036854775808}}', "extra.big"),
+        ('{"name":"E","x":1,"y":2,"z":3,"extra":{"n":"x","big":[1,18446744073709551615]}}', "extra.big[1]"),
+        ('{"name":"E","x":1,"y":2,"z":3,"big":9999999999999999999}', "big"),
+        ('{"name":"E","x":1,"y":2,"z":3,"seed":9223372036854775807,"v":{"w":9223372036854775808}}', "v.w"),
+    ],
+)
+def test_an_integer_above_2_63_minus_1_in_extra_is_refused_as_csv_and_parquet_refuse_it(store, tmp_path, line,
+                                                                                        field):
+    """orjson reads integers up to 2**64 - 1 exactly, but ``extra`` keeps signed 64 bits."""
+    ok = '{"name":"Fine","x":0,"y":0,"z":0,"extra":{"top":9223372036854775807}}'
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, _jsonl(tmp_path, ok, line))
+    assert info.value.message.startswith(f"s.jsonl line 2: {field}: is an integer beyond 64 bits, which Haven "
+                                         "cannot store exactly; send it as text (in quotes)")
+    assert info.value.field == field
+    assert _nothing_written(store)
+
+
+def test_signed_64_bit_integers_in_extra_are_kept_beside_a_19_digit_seed(store, tmp_path):
+    line = ('{"name":"K","x":1,"y":2,"z":3,"seed":9223372036854775807,"n":9223372036854775807,'
+            '"extra":{"top":9223372036854775807,"low":-9223372036854775808,"text":"92233720368547758089"}}')
+    bulk_import(store, GALAXY, _jsonl(tmp_path, line))
+    assert store.system_by_name(GALAXY, "K")["extra"] == {
+        "n": 9223372036854775807, "top": 9223372036854775807, "low": -9223372036854775808,
+        "text": "92233720368547758089"}
+
+
 def test_integers_that_fit_and_long_numbers_elsewhere_are_kept_exactly(store, tmp_path):
     lines = [
         '{"id":"123456789012345678901234","name":"Text id","x":1,"y":2,"z":3,'
