@@ -123,7 +123,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Answer an error in the shape the route family expects."""
-    if is_legacy_path(request.scope.get("path", "")):
+    if is_legacy_path(route_path(request.scope)):
         body: dict[str, Any] = {"error": message}
     else:
         detail: dict[str, Any] = {"code": code, "message": message, "field": field}

@@ -159,6 +159,10 @@ def parse_message(text: str | None, data: bytes | None) -> _Message:
         value = loads_exactly(text.encode("utf-8", "surrogatepass"), what="the message")
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the message is not valid JSON ({exc})", field="message") from None
+    except InvalidInput as exc:
+        if exc.field != "body":
+            raise
+        raise InvalidInput(exc.message, field="message") from None  # the exact reader's name for the whole text
     if not isinstance(value, dict):
         raise InvalidInput("a message must be a JSON object", field="message")
     kind = value.get("type")

@@ -265,3 +265,13 @@ def test_a_real_server_pushes_writes_made_by_another_process(tmp_path):
             assert orjson.loads(ws.recv(timeout=10))["error"]["field"] == "message"
     finally:
         writer.close()
+
+
+def test_a_message_too_deep_for_the_exact_reader_is_named_as_the_message(client, map_galaxy):
+    # Valid JSON (orjson reads it), but the exact reader that looks for the repeated key gives up.
+    deep = "[" * 1000 + '{"a": 1, "a": 2}' + "]" * 1000
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        ws.send_text('{"type": "subscribe", "x": ' + deep + "}")
+        assert receive(ws)["error"]["field"] == "message"
+        send(ws, {"type": "subscribe"})
+        assert receive(ws)["type"] == "subscribed"

@@ -215,3 +215,14 @@ def test_a_real_server_answers_head(tmp_path):
         missing = httpx.put(base + "/api/v1/nonexistent", json={})
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert httpx.get(base + "/healthz").json()["total_systems"] == 30  # still serving
+
+
+def test_an_app_mounted_under_a_prefix_keeps_the_original_error_shape_on_legacy_routes(store, web):
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    parent = Starlette(routes=[Mount("/haven", app=create_app(store, static_dir=web))])
+    with TestClient(parent, raise_server_exceptions=False) as c:
+        legacy = c.delete("/haven/api/stats")
+        assert legacy.status_code == 405 and isinstance(legacy.json()["error"], str)
+        assert c.delete("/haven/api/v1/systems/search").json()["error"]["code"]  # Haven's own shape under /api/v1
