@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import time
 import urllib.parse
 from types import TracebackType
 from typing import Any
 
 import orjson
+
+#: A connection idle this long is replaced before the next request: uvicorn closes idle
+#: keep-alive connections after 5 s, and a write that met the close could not be resent.
+IDLE_REOPEN_S = 2.0
 
 
 class LeanResponse:
@@ -41,13 +46,16 @@ class LeanResponse:
 class LeanClient:
     """Requests to one server (``http://host:port``) over one keep-alive connection."""
 
-    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout_s: float = 60.0,
+                 idle_reopen_s: float = IDLE_REOPEN_S) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"base_url must be http://host:port, not {base_url!r}")
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
         self._headers = dict(headers or {})
         self._answered = 0  # responses read on the current connection
+        self._idle_reopen_s = idle_reopen_s
+        self._last_answer = 0.0  # time.monotonic() of the last response read
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None) -> LeanResponse:
@@ -59,6 +67,11 @@ class LeanClient:
         if json is not None:
             body = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
+        if self._answered and time.monotonic() - self._last_answer > self._idle_reopen_s:
+            # The server may be closing this idle connection right now, and a request that
+            # meets the close could not be sent again safely: start on a new one instead.
+            self._conn.close()
+            self._answered = 0
         reused = self._answered > 0
         try:
             self._conn.request(method, path, body=body, headers=headers)
@@ -75,6 +88,7 @@ class LeanClient:
             response = self._conn.getresponse()
         content = response.read()
         self._answered += 1
+        self._last_answer = time.monotonic()
         if response.getheader("Content-Encoding") == "gzip":
             content = gzip.decompress(content)
         return LeanResponse(response.status, response.headers, content)

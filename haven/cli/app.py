@@ -696,7 +696,7 @@ def bench(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where haven-N.db is built (or reused when N and seed match).")
     ] = Path("bench-data"),
-    calls: Annotated[int, typer.Option(min=1, max=10_000, help="Timed calls per operation.")] = 30,
+    calls: Annotated[int, typer.Option(min=1, max=10_000, help="Timed calls per operation.")] = 200,
     http: Annotated[bool, typer.Option("--http/--no-http", help="Also time the operations over HTTP (uvicorn).")] = True,
     import_rate: Annotated[
         bool, typer.Option("--import-rate/--no-import-rate",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,9 +48,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
-def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+class _ImpatientHandler(_Handler):
+    timeout = 0.3  # closes a keep-alive connection idle this long, as uvicorn does after 5 s
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -57,6 +61,16 @@ def base_url() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture()
+def base_url() -> Iterator[str]:
+    yield from _serve(_Handler)
+
+
+@pytest.fixture()
+def impatient_url() -> Iterator[str]:
+    yield from _serve(_ImpatientHandler)
 
 
 def test_query_string_gzip_and_json_body(base_url: str) -> None:
@@ -73,6 +87,14 @@ def test_a_closed_connection_is_opened_again(base_url: str) -> None:
     with LeanClient(base_url) as c:
         assert c.get("/bye").json() == {"bye": True}  # the server closes after answering
         assert c.get("/echo").json() == {"path": "/echo"}
+
+
+def test_a_write_after_the_server_closed_an_idle_connection_goes_out_on_a_new_one(impatient_url: str) -> None:
+    # A POST is never sent twice, so it must not meet a connection the server is closing.
+    with LeanClient(impatient_url, idle_reopen_s=0.1) as c:
+        assert c.get("/echo").status_code == 200
+        time.sleep(0.6)  # the server has closed the connection by now
+        assert c.post("/things", json={"n": 1}).json()["got"] == {"n": 1}
 
 
 def test_errors_raise_with_the_status_and_body(base_url: str) -> None:
