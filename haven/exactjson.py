@@ -14,6 +14,7 @@ e.g. ``"the body"`` or ``"the line"``) and wrap the errors with their own locati
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "loads_exactly",
     "needs_exact_reading",
     "read_exactly",
+    "refused_number",
     "sketch",
 ]
 
@@ -209,6 +211,36 @@ def _int_or_digits(literal: str) -> int | _Digits:
     if limit and len(literal) - literal.startswith("-") > limit:
         return _Digits(literal)
     return int(literal)
+
+
+def _holds_no_double(value: Any) -> bool:
+    """An integer longer than ``int()`` reads, a float that is NaN or infinite (``1e400`` reads
+    as infinity), or an integer no double holds: what orjson refuses as a number."""
+    if type(value) is _Digits:
+        return True
+    if type(value) is float:
+        return not math.isfinite(value)
+    if type(value) is int:
+        try:
+            float(value)
+        except OverflowError:
+            return True
+    return False
+
+
+def refused_number(raw: bytes) -> tuple[Any, tuple[Any, ...]] | None:
+    """Where, in JSON text orjson refused, the first number it could not hold is, as (value,
+    location): an error path only, to name it (orjson gives only a line and column).
+
+    The value is a float (NaN or infinite), an int beyond a double, or the text of an integer
+    longer than ``int()`` reads (a ``str``). None when the text holds no such number, or is
+    not JSON for another reason too.
+    """
+    try:
+        data = _read(raw.decode("utf-8"), "the text", _int_or_digits)
+    except (ValueError, RecursionError, InvalidInput):
+        return None
+    return first_value(data, _holds_no_double)
 
 
 def _long_integer_error(text: str, what: str) -> InvalidInput:

@@ -3,7 +3,6 @@ the store and galaxy of a request, names taken from the raw path."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from starlette.responses import Response
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
-from haven.exactjson import count_keys, first_value, needs_exact_reading, read_exactly
+from haven.exactjson import count_keys, needs_exact_reading, read_exactly, refused_number
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
@@ -91,23 +90,9 @@ def _is_json_type(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def _too_large_for_a_double(value: Any) -> bool:
-    if type(value) is float:
-        return math.isinf(value)
-    if type(value) is int:
-        try:
-            float(value)
-        except OverflowError:
-            return True
-    return False
-
-
 def _where_too_large(raw: bytes) -> str | None:
     """Where the first number too large for a double is (orjson only gives line and column)."""
-    try:
-        found = first_value(json.loads(raw.decode("utf-8")), _too_large_for_a_double)
-    except (ValueError, RecursionError):  # the body has other faults too; the position must do
-        return None
+    found = refused_number(raw)
     return field_path(found[1]) if found and found[1] else None
 
 

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from haven.errors import InvalidInput
 from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, LongInteger, RepeatedKey, count_keys, first_value,
-                             loads_exactly, needs_exact_reading, read_exactly, sketch)
+                             loads_exactly, needs_exact_reading, read_exactly, refused_number, sketch)
 from haven.ingest import mapping
 from haven.ingest.formats import FLAT_FORMATS, FLAT_SUFFIXES
 from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MAX_PLANETS, PlanetIn, StationIn, field_path,
@@ -913,6 +913,11 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         try:
             d = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            found = refused_number(raw)  # 1e400, NaN, 5,000 digits: name where it is
+            if found is not None and found[1]:
+                fld = field_path(found[1])
+                problem = _NOT_FINITE if type(found[0]) is float else _BEYOND_INT64_IN_LINE
+                raise _line_error(b, where, fld, f"{fld}: {problem}") from None
             raise _line_error(b, where, None, f"not valid JSON ({exc})") from None
         sketched = sketch(raw)  # one look at the bytes for both questions below
         if needs_exact_reading(raw, count_keys(d), sketched=sketched):  # rare: read again, integers exact, keys seen

@@ -33,6 +33,9 @@ def _nothing_written(store) -> bool:
         ('{"name":"F","x":1,"y":2,"z":3,"fauna":12345678901234567890123}', "fauna"),
         ('{"name":"E","x":1,"y":2,"z":3,"big":18446744073709551616}', "big"),
         ('{"name":"N","x":1,"y":2,"z":3,"extra":{"deep":[1,-9223372036854775809]}}', "extra.deep[1]"),
+        # beyond a double (orjson refuses the line), and beyond the digits int() reads
+        ('{"name":"D","x":1,"y":2,"z":3,"extra":{"a":' + "9" * 400 + "}}", "extra.a"),
+        ('{"name":"L","x":1,"y":2,"z":3,"note":[0,-' + "1" * 5000 + "]}", "note[1]"),
     ],
 )
 def test_an_integer_beyond_64_bits_is_refused_naming_line_and_field(store, tmp_path, line, field):
@@ -166,4 +169,13 @@ def test_a_line_that_is_not_json_says_nothing_at_all_was_written(store, tmp_path
         bulk_import(store, GALAXY, path, batch_rows=1)
     assert info.value.message.startswith("s.jsonl line 3: not valid JSON (")
     assert info.value.message.endswith("; nothing was written")
+    assert _nothing_written(store)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-2.5e999"])
+def test_a_number_beyond_a_double_is_refused_naming_its_field(store, tmp_path, number):
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, _jsonl(tmp_path, '{"name":"Far","x":' + number + ',"y":2,"z":3}'))
+    assert info.value.message.startswith("s.jsonl line 1: x: must be a finite number")
+    assert info.value.field == "x"
     assert _nothing_written(store)
