@@ -47,3 +47,34 @@ def sqlite_synchronous() -> str:
     if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ValueError("HAVEN_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
     return value
+
+
+DEFAULT_WORKER_THREADS = 4
+DEFAULT_CACHE_MIB = 64
+
+
+def _positive_int(name: str, default: int, most: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {raw!r}") from None
+    if not 1 <= value <= most:
+        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {raw!r}")
+    return value
+
+
+def worker_threads() -> int:
+    """How many requests a server works on at once in threads (reads and writes of the store).
+
+    Each thread that reads keeps a SQLite connection, and each request in work
+    holds its answer in memory: this bounds both. Requests beyond it wait their turn.
+    """
+    return _positive_int("HAVEN_WORKER_THREADS", DEFAULT_WORKER_THREADS, 256)
+
+
+def cache_mib() -> int:
+    """The SQLite page caches of a server, all connections together, in MiB."""
+    return _positive_int("HAVEN_CACHE_MIB", DEFAULT_CACHE_MIB, 1 << 20)

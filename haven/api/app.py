@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -35,7 +36,7 @@ from haven.api.common import json_response, single_values, utf8_query
 from haven.api.errors import (ORIGINAL_METHOD, haven_error_handler, http_error_handler, install_error_handlers,
                               is_v1_path, route_path)
 from haven.chunks.service import ChunkRefresher, ChunkService
-from haven.config import DEFAULT_GALAXY
+from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
@@ -242,8 +243,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        heap_limit_before = None
         if owns_store:
+            # Memory bounded whatever the load: at most worker_threads() requests run
+            # in threads at once (each keeps a connection and holds its answer), and
+            # the page caches of all connections share one budget.
+            to_thread.current_default_thread_limiter().total_tokens = worker_threads()
             opened = await run_in_threadpool(open_store)
+            heap_limit_before = opened.limit_cache_memory(cache_mib() << 20)
             await run_in_threadpool(opened.ensure_galaxy, galaxy)
             opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge
             app.state.store = opened
@@ -265,6 +272,8 @@ def create_app(
             if refresher is not None:
                 await run_in_threadpool(refresher.stop)
             if owns_store and app.state.store is not None:
+                if heap_limit_before is not None:
+                    app.state.store.limit_cache_memory(heap_limit_before)
                 await run_in_threadpool(app.state.store.close)
                 app.state.store = None
 

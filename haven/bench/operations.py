@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,7 @@ FTS_PREFIX = "system_fts"
 BENCH_NAME_PREFIX = "~haven-bench "
 PAGE_SIZE = 100
 SPHERE_LIMIT = 5000
+LOAD_CLIENTS = 16  # clients at once in the load phase, each on its own connection
 CHUNK_SIZE_SAMPLE = 50
 META_BUILD_KEY = "bench:build"
 
@@ -391,6 +393,59 @@ def run_http(base: str, cfg: BenchConfig, p: Params) -> dict[str, Timing]:
     return t
 
 
+def run_load(base: str, cfg: BenchConfig, p: Params) -> dict[str, Any]:
+    """``LOAD_CLIENTS`` clients at once, each on its own keep-alive connection, reading as users do.
+
+    Each client asks ``max(6, calls / 10)`` times, in a seeded random order, for
+    one of: a first page, a search for "Gold", a rare search, a system's detail,
+    a 50 LY and a 500 LY sphere. What it shows is how the server shares its worker
+    threads out (requests per second, and each request's time including its wait)
+    and that its memory stays bounded when many requests are in work at once.
+    """
+    api = "/api/v1"
+    asks: list[tuple[str, dict[str, Any]]] = [
+        (f"{api}/systems", {"limit": PAGE_SIZE}),
+        (f"{api}/systems/search", {"q": "Gold", "limit": PAGE_SIZE}),
+        *((f"{api}/systems/search", {"q": q, "limit": PAGE_SIZE}) for q in p.rare_terms[:20]),
+        *((f"{api}/systems/{sid}", {}) for sid in p.detail_ids[:20]),
+        *((f"{api}/systems/near", {"x": x, "y": y, "z": z, "radius": r, "limit": SPHERE_LIMIT})
+          for x, y, z in p.centres[:20] for r in (50, 500)),
+    ]
+    per_client = max(6, cfg.calls // 10)
+    timing = Timing("load", "http")
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        rng = random.Random(cfg.seed * 1000 + i)
+        samples = []
+        try:
+            with LeanClient(base, headers={"Accept-Encoding": "gzip"}) as c:
+                for _ in range(per_client):
+                    path, params = rng.choice(asks)
+                    t0 = time.perf_counter()
+                    _ok(c.get(path, params=params))
+                    samples.append((time.perf_counter() - t0) * 1000.0)
+        except BaseException as exc:  # reported below: a failed request must not pass as a fast one
+            failures.append(exc)
+        with lock:
+            timing.samples_ms.extend(samples)
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"bench-load-{i}") for i in range(LOAD_CLIENTS)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {LOAD_CLIENTS} load clients failed; the first: {failures[0]!r}")
+    summary = timing.summary()
+    return {"clients": LOAD_CLIENTS, "requests": summary["calls"], "seconds": round(seconds, 3),
+            "requests_per_s": round(summary["calls"] / seconds, 1),
+            **{k: summary[k] for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")}}
+
+
 #: What is timed on the chunk WebSocket (a third table: there is no in-process column).
 SOCKET_OPERATIONS: list[tuple[str, str]] = [
     ("socket_chunk", "chunk fetch (one node per request, warm)"),
@@ -569,6 +624,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         memory: dict[str, Any] = {"bench_peak_rss_bytes": peak_rss_bytes(), "build_peak_rss_bytes": build.get("peak_rss_bytes")}
         http: dict[str, Timing] = {}
         socket_timings: dict[str, Timing] = {}
+        load: dict[str, Any] | None = None
         if cfg.http:
             cfg.progress("timing over HTTP (uvicorn in a child process)")
             for node in params.nodes:  # the in-process writes changed some nodes: store them again
@@ -577,6 +633,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                 http = run_http(base, cfg, params)
                 socket_timings = run_socket(base, cfg, params, store)
                 memory["server_peak_rss_bytes"] = peak_rss_bytes(proc.pid)
+                cfg.progress(f"{LOAD_CLIENTS} clients at once")
+                load = run_load(base, cfg, params)
+                memory["server_load_peak_rss_bytes"] = peak_rss_bytes(proc.pid)
         imported = None
         if cfg.import_rate:  # last, with its own memory peak
             reset_peak_rss()
@@ -599,6 +658,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "operations": operations,
         "websocket": [{"operation": key, "label": label, **socket_timings[key].summary()}
                       for key, label in SOCKET_OPERATIONS if key in socket_timings],
+        "load": load,
         "sizes": {**sizes, "chunks": chunks},
         "memory": memory,
     }

@@ -96,6 +96,13 @@ def facts_table(report: dict[str, Any]) -> list[str]:
         rows.append(("peak RSS, bench process (Parquet import)", _mib(m["import_peak_rss_bytes"])))
     if "server_peak_rss_bytes" in m:
         rows.append(("peak RSS, HTTP server process", _mib(m["server_peak_rss_bytes"])))
+    load = report.get("load")
+    if load:
+        rows.append((f"{load['clients']} clients at once (pages, searches, details, spheres)",
+                     f"{load['requests_per_s']:,} requests/s; each {_ms(load['p50_ms'])} / {_ms(load['p95_ms'])} / "
+                     f"{_ms(load['p99_ms'])} ms p50 / p95 / p99 ({load['requests']:,} requests)"))
+        rows.append((f"peak RSS, HTTP server process, after {load['clients']} clients at once",
+                     _mib(m.get("server_load_peak_rss_bytes"))))
     return ["| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
 
 

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from haven.config import DEFAULT_GALAXY, DatabaseUrl, parse_database_url
+from haven.config import DEFAULT_GALAXY, DatabaseUrl, cache_mib, parse_database_url, worker_threads
 from haven.errors import HavenError, ImportFailed, InvalidInput, StoreUnavailable
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.legacy import show_controls
@@ -289,6 +289,11 @@ def serve(
 ) -> None:
     """Run the HTTP API and web app (uvicorn). Upgrades the schema first if needed; never seeds the demo."""
     url = resolve_url(database)
+    for read, variable in ((worker_threads, "HAVEN_WORKER_THREADS"), (cache_mib, "HAVEN_CACHE_MIB")):
+        try:
+            read()  # the server reads them as it starts: refuse a bad one before anything changes
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=variable) from None
     before, after = upgrade_schema(url)
     with opened(url):
         pass  # a database the app cannot open (an unfinished bulk load, say) is refused here, clearly

@@ -26,12 +26,9 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TextIO
 
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from haven import __version__
 from haven.errors import InvalidInput, NotFound
@@ -40,6 +37,9 @@ from haven.ingest.formats import FLAT_SUFFIXES
 from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
 from haven.outfile import write_output
 from haven.timeutil import now_ms, to_iso
+
+if TYPE_CHECKING:  # pyarrow is imported by the flat writers only: a server that never writes one does not load it
+    import pyarrow as pa
 
 JSON_FORMATS = ("haven-json", "legacy-json")
 FORMATS = JSON_FORMATS + FLAT_FORMATS
@@ -54,17 +54,27 @@ DOWNLOADS: dict[str, tuple[str, str]] = {
 }
 _SUFFIXES = {".json": "haven-json", **FLAT_SUFFIXES}
 
-#: A flat record's columns in file order, each with its Arrow type in a Parquet file.
-#: ``planets``, ``space_station`` and ``extra`` are JSON text in Parquet and CSV.
-FLAT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("id", pa.string()), ("name", pa.string()),
-    ("x", pa.float64()), ("y", pa.float64()), ("z", pa.float64()),
-    *((name, pa.string()) for name in ("region", "fauna", "flora", "sentinel", "materials", "base_location",
-                                        "photo", "attributes", "glyph", "provenance")),
-    ("confidence", pa.float64()), ("seed", pa.int64()),
-    ("created_at", pa.timestamp("ms", tz="UTC")), ("modified_at", pa.timestamp("ms", tz="UTC")),
-    ("planets", pa.string()), ("space_station", pa.string()), ("extra", pa.string()),
+#: A flat record's columns in file order, each with its type in a Parquet file
+#: (``time``: milliseconds since 1970 in UTC). ``planets``, ``space_station`` and
+#: ``extra`` are JSON text in Parquet and CSV.
+FLAT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "text"), ("name", "text"),
+    ("x", "float64"), ("y", "float64"), ("z", "float64"),
+    *((name, "text") for name in ("region", "fauna", "flora", "sentinel", "materials", "base_location",
+                                   "photo", "attributes", "glyph", "provenance")),
+    ("confidence", "float64"), ("seed", "int64"),
+    ("created_at", "time"), ("modified_at", "time"),
+    ("planets", "text"), ("space_station", "text"), ("extra", "text"),
 )
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {"text": pa.string(), "float64": pa.float64(), "int64": pa.int64(),
+            "time": pa.timestamp("ms", tz="UTC")}[kind]
+
+
 _JSON_COLUMNS = frozenset({"planets", "space_station", "extra"})
 _TIME_COLUMNS = frozenset({"created_at", "modified_at"})
 ROW_GROUP_ROWS = 131_072  # Parquet row groups: big enough to compress well, small enough to stream
@@ -257,8 +267,11 @@ def _flat_batches(store: Any, g: dict[str, Any], progress: Progress) -> Iterator
 
 def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.RecordBatch:
     """Systems as flat columns: JSON text for the nested ones, times typed or as ISO text."""
+    import pyarrow as pa
+
     arrays = []
-    for name, typ in FLAT_COLUMNS:
+    for name, kind in FLAT_COLUMNS:
+        typ = _arrow_type(kind)
         value = _FLAT_VALUES.get(name)
         values = [value(s) for s in systems] if value else [s.get(name) for s in systems]
         if name in _JSON_COLUMNS:
@@ -273,6 +286,9 @@ def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.Recor
 
 def _text_flat_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) -> Iterator[bytes]:
     """CSV (header line first) or JSONL (one object per line, nulls left out), a chunk per batch."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     if fmt == "csv":
         yield ",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n"
     for systems in _flat_batches(store, g, progress):
@@ -320,7 +336,11 @@ class _Chunks:
 def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[bytes]:
     """Parquet (zstd, page checksums), a chunk per row group of ``ROW_GROUP_ROWS``; the export's ``_meta`` in the
     schema metadata."""
-    schema = pa.schema(list(FLAT_COLUMNS), metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(name, _arrow_type(kind)) for name, kind in FLAT_COLUMNS],
+                       metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
     pending: list[pa.RecordBatch] = []
     sink = _Chunks()
     # Page checksums let a reader (Haven's import does) refuse a page damaged after it was written.

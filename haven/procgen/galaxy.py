@@ -25,13 +25,15 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from . import naming, vocab
+if TYPE_CHECKING:  # imported where used: a server derives planets from here and never needs pyarrow
+    import pyarrow as pa
+
 from .seeds import TAG_ARMS, TAG_BATCH, TAG_REGIONS, derive_key, system_seeds
 
 #: Systems per batch; batch ``b`` depends only on ``(seed, n_systems, b)``.
@@ -429,6 +431,8 @@ def _materials(rng: np.random.Generator, count: int) -> StrArray:
 def to_arrow(batch: SystemBatch, region_names: Sequence[str]) -> pa.Table:
     """Flat pyarrow Table: index, name, x_ly, y_ly, z_ly, region_index, region, fauna,
     flora, sentinel, materials, seed (region is the name looked up in ``region_names``)."""
+    import pyarrow as pa
+
     region_idx = pa.array(batch.region_index, type=pa.int16())
     return pa.table(
         {

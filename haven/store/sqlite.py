@@ -1,7 +1,9 @@
 """The embedded engine: one SQLite file, WAL, foreign keys, busy timeout.
 
 Each thread gets its own connection (SQLite connections are not shared
-across threads). Writes run in ``BEGIN IMMEDIATE`` transactions so counters,
+across threads); a thread that starts after another ended takes over the
+ended thread's connection, so a server whose worker threads come and go
+keeps as many connections as it has threads at once, not one per thread ever. Writes run in ``BEGIN IMMEDIATE`` transactions so counters,
 children and the search index change together or not at all.
 """
 
@@ -39,6 +41,7 @@ from haven.timeutil import now_ms, parse_ms, to_iso
 
 DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
 BUSY_TIMEOUT_MS = 10_000
+CONNECTION_CACHE_KIB = 16_384  # each connection's page cache at most; a server also caps them together
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
 MAINTENANCE_INTERVAL_S = 0.5
 SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
@@ -194,6 +197,7 @@ class SQLiteStore:
             raise StoreUnavailable(f"no database at {self.path}; run `haven init` first")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        self._owners: list[tuple[threading.Thread, sqlite3.Connection]] = []  # the threads' connections
         self._lock = threading.Lock()
         # This process's writers take turns here, so they queue in microseconds
         # instead of meeting SQLite's busy handler, which sleeps 1, 2, 5… ms between
@@ -223,23 +227,55 @@ class SQLiteStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """This thread's connection: its own, one left by a thread that ended, or a new one."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, cached_statements=512
-            )
-            conn.row_factory = sqlite3.Row
-            search.register_functions(conn)  # the name index's triggers call them
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB page cache per connection
-            conn.execute(f"PRAGMA wal_autocheckpoint = {self._autocheckpoint_pages:d}")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            conn = self._local.conn = self._connection_for(threading.current_thread())
         return conn
+
+    def _connection_for(self, thread: threading.Thread) -> sqlite3.Connection:
+        with self._lock:
+            for i, (owner, conn) in enumerate(self._owners):
+                if not owner.is_alive():  # a server's worker threads end after idling; their caches stay warm
+                    self._owners[i] = (thread, conn)
+                    break
+            else:
+                conn = None
+        if conn is not None:
+            if conn.in_transaction:  # never: every transaction ends in its with-block; cheap to be sure
+                conn.execute("ROLLBACK")
+            return conn
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=512)
+        conn.row_factory = sqlite3.Row
+        search.register_functions(conn)  # the name index's triggers call them
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{CONNECTION_CACHE_KIB:d}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {self._autocheckpoint_pages:d}")
+        with self._lock:
+            self._connections.append(conn)
+            self._owners.append((thread, conn))
+        return conn
+
+    def connection_count(self) -> int:
+        """How many connections this store holds open (for tests and operators)."""
+        with self._lock:
+            return len(self._connections)
+
+    def limit_cache_memory(self, total_bytes: int) -> int:
+        """Keep the page caches of every SQLite connection in this process under ``total_bytes`` together.
+
+        SQLite's soft heap limit is one number for the whole process: past it, a
+        connection reuses its own least recently used cached pages instead of
+        allocating more. A server calls this once, so its memory does not grow
+        with the number of connections its worker threads open. Returns the limit
+        before (0: none), to put back when the server stops.
+        """
+        before = self.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
+        self.conn.execute(f"PRAGMA soft_heap_limit = {int(total_bytes):d}").fetchone()
+        return int(before)
 
     def commit_watch(self) -> Callable[[], bool]:
         """A check, cheap enough to call many times a second, for commits since its last call.
@@ -388,6 +424,7 @@ class SQLiteStore:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+            self._owners.clear()
         self._local = threading.local()
 
     @contextmanager

@@ -84,3 +84,49 @@ def test_web_front_end_mount(store, tmp_path):
 def test_no_web_directory_no_mount(store, tmp_path):
     app = create_app(store, static_dir=tmp_path / "missing")
     assert not any(getattr(r, "name", None) in ("static", "web") for r in app.routes)
+
+
+def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
+    """The app that opens its own store (as `haven serve`) caps its worker threads and the caches of all
+    connections, and puts SQLite's process-wide limit back when it stops."""
+    import asyncio
+
+    import httpx
+    from anyio import to_thread
+
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    monkeypatch.setenv("HAVEN_WORKER_THREADS", "3")
+    monkeypatch.setenv("HAVEN_CACHE_MIB", "24")
+    app = create_app()
+    with TestClient(app) as c:
+        store = app.state.store
+        assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 24 << 20
+
+        async def many_at_once() -> tuple[float, list[int]]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://haven") as client:
+                answers = await asyncio.gather(*(client.get("/api/v1/systems", params={"limit": 5})
+                                                 for _ in range(40)))
+            return to_thread.current_default_thread_limiter().total_tokens, [r.status_code for r in answers]
+
+        tokens, statuses = c.portal.call(many_at_once)
+        assert tokens == 3 and statuses == [200] * 40
+        # three worker threads, the lifespan's and the chunk refresher's: not one per request
+        assert store.connection_count() <= 3 + 3
+    after = init_store(db_url)
+    try:
+        assert after.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 0
+    finally:
+        after.close()
+
+
+def test_a_server_loads_neither_pyarrow_nor_alembic():
+    """They cost a server ~70 MiB of its memory and it needs neither: Parquet and migrations load them when used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, haven.api.app, haven.cli.app; "
+            "print(sorted(m for m in ('pyarrow', 'alembic', 'sqlalchemy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

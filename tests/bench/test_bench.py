@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from haven.bench import BenchConfig, run_bench, to_json, to_markdown
-from haven.bench.operations import OPERATIONS, SOCKET_OPERATIONS, ensure_dataset
+from haven.bench.operations import LOAD_CLIENTS, OPERATIONS, SOCKET_OPERATIONS, ensure_dataset
 from haven.bench.runner import percentiles
 from haven.cli.app import app
 from haven.config import DatabaseUrl
@@ -72,6 +72,19 @@ def test_sizes_and_memory_are_positive(report: dict[str, Any]) -> None:
     assert report["build"]["rate_systems_per_s"] > 0
     assert report["memory"]["bench_peak_rss_bytes"] > 0
     assert report["memory"]["server_peak_rss_bytes"] > 0
+
+
+def test_load_phase(report: dict[str, Any]) -> None:
+    """Many clients at once: every request answered, the server's peak memory read after them."""
+    load = report["load"]
+    assert load["clients"] == LOAD_CLIENTS and load["requests"] == LOAD_CLIENTS * 6  # max(6, 3 calls / 10) each
+    assert 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"] <= load["max_ms"]
+    assert load["requests_per_s"] > 0
+    memory = report["memory"]
+    assert memory["server_load_peak_rss_bytes"] >= memory["server_peak_rss_bytes"] > 0
+    md = to_markdown(report)
+    assert f"| {LOAD_CLIENTS} clients at once (pages, searches, details, spheres) |" in md
+    assert f"| peak RSS, HTTP server process, after {LOAD_CLIENTS} clients at once |" in md
 
 
 def test_markdown_and_json(report: dict[str, Any]) -> None:

@@ -106,3 +106,8 @@ def test_downgrade_to_an_empty_revision_is_refused(haven: Invoke, db_path: Path)
     assert_fails(haven("db", "downgrade", "", "--yes"), 1, "revision must not be empty")
     assert_fails(haven("db", "upgrade", ""), 1, "revision must not be empty")
     assert migrate.current_revision(url) == migrate.head_revision()
+
+
+def test_the_head_written_down_is_alembics() -> None:
+    """Stores check the schema against ``HEAD_REVISION`` without loading Alembic: a new migration must move it."""
+    assert migrate.head_revision() == migrate.HEAD_REVISION == migrate.alembic_head()

@@ -59,6 +59,15 @@ def test_bad_synchronous_setting(haven: Invoke, monkeypatch: pytest.MonkeyPatch)
     assert_fails(haven("stats"), 2, "HAVEN_SQLITE_SYNCHRONOUS")
 
 
+@pytest.mark.parametrize("variable", ["HAVEN_WORKER_THREADS", "HAVEN_CACHE_MIB"])
+@pytest.mark.parametrize("value", ["0", "-3", "many", "1.5"])
+def test_bad_server_setting_is_refused_before_serving(haven: Invoke, monkeypatch: pytest.MonkeyPatch,
+                                                      db_path: Path, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    assert_fails(haven("serve"), 2, variable)
+    assert not db_path.exists()  # refused before the database is created or upgraded
+
+
 def test_usage_errors_exit_2(haven: Invoke, tmp_path: Path) -> None:
     assert_fails(haven("frobnicate"), 2)
     assert_fails(haven("serve", "--port", "70000"), 2)

@@ -1,0 +1,70 @@
+"""Connections follow threads, not outlive them: a server's worker threads come and go, its connections do not pile up."""
+
+from __future__ import annotations
+
+import threading
+
+from haven.config import DEFAULT_GALAXY as GALAXY
+from haven.model import validate_system
+from haven.store import SQLiteStore
+
+
+def read_in_a_thread(store: SQLiteStore, out: list[object] | None = None) -> None:
+    def read() -> None:
+        page = store.page(GALAXY, limit=10)
+        if out is not None:
+            out.append((store.conn, [s["name"] for s in page.items]))
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+
+
+def test_a_thread_that_ended_leaves_its_connection_to_the_next(store: SQLiteStore) -> None:
+    before = store.connection_count()
+    for _ in range(50):  # what anyio's worker pool does over a day: threads end after idling, new ones start
+        read_in_a_thread(store)
+    assert store.connection_count() <= before + 1
+
+
+def test_threads_alive_at_once_each_have_their_own(store: SQLiteStore) -> None:
+    barrier = threading.Barrier(4)
+    seen: list[object] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        store.page(GALAXY, limit=1)
+        with lock:
+            seen.append(store.conn)
+        barrier.wait()  # nobody ends before all four hold a connection
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in seen}) == 4
+    assert store.conn not in seen  # this thread's is its own as well
+
+
+def test_a_connection_taken_over_reads_what_was_written_since(store: SQLiteStore) -> None:
+    first: list[object] = []
+    read_in_a_thread(store, first)
+    store.create(GALAXY, validate_system({"name": "Written Later", "x": 1, "y": 2, "z": 3}))
+    second: list[object] = []
+    read_in_a_thread(store, second)
+    assert second[0][0] is first[0][0]  # the same connection, now another thread's
+    assert second[0][1] == ["Written Later"]
+
+
+def test_the_cache_budget_is_one_number_for_the_process(store: SQLiteStore) -> None:
+    before = store.limit_cache_memory(32 << 20)
+    try:
+        assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 32 << 20
+        other: list[int] = []
+        t = threading.Thread(target=lambda: other.append(store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]))
+        t.start()
+        t.join()
+        assert other == [32 << 20]  # another connection sees the same limit
+    finally:
+        assert store.limit_cache_memory(before) == 32 << 20
