@@ -29,7 +29,7 @@ from haven.chunks.transfer import compress, decompress
 from haven.errors import HavenError, NotFound
 from haven.store.base import CommitGate
 
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 #: Changed nodes the refresher rebuilds per galaxy and round; a longer feed (a bulk
 #: load rebuilt the octree) is left to the lazy build on first fetch.
 REFRESH_NODES_PER_ROUND = 256
