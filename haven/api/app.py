@@ -40,6 +40,7 @@ from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
+from haven.store.sqlite import limit_cache_memory
 
 log = logging.getLogger("haven.api")
 
@@ -250,7 +251,7 @@ def create_app(
             # the page caches of all connections share one budget.
             to_thread.current_default_thread_limiter().total_tokens = worker_threads()
             opened = await run_in_threadpool(open_store)
-            heap_limit_before = opened.limit_cache_memory(cache_mib() << 20)
+            heap_limit_before = limit_cache_memory(cache_mib() << 20)
             await run_in_threadpool(opened.ensure_galaxy, galaxy)
             opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge
             app.state.store = opened
@@ -272,9 +273,9 @@ def create_app(
             if refresher is not None:
                 await run_in_threadpool(refresher.stop)
             if owns_store and app.state.store is not None:
-                if heap_limit_before is not None:
-                    app.state.store.limit_cache_memory(heap_limit_before)
                 await run_in_threadpool(app.state.store.close)
+                if heap_limit_before is not None:
+                    limit_cache_memory(heap_limit_before)
                 app.state.store = None
 
     app = FastAPI(

@@ -181,6 +181,24 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
 
+def limit_cache_memory(total_bytes: int) -> int:
+    """Keep the page caches of every SQLite connection in this process under ``total_bytes`` together.
+
+    SQLite's soft heap limit is one number for the whole process: past it, a
+    connection reuses its own least recently used cached pages instead of
+    allocating more. A server sets it once, so its memory does not grow with
+    the number of connections its worker threads open. Returns the limit before
+    (0: none), to put back when the server stops. Touches no database file.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        before = conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
+        conn.execute(f"PRAGMA soft_heap_limit = {int(total_bytes):d}").fetchone()
+        return int(before)
+    finally:
+        conn.close()
+
+
 class WriterBusy(sqlite3.OperationalError):
     """Another thread of this process holds the writer's turn (past the busy timeout, or at once for
     housekeeping that asked not to wait). A "database is locked" error like SQLite's own, handled alike."""
@@ -263,19 +281,6 @@ class SQLiteStore:
         """How many connections this store holds open (for tests and operators)."""
         with self._lock:
             return len(self._connections)
-
-    def limit_cache_memory(self, total_bytes: int) -> int:
-        """Keep the page caches of every SQLite connection in this process under ``total_bytes`` together.
-
-        SQLite's soft heap limit is one number for the whole process: past it, a
-        connection reuses its own least recently used cached pages instead of
-        allocating more. A server calls this once, so its memory does not grow
-        with the number of connections its worker threads open. Returns the limit
-        before (0: none), to put back when the server stops.
-        """
-        before = self.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
-        self.conn.execute(f"PRAGMA soft_heap_limit = {int(total_bytes):d}").fetchone()
-        return int(before)
 
     def commit_watch(self) -> Callable[[], bool]:
         """A check, cheap enough to call many times a second, for commits since its last call.

@@ -7,6 +7,7 @@ import threading
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.model import validate_system
 from haven.store import SQLiteStore
+from haven.store.sqlite import limit_cache_memory
 
 
 def read_in_a_thread(store: SQLiteStore, out: list[object] | None = None) -> None:
@@ -58,13 +59,13 @@ def test_a_connection_taken_over_reads_what_was_written_since(store: SQLiteStore
 
 
 def test_the_cache_budget_is_one_number_for_the_process(store: SQLiteStore) -> None:
-    before = store.limit_cache_memory(32 << 20)
+    before = limit_cache_memory(32 << 20)
     try:
         assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 32 << 20
         other: list[int] = []
         t = threading.Thread(target=lambda: other.append(store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]))
         t.start()
         t.join()
-        assert other == [32 << 20]  # another connection sees the same limit
+        assert other == [32 << 20]  # every connection sees the same limit
     finally:
-        assert store.limit_cache_memory(before) == 32 << 20
+        assert limit_cache_memory(before) == 32 << 20
