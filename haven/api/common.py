@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from haven.api.cursor import CursorCodec, codec_for_store
-from haven.api.errors import PayloadTooLarge, UnsupportedMediaType
+from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
 from haven.exactjson import count_keys, needs_exact_reading, read_exactly, refused_number
 from haven.model import INT64_MAX, field_path
@@ -97,8 +97,8 @@ def _where_too_large(raw: bytes) -> str | None:
 
 
 async def read_json_body(request: Request) -> Any:
-    """The request body as parsed JSON: 415 if not JSON, 413 if too big, 400 if malformed,
-    nested too deep or repeating a key in one object.
+    """The request body as parsed JSON: 415 if not JSON or sent compressed, 413 if too big,
+    400 if malformed, nested too deep or repeating a key in one object.
 
     Integers keep their exact value however long they are (orjson would turn one beyond
     64 bits into a float); the model decides per field whether the value fits. orjson
@@ -110,6 +110,7 @@ async def read_json_body(request: Request) -> Any:
     """
     if not _is_json_type(request.headers.get("content-type")):
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json", field="body")
+    check_not_encoded(request)
     raw = await _read_raw_body(request)
     if not raw.strip():
         raise InvalidInput("the body is empty; send a JSON object", field="body")
@@ -125,16 +126,40 @@ async def read_no_body(request: Request) -> None:
     refuses other origins. So a form or text type is a 415 as on every other write; no
     ``Content-Type`` is a 415 too when the request carries an ``Origin`` (browsers send one
     on every POST, same-origin included), and accepted from clients that are not web pages
-    (curl, scripts). The body may be empty or ``{}``; anything else is a 400.
+    (curl, scripts). The body may be empty or ``{}``; anything else is a 400, and a
+    compressed one a 415 as on every other write.
     """
     content_type = request.headers.get("content-type")
     from_a_page = "origin" in request.headers
     if not _is_json_type(content_type) and (content_type is not None or from_a_page):
         raise UnsupportedMediaType("send Content-Type: application/json with this request (the body may be "
                                    "empty)", field="body")
+    check_not_encoded(request)
     raw = await _read_raw_body(request)
     if raw.strip() and parse_json_body(raw) != {}:
         raise InvalidInput("this request takes no body; send none, or {}", field="body")
+
+
+MAX_SHOWN_HEADER_CHARS = 100  # of a header value quoted back in an error message
+
+
+def check_not_encoded(request: Request) -> None:
+    """Refuse (415 naming the header and its value) a body sent with a content coding.
+
+    Haven reads a body as the bytes that arrive; gzip or br bytes read that way would be
+    answered with a misleading "not valid JSON", or worse. ``identity`` (no coding) is
+    accepted, alone or listed, as is an empty header. The check runs before any byte of
+    the body is read, so a refused write stores nothing.
+    """
+    values = request.headers.getlist("content-encoding")
+    codings = (coding.strip().lower() for value in values for coding in value.split(","))
+    if any(coding not in ("", "identity") for coding in codings):
+        shown = ", ".join(value.strip() for value in values)
+        if len(shown) > MAX_SHOWN_HEADER_CHARS:
+            shown = shown[:MAX_SHOWN_HEADER_CHARS] + "…"
+        raise UnsupportedEncoding(
+            f"Content-Encoding: {shown} is not supported; send the body uncompressed, without a "
+            "Content-Encoding header (or with Content-Encoding: identity)", field="Content-Encoding")
 
 
 async def _read_raw_body(request: Request) -> bytes:

@@ -54,6 +54,13 @@ class UnsupportedMediaType(HavenError):
     status = 415
 
 
+class UnsupportedEncoding(UnsupportedMediaType):
+    """A request body is sent compressed (a ``Content-Encoding`` other than ``identity``).
+
+    Haven reads bodies as they are sent; its answer says so with ``Accept-Encoding: identity``
+    (RFC 9110, section 15.5.16), so a client that compressed the body knows to stop."""
+
+
 # HavenError subclass → HTTP status. The classes carry a default ``status``
 # too; this table is the authority for the HTTP layer (most specific first).
 STATUS_BY_ERROR: tuple[tuple[type[HavenError], int], ...] = (
@@ -140,7 +147,8 @@ async def haven_error_handler(request: Request, exc: Exception) -> Response:
         extra = {"current_version": exc.current_version}
     elif isinstance(exc, ImportFailed):
         extra = {"problems": exc.problems}
-    return error_response(request, status_for(exc), exc.code, exc.message, exc.field, extra=extra)
+    headers = {"Accept-Encoding": "identity"} if isinstance(exc, UnsupportedEncoding) else None
+    return error_response(request, status_for(exc), exc.code, exc.message, exc.field, extra=extra, headers=headers)
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str | None:

@@ -432,7 +432,10 @@ def system_history(
     limit: Annotated[DigitsInt, Query(ge=1, le=100)] = 20,
     galaxy: ScopeGalaxy = None,
 ) -> Response:
-    """Changes made through this API (create, update, delete), newest first."""
+    """Changes made through this API (create, update, delete), newest first.
+
+    A system with nothing recorded answers an empty list; an id with neither a system nor
+    a recorded change is a 404, as ``GET /systems/{id}`` answers it."""
     check_in_galaxy(request, system_id, galaxy)
     return json_response({"items": get_store(request).history(system_id, limit=limit)})
 

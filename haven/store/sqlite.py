@@ -1525,10 +1525,18 @@ class SQLiteStore:
         history.record(conn, current["galaxy_id"], system_id, op, before, version_after)
 
     def history(self, system_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
-        """A system's recorded changes, newest first (``op``, ``version`` it produced, ``at``)."""
+        """A system's recorded changes, newest first (``op``, ``version`` it produced, ``at``).
+
+        Empty for a system with nothing recorded (generated, bulk loaded); a deleted system
+        answers while any of its history is kept. NotFound for an id with neither a system
+        nor a recorded change, as :meth:`system` and :meth:`undo` answer it.
+        """
         _check_limit(limit)
-        with self._read() as conn:
+        with self._read() as conn:  # one snapshot: the entries and the row agree
             items = history.entries(conn, system_id, limit)
+            # only when nothing is recorded: one primary-key lookup
+            if not items and self._write_row(conn, system_id) is None:
+                raise NotFound(f"no system with id {system_id}")
         for item in items:
             item["at"] = to_iso(item.pop("at_ms"))
         return items

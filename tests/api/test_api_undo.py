@@ -60,4 +60,34 @@ def test_bad_ids_and_limits_are_400s(client) -> None:
     assert client.post("/api/v1/systems/abc/undo").status_code == 400
     assert client.get("/api/v1/systems/1/history?limit=0").status_code == 400
     assert client.get("/api/v1/systems/1/history?limit=1000").status_code == 400
-    assert client.get("/api/v1/systems/999/history").json() == {"items": []}
+    assert client.get("/api/v1/systems/0/history").status_code == 400
+
+
+def test_the_history_of_an_id_no_system_had_is_a_404_like_the_system(client, store) -> None:
+    client.post("/api/v1/systems", json=SYSTEM)
+    before = store.stats("Haven")["total_systems"]
+    for path in ("/api/v1/systems/999", "/api/v1/systems/999/history", "/api/v1/systems/999/history?limit=1"):
+        r = client.get(path)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error"] == {"code": "not_found", "message": "no system with id 999", "field": None}
+    assert client.head("/api/v1/systems/999/history").status_code == 404
+    assert store.stats("Haven")["total_systems"] == before
+
+
+def test_a_system_with_nothing_recorded_answers_an_empty_history(client, seeded) -> None:
+    """Systems written by a bulk load (or generated) exist without any entry: 200, not 404."""
+    sid = seeded[0]["id"]
+    r = client.get(f"/api/v1/systems/{sid}/history")
+    assert r.status_code == 200 and r.json() == {"items": []}, r.text
+    assert client.get(f"/api/v1/systems/{sid}/history", params={"galaxy": "Haven"}).json() == {"items": []}
+
+
+def test_a_deleted_system_answers_its_history_until_nothing_is_recorded(client) -> None:
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    assert client.delete(f"/api/v1/systems/{sid}").status_code == 204
+    r = client.get(f"/api/v1/systems/{sid}/history")
+    assert r.status_code == 200 and [h["op"] for h in r.json()["items"]] == ["delete", "create"], r.text
+    client.post(f"/api/v1/systems/{sid}/undo")  # the delete
+    client.post(f"/api/v1/systems/{sid}/undo")  # the creation: no system, nothing recorded
+    gone = client.get(f"/api/v1/systems/{sid}/history")
+    assert gone.status_code == 404 and gone.json()["error"]["message"] == f"no system with id {sid}", gone.text

@@ -174,3 +174,59 @@ def test_a_system_ids_galaxy_is_known_after_it_is_deleted(store) -> None:
     store.delete(sid)
     assert store.system_galaxy(sid) == "Other"  # its history and undo are still served
     assert store.system_galaxy(sid + 1000) is None
+
+
+def test_the_history_of_an_id_never_used_is_not_found(store) -> None:
+    store.create(GALAXY, _system())
+    with pytest.raises(NotFound, match="no system with id 424242"):
+        store.history(424242)
+
+
+def test_a_system_with_nothing_recorded_has_an_empty_history(store) -> None:
+    """Generated and bulk-loaded systems exist without a single entry: theirs is an empty list, not a 404."""
+    generate_galaxy(store, GALAXY, 20, seed=3)
+    store.import_systems(GALAXY, [_system(name="Loaded")])
+    generated = store.page(GALAXY, limit=1).items[0]
+    assert store.system(generated["id"])["derived"] is True
+    assert store.history(generated["id"]) == []
+    assert store.history(store.system_by_name(GALAXY, "Loaded")["id"]) == []
+
+
+def test_a_deleted_system_keeps_answering_its_history(store) -> None:
+    sid = store.create(GALAXY, _system())["id"]
+    store.patch(sid, SystemPatch(fauna="Poor"))
+    store.delete(sid)
+    assert [e["op"] for e in store.history(sid)] == ["delete", "update", "create"]
+    assert [e["op"] for e in store.history(sid, limit=1)] == ["delete"]
+
+
+def test_an_id_with_nothing_left_recorded_and_no_system_is_not_found(store) -> None:
+    """An undone creation leaves neither the system nor an entry: history answers as undo and the read do."""
+    sid = store.create(GALAXY, _system())["id"]
+    store.undo(sid)
+    with pytest.raises(NotFound, match=f"no system with id {sid}"):
+        store.history(sid)
+
+
+def test_the_history_of_an_unknown_id_costs_indexed_lookups_only(store) -> None:
+    """Telling "never used" from "nothing recorded" costs one primary-key lookup, in the same snapshot."""
+    generate_galaxy(store, GALAXY, 200, seed=5)
+    bare = store.page(GALAXY, limit=1).items[0]["id"]
+    for system_id, answers in ((bare, True), (10**9, False)):
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        try:
+            if answers:
+                assert store.history(system_id) == []
+            else:
+                with pytest.raises(NotFound):
+                    store.history(system_id)
+        finally:
+            store.conn.set_trace_callback(None)
+        assert statements[0] == "BEGIN" and statements[-1] == "COMMIT", statements
+        queries = [sql for sql in statements if sql.startswith("SELECT")]
+        assert len(queries) == 2, statements
+        plans = [store.explain(sql, ()) for sql in queries]
+        assert "system_change_system" in " ".join(plans[0]), plans
+        assert "USING INTEGER PRIMARY KEY" in " ".join(plans[1]), plans
+        assert not any(detail.startswith("SCAN") for plan in plans for detail in plan), plans

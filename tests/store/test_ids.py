@@ -35,7 +35,8 @@ def test_undoing_a_creation_frees_nothing_for_reuse(store) -> None:
     store.undo(first["id"])  # removes it again
     second = store.create(GALAXY, _system("Second"))
     assert second["id"] > first["id"]
-    assert store.history(first["id"]) == []
+    with pytest.raises(NotFound):  # the second system's history is not the first id's
+        store.history(first["id"])
 
 
 def test_deleting_below_the_top_records_nothing(store) -> None:
