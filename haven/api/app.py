@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -40,7 +40,7 @@ from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
-from haven.store.sqlite import limit_cache_memory
+from haven.store.sqlite import sqlite_memory_limit
 
 log = logging.getLogger("haven.api")
 
@@ -225,6 +225,20 @@ def _openapi_schema(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+async def _close_change_hub(app: FastAPI) -> None:
+    """Stop the chunk WebSocket's feed poller, started by the first subscriber (if any)."""
+    hub = getattr(app.state, "change_hub", None)
+    if hub is not None:
+        await hub.close()
+
+
+async def _close_app_store(app: FastAPI) -> None:
+    """Close the store the app opened itself."""
+    store, app.state.store = app.state.store, None
+    if store is not None:
+        await run_in_threadpool(store.close)
+
+
 def create_app(
     store: SQLiteStore | None = None,
     *,
@@ -244,39 +258,32 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        heap_limit_before = None
-        if owns_store:
-            # Memory bounded whatever the load: at most worker_threads() requests run
-            # in threads at once (each keeps a connection and holds its answer), and
-            # the page caches of all connections share one budget.
-            to_thread.current_default_thread_limiter().total_tokens = worker_threads()
-            opened = await run_in_threadpool(open_store)
-            heap_limit_before = limit_cache_memory(cache_mib() << 20)
-            await run_in_threadpool(opened.ensure_galaxy, galaxy)
-            opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge
-            app.state.store = opened
-            # Everything loaded so far lives as long as the server: keep it out of
-            # the garbage collector's full passes, which would otherwise walk it every
-            # few thousand requests (a 5,000-row answer allocates ~10k objects).
-            gc.freeze()
-        refresher = None
-        if refresh:
-            service = app.state.chunk_service = ChunkService(app.state.store)
-            refresher = ChunkRefresher(service)
-            await run_in_threadpool(refresher.start)
-        try:
+        # What startup opens is closed again, in reverse order, however far startup got.
+        async with AsyncExitStack() as opened_here:
+            if owns_store:
+                # Memory bounded whatever the load: at most worker_threads() requests run in
+                # threads at once (each keeps a connection and holds its answer), and SQLite's
+                # memory in this process has one budget. Both settings are read (and a bad one
+                # refused) before anything is opened.
+                threads, cache_bytes = worker_threads(), cache_mib() << 20
+                to_thread.current_default_thread_limiter().total_tokens = threads
+                opened_here.enter_context(sqlite_memory_limit(cache_bytes))
+                opened = await run_in_threadpool(open_store)
+                opened_here.push_async_callback(_close_app_store, app)
+                app.state.store = opened
+                await run_in_threadpool(opened.ensure_galaxy, galaxy)
+                opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge
+                # Everything loaded so far lives as long as the server: keep it out of
+                # the garbage collector's full passes, which would otherwise walk it every
+                # few thousand requests (a 5,000-row answer allocates ~10k objects).
+                gc.freeze()
+            if refresh:
+                service = app.state.chunk_service = ChunkService(app.state.store)
+                refresher = ChunkRefresher(service)
+                await run_in_threadpool(refresher.start)
+                opened_here.push_async_callback(run_in_threadpool, refresher.stop)
+            opened_here.push_async_callback(_close_change_hub, app)
             yield
-        finally:
-            hub = getattr(app.state, "change_hub", None)
-            if hub is not None:  # the chunk WebSocket's feed poller, started by the first subscriber
-                await hub.close()
-            if refresher is not None:
-                await run_in_threadpool(refresher.stop)
-            if owns_store and app.state.store is not None:
-                await run_in_threadpool(app.state.store.close)
-                if heap_limit_before is not None:
-                    limit_cache_memory(heap_limit_before)
-                app.state.store = None
 
     app = FastAPI(
         title="Haven",

@@ -397,19 +397,20 @@ def run_load(base: str, cfg: BenchConfig, p: Params) -> dict[str, Any]:
     """``LOAD_CLIENTS`` clients at once, each on its own keep-alive connection, reading as users do.
 
     Each client asks ``max(6, calls / 10)`` times, in a seeded random order, for
-    one of: a first page, a search for "Gold", a rare search, a system's detail,
-    a 50 LY and a 500 LY sphere. What it shows is how the server shares its worker
+    one of six kinds, each equally likely: a first page, a search for "Gold", a
+    rare search, a system's detail, a 50 LY and a 500 LY sphere. What it shows is how the server shares its worker
     threads out (requests per second, and each request's time including its wait)
     and that its memory stays bounded when many requests are in work at once.
     """
     api = "/api/v1"
-    asks: list[tuple[str, dict[str, Any]]] = [
-        (f"{api}/systems", {"limit": PAGE_SIZE}),
-        (f"{api}/systems/search", {"q": "Gold", "limit": PAGE_SIZE}),
-        *((f"{api}/systems/search", {"q": q, "limit": PAGE_SIZE}) for q in p.rare_terms[:20]),
-        *((f"{api}/systems/{sid}", {}) for sid in p.detail_ids[:20]),
-        *((f"{api}/systems/near", {"x": x, "y": y, "z": z, "radius": r, "limit": SPHERE_LIMIT})
-          for x, y, z in p.centres[:20] for r in (50, 500)),
+    # Each kind equally likely, whatever the number of parameters: a kind first, then one of its asks.
+    kinds: list[list[tuple[str, dict[str, Any]]]] = [
+        [(f"{api}/systems", {"limit": PAGE_SIZE})],
+        [(f"{api}/systems/search", {"q": "Gold", "limit": PAGE_SIZE})],
+        [(f"{api}/systems/search", {"q": q, "limit": PAGE_SIZE}) for q in p.rare_terms[:20]],
+        [(f"{api}/systems/{sid}", {}) for sid in p.detail_ids[:20]],
+        *([(f"{api}/systems/near", {"x": x, "y": y, "z": z, "radius": r, "limit": SPHERE_LIMIT})
+           for x, y, z in p.centres[:20]] for r in (50, 500)),
     ]
     per_client = max(6, cfg.calls // 10)
     timing = Timing("load", "http")
@@ -422,7 +423,7 @@ def run_load(base: str, cfg: BenchConfig, p: Params) -> dict[str, Any]:
         try:
             with LeanClient(base, headers={"Accept-Encoding": "gzip"}) as c:
                 for _ in range(per_client):
-                    path, params = rng.choice(asks)
+                    path, params = rng.choice(rng.choice(kinds))
                     t0 = time.perf_counter()
                     _ok(c.get(path, params=params))
                     samples.append((time.perf_counter() - t0) * 1000.0)

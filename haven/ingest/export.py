@@ -22,6 +22,7 @@ replaced; a FIFO or a device is written directly: see :mod:`haven.outfile`).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -68,11 +69,14 @@ FLAT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _arrow_type(kind: str) -> pa.DataType:
+@functools.cache
+def _arrow_types() -> tuple[pa.DataType, ...]:
+    """The Arrow type of each of ``FLAT_COLUMNS``, in order (built once, when a flat file is first written)."""
     import pyarrow as pa
 
-    return {"text": pa.string(), "float64": pa.float64(), "int64": pa.int64(),
-            "time": pa.timestamp("ms", tz="UTC")}[kind]
+    by_kind = {"text": pa.string(), "float64": pa.float64(), "int64": pa.int64(),
+               "time": pa.timestamp("ms", tz="UTC")}
+    return tuple(by_kind[kind] for _, kind in FLAT_COLUMNS)
 
 
 _JSON_COLUMNS = frozenset({"planets", "space_station", "extra"})
@@ -270,8 +274,7 @@ def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.Recor
     import pyarrow as pa
 
     arrays = []
-    for name, kind in FLAT_COLUMNS:
-        typ = _arrow_type(kind)
+    for (name, _), typ in zip(FLAT_COLUMNS, _arrow_types()):
         value = _FLAT_VALUES.get(name)
         values = [value(s) for s in systems] if value else [s.get(name) for s in systems]
         if name in _JSON_COLUMNS:
@@ -339,7 +342,7 @@ def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([(name, _arrow_type(kind)) for name, kind in FLAT_COLUMNS],
+    schema = pa.schema([(name, typ) for (name, _), typ in zip(FLAT_COLUMNS, _arrow_types())],
                        metadata={b"haven": orjson.dumps(_meta(g, "parquet"))})
     pending: list[pa.RecordBatch] = []
     sink = _Chunks()

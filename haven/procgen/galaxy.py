@@ -31,10 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from . import naming, vocab
+from .seeds import TAG_ARMS, TAG_BATCH, TAG_REGIONS, derive_key, system_seeds
+
 if TYPE_CHECKING:  # imported where used: a server derives planets from here and never needs pyarrow
     import pyarrow as pa
-
-from .seeds import TAG_ARMS, TAG_BATCH, TAG_REGIONS, derive_key, system_seeds
 
 #: Systems per batch; batch ``b`` depends only on ``(seed, n_systems, b)``.
 BATCH_SIZE: int = 1_000_000

@@ -3,7 +3,8 @@
 Each thread gets its own connection (SQLite connections are not shared
 across threads); a thread that starts after another ended takes over the
 ended thread's connection, so a server whose worker threads come and go
-keeps as many connections as it has threads at once, not one per thread ever. Writes run in ``BEGIN IMMEDIATE`` transactions so counters,
+keeps as many connections as it has threads at once, not one per thread
+ever. Writes run in ``BEGIN IMMEDIATE`` transactions so counters,
 children and the search index change together or not at all.
 """
 
@@ -181,15 +182,8 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
 
-def limit_cache_memory(total_bytes: int) -> int:
-    """Keep the page caches of every SQLite connection in this process under ``total_bytes`` together.
-
-    SQLite's soft heap limit is one number for the whole process: past it, a
-    connection reuses its own least recently used cached pages instead of
-    allocating more. A server sets it once, so its memory does not grow with
-    the number of connections its worker threads open. Returns the limit before
-    (0: none), to put back when the server stops. Touches no database file.
-    """
+def _soft_heap_limit(total_bytes: int) -> int:
+    """Set SQLite's process-wide soft heap limit (0: none); returns the one before. Touches no database file."""
     conn = sqlite3.connect(":memory:")
     try:
         before = conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
@@ -197,6 +191,44 @@ def limit_cache_memory(total_bytes: int) -> int:
         return int(before)
     finally:
         conn.close()
+
+
+class _HeapLimitHolders:
+    """Who holds the process-wide limit of :func:`sqlite_memory_limit`: the first puts the old one aside,
+    the last one out puts it back, so apps started and stopped in any order leave it as they found it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.before = 0
+
+
+_HEAP_LIMIT = _HeapLimitHolders()
+
+
+@contextmanager
+def sqlite_memory_limit(total_bytes: int) -> Iterator[None]:
+    """Keep the heap memory of every SQLite connection in this process near ``total_bytes`` together, while inside.
+
+    SQLite's soft heap limit is one number for the whole process and counts all
+    of SQLite's heap (page caches, prepared statements, schemas, sorters). Past
+    it, a connection reuses its own least recently used cached pages instead of
+    allocating more, so page caches give way first; a sort spills to a temporary
+    file sooner. A server holds it while it runs, so its memory does not grow
+    with the number of connections its worker threads open.
+    """
+    with _HEAP_LIMIT.lock:
+        before = _soft_heap_limit(total_bytes)
+        if _HEAP_LIMIT.count == 0:
+            _HEAP_LIMIT.before = before
+        _HEAP_LIMIT.count += 1
+    try:
+        yield
+    finally:
+        with _HEAP_LIMIT.lock:
+            _HEAP_LIMIT.count -= 1
+            if _HEAP_LIMIT.count == 0:
+                _soft_heap_limit(_HEAP_LIMIT.before)
 
 
 class WriterBusy(sqlite3.OperationalError):
@@ -1529,7 +1561,7 @@ class SQLiteStore:
 
         Empty for a system with nothing recorded (generated, bulk loaded); a deleted system
         answers while any of its history is kept. NotFound for an id with neither a system
-        nor a recorded change, as :meth:`system` and :meth:`undo` answer it.
+        nor a recorded change, as :meth:`system` answers it.
         """
         _check_limit(limit)
         with self._read() as conn:  # one snapshot: the entries and the row agree

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from haven.api import create_app
-from haven.store import init_store
+from haven.store import init_store, open_store
 
 
 def test_healthz(client):
@@ -112,7 +112,8 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
 
         tokens, statuses = c.portal.call(many_at_once)
         assert tokens == 3 and statuses == [200] * 40
-        # three worker threads, the lifespan's and the chunk refresher's: not one per request
+        # the three worker threads' (the lifespan's open_store ran on one of them), the chunk
+        # refresher's and its commit watch's, and this thread's own: not one per request
         assert store.connection_count() <= 3 + 3
     after = init_store(db_url)
     try:
@@ -122,7 +123,7 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
 
 
 def test_a_server_loads_neither_pyarrow_nor_alembic():
-    """They cost a server ~70 MiB of its memory and it needs neither: Parquet and migrations load them when used."""
+    """They cost a server about 50 MiB of memory and it needs neither: flat exports and migrations load them."""
     import subprocess
     import sys
 
@@ -130,3 +131,38 @@ def test_a_server_loads_neither_pyarrow_nor_alembic():
             "print(sorted(m for m in ('pyarrow', 'alembic', 'sqlalchemy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_startup_that_fails_puts_everything_back(monkeypatch, db_url):
+    """The galaxy cannot be created after the store opened: startup fails, the store is closed again
+    and SQLite's process-wide limit is as it was."""
+    import sqlite3
+
+    import pytest
+
+    from haven.errors import HavenError
+
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    app = create_app(galaxy="\x00")  # refused by ensure_galaxy, after the store is open
+    opened = []
+    monkeypatch.setattr("haven.api.app.open_store", lambda: opened.append(open_store()) or opened[-1])
+    with pytest.raises(HavenError):
+        with TestClient(app):
+            pass
+    assert app.state.store is None and opened and opened[0].connection_count() == 0  # closed
+    assert sqlite3.connect(":memory:").execute("PRAGMA soft_heap_limit").fetchone()[0] == 0
+
+
+def test_a_bad_memory_setting_is_refused_before_the_store_opens(monkeypatch, db_url):
+    """Under plain uvicorn (no `haven serve` to check first) a bad setting stops startup with nothing opened."""
+    import pytest
+
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    monkeypatch.setenv("HAVEN_CACHE_MIB", "lots")
+    app = create_app()
+    with pytest.raises(ValueError, match="HAVEN_CACHE_MIB"):
+        with TestClient(app):
+            pass
+    assert app.state.store is None

@@ -7,7 +7,7 @@ import threading
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.model import validate_system
 from haven.store import SQLiteStore
-from haven.store.sqlite import limit_cache_memory
+from haven.store.sqlite import sqlite_memory_limit
 
 
 def read_in_a_thread(store: SQLiteStore, out: list[object] | None = None) -> None:
@@ -58,14 +58,28 @@ def test_a_connection_taken_over_reads_what_was_written_since(store: SQLiteStore
     assert second[0][1] == ["Written Later"]
 
 
-def test_the_cache_budget_is_one_number_for_the_process(store: SQLiteStore) -> None:
-    before = limit_cache_memory(32 << 20)
-    try:
-        assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 32 << 20
+def soft_heap_limit(store: SQLiteStore) -> int:
+    return store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]
+
+
+def test_the_memory_budget_is_one_number_for_the_process(store: SQLiteStore) -> None:
+    assert soft_heap_limit(store) == 0
+    with sqlite_memory_limit(32 << 20):
+        assert soft_heap_limit(store) == 32 << 20
         other: list[int] = []
-        t = threading.Thread(target=lambda: other.append(store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0]))
+        t = threading.Thread(target=lambda: other.append(soft_heap_limit(store)))
         t.start()
         t.join()
         assert other == [32 << 20]  # every connection sees the same limit
-    finally:
-        assert limit_cache_memory(before) == 32 << 20
+    assert soft_heap_limit(store) == 0  # put back on leaving
+
+
+def test_holders_of_the_budget_may_leave_in_any_order(store: SQLiteStore) -> None:
+    """Two servers in one process (tests do this): the first to stop must not lift the other's limit."""
+    first, second = sqlite_memory_limit(32 << 20), sqlite_memory_limit(16 << 20)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert soft_heap_limit(store) == 16 << 20
+    second.__exit__(None, None, None)
+    assert soft_heap_limit(store) == 0
