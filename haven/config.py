@@ -76,5 +76,5 @@ def worker_threads() -> int:
 
 
 def cache_mib() -> int:
-    """The SQLite page caches of a server, all connections together, in MiB."""
+    """A server's SQLite memory (page caches give way first), all connections together, in MiB."""
     return _positive_int("HAVEN_CACHE_MIB", DEFAULT_CACHE_MIB, 1 << 20)

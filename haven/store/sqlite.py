@@ -284,6 +284,7 @@ class SQLiteStore:
         return conn
 
     def _connection_for(self, thread: threading.Thread) -> sqlite3.Connection:
+        """The connection of a thread that ended, now ``thread``'s; a new one when every owner is alive."""
         with self._lock:
             for i, (owner, conn) in enumerate(self._owners):
                 if not owner.is_alive():  # a server's worker threads end after idling; their caches stay warm
