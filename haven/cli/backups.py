@@ -70,14 +70,6 @@ class DatabaseFileReport:
         return self.integrity == ["ok"]
 
 
-def known_revisions() -> list[str]:
-    """Every schema revision this Haven can migrate from, newest first."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(migrate.alembic_config(DatabaseUrl("sqlite", ":memory:")))
-    return [rev.revision for rev in script.walk_revisions()]
-
-
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
     return row is not None
@@ -175,7 +167,7 @@ class Restore:
         if not report.ok:
             problems = "; ".join(report.integrity[:5])
             raise BackupRefused(f"{backup} fails the integrity check: {problems}", field="path")
-        known = known_revisions()
+        known = migrate.known_revisions()
         if report.revision is None:
             raise BackupRefused(f"{backup} is not a Haven database (no schema revision recorded)", field="path")
         if report.revision not in known:

@@ -18,6 +18,7 @@ from haven.store.deferred import deferred_record, unfinished_load_message
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -47,11 +48,21 @@ def head_revision() -> str:
     return HEAD_REVISION
 
 
-def alembic_head() -> str | None:
-    """The head as Alembic reads it from the migration scripts (what :data:`HEAD_REVISION` must equal)."""
+def _scripts() -> ScriptDirectory:
+    """The migration scripts as Alembic reads them (loads Alembic)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(DatabaseUrl("sqlite", ":memory:"))).get_current_head()
+    return ScriptDirectory.from_config(alembic_config(DatabaseUrl("sqlite", ":memory:")))
+
+
+def alembic_head() -> str | None:
+    """The head as Alembic reads it from the migration scripts (what :data:`HEAD_REVISION` must equal)."""
+    return _scripts().get_current_head()
+
+
+def known_revisions() -> list[str]:
+    """Every schema revision this Haven can migrate from, newest first."""
+    return [rev.revision for rev in _scripts().walk_revisions()]
 
 
 def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
