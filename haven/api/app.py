@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
+from haven.api.allocator import tune_allocator
 from haven.api.common import json_response, single_values, utf8_query
 from haven.api.errors import (ORIGINAL_METHOD, haven_error_handler, http_error_handler, install_error_handlers,
                               is_v1_path, route_path)
@@ -267,6 +268,7 @@ def create_app(
                 # refused) before anything is opened.
                 threads, cache_bytes = worker_threads(), cache_mib() << 20
                 to_thread.current_default_thread_limiter().total_tokens = threads
+                tune_allocator()  # before the worker threads allocate: see haven.api.allocator
                 opened_here.enter_context(sqlite_memory_limit(cache_bytes))
                 opened = await run_in_threadpool(open_store)
                 opened_here.push_async_callback(_close_app_store, app)
