@@ -3,8 +3,8 @@
 A server builds its answers in worker threads. Two defaults of glibc's ``malloc``
 keep memory that a server has finished with:
 
-- every thread that allocates while another holds an arena gets an arena of its
-  own (up to eight per core), and each arena keeps the pages it grew by;
+- every thread gets an arena of its own on its first allocation (up to eight
+  per core), and each arena keeps the pages it grew by;
 - after a large block (above 128 KiB, so mapped on its own) is freed, the size
   above which blocks are mapped rises to that block's size, so the next 1–2 MB
   answer comes from an arena instead, and the arena keeps those pages too.
@@ -12,11 +12,13 @@ keep memory that a server has finished with:
 So :func:`tune_allocator` asks for at most :data:`ARENAS` arenas and a fixed
 threshold of :data:`MMAP_THRESHOLD_BYTES`. On the 10M galaxy, four bursts of 32
 clients (pages, searches and 500 LY spheres of up to 5,000 systems) raised a
-server's peak RSS to 204 MiB with glibc's defaults and to 177 MiB with these,
+server's peak RSS to 204 MiB with glibc's defaults and to 180 MiB with these,
 at the same request rate.
 
 Only glibc has these settings; elsewhere nothing changes. An operator who sets
-``malloc`` tunables in ``GLIBC_TUNABLES`` keeps them.
+any of glibc's ``malloc`` settings, as a ``glibc.malloc.`` tunable in
+``GLIBC_TUNABLES`` or as a ``MALLOC_`` variable (``MALLOC_ARENA_MAX``…), keeps
+them, and glibc's defaults for the rest.
 """
 
 from __future__ import annotations
@@ -39,16 +41,19 @@ _M_ARENA_MAX = -8
 
 
 def operator_tunables() -> bool:
-    """Whether ``GLIBC_TUNABLES`` sets any of glibc's ``malloc`` tunables (they win)."""
-    return "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
+    """Whether the environment sets any of glibc's ``malloc`` settings (they win)."""
+    return "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "") or any(
+        name.startswith("MALLOC_") for name in os.environ
+    )
 
 
 def tune_allocator(*, arenas: int = ARENAS, mmap_threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     """Bound glibc's arenas and fix its mapping threshold for this process; True if both took.
 
-    Arenas that threads already made stay; none is added past ``arenas``. Call it
+    Arenas that threads already made stay, and none is added past ``arenas``
+    provided at most eight exist yet (glibc fixes its limit after that): call it
     before the server's worker threads start. A no-op (False) on other C
-    libraries and when the operator set ``malloc`` tunables.
+    libraries and when the operator set ``malloc`` settings (:func:`operator_tunables`).
     """
     if platform.libc_ver()[0] != "glibc" or operator_tunables():
         return False

@@ -22,6 +22,17 @@ from haven.config import DatabaseUrl  # noqa: E402
 from haven.store import init_store  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _allocator_left_alone(request, monkeypatch):
+    """An app that opens its own store tunes its process's C allocator (``haven.api.allocator``).
+
+    In the test process that would change it for every later test, in whatever
+    order they run; only the allocator's own tests call it.
+    """
+    if request.module.__name__.rpartition(".")[2] != "test_api_allocator":
+        monkeypatch.setattr("haven.api.app.tune_allocator", lambda: False)
+
+
 @pytest.fixture
 def app(store):
     return create_app(store)

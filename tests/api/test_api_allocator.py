@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,8 +37,10 @@ print(mapped_first, libc.mallinfo2().hblks)
 
 
 def _mapped_blocks(mode: str) -> tuple[int, int]:
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("GLIBC_TUNABLES", "PYTHONMALLOC") and not name.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin"}).stdout
+                         env=env, cwd=Path(__file__).resolve().parents[2]).stdout
     first, second = out.split()
     return int(first), int(second)
 
@@ -52,12 +56,17 @@ def test_a_large_block_after_a_large_free_is_still_mapped_on_its_own():
 
 
 @glibc_only
-def test_the_operators_malloc_tunables_win(monkeypatch):
+def test_the_operators_malloc_settings_win(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=8")
     assert allocator.operator_tunables()
     assert allocator.tune_allocator() is False
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=512")
     assert not allocator.operator_tunables()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "1")  # glibc's older way to say the same
+    assert allocator.operator_tunables()
+    assert allocator.tune_allocator() is False
 
 
 def test_other_c_libraries_are_left_alone(monkeypatch):
