@@ -64,3 +64,15 @@ def tune_allocator(*, arenas: int = ARENAS, mmap_threshold_bytes: int = MMAP_THR
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas)) and bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold_bytes))
+
+
+def allocator_setting() -> str:
+    """What :func:`tune_allocator` does in a process started with this environment, in words.
+
+    The benchmark prints it beside its memory figures, which depend on it.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return "not glibc: left alone"
+    if operator_tunables():
+        return "glibc, the environment's malloc settings"
+    return f"glibc, {ARENAS} arenas, blocks from {MMAP_THRESHOLD_BYTES >> 10} KiB mapped"

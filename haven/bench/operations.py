@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from haven.api.allocator import allocator_setting
 from haven.bench.client import LeanClient
 from haven.bench.runner import Timing, peak_rss_bytes, reset_peak_rss, time_calls
 from haven.chunks.live import LIVE_INTERVAL_S
@@ -602,6 +603,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "server_malloc": allocator_setting(),  # the server process inherits this environment
     }
 
 

@@ -112,8 +112,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"### {c['systems']:,} systems (seed {c['seed']}, {c['calls']} calls per operation)",
         "",
-        f"{mach['cpus']} CPUs, {mach['platform']}, Python {mach['python']}, SQLite {mach['sqlite']}. "
-        "Times in ms.",
+        f"{mach['cpus']} CPUs, {mach['platform']}, Python {mach['python']}, SQLite {mach['sqlite']}"
+        + (f", server malloc: {mach['server_malloc']}" if mach.get("server_malloc") else "")
+        + ". Times in ms.",
         "",
         *timing_table(report),
         "",

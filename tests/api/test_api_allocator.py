@@ -72,6 +72,18 @@ def test_the_operators_malloc_settings_win(monkeypatch):
 def test_other_c_libraries_are_left_alone(monkeypatch):
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))
     assert allocator.tune_allocator() is False
+    assert allocator.allocator_setting() == "not glibc: left alone"
+
+
+@glibc_only
+def test_the_setting_in_words_follows_the_environment(monkeypatch):
+    """The benchmark prints it next to its memory figures."""
+    for name in [n for n in os.environ if n.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert allocator.allocator_setting() == "glibc, 2 arenas, blocks from 128 KiB mapped"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert allocator.allocator_setting() == "glibc, the environment's malloc settings"
 
 
 def test_a_served_app_tunes_the_allocator_before_opening_its_store(monkeypatch, db_url):

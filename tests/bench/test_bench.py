@@ -89,6 +89,7 @@ def test_load_phase(report: dict[str, Any]) -> None:
 
 def test_markdown_and_json(report: dict[str, Any]) -> None:
     md = to_markdown(report)
+    assert f"server malloc: {report['machine']['server_malloc']}." in md  # memory figures depend on it
     for _, label in OPERATIONS:
         assert f"| {label} |" in md
     assert json.loads(to_json(report)) == json.loads(json.dumps(report))
