@@ -132,7 +132,12 @@ class JSONRefusalCORS(CORSMiddleware):
         await super().__call__(scope, receive, send)
 
     def refusal(self, headers: Headers) -> InvalidInput:
-        """What a refused preflight asked for that is not allowed, as the error to answer."""
+        """What a refused preflight asked for that is not allowed, as the error to answer.
+
+        Starlette refuses without saying why, so these are its checks in
+        ``CORSMiddleware.preflight_response`` read again (keep them in step when
+        upgrading Starlette); whatever they miss is named as the origin.
+        """
         method = headers["access-control-request-method"]
         if method not in self.allow_methods:
             return InvalidInput(

@@ -791,11 +791,10 @@ def _refuse_first(bad: pa.ChunkedArray | pa.Array, name: str, message: str,
         raise fail(pc.index(bad, True).as_py(), name, message)
 
 
-def _above_int64_digits(raw: bytes) -> bool:
-    """Whether JSON text ``raw`` holds a run of digits above 2**63 - 1: only such text can hold
-    an integer ``extra`` cannot store. A 19-digit seed (at most 2**63 - 1, and common) is not
-    one, so its line is not walked."""
-    sketched = sketch(raw)
+def _above_int64_digits(raw: bytes, sketched: bytes) -> bool:
+    """Whether JSON text ``raw`` (:func:`sketch` gave ``sketched``) holds a run of digits above
+    2**63 - 1: only such text can hold an integer ``extra`` cannot store. A 19-digit seed (at
+    most 2**63 - 1, and common) is not one, so its line is not walked."""
     start = sketched.find(_LONG_RUN)
     while start != -1:
         end = start + _INT64_DIGITS
@@ -805,16 +804,14 @@ def _above_int64_digits(raw: bytes) -> bool:
     return False
 
 
-def _check_line_extras(extra: dict[str, list[Any]], long_lines: list[tuple[int, bytes]],
+def _check_line_extras(extra: dict[str, list[Any]], long_lines: list[int],
                        fail: Callable[..., InvalidInput]) -> None:
     """Refuse an integer of a JSONL line's extra fields that ``extra`` cannot store: orjson reads
     integers up to 2**64 - 1 exactly, the store keeps signed 64 bits. Names the line and the
-    key (``extra.KEY`` inside an ``extra`` object). Only ``long_lines``, the (system, line)
-    pairs whose line holds 19 digits in a row, can hold one, and of those only the lines
-    with digits above 2**63 - 1 (:func:`_above_int64_digits`) have their values walked."""
-    for i, raw in long_lines:
-        if not _above_int64_digits(raw):
-            continue
+    key (``extra.KEY`` inside an ``extra`` object). Only the systems in ``long_lines``, whose
+    line holds digits above 2**63 - 1 (:func:`_above_int64_digits`), can hold one: only their
+    values are walked."""
+    for i in long_lines:
         for key, values in extra.items():
             found = first_value(values[i], _beyond_int64)
             if found is not None:
@@ -906,7 +903,7 @@ def _jsonl_batch(path: Path, index: int, lines: list[tuple[int, bytes]], skipped
 def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> None:
     systems: list[dict[str, Any]] = []
     system_lines: list[int] = []
-    long_lines: list[tuple[int, bytes]] = []  # (system, line) with 19 digits in a row
+    long_lines: list[int] = []  # systems whose line holds digits above 2**63 - 1
     attach_raw: list[tuple[int, dict[str, Any]]] = []
     for line_no, raw in lines:
         where = f"{path.name} line {line_no}"
@@ -932,8 +929,8 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         if "name" not in d and any(k in d for k in NESTED):
             attach_raw.append((line_no, d))
         else:
-            if _LONG_RUN in sketched:
-                long_lines.append((len(systems), raw))
+            if _LONG_RUN in sketched and _above_int64_digits(raw, sketched):
+                long_lines.append(len(systems))
             systems.append(d)
             system_lines.append(line_no)
     labels = [f"{path.name} line {n}" for n in system_lines] + [f"{path.name} line {n}" for n, _ in attach_raw]
