@@ -316,6 +316,7 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
     hashes: list[np.ndarray] = []
     attach_ids: dict[str, tuple[int, int, str]] = {}  # legacy id of a details line -> (batch, row, label)
     batches = 0
+    systems = 0
     only: PreparedBatch | None = None  # the first batch, kept while it is the only one
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
@@ -324,6 +325,7 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
         only = p if batches == 1 else None
         for row, legacy_id, _ in p.attach:
             attach_ids.setdefault(legacy_id, (fb.index, row, p.label(row)))
+        systems += p.n
         if not p.n:
             continue
         if galaxy_has_systems:
@@ -338,6 +340,8 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
             _check_unique_names(loader, path, fmt, batch_rows, repeated)
     if attach_ids and batches > 1:
         _check_attach_ids(store, loader, path, fmt, batch_rows, attach_ids)
+    if loader.total_rows is None:  # CSV and JSONL: now known (for the progress bar and the load's plan)
+        loader.total_rows = systems
     return only
 
 

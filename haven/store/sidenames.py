@@ -1,0 +1,254 @@
+"""The name search index of a large bulk load, built beside the database by a process of its own.
+
+Filling the name index (:data:`haven.store.search.NAME_INDEX`) is the
+largest single cost of a bulk load: every name has about two dozen keys, nearly
+all of them distinct, and a load spent more time on them than on inserting
+the rows. SQLite lets one connection write a database at a time, so the index
+cannot be filled beside the rows *in* the database. It can in a file of its
+own, and by another process: a thread would share the interpreter lock and
+SQLite's memory mutex with the loading thread, and on two cores it gained
+almost nothing.
+
+* A load that writes every system of the database (one that deferred its
+  secondary indexes, see :mod:`haven.store.deferred`) and is large enough to
+  repay starting a process (:data:`MIN_ROWS`) tells a :class:`SideNameIndex`
+  the id range of each batch it has committed. The helper process reads
+  those names from the database, computes their keys and writes them into an
+  index with the same definition in ``<database>-names``, one transaction per
+  batch, recording the batch there too.
+* When the load finishes, the helper merges the file's index into one segment
+  while the loading process builds the secondary indexes and places the
+  octree; then :meth:`SideNameIndex.copy_into` replaces the database's name
+  index by the file's (its two FTS5 storage tables, copied row for row in one
+  transaction; the index's settings stay the database's).
+
+The file holds only what the database also holds: a batch goes to it after the
+database committed it, and the file is removed only once the load is marked
+done. After a kill, the next run finds the batches the database committed and
+the file lacks (all of them, if the file is gone, damaged or another job's) and
+writes those first. Until the copy nobody can search the database: the
+deferred indexes keep every other user out until the load finishes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from haven.store import search
+
+__all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
+
+#: The side file is the database's path with this appended.
+SIDE_SUFFIX = "-names"
+#: Loads of fewer systems fill the name index in their own transactions (starting the
+#: helper process takes about half a second; 250,000 names take about 1.5 s).
+MIN_ROWS = 250_000
+#: FTS5's pending-terms buffer in the side file: one batch's keys become a few large segments.
+SIDE_HASH_BYTES = 256 << 20
+#: Names read from the database per step.
+READ_ROWS = 100_000
+#: The storage tables of an FTS5 index that hold its entries (its settings are in ``_config``).
+_ENTRY_TABLES = ("data", "idx")
+_DONE = "done"
+_END = "end"
+
+
+def side_path(db_path: Path) -> Path:
+    """Where the name index of a load into ``db_path`` is built."""
+    return db_path.with_name(db_path.name + SIDE_SUFFIX)
+
+
+def remove_side_file(db_path: Path) -> None:
+    """Delete a load's side file and its WAL files, if any."""
+    base = side_path(db_path)
+    for path in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
+        path.unlink(missing_ok=True)
+
+
+class SideNameIndex:
+    """Fills a copy of the name index in ``<database>-names`` from committed batches, in a helper process.
+
+    ``db_path``: the database; ``job_key``: the load (a file left by another
+    job is started afresh); ``galaxy_id``: the galaxy every row belongs to;
+    ``committed``: ``(batch_index, first_id, last_id)`` of every batch the
+    database holds for the job so far. Call :meth:`add` after each commit,
+    then :meth:`end_of_batches`, :meth:`wait` and :meth:`copy_into` (or
+    :meth:`stop` to end the helper at once, leaving the file for the next run).
+
+    The helper is ``python -m haven.store.sidenames``; it reads one JSON line of
+    settings and then one line per batch on its standard input, and answers
+    with one line on its standard output when it is done.
+    """
+
+    def __init__(self, db_path: Path, job_key: str, galaxy_id: int,
+                 committed: Sequence[tuple[int, int, int]]) -> None:
+        self.db_path = db_path
+        self.path = side_path(db_path)
+        self._ended = False
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self._send({"database": str(db_path), "job": job_key, "galaxy_id": galaxy_id,
+                    "committed": [list(b) for b in committed]})
+
+    def add(self, batch_index: int, first_id: int, last_id: int) -> None:
+        """Hand over a batch the database has committed (its systems have the ids ``first_id..last_id``)."""
+        self._send([batch_index, first_id, last_id])
+
+    def end_of_batches(self) -> None:
+        """No more batches: the helper merges the file's index once it has written the ones handed over."""
+        if not self._ended:
+            self._ended = True
+            self._send(_END)
+
+    def wait(self) -> None:
+        """Wait until the helper is done (after :meth:`end_of_batches`); raise what went wrong in it."""
+        out, _ = self._process.communicate()
+        outcome = out.strip().splitlines()[-1] if out.strip() else ""
+        if outcome != _DONE:
+            raise sqlite3.OperationalError(
+                f"building the name search index in {self.path} failed: "
+                f"{outcome or f'its process ended with exit code {self._process.returncode}'}; "
+                "run the same load again to go on"
+            )
+
+    def copy_into(self, writer: Any, busy_timeout_ms: int) -> None:
+        """Replace the database's name index by the file's, in one transaction (after :meth:`wait`).
+
+        ``writer``: the store's writer turn, held meanwhile. The copy runs on a
+        connection of its own: the store's connections notice the new index as
+        they notice any other connection's commit.
+        """
+        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("ATTACH DATABASE ? AS side", (str(self.path),))
+            with writer:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in _ENTRY_TABLES:
+                        name = f"{search.NAME_INDEX}_{table}"
+                        conn.execute(f"DELETE FROM main.{name}")
+                        conn.execute(f"INSERT INTO main.{name} SELECT * FROM side.{name}")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """End the helper now (the load failed or was interrupted); the file stays for a rerun."""
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.communicate()
+
+    def _send(self, message: Any) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(orjson.dumps(message).decode() + "\n")
+            stdin.flush()
+        except BrokenPipeError:  # the helper has ended: say why
+            self._ended = True
+            self.wait()
+            raise
+
+
+# -- the helper process ----------------------------------------------------------------------
+
+
+def _helper(lines: TextIO) -> str:
+    """The helper's whole life: catch up, write each batch handed over, merge. Returns what to report."""
+    try:
+        settings = orjson.loads(lines.readline())
+        db_path = Path(settings["database"])
+        side = _open_side(db_path, settings["job"])
+        main = sqlite3.connect(db_path, isolation_level=None)
+        key = search.galaxy_key(settings["galaxy_id"])
+        try:
+            loaded = {r[0] for r in side.execute("SELECT batch_index FROM loaded_batch")}
+            for batch in settings["committed"]:
+                if batch[0] not in loaded:
+                    _write_batch(main, side, key, *batch)
+            for line in lines:
+                message = orjson.loads(line)
+                if message == _END:
+                    side.execute(f"INSERT INTO {search.NAME_INDEX} ({search.NAME_INDEX}) VALUES ('optimize')")
+                    return _DONE
+                _write_batch(main, side, key, *message)
+        finally:
+            main.close()
+            side.close()
+    except Exception as exc:  # noqa: BLE001 - reported to the loading process, which raises it
+        return f"{type(exc).__name__}: {exc}"
+    return "the loading process ended before the last batch"
+
+
+def _open_side(db_path: Path, job_key: str) -> sqlite3.Connection:
+    """The side file with this job's index and record; one of another job, or damaged, is started again."""
+    for attempt in range(2):
+        conn = sqlite3.connect(side_path(db_path), isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS side_job (job_key TEXT NOT NULL)")
+            owner = conn.execute("SELECT job_key FROM side_job").fetchone()
+            if owner is not None and owner[0] == job_key:
+                return conn
+            if owner is None and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 1:
+                with sqlite3.connect(db_path) as main:
+                    ddl = main.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                                       (search.NAME_INDEX,)).fetchone()[0]
+                conn.execute("BEGIN")
+                conn.execute(ddl)
+                conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY)")
+                conn.execute("INSERT INTO side_job (job_key) VALUES (?)", (job_key,))
+                for option, value in (("hashsize", SIDE_HASH_BYTES), ("automerge", 0)):
+                    conn.execute(f"INSERT INTO {search.NAME_INDEX} ({search.NAME_INDEX}, rank) VALUES (?, ?)",
+                                 (option, value))
+                conn.execute("COMMIT")
+                return conn
+        except sqlite3.DatabaseError:
+            if attempt:
+                conn.close()
+                raise
+        conn.close()
+        remove_side_file(db_path)
+    raise AssertionError("unreachable")
+
+
+def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key: str,
+                 batch_index: int, first_id: int, last_id: int) -> None:
+    """One committed batch into the side file: its names' keys and its record, in one transaction."""
+    ids: list[int] = []
+    names: list[str] = []
+    for lo in range(first_id, last_id + 1, READ_ROWS):
+        for row_id, name in main.execute("SELECT id, name FROM system WHERE id BETWEEN ? AND ?",
+                                         (lo, min(last_id, lo + READ_ROWS - 1))):
+            ids.append(row_id)
+            names.append(name)
+    folded, grams = search.name_index_values(names)
+    side.execute("BEGIN")
+    try:
+        side.executemany(
+            f"INSERT INTO {search.NAME_INDEX} (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)",
+            zip(ids, folded, grams, itertools.repeat(galaxy_key)),
+        )
+        side.execute("INSERT INTO loaded_batch (batch_index) VALUES (?)", (batch_index,))
+    except BaseException:
+        side.execute("ROLLBACK")
+        raise
+    side.execute("COMMIT")
+
+
+if __name__ == "__main__":
+    print(_helper(sys.stdin), flush=True)
