@@ -33,6 +33,7 @@ deferred indexes keep every other user out until the load finishes.
 from __future__ import annotations
 
 import itertools
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -251,4 +252,6 @@ def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key:
 
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the loading process decides, and ends the helper itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(_helper(sys.stdin), flush=True)
