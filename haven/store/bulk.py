@@ -60,8 +60,7 @@ from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, Pla
                           clean_region, validation_message)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
-from haven.store import deferred, lod, search
-from haven.store import sidenames
+from haven.store import deferred, lod, search, sidenames
 from haven.store.ids import next_row_id
 from haven.store.sqlite import BUSY_TIMEOUT_MS
 from haven.timeutil import MAX_MS, MIN_MS, now_ms
@@ -107,7 +106,8 @@ BULK_CACHE_KIB = 512 * 1024
 FTS_HASH_BYTES = 256 << 20
 FTS_DEFAULT_HASH_BYTES = 1 << 20
 #: Helper threads SQLite may use to sort while the loading connection builds an index
-#: (``PRAGMA threads``; large sorts only: about a third faster at 10M systems on 2 cores).
+#: (``PRAGMA threads``; large sorts only: the 10M galaxy's four indexes, rebuilt alone, took
+#: 31 s instead of 41 s on 2 cores).
 SORT_THREADS = 2
 
 _CONTROL = re.compile("[\x00-\x1f]")
@@ -116,7 +116,6 @@ _TEXT_INDEX_FILL = (
     "INSERT INTO system_fts (rowid, materials, attributes, galaxy) "
     "SELECT id, materials, attributes, galaxy FROM system_search_text WHERE id BETWEEN ? AND ?"
 )
-_NAME_INDEX_FILL = "INSERT INTO system_fts_name (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)"
 #: The per-row triggers that fill the search indexes; a bulk batch fills them itself.
 _SEARCH_TRIGGERS = ("system_fts_insert", "system_fts_name_insert")
 
@@ -305,6 +304,7 @@ class BulkLoader:
         store = self.store
         self._store_bulk = bulk_before = store.bulk
         store.bulk = True  # this store does the job: it may write meanwhile
+        beside = False
         try:
             with store._write() as conn:
                 record = deferred.deferred_record(conn)
@@ -312,18 +312,22 @@ class BulkLoader:
                     if record["job"] != self.job_key:
                         raise Conflict(deferred.unfinished_load_message(record), field="job")
                     self.deferred = True
+                    beside = bool(record.get("names_beside"))  # as the run that deferred them decided
                 elif not self.finished:
                     held = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
                     if held == self.rows_done:
-                        self.deferred = bool(deferred.drop_indexes(conn, self.job_key, include_unique=names_unique))
+                        beside = self.defer_fts and (self.total_rows or 0) >= sidenames.MIN_ROWS
+                        self.deferred = bool(deferred.drop_indexes(
+                            conn, self.job_key, include_unique=names_unique, names_beside=beside))
         finally:
             store.bulk = bulk_before or self.deferred
-        if self.deferred and self.defer_fts and (self.total_rows or 0) >= sidenames.MIN_ROWS:
+        if self.deferred and beside:
             committed = store.conn.execute(
                 "SELECT batch_index, first_id, last_id FROM bulk_job_batch WHERE job_key = ? AND rows > 0 "
                 "ORDER BY batch_index", (self.job_key,),
             ).fetchall()
-            self._names = sidenames.SideNameIndex(store.path, self.job_key, self.galaxy_id,
+            identity = f"{self.job_key} started_at={self.job['started_at']} galaxy={self.galaxy_id}"
+            self._names = sidenames.SideNameIndex(store.path, identity, self.galaxy_id,
                                                   [tuple(r) for r in committed])
         return self.deferred
 
@@ -338,8 +342,12 @@ class BulkLoader:
         """
         try:
             yield self
-        except HavenError:
-            self.restore_indexes()
+        except HavenError as exc:
+            try:
+                self.restore_indexes()
+            except Exception as failed:  # noqa: BLE001 - the input's error is the one to report
+                exc.add_note(f"the deferred indexes could not be built yet ({failed}); "
+                             "run the same load again to finish them")
             raise
         finally:
             self.close()
@@ -522,11 +530,13 @@ class BulkLoader:
             # index segments (the schema never merges inside a write; finish() merges them).
             with _fts_buffer(conn, "system_fts"):
                 conn.execute(_TEXT_INDEX_FILL, (first_id, first_id + n - 1))
-            if self._names is None:  # else the side index gets the keys once the batch has committed
+            if self._names is None:  # else the side index gets the batch once it has committed
+                folded, grams = p.name_keys
+                if len(folded) != n:  # prepared while a side index was running
+                    folded, grams = search.name_index_values(p.names)
                 with _fts_buffer(conn, "system_fts_name"):
-                    folded, grams = p.name_keys
-                    conn.executemany(_NAME_INDEX_FILL, zip(new_ids.tolist(), folded, grams,
-                                                           itertools.repeat(search.galaxy_key(self.galaxy_id))))
+                    conn.executemany(search.NAME_INDEX_INSERT, zip(
+                        new_ids.tolist(), folded, grams, itertools.repeat(search.galaxy_key(self.galaxy_id))))
             for statement in triggers:
                 conn.execute(statement)
             t = self._tick("fts", t)
@@ -650,7 +660,6 @@ class BulkLoader:
                     conn.execute("UPDATE bulk_job SET state = 'done', finished_at = ? WHERE job_key = ?",
                                  (now_ms(), self.job_key))
                 row = conn.execute("SELECT * FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
-            sidenames.remove_side_file(store.path)
             t0 = self._tick("octree", t0)
             if self._store_bulk is not None:  # the indexes are back: the store is an ordinary one again
                 store.bulk, self._store_bulk = self._store_bulk, None
@@ -697,19 +706,32 @@ class BulkLoader:
         return nodes
 
     def _bring_names_in(self) -> None:
-        """Wait for the side name index and make it the database's (see :mod:`haven.store.sidenames`)."""
-        names, self._names = self._names, None
+        """Wait for the side name index, make it the database's and remove its file (see :mod:`haven.store.sidenames`).
+
+        The file goes as soon as the copy has committed: once the database is
+        usable again (after bad input) its systems may change, and a later run
+        must build the side index afresh from them.
+        """
+        names = self._names
         if names is None:
             return
-        names.end_of_batches()
-        names.wait()
+        try:
+            names.end_of_batches()
+            names.wait()
+        except BaseException:
+            names.stop()  # never leave the helper running on its own (Ctrl-C while waiting)
+            raise
+        finally:
+            self._names = None
         names.copy_into(self.store._writer, BUSY_TIMEOUT_MS)
+        sidenames.remove_side_file(self.store.path)
+        self._empty_wal()  # the copy put the whole index in the WAL
 
     def _empty_wal(self) -> None:
         self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Let a side index's thread go (its file stays for a rerun); give the connection its settings back."""
+        """End a side index's helper (its file stays for a rerun); give the connection its settings back."""
         if self._names is not None:
             self._names.stop()
             self._names = None

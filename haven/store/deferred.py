@@ -66,8 +66,13 @@ def unfinished_load_message(record: dict[str, Any]) -> str:
             "ends; run the same `haven generate` or `haven import` again to finish it")
 
 
-def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool) -> list[str]:
-    """Drop the deferrable indexes that exist and record how to rebuild them (inside a write)."""
+def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool,
+                 names_beside: bool = False) -> list[str]:
+    """Drop the deferrable indexes that exist and record how to rebuild them (inside a write).
+
+    ``names_beside``: the job fills the name search index beside the database
+    (:mod:`haven.store.sidenames`); recorded so that every later run of the job does too.
+    """
     stored = dict(conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'system' AND sql IS NOT NULL"
     ).fetchall())
@@ -78,7 +83,8 @@ def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool
     if dropped:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            (DEFERRED_INDEXES_KEY, orjson.dumps({"job": job_key, "indexes": dropped}).decode()),
+            (DEFERRED_INDEXES_KEY, orjson.dumps({"job": job_key, "indexes": dropped,
+                                                 "names_beside": names_beside}).decode()),
         )
     return [name for name, _ in dropped]
 

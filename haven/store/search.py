@@ -68,6 +68,8 @@ SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
 LONG_KEY_CHARS = 5
 #: Five-character keys of a long term that go into the name index's query.
 LONG_KEYS_IN_QUERY = 6
+#: One row of the name index, as bulk loads write it: id, folded name, grams, galaxy key.
+NAME_INDEX_INSERT = f"INSERT INTO {NAME_INDEX} (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)"
 #: SQL functions the name index's triggers call (registered on every connection).
 FOLD_FUNCTION = "haven_fold"
 GRAMS_FUNCTION = "haven_name_grams"

@@ -23,26 +23,31 @@ almost nothing.
   transaction; the index's settings stay the database's).
 
 The file holds only what the database also holds: a batch goes to it after the
-database committed it, and the file is removed only once the load is marked
-done. After a kill, the next run finds the batches the database committed and
-the file lacks (all of them, if the file is gone, damaged or another job's) and
-writes those first. Until the copy nobody can search the database: the
-deferred indexes keep every other user out until the load finishes.
+database committed it, and the file is removed once its index has been copied
+in. After a kill, the next run finds the batches the database committed and
+the file lacks (all of them, if the file is gone, not a database, another
+load's, or holds a batch the database does not) and writes those first. The
+choice is recorded with the deferred indexes, so every run of a load makes the
+same one. Until the copy, name searches do not find the load's systems; only a
+server that had the database open before the load can search it meanwhile
+(the deferred indexes keep everyone else out).
 """
 
 from __future__ import annotations
 
 import itertools
-import signal
+import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 
+import haven
 from haven.store import search
 
 __all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
@@ -54,7 +59,7 @@ SIDE_SUFFIX = "-names"
 MIN_ROWS = 250_000
 #: FTS5's pending-terms buffer in the side file: one batch's keys become a few large segments.
 SIDE_HASH_BYTES = 256 << 20
-#: Names read from the database per step.
+#: Names read from the database, keyed and written per step (bounds the helper's memory).
 READ_ROWS = 100_000
 #: The storage tables of an FTS5 index that hold its entries (its settings are in ``_config``).
 _ENTRY_TABLES = ("data", "idx")
@@ -77,10 +82,12 @@ def remove_side_file(db_path: Path) -> None:
 class SideNameIndex:
     """Fills a copy of the name index in ``<database>-names`` from committed batches, in a helper process.
 
-    ``db_path``: the database; ``job_key``: the load (a file left by another
-    job is started afresh); ``galaxy_id``: the galaxy every row belongs to;
-    ``committed``: ``(batch_index, first_id, last_id)`` of every batch the
-    database holds for the job so far. Call :meth:`add` after each commit,
+    ``db_path``: the database; ``job``: who the file belongs to (the load's
+    job key and when it started: a file of another load, or of the same job in
+    a database made again, is started afresh); ``galaxy_id``: the galaxy every
+    row belongs to; ``committed``: ``(batch_index, first_id, last_id)`` of
+    every batch the database holds for the job so far (a file holding any
+    other batch is started afresh too). Call :meth:`add` after each commit,
     then :meth:`end_of_batches`, :meth:`wait` and :meth:`copy_into` (or
     :meth:`stop` to end the helper at once, leaving the file for the next run).
 
@@ -89,15 +96,20 @@ class SideNameIndex:
     with one line on its standard output when it is done.
     """
 
-    def __init__(self, db_path: Path, job_key: str, galaxy_id: int,
+    def __init__(self, db_path: Path, job: str, galaxy_id: int,
                  committed: Sequence[tuple[int, int, int]]) -> None:
         self.db_path = db_path
         self.path = side_path(db_path)
         self._ended = False
+        # The helper imports the same haven as this process (-P: not one from its working directory),
+        # and runs in its own process group: Ctrl-C reaches the loader, which ends the helper.
+        package_root = str(Path(haven.__file__).resolve().parent.parent)
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-P", "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            encoding="utf-8", env={**os.environ, "PYTHONPATH": python_path}, process_group=0,
         )
-        self._send({"database": str(db_path), "job": job_key, "galaxy_id": galaxy_id,
+        self._send({"database": str(db_path), "job": job, "galaxy_id": galaxy_id,
                     "committed": [list(b) for b in committed]})
 
     def add(self, batch_index: int, first_id: int, last_id: int) -> None:
@@ -121,7 +133,7 @@ class SideNameIndex:
                 "run the same load again to go on"
             )
 
-    def copy_into(self, writer: Any, busy_timeout_ms: int) -> None:
+    def copy_into(self, writer: AbstractContextManager[Any], busy_timeout_ms: int) -> None:
         """Replace the database's name index by the file's, in one transaction (after :meth:`wait`).
 
         ``writer``: the store's writer turn, held meanwhile. The copy runs on a
@@ -172,12 +184,13 @@ def _helper(lines: TextIO) -> str:
     try:
         settings = orjson.loads(lines.readline())
         db_path = Path(settings["database"])
-        side = _open_side(db_path, settings["job"])
+        committed = [tuple(b) for b in settings["committed"]]
+        side = _open_side(db_path, settings["job"], committed)
         main = sqlite3.connect(db_path, isolation_level=None)
         key = search.galaxy_key(settings["galaxy_id"])
         try:
             loaded = {r[0] for r in side.execute("SELECT batch_index FROM loaded_batch")}
-            for batch in settings["committed"]:
+            for batch in committed:
                 if batch[0] not in loaded:
                     _write_batch(main, side, key, *batch)
             for line in lines:
@@ -194,32 +207,40 @@ def _helper(lines: TextIO) -> str:
     return "the loading process ended before the last batch"
 
 
-def _open_side(db_path: Path, job_key: str) -> sqlite3.Connection:
-    """The side file with this job's index and record; one of another job, or damaged, is started again."""
+def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -> sqlite3.Connection:
+    """The side file with this job's index and record.
+
+    A file of another job, one holding a batch the database does not (with
+    the same ids), or one that is not an SQLite database, is started again.
+    Other errors (locked, full disk) are raised: the file may still be good.
+    """
     for attempt in range(2):
         conn = sqlite3.connect(side_path(db_path), isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS side_job (job_key TEXT NOT NULL)")
-            owner = conn.execute("SELECT job_key FROM side_job").fetchone()
-            if owner is not None and owner[0] == job_key:
-                return conn
-            if owner is None and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 1:
-                with sqlite3.connect(db_path) as main:
+            conn.execute("CREATE TABLE IF NOT EXISTS side_job (job TEXT NOT NULL)")
+            owner = conn.execute("SELECT job FROM side_job").fetchone()
+            if owner is not None and owner[0] == job:
+                loaded = conn.execute("SELECT batch_index, first_id, last_id FROM loaded_batch").fetchall()
+                if set(map(tuple, loaded)) <= set(committed):
+                    return conn
+            elif owner is None and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 1:
+                with closing(sqlite3.connect(db_path)) as main:
                     ddl = main.execute("SELECT sql FROM sqlite_master WHERE name = ?",
                                        (search.NAME_INDEX,)).fetchone()[0]
                 conn.execute("BEGIN")
                 conn.execute(ddl)
-                conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY)")
-                conn.execute("INSERT INTO side_job (job_key) VALUES (?)", (job_key,))
+                conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY, "
+                             "first_id INTEGER NOT NULL, last_id INTEGER NOT NULL)")
+                conn.execute("INSERT INTO side_job (job) VALUES (?)", (job,))
                 for option, value in (("hashsize", SIDE_HASH_BYTES), ("automerge", 0)):
                     conn.execute(f"INSERT INTO {search.NAME_INDEX} ({search.NAME_INDEX}, rank) VALUES (?, ?)",
                                  (option, value))
                 conn.execute("COMMIT")
                 return conn
-        except sqlite3.DatabaseError:
-            if attempt:
+        except sqlite3.DatabaseError as exc:
+            if attempt or exc.sqlite_errorcode not in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
                 conn.close()
                 raise
         conn.close()
@@ -229,22 +250,17 @@ def _open_side(db_path: Path, job_key: str) -> sqlite3.Connection:
 
 def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key: str,
                  batch_index: int, first_id: int, last_id: int) -> None:
-    """One committed batch into the side file: its names' keys and its record, in one transaction."""
-    ids: list[int] = []
-    names: list[str] = []
-    for lo in range(first_id, last_id + 1, READ_ROWS):
-        for row_id, name in main.execute("SELECT id, name FROM system WHERE id BETWEEN ? AND ?",
-                                         (lo, min(last_id, lo + READ_ROWS - 1))):
-            ids.append(row_id)
-            names.append(name)
-    folded, grams = search.name_index_values(names)
+    """One committed batch into the side file, its names' keys and its record, in one transaction."""
     side.execute("BEGIN")
     try:
-        side.executemany(
-            f"INSERT INTO {search.NAME_INDEX} (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)",
-            zip(ids, folded, grams, itertools.repeat(galaxy_key)),
-        )
-        side.execute("INSERT INTO loaded_batch (batch_index) VALUES (?)", (batch_index,))
+        for lo in range(first_id, last_id + 1, READ_ROWS):
+            rows = main.execute("SELECT id, name FROM system WHERE id BETWEEN ? AND ?",
+                                (lo, min(last_id, lo + READ_ROWS - 1))).fetchall()
+            folded, grams = search.name_index_values([name for _, name in rows])
+            side.executemany(search.NAME_INDEX_INSERT,
+                             zip([i for i, _ in rows], folded, grams, itertools.repeat(galaxy_key)))
+        side.execute("INSERT INTO loaded_batch (batch_index, first_id, last_id) VALUES (?, ?, ?)",
+                     (batch_index, first_id, last_id))
     except BaseException:
         side.execute("ROLLBACK")
         raise
@@ -252,6 +268,4 @@ def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key:
 
 
 if __name__ == "__main__":
-    # Ctrl-C reaches the whole process group: the loading process decides, and ends the helper itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(_helper(sys.stdin), flush=True)

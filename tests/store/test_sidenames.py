@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,8 +14,9 @@ import pytest
 from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.bulk import bulk_import, generate_galaxy
+from haven.model import SystemPatch, validate_system
 from haven.store import init_store, sidenames
-from haven.store.search import NAME_INDEX
+from haven.store.search import NAME_INDEX, galaxy_key
 
 N = 6_000
 ROWS = 1_000  # six write batches
@@ -35,6 +38,20 @@ def url(tmp_path, name: str) -> DatabaseUrl:
 
 def generate(store, **kw):
     return generate_galaxy(store, "Gen", N, 5, batch_size=3_000, write_rows=ROWS, **kw)
+
+
+def helpers_running() -> list[int]:
+    """Helper processes this test process started that are still there."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"haven.store.sidenames" in cmdline:
+            found.append(int(proc.name))
+    return found
 
 
 def side_batches(store) -> set[int]:
@@ -108,10 +125,9 @@ def test_a_killed_load_goes_on_with_the_batches_its_side_file_holds(tmp_path, be
     store = init_store(url(tmp_path, "killed"))
     with pytest.raises(Killed):
         generate(store, progress=kill_after(3, store, side_holds=2))
-    loaded = side_batches(store)
-    assert len(loaded) >= 2
+    assert helpers_running() == []  # the kill ended the helper too
     committed = {r[0] for r in store.conn.execute("SELECT batch_index FROM bulk_job_batch")}
-    assert loaded <= committed == {0, 1, 2, 3}  # never a batch the database does not hold
+    assert side_batches(store) <= committed == {0, 1, 2, 3}  # never a batch the database does not hold
     store.close()
     resumed = init_store(url(tmp_path, "killed"), bulk=True)
     assert generate(resumed)["rows_this_run"] == N - 4 * ROWS
@@ -130,7 +146,7 @@ def test_a_side_file_that_is_gone_or_not_this_jobs_is_built_again_from_the_datab
         sidenames.remove_side_file(store.path)
     elif damage == "another job":
         side = sqlite3.connect(path)
-        side.execute("UPDATE side_job SET job_key = 'import:Elsewhere:0'")
+        side.execute("UPDATE side_job SET job = 'import:Elsewhere:0 started_at=1 galaxy=1'")
         side.commit()
         side.close()
     else:
@@ -196,3 +212,100 @@ def test_a_small_load_fills_the_name_index_in_its_own_transactions(tmp_path):
     summary = bulk_import(store, "Kit", path, batch_rows=1_000)
     assert "names" not in summary["timings_s"]
     assert [s["name"] for s in store.search("Kit", "Kit 01499")] == ["Kit 01499"]
+
+
+def test_the_helper_goes_on_from_the_batches_its_file_holds(tmp_path, straight):
+    """Catching up, without timing: a first helper writes three batches, a second the other three."""
+    store = init_store(url(tmp_path, "catch-up"))
+    generate(store)  # small: the name index is filled in place; the side index is compared with it
+    batches = [tuple(r) for r in store.conn.execute(
+        "SELECT batch_index, first_id, last_id FROM bulk_job_batch ORDER BY batch_index")]
+    first = sidenames.SideNameIndex(store.path, "job A", 1, batches[:3])
+    first.end_of_batches()
+    first.wait()
+    second = sidenames.SideNameIndex(store.path, "job A", 1, batches[:4])
+    for batch in batches[4:]:
+        second.add(*batch)
+    second.end_of_batches()
+    second.wait()
+    side = sqlite3.connect(sidenames.side_path(store.path))
+    assert side.execute("SELECT batch_index, first_id, last_id FROM loaded_batch ORDER BY 1").fetchall() == batches
+    side.close()
+    before = name_entries(store)
+    second.copy_into(store._writer, 1_000)
+    assert name_entries(store) == before == name_entries(straight)
+    healthy(store)
+    third = sidenames.SideNameIndex(store.path, "job A", 1, batches[:2])  # holds batches the database does not
+    third.end_of_batches()
+    third.wait()
+    side = sqlite3.connect(sidenames.side_path(store.path))
+    assert side.execute("SELECT batch_index FROM loaded_batch ORDER BY 1").fetchall() == [(0,), (1,)]  # afresh
+    side.close()
+
+
+def test_a_side_file_from_a_database_made_again_is_not_used(tmp_path, beside, straight):
+    target = url(tmp_path, "again")
+    store = init_store(target)
+    with pytest.raises(Killed):
+        generate(store, progress=kill_after(2, store, side_holds=1))
+    store.close()
+    for path in tmp_path.glob("again.db*"):
+        if "-names" not in path.name:
+            path.unlink()
+    store = init_store(target)
+    store.ensure_galaxy("First")  # the generated galaxy gets another id than before
+    summary = generate(store)
+    assert summary["rows"] == N
+    key = galaxy_key(store.galaxy("Gen")["id"])
+    entries = name_entries(store)
+    assert {doc for term, doc in entries if term == key} == set(range(1, N + 1))
+    straight_key = galaxy_key(straight.galaxy("Gen")["id"])
+    assert [e for e in entries if e[0] != key] == [e for e in name_entries(straight) if e[0] != straight_key]
+
+
+def test_a_resumed_csv_import_keeps_building_its_names_beside(tmp_path, beside):
+    path = tmp_path / "kit.csv"
+    path.write_text("name,x,y,z\n" + "".join(f"Kit {i:05d},{i},{-i},{i % 9}\n" for i in range(3_000)),
+                    encoding="utf-8")
+    store = init_store(url(tmp_path, "csv-resumed"))
+
+    def killed_after_batch_1(p):
+        if p.batch_index == 1 and not p.skipped:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        bulk_import(store, "Kit", path, batch_rows=1_000, progress=killed_after_batch_1)
+    summary = bulk_import(store, "Kit", path, batch_rows=1_000)  # not checked again: its size is unknown now
+    assert "names" in summary["timings_s"]
+    for i in (10, 1_500, 2_500):
+        assert [s["name"] for s in store.search("Kit", f"Kit {i:05d}")] == [f"Kit {i:05d}"]
+    healthy(store)
+
+
+def test_an_edit_after_bad_input_is_kept_when_the_load_runs_again(tmp_path, beside):
+    store = init_store(url(tmp_path, "edited"))
+
+    def refuse_after_batch_2(p):
+        if p.batch_index == 2 and not p.skipped:
+            raise InvalidInput("a row of batch 3 is bad", field="x")
+
+    with pytest.raises(InvalidInput):
+        generate(store, progress=refuse_after_batch_2)
+    assert not sidenames.side_path(store.path).exists()  # copied in and removed with the indexes' return
+    system = store.system(10)
+    store.patch(10, SystemPatch(name="Zzyzx Renamed"))
+    generate(store)
+    assert [s["id"] for s in store.search("Gen", "Zzyzx")] == [10]
+    assert store.search("Gen", system["name"]) == []
+    healthy(store)
+
+
+def test_a_load_into_a_database_with_systems_fills_names_in_place(tmp_path, beside):
+    store = init_store(url(tmp_path, "busy"))
+    store.ensure_galaxy("Other")
+    store.create("Other", validate_system({"name": "Kept", "x": 0, "y": 0, "z": 0}))
+    summary = generate(store)
+    assert "names" not in summary["timings_s"]
+    assert not sidenames.side_path(store.path).exists()
+    name = store.conn.execute("SELECT name FROM system WHERE id = 4321").fetchone()[0]
+    assert [s["name"] for s in store.search("Gen", name)] == [name]
