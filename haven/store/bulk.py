@@ -269,6 +269,11 @@ class BulkLoader:
     def finished(self) -> bool:
         return self.job["state"] == "done"
 
+    @property
+    def names_beside(self) -> bool:
+        """Whether a helper fills the name index beside the database (then batches need no name keys)."""
+        return self._names is not None
+
     def done_batches(self) -> set[int]:
         """Indices of the batches this job has committed (in this or an earlier run)."""
         return set(self._done)
@@ -967,7 +972,7 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
         batch_index=batch_index, n=n, label=label, names=names, order=order, rank=rank,
         sql_columns=sql_columns, data=data, region_list=region_list, region_idx=region_idx,
         # a load whose name index is built beside the database has its helper compute the keys
-        name_keys=search.name_index_values(names) if loader._names is None else ([], []),
+        name_keys=([], []) if loader.names_beside else search.name_index_values(names),
     )
 
 
