@@ -19,13 +19,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from itertools import chain
-from typing import Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from haven.errors import NotFound
-from haven.spatial.morton import MAX_LEVEL
+from haven.spatial.morton import MAX_LEVEL, cell_code_range
 
 DEFAULT_CAPACITY = 4096
 PRIORITY_BITS = 31
@@ -219,18 +218,20 @@ def next_clock(conn: sqlite3.Connection, galaxy_id: int) -> int:
     return row[0]
 
 
-def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int,
+                  *, first_level: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Bulk build: the node of every system, filling levels greedily in priority order.
 
     Returns ``(level, cell)`` arrays aligned with the inputs. At each level the
     systems not yet placed are grouped by cell; the ``capacity`` best of each
-    group stay, the rest go one level down.
+    group stay, the rest go one level down. ``first_level`` > 0 places the
+    systems of one cube at that level whose ancestors' members were taken out.
     """
     n = len(codes)
     levels = np.full(n, -1, dtype=np.int8)  # MAX_LEVEL fits: a byte a system, not eight
     cells = np.zeros(n, dtype=np.int64)
     remaining = np.arange(n)
-    for level in range(MAX_LEVEL + 1):
+    for level in range(first_level, MAX_LEVEL + 1):
         if remaining.size == 0:
             break
         cell = codes[remaining] >> np.int64(3 * (MAX_LEVEL - level))
@@ -247,13 +248,135 @@ def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int) -> t
     return levels, cells
 
 
+#: A bulk octree build holds the arrays of at most about this many systems at once (about
+#: 100 bytes each). A larger galaxy is placed one cube of the octree at a time (see
+#: :func:`rebuild`), so a build's memory does not grow with the galaxy.
+PLACE_BUDGET_SYSTEMS = 2_000_000
+
+_COUNT_IN_CODES_SQL = "SELECT count(*) FROM system INDEXED BY system_code WHERE galaxy_id = ? AND code BETWEEN ? AND ?"
+#: Read as one text of comma-separated integers: about 30% faster than a Python tuple per row.
+_IDS_IN_CODES_SQL = ("SELECT group_concat(id || ',' || code, ',') FROM system INDEXED BY system_code "
+                     "WHERE galaxy_id = ? AND code BETWEEN ? AND ?")
+#: Systems of a galaxy not yet in a node: bulk-loaded (level -1) or from before the octree (NULL).
+_UNPLACED_SQL = ("SELECT (SELECT count(*) FROM system WHERE galaxy_id = ? AND lod_level IS NULL) "
+                 "+ (SELECT count(*) FROM system WHERE galaxy_id = ? AND lod_level < 0)")
+_NODES_IN_CODES_SQL = (
+    "SELECT group_concat(id || ',' || coalesce(lod_level, -2) || ',' || coalesce(lod_cell, -2), ',') "
+    "FROM system INDEXED BY system_code "
+    "WHERE galaxy_id = ? AND code BETWEEN ? AND ?"
+)
+
+
+@dataclass(frozen=True, order=True)
+class OctreeCube:
+    """One node's cube: ``(level, cell)``; its systems are one range of Morton codes."""
+
+    level: int
+    cell: int
+
+    @property
+    def codes(self) -> tuple[int, int]:
+        """The first and last Morton code inside the cube."""
+        return cell_code_range(self.level, self.cell)
+
+    def ancestor(self, level: int) -> OctreeCube:
+        return OctreeCube(level, self.cell >> (3 * (self.level - level)))
+
+
+def split_for_placement(conn: sqlite3.Connection, galaxy_id: int, total: int,
+                        budget_systems: int) -> tuple[list[OctreeCube], list[OctreeCube]]:
+    """``(parts, inner)``: cubes of at most ``budget_systems`` systems that tile the galaxy's
+    systems (in code order), and the larger cubes above them (parents first).
+
+    Only cubes holding more than the budget are split, each into its eight children,
+    counted on the ``(galaxy_id, code)`` index: every level that is split costs one
+    scan of that index.
+    """
+    parts: list[OctreeCube] = []
+    inner: list[OctreeCube] = []
+
+    def visit(cube: OctreeCube, count: int) -> None:
+        if count == 0:
+            return
+        if count <= budget_systems or cube.level == MAX_LEVEL:
+            parts.append(cube)
+            return
+        inner.append(cube)
+        for cell in range(cube.cell * 8, cube.cell * 8 + 8):
+            child = OctreeCube(cube.level + 1, cell)
+            visit(child, conn.execute(_COUNT_IN_CODES_SQL, (galaxy_id, *child.codes)).fetchone()[0])
+
+    visit(OctreeCube(0, 0), total)
+    return parts, inner
+
+
+def _ranked(ids: np.ndarray, priorities: np.ndarray) -> np.ndarray:
+    """Positions in the octree's order of preference: highest priority first, then oldest (lowest id)."""
+    return np.lexsort((ids, -priorities))
+
+
+class _Members(NamedTuple):
+    """Systems as aligned arrays of ids and Morton codes (priorities are a hash of the ids)."""
+
+    ids: np.ndarray
+    codes: np.ndarray
+
+    def take(self, index: np.ndarray) -> _Members:
+        return _Members(self.ids[index], self.codes[index])
+
+    def best(self, k: int) -> _Members:
+        """The ``k`` the octree prefers, in its order of preference."""
+        return self.take(_ranked(self.ids, priorities_of(self.ids))[:k])
+
+    @staticmethod
+    def concat(parts: Iterable[_Members]) -> _Members:
+        parts = list(parts)
+        return _Members(np.concatenate([p.ids for p in parts]), np.concatenate([p.codes for p in parts]))
+
+
+def place_inner(candidates: dict[OctreeCube, _Members], capacity: int) -> tuple[_Members, np.ndarray, np.ndarray]:
+    """The members of the cubes too large to place whole: ``(members, levels, cells)``, by code.
+
+    ``candidates[cube]`` are the ``capacity * (level + 1)`` best systems of a cube at
+    ``level``: every system that cube or its ancestors hold is among them (each
+    ancestor, and the cube, holds at most ``capacity`` of the cube's systems, and
+    each holds the best of what is left). So, parents first, each cube holds the
+    ``capacity`` best of its candidates that its ancestors did not take: what the
+    greedy fill of :func:`assign_levels` gives it on the whole galaxy. Empties
+    ``candidates`` as it goes.
+    """
+    picks: dict[OctreeCube, _Members] = {}
+    for cube in sorted(candidates):  # by level: every ancestor of a large cube is a large cube
+        mine = candidates.pop(cube)
+        if cube.level:
+            taken = np.concatenate([picks[cube.ancestor(level)].ids for level in range(cube.level)])
+            mine = mine.take(np.flatnonzero(~np.isin(mine.ids, taken)))
+        picks[cube] = mine.best(capacity)
+    if not picks:
+        empty = np.empty(0, dtype=np.int64)
+        return _Members(empty, empty), np.empty(0, dtype=np.int8), empty
+    held = _Members.concat(picks.values())
+    sizes = [len(m.ids) for m in picks.values()]
+    levels = np.repeat(np.array([c.level for c in picks], dtype=np.int8), sizes)
+    cells = np.repeat(np.array([c.cell for c in picks], dtype=np.int64), sizes)
+    by_code = np.argsort(held.codes, kind="stable")
+    return held.take(by_code), levels[by_code], cells[by_code]
+
+
 def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
-            timings: dict[str, float] | None = None, *, all_pending: bool = False) -> int:
+            timings: dict[str, float] | None = None, *, all_pending: bool = False,
+            budget_systems: int | None = None) -> int:
     """Recompute the whole octree of one galaxy from its systems (bulk loads, migrations).
 
-    Gives the same nodes as inserting every system one by one. Only rows whose node changes are rewritten. When that is a large part of the
-    table, the ``system_lod`` index is dropped and rebuilt around the update
-    (inside the caller's transaction: readers keep using their snapshot's index).
+    Gives the same nodes as inserting every system one by one. The galaxy is
+    placed in parts of at most ``budget_systems`` (default
+    :data:`PLACE_BUDGET_SYSTEMS`) systems, cubes of the octree read one at a
+    time from the ``(galaxy_id, code)`` index; the members of the cubes above
+    them come first, from each part's best systems (:func:`place_inner`). A
+    galaxy within the budget is one part. Only rows whose node changes are
+    rewritten. When most rows will change, the ``system_lod`` index is dropped
+    and rebuilt around the update (inside the caller's transaction: readers
+    keep using their snapshot's index). Returns the number of nodes.
     """
     t = time.perf_counter()
 
@@ -264,57 +387,97 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
             timings[name] = timings.get(name, 0.0) + now - t
         t = now
 
+    budget = PLACE_BUDGET_SYSTEMS if budget_systems is None else budget_systems
     n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
-    # Covering index scans (sequential) instead of a table walk in index order (random).
-    # Then id order: ties in priority go to the older system, as when inserting one by one.
-    by_code = _int_rows(conn, "SELECT id, code FROM system INDEXED BY system_code WHERE galaxy_id = ?",
-                        galaxy_id, 2)
-    order = np.argsort(by_code[:, 0], kind="stable")
-    ids, codes = by_code[order, 0], by_code[order, 1]
-    del by_code, order
-    if len(ids) != n:
-        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {len(ids)}")
-    tick("octree_read")
-    priorities = priorities_of(ids)
-    levels, cells = assign_levels(codes, priorities, capacity)
-    del codes
-    if all_pending:
-        # No system has a node yet: every row changes, and the old nodes need no reading.
-        changed = np.arange(len(ids))
-    else:
-        by_node = _int_rows(conn, "SELECT id, coalesce(lod_level, -2), coalesce(lod_cell, -2) "
-                                  "FROM system INDEXED BY system_lod WHERE galaxy_id = ?", galaxy_id, 3)
-        by_node = by_node[np.argsort(by_node[:, 0], kind="stable")]
-        if len(by_node) != len(ids) or not (by_node[:, 0] == ids).all():
-            raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
-        changed = np.flatnonzero((levels != by_node[:, 1]) | (cells != by_node[:, 2]))  # rowid order
-        del by_node
-    tick("octree_assign")
-    table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
+    parts, inner = split_for_placement(conn, galaxy_id, n, budget)
+
+    def read(cube: OctreeCube) -> _Members:
+        # A covering index scan (sequential), then id order: ties in priority go to
+        # the older system, as when inserting one by one.
+        rows = _int_rows(conn, _IDS_IN_CODES_SQL, (galaxy_id, *cube.codes), 2)
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+        return _Members(rows[:, 0].copy(), rows[:, 1].copy())
+
+    candidates: dict[OctreeCube, _Members] = {}
+    if inner:
+        for part in parts:
+            best = read(part).best(capacity * part.level)  # all that its ancestors can take from it
+            tick("octree_read")
+            for level in range(part.level):
+                cube, keep = part.ancestor(level), capacity * (level + 1)
+                mine = best.take(np.arange(min(keep, len(best.ids))))
+                if cube in candidates:
+                    mine = _Members.concat([candidates[cube], mine]).best(keep)
+                candidates[cube] = mine
+            tick("octree_assign")
+    held, held_levels, held_cells = place_inner(candidates, capacity)
+
     index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'system_lod'").fetchone()
-    rebuild_index = index_sql is not None and changed.size * 4 > table_rows
+    rebuild_index = False
+    if index_sql is not None:
+        table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
+        unplaced = n if all_pending else conn.execute(_UNPLACED_SQL, (galaxy_id, galaxy_id)).fetchone()[0]
+        rebuild_index = unplaced * 4 > table_rows
     if rebuild_index:
         conn.execute("DROP INDEX system_lod")
-    conn.executemany(
-        "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
-        _rows_in_slices(changed, levels, cells, priorities, ids),
-    )
-    tick("octree_update")
-    if rebuild_index:
-        conn.execute(index_sql[0])
-        tick("octree_index")
     clock = conn.execute(
         "UPDATE galaxy SET lod_clock = lod_clock + 1 WHERE id = ? RETURNING lod_clock", (galaxy_id,)
     ).fetchone()[0]
     conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
-    table = node_table(levels, cells, priorities)
-    conn.executemany(
-        "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((galaxy_id, lv, c, k, lo, hi, clock) for lv, c, k, lo, hi in table),
-    )
-    tick("octree_nodes")
-    return len(table)
+    node_count = 0
+
+    def write_nodes(levels: np.ndarray, cells: np.ndarray, priorities: np.ndarray) -> None:
+        nonlocal node_count
+        table = node_table(levels, cells, priorities)
+        conn.executemany(
+            "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((galaxy_id, lv, c, k, lo, hi, clock) for lv, c, k, lo, hi in table),
+        )
+        node_count += len(table)
+
+    write_nodes(held_levels, held_cells, priorities_of(held.ids))
+    placed = 0
+    for part in parts:
+        members = read(part)
+        priorities = priorities_of(members.ids)
+        placed += len(members.ids)
+        tick("octree_read")
+        levels, cells = np.empty(len(members.ids), dtype=np.int8), np.empty(len(members.ids), dtype=np.int64)
+        first, last = np.searchsorted(held.codes, part.codes[0]), np.searchsorted(held.codes, part.codes[1], "right")
+        above = np.isin(members.ids, held.ids[first:last])
+        if above.any():  # members of the cubes above this part, placed by place_inner
+            by_id = first + np.argsort(held.ids[first:last])
+            at = by_id[np.searchsorted(held.ids[by_id], members.ids[above])]
+            levels[above], cells[above] = held_levels[at], held_cells[at]
+        rest = np.flatnonzero(~above)
+        rest_levels, rest_cells = assign_levels(members.codes[rest], priorities[rest], capacity,
+                                                first_level=part.level)
+        levels[rest], cells[rest] = rest_levels, rest_cells
+        if all_pending:
+            # No system has a node yet: every row changes, and the old nodes need no reading.
+            changed = np.arange(len(members.ids))
+        else:
+            now = _int_rows(conn, _NODES_IN_CODES_SQL, (galaxy_id, *part.codes), 3)
+            now = now[np.argsort(now[:, 0], kind="stable")]
+            if len(now) != len(members.ids) or not (now[:, 0] == members.ids).all():
+                raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
+            changed = np.flatnonzero((levels != now[:, 1]) | (cells != now[:, 2]))  # rowid order
+            del now
+        tick("octree_assign")
+        conn.executemany(
+            "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
+            _rows_in_slices(changed, levels, cells, priorities, members.ids),
+        )
+        tick("octree_update")
+        write_nodes(rest_levels, rest_cells, priorities[rest])
+        tick("octree_nodes")
+    if placed != n:
+        raise RuntimeError(f"galaxy {galaxy_id} counts {n} systems but holds {placed}")
+    if rebuild_index:
+        conn.execute(index_sql[0])
+        tick("octree_index")
+    return node_count
 
 
 
@@ -329,9 +492,10 @@ def _rows_in_slices(picked: np.ndarray, *columns: np.ndarray, size: int = 65_536
         yield from zip(*(c[part].tolist() for c in columns))
 
 
-def _int_rows(conn: sqlite3.Connection, sql: str, galaxy_id: int, width: int) -> np.ndarray:
-    rows = conn.execute(sql, (galaxy_id,))
-    return np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, width)
+def _int_rows(conn: sqlite3.Connection, sql: str, params: tuple[int, ...], width: int) -> np.ndarray:
+    """Rows of ``width`` integers from a query that returns them as one comma-separated text."""
+    text = conn.execute(sql, params).fetchone()[0]
+    return np.fromstring(text or "", dtype=np.int64, sep=",").reshape(-1, width)
 
 
 
