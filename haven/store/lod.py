@@ -260,11 +260,8 @@ _IDS_IN_CODES_SQL = ("SELECT group_concat(id || ',' || code, ',') FROM system IN
 #: Systems of a galaxy not yet in a node: bulk-loaded (level -1) or from before the octree (NULL).
 _UNPLACED_SQL = ("SELECT (SELECT count(*) FROM system WHERE galaxy_id = ? AND lod_level IS NULL) "
                  "+ (SELECT count(*) FROM system WHERE galaxy_id = ? AND lod_level < 0)")
-_NODES_IN_CODES_SQL = (
-    "SELECT group_concat(id || ',' || coalesce(lod_level, -2) || ',' || coalesce(lod_cell, -2), ',') "
-    "FROM system INDEXED BY system_code "
-    "WHERE galaxy_id = ? AND code BETWEEN ? AND ?"
-)
+_NODE_RANGE_SQL = ("SELECT group_concat(id || ',' || lod_cell, ',') FROM system INDEXED BY system_lod "
+                   "WHERE galaxy_id = ? AND lod_level = ? AND lod_cell BETWEEN ? AND ?")
 
 
 @dataclass(frozen=True, order=True)
@@ -280,6 +277,7 @@ class OctreeCube:
         return cell_code_range(self.level, self.cell)
 
     def ancestor(self, level: int) -> OctreeCube:
+        """The cube at ``level`` (above this one) that contains this one."""
         return OctreeCube(level, self.cell >> (3 * (self.level - level)))
 
 
@@ -322,6 +320,7 @@ class _Members(NamedTuple):
     codes: np.ndarray
 
     def take(self, index: np.ndarray) -> _Members:
+        """The members at these positions, in this order."""
         return _Members(self.ids[index], self.codes[index])
 
     def best(self, k: int) -> _Members:
@@ -329,12 +328,13 @@ class _Members(NamedTuple):
         return self.take(_ranked(self.ids, priorities_of(self.ids))[:k])
 
     @staticmethod
-    def concat(parts: Iterable[_Members]) -> _Members:
-        parts = list(parts)
-        return _Members(np.concatenate([p.ids for p in parts]), np.concatenate([p.codes for p in parts]))
+    def concat(groups: Iterable[_Members]) -> _Members:
+        """All members of several groups, one group after the other."""
+        listed = list(groups)
+        return _Members(np.concatenate([g.ids for g in listed]), np.concatenate([g.codes for g in listed]))
 
 
-def place_inner(candidates: dict[OctreeCube, _Members], capacity: int) -> tuple[_Members, np.ndarray, np.ndarray]:
+def _place_inner(candidates: dict[OctreeCube, _Members], capacity: int) -> tuple[_Members, np.ndarray, np.ndarray]:
     """The members of the cubes too large to place whole: ``(members, levels, cells)``, by code.
 
     ``candidates[cube]`` are the ``capacity * (level + 1)`` best systems of a cube at
@@ -363,6 +363,36 @@ def place_inner(candidates: dict[OctreeCube, _Members], capacity: int) -> tuple[
     return held.take(by_code), levels[by_code], cells[by_code]
 
 
+def _nodes_now(conn: sqlite3.Connection, galaxy_id: int, part: OctreeCube) -> np.ndarray:
+    """``(id, level, cell)`` rows, by id, of the nodes a part's systems may sit in now: those
+    inside its cube and those of its ancestors (whose members may lie outside it).
+
+    Range scans of the ``system_lod`` index, one per level: sequential reads,
+    where reading the rows by code would read the table.
+    """
+    found = []
+    for level in range(MAX_LEVEL + 1):
+        if level < part.level:
+            lo = hi = part.ancestor(level).cell
+        else:
+            shift = 3 * (level - part.level)
+            lo, hi = part.cell << shift, ((part.cell + 1) << shift) - 1
+        rows = _int_rows(conn, _NODE_RANGE_SQL, (galaxy_id, level, lo, hi), 2)
+        found.append(np.column_stack([rows[:, 0], np.full(len(rows), level, dtype=np.int64), rows[:, 1]]))
+    now = np.concatenate(found)
+    return now[np.argsort(now[:, 0], kind="stable")]
+
+
+def _moved(ids: np.ndarray, levels: np.ndarray, cells: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Positions in ``ids`` (ascending) whose node is not ``(levels, cells)`` in ``now``; a system
+    found in no node there (new, pending, or from before the octree) has moved too."""
+    if len(now) == 0:
+        return np.arange(len(ids))
+    at = np.minimum(np.searchsorted(now[:, 0], ids), len(now) - 1)
+    same = (now[at, 0] == ids) & (now[at, 1] == levels) & (now[at, 2] == cells)
+    return np.flatnonzero(~same)
+
+
 def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
             timings: dict[str, float] | None = None, *, all_pending: bool = False,
             budget_systems: int | None = None) -> int:
@@ -372,11 +402,14 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
     placed in parts of at most ``budget_systems`` (default
     :data:`PLACE_BUDGET_SYSTEMS`) systems, cubes of the octree read one at a
     time from the ``(galaxy_id, code)`` index; the members of the cubes above
-    them come first, from each part's best systems (:func:`place_inner`). A
+    them come first, from each part's best systems (:func:`_place_inner`). A
     galaxy within the budget is one part. Only rows whose node changes are
-    rewritten. When most rows will change, the ``system_lod`` index is dropped
-    and rebuilt around the update (inside the caller's transaction: readers
-    keep using their snapshot's index). Returns the number of nodes.
+    rewritten, found by reading the nodes from the ``system_lod`` index, unless
+    many rows are new: with ``all_pending``, or when the galaxy's systems not
+    yet in a node are over a quarter of the database's, every row is
+    rewritten and that index dropped and rebuilt around the update (inside the
+    caller's transaction: readers keep using their snapshot's index). Returns
+    the number of nodes.
     """
     t = time.perf_counter()
 
@@ -389,6 +422,8 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
 
     budget = PLACE_BUDGET_SYSTEMS if budget_systems is None else budget_systems
     n = conn.execute("SELECT system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()[0]
+    if n == 0 and conn.execute("SELECT 1 FROM system WHERE galaxy_id = ? LIMIT 1", (galaxy_id,)).fetchone():
+        raise RuntimeError(f"galaxy {galaxy_id} counts no systems but holds some")
     parts, inner = split_for_placement(conn, galaxy_id, n, budget)
 
     def read(cube: OctreeCube) -> _Members:
@@ -410,7 +445,7 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
                     mine = _Members.concat([candidates[cube], mine]).best(keep)
                 candidates[cube] = mine
             tick("octree_assign")
-    held, held_levels, held_cells = place_inner(candidates, capacity)
+    held, held_levels, held_cells = _place_inner(candidates, capacity)
 
     index_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'system_lod'").fetchone()
     rebuild_index = False
@@ -418,6 +453,7 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
         table_rows = conn.execute("SELECT coalesce(sum(system_count), 0) FROM galaxy").fetchone()[0]
         unplaced = n if all_pending else conn.execute(_UNPLACED_SQL, (galaxy_id, galaxy_id)).fetchone()[0]
         rebuild_index = unplaced * 4 > table_rows
+    rewrite_all = all_pending or rebuild_index or index_sql is None
     if rebuild_index:
         conn.execute("DROP INDEX system_lod")
     clock = conn.execute(
@@ -426,9 +462,9 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
     conn.execute("DELETE FROM lod_node WHERE galaxy_id = ?", (galaxy_id,))
     node_count = 0
 
-    def write_nodes(levels: np.ndarray, cells: np.ndarray, priorities: np.ndarray) -> None:
+    def write_nodes(node_levels: np.ndarray, node_cells: np.ndarray, member_priorities: np.ndarray) -> None:
         nonlocal node_count
-        table = node_table(levels, cells, priorities)
+        table = node_table(node_levels, node_cells, member_priorities)
         conn.executemany(
             "INSERT INTO lod_node (galaxy_id, level, cell, count, min_priority, max_priority, version) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -446,7 +482,7 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
         levels, cells = np.empty(len(members.ids), dtype=np.int8), np.empty(len(members.ids), dtype=np.int64)
         first, last = np.searchsorted(held.codes, part.codes[0]), np.searchsorted(held.codes, part.codes[1], "right")
         above = np.isin(members.ids, held.ids[first:last])
-        if above.any():  # members of the cubes above this part, placed by place_inner
+        if above.any():  # members of the cubes above this part, placed by _place_inner
             by_id = first + np.argsort(held.ids[first:last])
             at = by_id[np.searchsorted(held.ids[by_id], members.ids[above])]
             levels[above], cells[above] = held_levels[at], held_cells[at]
@@ -454,16 +490,11 @@ def rebuild(conn: sqlite3.Connection, galaxy_id: int, capacity: int,
         rest_levels, rest_cells = assign_levels(members.codes[rest], priorities[rest], capacity,
                                                 first_level=part.level)
         levels[rest], cells[rest] = rest_levels, rest_cells
-        if all_pending:
-            # No system has a node yet: every row changes, and the old nodes need no reading.
+        if rewrite_all:
+            # Most rows change (a bulk load's are all new): rewrite them all rather than read the old nodes.
             changed = np.arange(len(members.ids))
         else:
-            now = _int_rows(conn, _NODES_IN_CODES_SQL, (galaxy_id, *part.codes), 3)
-            now = now[np.argsort(now[:, 0], kind="stable")]
-            if len(now) != len(members.ids) or not (now[:, 0] == members.ids).all():
-                raise RuntimeError(f"the indexes of galaxy {galaxy_id} disagree; run an integrity check")
-            changed = np.flatnonzero((levels != now[:, 1]) | (cells != now[:, 2]))  # rowid order
-            del now
+            changed = _moved(members.ids, levels, cells, _nodes_now(conn, galaxy_id, part))
         tick("octree_assign")
         conn.executemany(
             "UPDATE system SET lod_level = ?, lod_cell = ?, priority = ? WHERE id = ?",
