@@ -249,8 +249,10 @@ def assign_levels(codes: np.ndarray, priorities: np.ndarray, capacity: int,
 
 
 #: A bulk octree build holds the arrays of at most about this many systems at once (about
-#: 100 bytes each). A larger galaxy is placed one cube of the octree at a time (see
-#: :func:`rebuild`), so a build's memory does not grow with the galaxy.
+#: 150 bytes each, with the text they are read as). A larger galaxy is placed one cube of
+#: the octree at a time (see :func:`rebuild`), so a build's memory does not grow with the
+#: galaxy. Keep it under about 30 million: a part is read as one text, and SQLite's texts
+#: end at 1 GB.
 PLACE_BUDGET_SYSTEMS = 2_000_000
 
 _COUNT_IN_CODES_SQL = "SELECT count(*) FROM system INDEXED BY system_code WHERE galaxy_id = ? AND code BETWEEN ? AND ?"
@@ -279,6 +281,14 @@ class OctreeCube:
     def ancestor(self, level: int) -> OctreeCube:
         """The cube at ``level`` (above this one) that contains this one."""
         return OctreeCube(level, self.cell >> (3 * (self.level - level)))
+
+    def cells_at(self, level: int) -> tuple[int, int]:
+        """The first and last cell at ``level`` that overlap this cube: its ancestor there, or its descendants."""
+        if level <= self.level:
+            cell = self.ancestor(level).cell
+            return cell, cell
+        shift = 3 * (level - self.level)
+        return self.cell << shift, ((self.cell + 1) << shift) - 1
 
 
 def split_for_placement(conn: sqlite3.Connection, galaxy_id: int, total: int,
@@ -372,12 +382,7 @@ def _nodes_now(conn: sqlite3.Connection, galaxy_id: int, part: OctreeCube) -> np
     """
     found = []
     for level in range(MAX_LEVEL + 1):
-        if level < part.level:
-            lo = hi = part.ancestor(level).cell
-        else:
-            shift = 3 * (level - part.level)
-            lo, hi = part.cell << shift, ((part.cell + 1) << shift) - 1
-        rows = _int_rows(conn, _NODE_RANGE_SQL, (galaxy_id, level, lo, hi), 2)
+        rows = _int_rows(conn, _NODE_RANGE_SQL, (galaxy_id, level, *part.cells_at(level)), 2)
         found.append(np.column_stack([rows[:, 0], np.full(len(rows), level, dtype=np.int64), rows[:, 1]]))
     now = np.concatenate(found)
     return now[np.argsort(now[:, 0], kind="stable")]
