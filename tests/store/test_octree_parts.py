@@ -11,7 +11,7 @@ from haven.config import DatabaseUrl
 from haven.ingest.bulk import generate_galaxy
 from haven.model import validate_system
 from haven.spatial.morton import MAX_LEVEL
-from haven.store import init_store, lod
+from haven.store import init_store, lod, migrate
 from haven.store.lod import assign_levels, node_table, split_for_placement
 
 N = 6_000
@@ -135,10 +135,28 @@ def test_ties_in_priority_go_to_the_older_system(tmp_path, monkeypatch):
         monkeypatch.setattr(lod, "priorities_of", lambda ids: ids % 3)  # three priorities for everyone
         want = whole_galaxy(store, "C", 4)
         gid = store._galaxy_key("C").id
+        with store._write() as conn:  # rows carry their priority from the start, as stored rows do
+            conn.execute("UPDATE system SET priority = id % 3 WHERE galaxy_id = ?", (gid,))
         for budget in (150, 40, 9, 4):
             with store._write() as conn:
                 conn.execute("UPDATE system SET lod_level = NULL, lod_cell = NULL WHERE galaxy_id = ?", (gid,))
                 lod.rebuild(conn, gid, 4, budget_systems=budget)
             assert placement(store, "C") == want
+    finally:
+        store.close()
+
+
+def test_the_migration_that_adds_the_octree_gives_every_system_its_priority(tmp_path):
+    rng = np.random.default_rng(3)
+    store = small_galaxy(tmp_path / "old.db", [tuple(p) for p in rng.uniform(-60, 60, (300, 3)).tolist()], 4)
+    url = DatabaseUrl("sqlite", str(store.path))
+    store.close()
+    migrate.downgrade(url, "0001")  # before priorities and nodes existed
+    migrate.upgrade(url)
+    store = init_store(url)
+    try:
+        rows, nodes = placement(store, "C")
+        assert [r[2] for r in rows] == lod.priorities_of(np.array([r[0] for r in rows])).tolist()
+        assert (rows, nodes) == whole_galaxy(store, "C", store._galaxy_key("C").capacity)
     finally:
         store.close()
