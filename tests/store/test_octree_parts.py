@@ -146,7 +146,8 @@ def test_ties_in_priority_go_to_the_older_system(tmp_path, monkeypatch):
         store.close()
 
 
-def test_the_migration_that_adds_the_octree_gives_every_system_its_priority(tmp_path):
+def test_the_migration_that_adds_the_octree_gives_every_system_its_priority(tmp_path, monkeypatch):
+    monkeypatch.setattr(lod, "SET_PRIORITIES_SLICE", 7)  # many slices
     rng = np.random.default_rng(3)
     store = small_galaxy(tmp_path / "old.db", [tuple(p) for p in rng.uniform(-60, 60, (300, 3)).tolist()], 4)
     url = DatabaseUrl("sqlite", str(store.path))
