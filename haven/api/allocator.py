@@ -47,15 +47,25 @@ def operator_tunables() -> bool:
     )
 
 
-def tune_allocator(*, arenas: int = ARENAS, mmap_threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Bound glibc's arenas and fix its mapping threshold for this process; True if both took.
+def _left_alone() -> str | None:
+    """Why the allocator is left as it is (not glibc, or the operator's settings), or None."""
+    if platform.libc_ver()[0] != "glibc":
+        return "not glibc: left alone"
+    if operator_tunables():
+        return "glibc, the environment's malloc settings"
+    return None
 
-    Arenas that threads already made stay, and none is added past ``arenas``
+
+def tune_allocator() -> bool:
+    """Bound glibc's arenas to :data:`ARENAS` and fix its mapping threshold at
+    :data:`MMAP_THRESHOLD_BYTES` for this process; True if both took.
+
+    Arenas that threads already made stay, and none is added past the bound
     provided at most eight exist yet (glibc fixes its limit after that): call it
     before the server's worker threads start. A no-op (False) on other C
     libraries and when the operator set ``malloc`` settings (:func:`operator_tunables`).
     """
-    if platform.libc_ver()[0] != "glibc" or operator_tunables():
+    if _left_alone() is not None:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -63,7 +73,7 @@ def tune_allocator(*, arenas: int = ARENAS, mmap_threshold_bytes: int = MMAP_THR
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, arenas)) and bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold_bytes))
+    return bool(mallopt(_M_ARENA_MAX, ARENAS)) and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def allocator_setting() -> str:
@@ -71,8 +81,4 @@ def allocator_setting() -> str:
 
     The benchmark prints it beside its memory figures, which depend on it.
     """
-    if platform.libc_ver()[0] != "glibc":
-        return "not glibc: left alone"
-    if operator_tunables():
-        return "glibc, the environment's malloc settings"
-    return f"glibc, {ARENAS} arenas, blocks from {MMAP_THRESHOLD_BYTES >> 10} KiB mapped"
+    return _left_alone() or f"glibc, {ARENAS} arenas, blocks from {MMAP_THRESHOLD_BYTES >> 10} KiB mapped"

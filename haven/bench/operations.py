@@ -36,6 +36,7 @@ from haven.chunks.service import ChunkService
 from haven.config import DEFAULT_GALAXY, DatabaseUrl
 from haven.model import SystemIn, validate_patch, validate_system
 from haven.store import SQLiteStore, init_store
+from haven.store.sqlite import remove_database_files
 
 #: Operations in report order: (key, what is timed).
 OPERATIONS: list[tuple[str, str]] = [
@@ -90,11 +91,6 @@ class BenchConfig:
 # -- the dataset ------------------------------------------------------------------------
 
 
-def _remove_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
     """Open the benchmark galaxy, generating it first unless it exists with the same N and seed.
 
@@ -123,7 +119,7 @@ def ensure_dataset(cfg: BenchConfig) -> tuple[SQLiteStore, dict[str, Any]]:
         else:
             store.close()
             cfg.progress(f"{path} holds another galaxy; rebuilding it")
-            _remove_db(path)
+            remove_database_files(path)
     if not resuming:
         store = init_store(DatabaseUrl("sqlite", str(path)), bulk=True)
     cfg.progress(f"generating {cfg.n_systems:,} systems (seed {cfg.seed}) into {path}")

@@ -40,6 +40,7 @@ from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.sources import SQLITE_MAGIC
 from haven.store import migrate
+from haven.store.sqlite import remove_database_files
 
 BUSY_TIMEOUT_MS = 30_000
 #: How far past the live database's clock a restored galaxy's ``lod_clock`` starts. The live
@@ -137,8 +138,7 @@ class Restore:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(f"{self.staging}{suffix}").unlink(missing_ok=True)
+        remove_database_files(self.staging)
 
     def check(self) -> DatabaseFileReport:
         """Stage and verify the backup; raise :class:`BackupRefused` if it is not usable."""

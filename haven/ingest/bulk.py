@@ -321,7 +321,8 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
         batches += 1
-        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label,
+                           name_keys=False)
         only = p if batches == 1 else None
         for row, legacy_id, _ in p.attach:
             attach_ids.setdefault(legacy_id, (fb.index, row, p.label(row)))
@@ -387,7 +388,8 @@ def _check_unique_names(loader: BulkLoader, path: Path, fmt: str, batch_rows: in
     first: dict[str, str] = {}  # a second pass over the few names whose hashes repeat
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
-        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label)
+        p = loader.prepare(fb.index, fb.columns, details=fb.details, attach=fb.attach, row_label=fb.label,
+                           name_keys=False)
         for i, name in enumerate(p.names):
             if hash(name) not in repeated:
                 continue

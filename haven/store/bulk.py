@@ -103,7 +103,6 @@ ATTACH_SCANS_BEFORE_INDEX = 2
 BULK_CACHE_KIB = 512 * 1024
 #: FTS5 pending-data buffer while a batch fills the search index (SQLite's default: 1 MiB).
 #: A cap, not an allocation: 100,000 systems need about 80 MiB.
-FTS_HASH_BYTES = 256 << 20
 FTS_DEFAULT_HASH_BYTES = 1 << 20
 #: Helper threads SQLite may use to sort while the loading connection builds an index
 #: (``PRAGMA threads``; large sorts only: the 10M galaxy's four indexes, rebuilt alone, took
@@ -191,7 +190,9 @@ class PreparedBatch:
     region_idx: np.ndarray | None = None  # per insert position: index into region_list, -1 = none
     details: dict[int, Details] = field(default_factory=dict)
     attach: list[tuple[int, str, Details]] = field(default_factory=list)
-    name_keys: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))  # name index values, insert order
+    #: name index values in insert order; None when not computed (a side index's helper
+    #: computes them, and a check that writes nothing needs none)
+    name_keys: tuple[list[str], list[str]] | None = None
     first_id: int = 0
     prepare_s: float = 0.0
 
@@ -419,14 +420,17 @@ class BulkLoader:
         details: Mapping[int, Details] | None = None,
         attach: Sequence[tuple[int, str, Details]] = (),
         row_label: Callable[[int], str] | None = None,
+        name_keys: bool = True,
     ) -> PreparedBatch:
         """Validate and convert a batch without touching the database (safe in a thread).
 
+        ``name_keys=False``: leave the name index's keys out (a check that writes
+        nothing); a batch written without them computes them as it is written.
         Raises :class:`BulkRowError` naming the first bad row and field.
         """
         t0 = time.perf_counter()
         label = row_label or (lambda i: f"row {i + 1}")
-        p = _prepare(self, batch_index, columns, region_names, label)
+        p = _prepare(self, batch_index, columns, region_names, label, name_keys=name_keys)
         p.details = dict(details or {})
         p.attach = list(attach)
         p.prepare_s = time.perf_counter() - t0
@@ -536,9 +540,7 @@ class BulkLoader:
             with _fts_buffer(conn, "system_fts"):
                 conn.execute(_TEXT_INDEX_FILL, (first_id, first_id + n - 1))
             if self._names is None:  # else the side index gets the batch once it has committed
-                folded, grams = p.name_keys
-                if len(folded) != n:  # prepared while a side index was running
-                    folded, grams = search.name_index_values(p.names)
+                folded, grams = p.name_keys if p.name_keys is not None else search.name_index_values(p.names)
                 with _fts_buffer(conn, "system_fts_name"):
                     conn.executemany(search.NAME_INDEX_INSERT, zip(
                         new_ids.tolist(), folded, grams, itertools.repeat(search.galaxy_key(self.galaxy_id))))
@@ -805,7 +807,7 @@ def pipelined(items: Iterable[Any], prepare: Callable[[Any], Any], *, depth: int
 
 
 def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
-             region_names: Sequence[str] | None, label: Callable[[int], str]) -> PreparedBatch:
+             region_names: Sequence[str] | None, label: Callable[[int], str], *, name_keys: bool) -> PreparedBatch:
     cols = dict(columns)
     for short in ("x", "y", "z"):
         if short in cols and f"{short}_ly" not in cols:
@@ -972,7 +974,7 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
         batch_index=batch_index, n=n, label=label, names=names, order=order, rank=rank,
         sql_columns=sql_columns, data=data, region_list=region_list, region_idx=region_idx,
         # a load whose name index is built beside the database has its helper compute the keys
-        name_keys=([], []) if loader.names_beside else search.name_index_values(names),
+        name_keys=search.name_index_values(names) if name_keys and not loader.names_beside else None,
     )
 
 
@@ -1107,18 +1109,9 @@ def _text_column(values: Any, n: int, fld: str, fail: Callable[[int, str, str], 
 def _fts_buffer(conn: sqlite3.Connection, index: str) -> Iterator[None]:
     """Give an FTS5 index a large pending-terms buffer for a block, then its own size back."""
     row = conn.execute(f"SELECT v FROM {index}_config WHERE k = 'hashsize'").fetchone()
-    _fts_config(conn, index, hashsize=FTS_HASH_BYTES)
+    search.set_fts_options(conn, index, hashsize=search.LOAD_HASH_BYTES)
     yield
-    _fts_config(conn, index, hashsize=row[0] if row is not None else FTS_DEFAULT_HASH_BYTES)
-
-
-def _fts_config(conn: sqlite3.Connection, index: str, **values: Any) -> None:
-    """Set FTS5 options (a tuning only: an SQLite without one of them just runs slower)."""
-    for key, value in values.items():
-        try:
-            conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES (?, ?)", (key, int(value)))
-        except sqlite3.OperationalError:
-            pass
+    search.set_fts_options(conn, index, hashsize=row[0] if row is not None else FTS_DEFAULT_HASH_BYTES)
 
 
 LEGACY_INDEX = "system_legacy_id"

@@ -68,6 +68,9 @@ SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
 LONG_KEY_CHARS = 5
 #: Five-character keys of a long term that go into the name index's query.
 LONG_KEYS_IN_QUERY = 6
+#: FTS5's buffer of pending keys while a bulk load fills an index: a batch's keys
+#: become a few large segments instead of many small ones.
+LOAD_HASH_BYTES = 256 << 20
 #: One row of the name index, as bulk loads write it: id, folded name, grams, galaxy key.
 NAME_INDEX_INSERT = f"INSERT INTO {NAME_INDEX} (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)"
 #: SQL functions the name index's triggers call (registered on every connection).
@@ -285,3 +288,12 @@ def contains_term(needle_folded: str, values: Iterable[str | None]) -> bool:
     multi-character case pairs (``ß`` and ``ss``) are not found.
     """
     return any(v is not None and needle_folded in v.casefold() for v in values)
+
+
+def set_fts_options(conn: sqlite3.Connection, index: str, **values: int) -> None:
+    """Set FTS5 options of an index (tunings only: an SQLite without one of them just runs slower)."""
+    for key, value in values.items():
+        try:
+            conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES (?, ?)", (key, int(value)))
+        except sqlite3.OperationalError:
+            pass

@@ -49,6 +49,7 @@ import orjson
 
 import haven
 from haven.store import search
+from haven.store.sqlite import remove_database_files
 
 __all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
 
@@ -57,8 +58,6 @@ SIDE_SUFFIX = "-names"
 #: Loads of fewer systems fill the name index in their own transactions (starting the
 #: helper takes about 0.2 s, and it reads the names back; 250,000 names take about 1.5 s).
 MIN_ROWS = 250_000
-#: FTS5's pending-terms buffer in the side file: one batch's keys become a few large segments.
-SIDE_HASH_BYTES = 256 << 20
 #: Names read from the database, keyed and written per step (bounds the helper's memory).
 READ_ROWS = 100_000
 #: The storage tables of an FTS5 index that hold its entries (its settings are in ``_config``).
@@ -74,9 +73,7 @@ def side_path(db_path: Path) -> Path:
 
 def remove_side_file(db_path: Path) -> None:
     """Delete a load's side file and its WAL files, if any."""
-    base = side_path(db_path)
-    for path in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")):
-        path.unlink(missing_ok=True)
+    remove_database_files(side_path(db_path))
 
 
 class SideNameIndex:
@@ -234,9 +231,8 @@ def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -
                 conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY, "
                              "first_id INTEGER NOT NULL, last_id INTEGER NOT NULL)")
                 conn.execute("INSERT INTO side_job (job) VALUES (?)", (job,))
-                for option, value in (("hashsize", SIDE_HASH_BYTES), ("automerge", 0)):
-                    conn.execute(f"INSERT INTO {search.NAME_INDEX} ({search.NAME_INDEX}, rank) VALUES (?, ?)",
-                                 (option, value))
+                # one batch's keys become a few large segments; merged once, at the end
+                search.set_fts_options(conn, search.NAME_INDEX, hashsize=search.LOAD_HASH_BYTES, automerge=0)
                 conn.execute("COMMIT")
                 return conn
         except sqlite3.DatabaseError as exc:

@@ -182,6 +182,12 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
 
+def remove_database_files(path: Path) -> None:
+    """Delete an SQLite database file and its journal, WAL and shared-memory files, if any."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _soft_heap_limit(total_bytes: int) -> int:
     """Set SQLite's process-wide soft heap limit (0: none); returns the one before. Touches no database file."""
     conn = sqlite3.connect(":memory:")
