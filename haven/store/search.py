@@ -28,7 +28,7 @@ A search runs in two steps:
 1. **Candidates.** Each index answers ``AND`` of a few of the term's keys:
    every system that contains the term contains all of them. For the text
    index and short terms these are the rarest few (below); for a long term's
-   name keys, up to six spread over the term. The two id
+   name keys, its first and its last (:func:`end_keys`). The two id
    lists are merged in id order (descending, for the page before a cursor).
    Both indexes hold, in a column of their own, one key per row that says
    which galaxy the system is in (:func:`galaxy_key`). A search in a galaxy
@@ -66,8 +66,6 @@ NAME_INDEX = "system_fts_name"
 SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
 #: Terms at least this long look names up by five-character sequences.
 LONG_KEY_CHARS = 5
-#: Five-character keys of a long term that go into the name index's query.
-LONG_KEYS_IN_QUERY = 6
 #: FTS5's buffer of pending keys while a bulk load fills an index: a batch's keys
 #: become a few large segments instead of many small ones.
 LOAD_HASH_BYTES = 256 << 20
@@ -228,11 +226,16 @@ def rarest_keys(conn: sqlite3.Connection, index: str, keys: list[str], k: int = 
     return sorted(keys, key=lambda key: pages[key])[:k]
 
 
-def spread_keys(keys: list[str], k: int = LONG_KEYS_IN_QUERY) -> list[str]:
-    """Up to ``k`` of ``keys`` spread over the term, the first and the last included."""
-    if len(keys) <= k:
-        return keys
-    return [keys[round(i * (len(keys) - 1) / (k - 1))] for i in range(k)]
+def end_keys(keys: list[str]) -> list[str]:
+    """The first and the last of a term's ``keys`` (all of them if there are fewer than three).
+
+    Which five-character keys a long term's name query names: the two at its ends
+    cover every character of a term of up to ten characters, and almost always
+    leave a single candidate. Each key more costs the length of its id list,
+    which grows with the galaxy (a code's middle keys hold thousands of ids at
+    10M systems), while the few candidates it could remove cost a row read each.
+    """
+    return keys if len(keys) < 3 else [keys[0], keys[-1]]
 
 
 def candidate_matches(conn: sqlite3.Connection, term: str, galaxy_id: int | None = None) -> list[tuple[str, str]]:
@@ -242,12 +245,11 @@ def candidate_matches(conn: sqlite3.Connection, term: str, galaxy_id: int | None
     each expression).
 
     Five-character keys are nearly all rare, so a long term's name keys are not
-    estimated: a few of them spread over the term go into the query, where
-    each one more cuts the candidates (and the rows read to check them).
+    estimated: its first and last go into the query (:func:`end_keys`).
     """
     long_term = is_long(term)
     scope = [] if galaxy_id is None else [galaxy_key(galaxy_id)]
-    return [(index, match_expression([*(spread_keys(keys) if index == NAME_INDEX and long_term
+    return [(index, match_expression([*(end_keys(keys) if index == NAME_INDEX and long_term
                                         else rarest_keys(conn, index, keys)), *scope]))
             for index, keys in term_keys(term).items() if keys]
 

@@ -137,6 +137,18 @@ def test_long_terms_look_names_up_by_five_character_keys(store):
                               (every_trigram,)).fetchone()[0] == 100
 
 
+def test_a_long_terms_name_query_names_its_first_and_last_keys_and_the_check_drops_the_rest(store):
+    # Decoys hold both end keys of "abcdefghijkl" but not the term: candidates the check drops.
+    add(store, *({"name": f"Abcde {i} hijkl"} for i in range(5)), {"name": "Xabcdefghijklx"})
+    keys = search.term_keys("abcdefghijkl")[search.NAME_INDEX]
+    assert len(keys) == 8 and search.end_keys(keys) == [keys[0], keys[-1]]
+    assert search.end_keys(keys[:2]) == keys[:2]
+    index, match = next(m for m in search.candidate_matches(store.conn, "ABCDEFGHIJKL") if m[0] == search.NAME_INDEX)
+    assert match == search.match_expression([keys[0], keys[-1]])
+    assert store.conn.execute(f"SELECT count(*) FROM {index} WHERE {index} MATCH ?", (match,)).fetchone()[0] == 6
+    assert names(store.search(GALAXY, "ABCDEFGHIJKL")) == ["Xabcdefghijklx"]
+
+
 def test_names_materials_and_attributes_are_searched_together(store):
     add(store, {"name": "Korvax Prime", "materials": "Salt"}, {"name": "Plain", "materials": "korvax ore"},
         {"name": "Other", "attributes": "near KORVAX space"}, {"name": "None"})
