@@ -639,7 +639,12 @@ class BulkLoader:
 
         Returns a summary: ``batches``, ``rows`` (over every run of the job),
         ``rows_this_run``, ``octree_nodes`` (None when placed incrementally) and
-        ``timings_s`` (seconds per phase, this run).
+        ``timings_s``: seconds per phase, this run. ``finish`` is this whole
+        method but the last search merge (``search_merge``), so it contains
+        ``indexes`` (those built here), ``names`` (the side name index) and the
+        octree's ``octree_read``, ``octree_assign``, ``octree_update`` and
+        ``octree_nodes``. ``prepare`` is spent in the thread that prepares the
+        next batch while one is written.
         """
         store = self.store
         t0 = time.perf_counter()
@@ -667,7 +672,7 @@ class BulkLoader:
                     conn.execute("UPDATE bulk_job SET state = 'done', finished_at = ? WHERE job_key = ?",
                                  (now_ms(), self.job_key))
                 row = conn.execute("SELECT * FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
-            t0 = self._tick("octree", t0)
+            t0 = self._tick("finish", t0)  # the whole end but the merge: overlaps the phases above
             if self._store_bulk is not None:  # the indexes are back: the store is an ordinary one again
                 store.bulk, self._store_bulk = self._store_bulk, None
             store.merge_search_index()  # so the next single write does not pay for the load's segments
