@@ -101,8 +101,8 @@ PENDING_CELL_BASE = -(1 << 62)
 ATTACH_SCANS_BEFORE_INDEX = 2
 #: Page cache of the loading connection while a job runs (KiB).
 BULK_CACHE_KIB = 512 * 1024
-#: FTS5 pending-data buffer while a batch fills the search index (SQLite's default: 1 MiB).
-#: A cap, not an allocation: 100,000 systems need about 80 MiB.
+#: FTS5's own pending-data buffer (1 MiB), given back to an index that had no setting of its
+#: own once a batch has filled it with ``search.LOAD_HASH_BYTES``.
 FTS_DEFAULT_HASH_BYTES = 1 << 20
 #: Helper threads SQLite may use to sort while the loading connection builds an index
 #: (``PRAGMA threads``; large sorts only: the 10M galaxy's four indexes, rebuilt alone, took
@@ -642,8 +642,7 @@ class BulkLoader:
         ``timings_s``: seconds per phase, this run. ``finish`` is this whole
         method but the last search merge (``search_merge``), so it contains
         ``indexes`` (those built here), ``names`` (the side name index) and the
-        octree's ``octree_read``, ``octree_assign``, ``octree_update`` and
-        ``octree_nodes``. ``prepare`` is spent in the thread that prepares the
+        octree's phases (the keys that start with ``octree_``). ``prepare`` is spent in the thread that prepares the
         next batch while one is written.
         """
         store = self.store

@@ -15,8 +15,8 @@ nothing else: no positions, no columns):
     name of a thousand whatever the galaxy's size, so the id list of even the
     rarest trigram of a term grows with the galaxy; a five-character sequence
     such as ``09753`` or ``emkin`` is in a handful of names. Terms of five
-    characters or more use those, and a rare term costs the same at a million
-    systems as at a hundred million. FTS5 has no tokenizer for five-character
+    characters or more use those, and a rare term costs about the same at ten
+    million systems as at one million. FTS5 has no tokenizer for five-character
     sequences, so :func:`name_grams` writes each trigram of the name as one
     character (a hash of the trigram onto Unicode planes 1–16) and the
     ``trigram`` tokenizer makes every three of those characters one key: a
@@ -67,7 +67,8 @@ SEARCH_INDEXES = (TEXT_INDEX, NAME_INDEX)
 #: Terms at least this long look names up by five-character sequences.
 LONG_KEY_CHARS = 5
 #: FTS5's buffer of pending keys while a bulk load fills an index: a batch's keys
-#: become a few large segments instead of many small ones.
+#: become a few large segments instead of many small ones. A cap, not an
+#: allocation: 100,000 systems need about 80 MiB.
 LOAD_HASH_BYTES = 256 << 20
 #: One row of the name index, as bulk loads write it: id, folded name, grams, galaxy key.
 NAME_INDEX_INSERT = f"INSERT INTO {NAME_INDEX} (rowid, name, grams, galaxy) VALUES (?, ?, ?, ?)"
@@ -229,11 +230,12 @@ def rarest_keys(conn: sqlite3.Connection, index: str, keys: list[str], k: int = 
 def end_keys(keys: list[str]) -> list[str]:
     """The first and the last of a term's ``keys`` (all of them if there are fewer than three).
 
-    Which five-character keys a long term's name query names: the two at its ends
-    cover every character of a term of up to ten characters, and almost always
-    leave a single candidate. Each key more costs the length of its id list,
-    which grows with the galaxy (a code's middle keys hold thousands of ids at
-    10M systems), while the few candidates it could remove cost a row read each.
+    Which five-character keys a long term's name query names: the two at its
+    ends cover every character of a term of up to ten characters (unless a
+    sequence repeats: ``keys`` holds each once), and almost always leave a
+    single candidate. Each key more costs the length of its id list, which
+    grows with the galaxy (a code's middle keys hold thousands of ids at 10M
+    systems), while the few candidates it could remove cost a row read each.
     """
     return keys if len(keys) < 3 else [keys[0], keys[-1]]
 
