@@ -929,7 +929,7 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         if "name" not in d and any(k in d for k in NESTED):
             attach_raw.append((line_no, d))
         else:
-            if _LONG_RUN in sketched and _above_int64_digits(raw, sketched):
+            if _above_int64_digits(raw, sketched):
                 long_lines.append(len(systems))
             systems.append(d)
             system_lines.append(line_no)

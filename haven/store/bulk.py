@@ -642,8 +642,8 @@ class BulkLoader:
         ``timings_s``: seconds per phase, this run. ``finish`` is this whole
         method but the last search merge (``search_merge``), so it contains
         ``indexes`` (those built here), ``names`` (the side name index) and the
-        octree's phases (the keys that start with ``octree_``). ``prepare`` is spent in the thread that prepares the
-        next batch while one is written.
+        octree's phases (the keys that start with ``octree_``). ``prepare`` is
+        spent in the thread that prepares the next batch while one is written.
         """
         store = self.store
         t0 = time.perf_counter()

@@ -67,7 +67,7 @@ def unfinished_load_message(record: dict[str, Any]) -> str:
 
 
 def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool,
-                 names_beside: bool = False) -> list[str]:
+                 names_beside: bool) -> list[str]:
     """Drop the deferrable indexes that exist and record how to rebuild them (inside a write).
 
     ``names_beside``: the job fills the name search index beside the database

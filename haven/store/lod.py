@@ -281,15 +281,12 @@ class OctreeCube:
 
     def ancestor(self, level: int) -> OctreeCube:
         """The cube at ``level`` (above this one) that contains this one."""
-        return OctreeCube(level, self.cell >> (3 * (self.level - level)))
+        return OctreeCube(level, cell_at(self.codes[0], level))
 
     def cells_at(self, level: int) -> tuple[int, int]:
         """The first and last cell at ``level`` that overlap this cube: its ancestor there, or its descendants."""
-        if level <= self.level:
-            cell = self.ancestor(level).cell
-            return cell, cell
-        shift = 3 * (level - self.level)
-        return self.cell << shift, ((self.cell + 1) << shift) - 1
+        first_code, last_code = self.codes
+        return cell_at(first_code, level), cell_at(last_code, level)
 
 
 def split_for_placement(conn: sqlite3.Connection, galaxy_id: int, total: int,
@@ -311,7 +308,8 @@ def split_for_placement(conn: sqlite3.Connection, galaxy_id: int, total: int,
             parts.append(cube)
             return
         inner.append(cube)
-        for cell in range(cube.cell * 8, cube.cell * 8 + 8):
+        first, last = cube.cells_at(cube.level + 1)
+        for cell in range(first, last + 1):
             child = OctreeCube(cube.level + 1, cell)
             visit(child, conn.execute(_COUNT_IN_CODES_SQL, (galaxy_id, *child.codes)).fetchone()[0])
 
