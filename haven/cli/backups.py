@@ -40,7 +40,7 @@ from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.sources import SQLITE_MAGIC
 from haven.store import migrate
-from haven.store.sqlite import remove_database_files
+from haven.store.sqlite import remove_database_files, transaction
 
 BUSY_TIMEOUT_MS = 30_000
 #: How far past the live database's clock a restored galaxy's ``lod_clock`` starts. The live
@@ -268,8 +268,7 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
             ready = False
         if not ready:
             return {}
-        staging.execute("BEGIN")
-        try:
+        with transaction(staging):
             staging.execute(_MATCHED_CLOCKS, {"margin": CLOCK_MARGIN})
             staging.execute("UPDATE main.galaxy SET lod_clock = (SELECT clock FROM temp.restore_clock "
                             "WHERE galaxy_id = galaxy.id) WHERE id IN (SELECT galaxy_id FROM temp.restore_clock)")
@@ -279,10 +278,6 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
             staging.execute(_EMPTIED_NODES)
             advanced = dict(staging.execute("SELECT name, clock FROM temp.restore_clock ORDER BY name"))
             staging.execute("DROP TABLE temp.restore_clock")
-            staging.execute("COMMIT")
-        except BaseException:
-            staging.execute("ROLLBACK")
-            raise
         return advanced
     finally:
         staging.execute("DETACH DATABASE live")

@@ -49,7 +49,7 @@ import orjson
 
 import haven
 from haven.store import search
-from haven.store.sqlite import remove_database_files
+from haven.store.sqlite import remove_database_files, transaction
 
 __all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
 
@@ -141,17 +141,11 @@ class SideNameIndex:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("ATTACH DATABASE ? AS side", (str(self.path),))
-            with writer:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for table in _ENTRY_TABLES:
-                        name = f"{search.NAME_INDEX}_{table}"
-                        conn.execute(f"DELETE FROM main.{name}")
-                        conn.execute(f"INSERT INTO main.{name} SELECT * FROM side.{name}")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+            with writer, transaction(conn, immediate=True):
+                for table in _ENTRY_TABLES:
+                    name = f"{search.NAME_INDEX}_{table}"
+                    conn.execute(f"DELETE FROM main.{name}")
+                    conn.execute(f"INSERT INTO main.{name} SELECT * FROM side.{name}")
         finally:
             conn.close()
 
@@ -226,14 +220,13 @@ def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -
                 with closing(sqlite3.connect(db_path)) as main:
                     ddl = main.execute("SELECT sql FROM sqlite_master WHERE name = ?",
                                        (search.NAME_INDEX,)).fetchone()[0]
-                conn.execute("BEGIN")
-                conn.execute(ddl)
-                conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY, "
-                             "first_id INTEGER NOT NULL, last_id INTEGER NOT NULL)")
-                conn.execute("INSERT INTO side_job (job) VALUES (?)", (job,))
-                # one batch's keys become a few large segments; merged once, at the end
-                search.set_fts_options(conn, search.NAME_INDEX, hashsize=search.LOAD_HASH_BYTES, automerge=0)
-                conn.execute("COMMIT")
+                with transaction(conn):
+                    conn.execute(ddl)
+                    conn.execute("CREATE TABLE loaded_batch (batch_index INTEGER PRIMARY KEY, "
+                                 "first_id INTEGER NOT NULL, last_id INTEGER NOT NULL)")
+                    conn.execute("INSERT INTO side_job (job) VALUES (?)", (job,))
+                    # one batch's keys become a few large segments; merged once, at the end
+                    search.set_fts_options(conn, search.NAME_INDEX, hashsize=search.LOAD_HASH_BYTES, automerge=0)
                 return conn
         except sqlite3.DatabaseError as exc:
             if attempt or exc.sqlite_errorcode not in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
@@ -247,8 +240,7 @@ def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -
 def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key: str,
                  batch_index: int, first_id: int, last_id: int) -> None:
     """One committed batch into the side file, its names' keys and its record, in one transaction."""
-    side.execute("BEGIN")
-    try:
+    with transaction(side):
         for lo in range(first_id, last_id + 1, READ_ROWS):
             rows = main.execute("SELECT id, name FROM system WHERE id BETWEEN ? AND ?",
                                 (lo, min(last_id, lo + READ_ROWS - 1))).fetchall()
@@ -257,10 +249,6 @@ def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key:
                              zip([i for i, _ in rows], folded, grams, itertools.repeat(galaxy_key)))
         side.execute("INSERT INTO loaded_batch (batch_index, first_id, last_id) VALUES (?, ?, ?)",
                      (batch_index, first_id, last_id))
-    except BaseException:
-        side.execute("ROLLBACK")
-        raise
-    side.execute("COMMIT")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,24 @@ def remove_database_files(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """``BEGIN`` … ``COMMIT`` on a connection opened with ``isolation_level=None``; ``ROLLBACK`` otherwise.
+
+    ``immediate`` takes the write lock at ``BEGIN`` instead of at the first write.
+    If the block raises, or the commit fails (a full disk), the transaction is
+    rolled back, unless SQLite has already ended it, so the error raised is the
+    one that stopped the block and the connection is left with no transaction.
+    """
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
 def _soft_heap_limit(total_bytes: int) -> int:
     """Set SQLite's process-wide soft heap limit (0: none); returns the one before. Touches no database file."""
     conn = sqlite3.connect(":memory:")
@@ -410,16 +428,11 @@ class SQLiteStore:
         repeating this until it returns False leaves every level with a few.
         """
         worked = False
-        conn.execute("BEGIN IMMEDIATE")  # one commit for both indexes: one WAL sync, one wait for writers
-        try:
+        with transaction(conn, immediate=True):  # one commit for both indexes: one WAL sync, one wait for writers
             for index in search.SEARCH_INDEXES:
                 before = conn.total_changes
                 conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('merge', ?)", (pages,))
                 worked |= conn.total_changes - before >= 2  # FTS5: fewer than 2 changes means no merge work
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
         return worked
 
     def merge_search_index(self, pages_per_step: int = 1000) -> None:
@@ -485,16 +498,10 @@ class SQLiteStore:
         if not got_turn:
             raise WriterBusy("database is locked: another write of this process is under way")
         try:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn, immediate=True) as conn:
                 if not self.bulk:
                     self._refuse_unfinished_load(conn)
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
             if data:
                 self._wrote = True
                 for listener in self._commit_listeners:
