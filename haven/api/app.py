@@ -9,6 +9,7 @@ owns it and closes it).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -41,7 +42,7 @@ from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
 from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
-from haven.store.sqlite import sqlite_memory_limit
+from haven.store.sqlite import connection_cache_kib, sqlite_memory_limit
 
 log = logging.getLogger("haven.api")
 
@@ -271,11 +272,14 @@ def create_app(
                 # threads at once (each keeps a connection and holds its answer), and SQLite's
                 # memory in this process has one budget. Both settings are read (and a bad one
                 # refused) before anything is opened.
-                threads, cache_bytes = worker_threads(), cache_mib() << 20
+                threads, budget_mib = worker_threads(), cache_mib()
                 to_thread.current_default_thread_limiter().total_tokens = threads
                 tune_allocator()  # before the worker threads allocate: see haven.api.allocator
-                opened_here.enter_context(sqlite_memory_limit(cache_bytes))
-                opened = await run_in_threadpool(open_store)
+                opened_here.enter_context(sqlite_memory_limit(budget_mib << 20))
+                # The budget is shared by the worker threads' connections: 16 MiB each by default,
+                # more for each when a larger budget is set (see haven.store.sqlite.connection_cache_kib).
+                opened = await run_in_threadpool(
+                    functools.partial(open_store, cache_kib=connection_cache_kib(budget_mib, threads)))
                 opened_here.push_async_callback(_close_app_store, app)
                 app.state.store = opened
                 await run_in_threadpool(opened.ensure_galaxy, galaxy)

@@ -10,20 +10,22 @@ from haven.config import DatabaseUrl, database_url, sqlite_synchronous
 from haven.errors import StoreUnavailable
 from haven.store import migrate
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, ImportResult, Page, Store
-from haven.store.sqlite import SQLiteStore
+from haven.store.sqlite import CONNECTION_CACHE_KIB, SQLiteStore
 
 
-def open_store(url: DatabaseUrl | None = None, *, bulk: bool = False) -> SQLiteStore:
+def open_store(url: DatabaseUrl | None = None, *, bulk: bool = False,
+               cache_kib: int = CONNECTION_CACHE_KIB) -> SQLiteStore:
     """Open the configured store; the schema must be current.
 
     ``bulk``: for ``haven generate`` and ``haven import``, which may finish a load
     that deferred the database's indexes (see :mod:`haven.store.deferred`);
-    everything else is refused while such a load is unfinished.
+    everything else is refused while such a load is unfinished. ``cache_kib``:
+    each connection's page cache at most.
     """
     url = url or database_url()
     if url.engine != "sqlite":
         raise StoreUnavailable(f"the {url.engine} engine is not available in this version of Haven")
-    return SQLiteStore(url.sqlite_path, synchronous=sqlite_synchronous(), bulk=bulk)
+    return SQLiteStore(url.sqlite_path, synchronous=sqlite_synchronous(), bulk=bulk, cache_kib=cache_kib)
 
 
 def init_store(url: DatabaseUrl | None = None, *, bulk: bool = False) -> SQLiteStore:

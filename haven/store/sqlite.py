@@ -42,7 +42,7 @@ from haven.timeutil import now_ms, parse_ms, to_iso
 
 DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
 BUSY_TIMEOUT_MS = 10_000
-CONNECTION_CACHE_KIB = 16_384  # each connection's page cache at most; a server also caps them together
+CONNECTION_CACHE_KIB = 16_384  # each connection's page cache at most, unless a server's budget allows more
 DEFAULT_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: checkpoint inside the commit past 1,000 WAL pages
 MAINTENANCE_INTERVAL_S = 0.5
 SEARCH_MERGE_PAGES = 64  # per maintenance round: a few milliseconds of holding the write lock
@@ -206,6 +206,16 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterato
             conn.execute("ROLLBACK")
 
 
+def connection_cache_kib(total_mib: int, connections: int) -> int:
+    """Each connection's page cache in KiB when ``connections`` share a budget of ``total_mib``.
+
+    Never below :data:`CONNECTION_CACHE_KIB`: a server's default (64 MiB for 4 worker
+    threads) gives exactly that, and a larger budget lets every cache grow with it
+    (the process-wide limit of :func:`sqlite_memory_limit` still holds them together).
+    """
+    return max(CONNECTION_CACHE_KIB, (total_mib << 10) // max(1, connections))
+
+
 def _soft_heap_limit(total_bytes: int) -> int:
     """Set SQLite's process-wide soft heap limit (0: none); returns the one before. Touches no database file."""
     conn = sqlite3.connect(":memory:")
@@ -263,9 +273,11 @@ class WriterBusy(sqlite3.OperationalError):
 class SQLiteStore:
     """The store contract over one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", bulk: bool = False) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", bulk: bool = False,
+                 cache_kib: int = CONNECTION_CACHE_KIB) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.cache_kib = cache_kib  # each connection's page cache at most
         self.bulk = bulk  # opened by a bulk job: may work on a database whose indexes it deferred
         if not self.path.exists():
             raise StoreUnavailable(f"no database at {self.path}; run `haven init` first")
@@ -327,7 +339,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA cache_size = -{CONNECTION_CACHE_KIB:d}")
+        conn.execute(f"PRAGMA cache_size = -{int(self.cache_kib):d}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {self._autocheckpoint_pages:d}")
         with self._lock:
             self._connections.append(conn)

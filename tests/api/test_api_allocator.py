@@ -90,7 +90,7 @@ def test_a_served_app_tunes_the_allocator_before_opening_its_store(monkeypatch, 
     """Only the app that opens its own store (as `haven serve`) does it: embedders keep their process's settings."""
     calls: list[str] = []
     monkeypatch.setattr("haven.api.app.tune_allocator", lambda: calls.append("tuned") or True)
-    monkeypatch.setattr("haven.api.app.open_store", lambda: calls.append("opened") or init_store(db_url))
+    monkeypatch.setattr("haven.api.app.open_store", lambda **kw: calls.append("opened") or init_store(db_url))
     monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
     with TestClient(create_app()):
         pass

@@ -102,6 +102,7 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
     with TestClient(app) as c:
         store = app.state.store
         assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 24 << 20
+        assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == -16_384  # a budget this small: the floor
 
         async def many_at_once() -> tuple[float, list[int]]:
             transport = httpx.ASGITransport(app=app)
@@ -120,6 +121,21 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
         assert after.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 0
     finally:
         after.close()
+
+
+def test_a_larger_budget_lets_every_connection_cache_more(monkeypatch, db_url):
+    """HAVEN_CACHE_MIB is shared by the worker threads' connections: 512 MiB for 2 threads, 256 MiB each."""
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    monkeypatch.setenv("HAVEN_WORKER_THREADS", "2")
+    monkeypatch.setenv("HAVEN_CACHE_MIB", "512")
+    app = create_app()
+    with TestClient(app) as c:
+        assert c.get("/api/v1/systems", params={"limit": 5}).status_code == 200
+        store = app.state.store
+        assert store.cache_kib == 256 << 10
+        assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == -(256 << 10)
+        assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 512 << 20
 
 
 def test_a_server_loads_neither_pyarrow_nor_alembic():
@@ -146,7 +162,7 @@ def test_a_startup_that_fails_puts_everything_back(monkeypatch, db_url):
     monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
     app = create_app(galaxy="\x00")  # refused by ensure_galaxy, after the store is open
     opened = []
-    monkeypatch.setattr("haven.api.app.open_store", lambda: opened.append(open_store()) or opened[-1])
+    monkeypatch.setattr("haven.api.app.open_store", lambda **kw: opened.append(open_store(**kw)) or opened[-1])
     with pytest.raises(HavenError):
         with TestClient(app):
             pass

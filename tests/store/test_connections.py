@@ -83,3 +83,31 @@ def test_holders_of_the_budget_may_leave_in_any_order(store: SQLiteStore) -> Non
     assert soft_heap_limit(store) == 16 << 20
     second.__exit__(None, None, None)
     assert soft_heap_limit(store) == 0
+
+
+def test_each_connection_caches_its_share_of_a_budget_never_less_than_the_default():
+    from haven.store.sqlite import CONNECTION_CACHE_KIB, connection_cache_kib
+
+    assert connection_cache_kib(64, 4) == CONNECTION_CACHE_KIB == 16 << 10  # a server's defaults
+    assert connection_cache_kib(24, 3) == CONNECTION_CACHE_KIB
+    assert connection_cache_kib(1024, 4) == 256 << 10
+    assert connection_cache_kib(1, 0) == CONNECTION_CACHE_KIB
+
+
+def test_a_store_opened_with_a_cache_size_gives_it_to_every_connection(tmp_path):
+    import threading
+
+    from haven.store import init_store, open_store
+    from haven.config import parse_database_url
+
+    url = parse_database_url(f"sqlite:///{tmp_path / 'c.db'}")
+    init_store(url).close()
+    store = open_store(url, cache_kib=40 << 10)
+    try:
+        sizes = [store.conn.execute("PRAGMA cache_size").fetchone()[0]]
+        worker = threading.Thread(target=lambda: sizes.append(store.conn.execute("PRAGMA cache_size").fetchone()[0]))
+        worker.start()
+        worker.join()
+        assert sizes == [-(40 << 10)] * 2
+    finally:
+        store.close()
