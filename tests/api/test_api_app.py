@@ -86,6 +86,15 @@ def test_no_web_directory_no_mount(store, tmp_path):
     assert not any(getattr(r, "name", None) in ("static", "web") for r in app.routes)
 
 
+def served_app(monkeypatch, db_url, *, worker_threads: int, cache_mib: int):
+    """An app that opens its own store, as `haven serve` makes it, with these two settings."""
+    init_store(db_url).close()
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
+    monkeypatch.setenv("HAVEN_WORKER_THREADS", str(worker_threads))
+    monkeypatch.setenv("HAVEN_CACHE_MIB", str(cache_mib))
+    return create_app()
+
+
 def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
     """The app that opens its own store (as `haven serve`) caps its worker threads and the caches of all
     connections, and puts SQLite's process-wide limit back when it stops."""
@@ -94,11 +103,7 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
     import httpx
     from anyio import to_thread
 
-    init_store(db_url).close()
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
-    monkeypatch.setenv("HAVEN_WORKER_THREADS", "3")
-    monkeypatch.setenv("HAVEN_CACHE_MIB", "24")
-    app = create_app()
+    app = served_app(monkeypatch, db_url, worker_threads=3, cache_mib=24)
     with TestClient(app) as c:
         store = app.state.store
         assert store.conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 24 << 20
@@ -125,11 +130,7 @@ def test_a_served_app_bounds_its_threads_and_caches(monkeypatch, db_url):
 
 def test_a_larger_budget_lets_every_connection_cache_more(monkeypatch, db_url):
     """HAVEN_CACHE_MIB is shared by the worker threads' connections: 512 MiB for 2 threads, 256 MiB each."""
-    init_store(db_url).close()
-    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_url.location}")
-    monkeypatch.setenv("HAVEN_WORKER_THREADS", "2")
-    monkeypatch.setenv("HAVEN_CACHE_MIB", "512")
-    app = create_app()
+    app = served_app(monkeypatch, db_url, worker_threads=2, cache_mib=512)
     with TestClient(app) as c:
         assert c.get("/api/v1/systems", params={"limit": 5}).status_code == 200
         store = app.state.store
