@@ -190,7 +190,7 @@ def remove_database_files(path: Path) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-    """``BEGIN`` … ``COMMIT`` on a connection opened with ``isolation_level=None``; ``ROLLBACK`` otherwise.
+    """``BEGIN`` … ``COMMIT`` on a connection opened with ``isolation_level=None``; ``ROLLBACK`` if either raises.
 
     ``immediate`` takes the write lock at ``BEGIN`` instead of at the first write.
     If the block raises, or the commit fails (a full disk), the transaction is
@@ -277,6 +277,8 @@ class SQLiteStore:
                  cache_kib: int = CONNECTION_CACHE_KIB) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        if cache_kib < 1:
+            raise ValueError(f"cache_kib must be at least 1, not {cache_kib!r}")
         self.cache_kib = cache_kib  # each connection's page cache at most
         self.bulk = bulk  # opened by a bulk job: may work on a database whose indexes it deferred
         if not self.path.exists():

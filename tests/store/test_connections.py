@@ -97,8 +97,8 @@ def test_each_connection_caches_its_share_of_a_budget_never_less_than_the_defaul
 def test_a_store_opened_with_a_cache_size_gives_it_to_every_connection(tmp_path):
     import threading
 
-    from haven.store import init_store, open_store
     from haven.config import parse_database_url
+    from haven.store import init_store, open_store
 
     url = parse_database_url(f"sqlite:///{tmp_path / 'c.db'}")
     init_store(url).close()
@@ -111,3 +111,16 @@ def test_a_store_opened_with_a_cache_size_gives_it_to_every_connection(tmp_path)
         assert sizes == [-(40 << 10)] * 2
     finally:
         store.close()
+
+
+def test_a_cache_size_below_one_kib_is_refused(tmp_path):
+    import pytest
+
+    from haven.config import parse_database_url
+    from haven.store import init_store, open_store
+
+    url = parse_database_url(f"sqlite:///{tmp_path / 'c.db'}")
+    init_store(url).close()
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="cache_kib"):
+            open_store(url, cache_kib=bad)

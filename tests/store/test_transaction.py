@@ -43,6 +43,31 @@ def test_a_block_that_raises_changes_nothing_and_its_error_is_raised(conn: sqlit
     assert _count(conn, "parent") == 0
 
 
+def test_an_interrupt_rolls_back_too(conn: sqlite3.Connection) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with transaction(conn):
+            conn.execute("INSERT INTO parent (id) VALUES (1)")
+            raise KeyboardInterrupt
+    assert not conn.in_transaction
+    assert _count(conn, "parent") == 0
+
+
+def test_a_block_abandoned_by_its_generator_rolls_back(conn: sqlite3.Connection) -> None:
+    """A ``@contextmanager`` that yields inside ``transaction`` and is closed (GeneratorExit) mid-way."""
+
+    def writes():
+        with transaction(conn):
+            conn.execute("INSERT INTO parent (id) VALUES (1)")
+            yield
+
+    gen = writes()
+    next(gen)
+    assert conn.in_transaction
+    gen.close()
+    assert not conn.in_transaction
+    assert _count(conn, "parent") == 0
+
+
 def test_a_failed_commit_is_rolled_back(conn: sqlite3.Connection) -> None:
     # A deferred foreign key is checked at COMMIT, which then fails and leaves the transaction open.
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
