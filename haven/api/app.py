@@ -15,11 +15,10 @@ import logging
 import os
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -33,14 +32,15 @@ from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
+from haven.api.openapi import openapi_schema
+from haven.api.schemas import Health
 from haven.api.allocator import tune_allocator
-from haven.api.common import json_response, single_values, utf8_query
+from haven.api.common import JSONBytes, json_response, single_values, utf8_query
 from haven.api.errors import (ORIGINAL_METHOD, haven_error_handler, http_error_handler, install_error_handlers,
                               is_v1_path, route_path)
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
-from haven.model import SystemIn, SystemPatch
 from haven.store import SQLiteStore, open_store
 from haven.store.sqlite import connection_cache_kib, sqlite_memory_limit
 
@@ -216,22 +216,6 @@ def served_methods(route: APIRoute) -> set[str]:
     return route.methods | {"HEAD"} if "GET" in route.methods else set(route.methods)
 
 
-def _openapi_schema(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the body models we validate ourselves (SystemIn, SystemPatch)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (SystemIn, SystemPatch):
-        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(model_schema.pop("$defs", {}))
-        components[model.__name__] = model_schema
-    app.openapi_schema = schema
-    return schema
-
-
 async def _close_change_hub(app: FastAPI) -> None:
     """Stop the chunk WebSocket's feed poller, started by the first subscriber (if any)."""
     hub = getattr(app.state, "change_hub", None)
@@ -309,7 +293,7 @@ def create_app(
     app.state.store = store
     app.state.galaxy = galaxy
     app.state.cursor_codec = None
-    app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
 
     # 1. errors: one mapping for every route
     install_error_handlers(app)
@@ -336,7 +320,8 @@ def create_app(
     app.add_middleware(HeadLikeGet)
 
     # 2. health
-    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check", response_class=JSONBytes,
+             response_model=Health, responses={503: {"model": Health, "description": "The database cannot be read."}})
     def healthz(request: Request) -> Response:
         current = request.app.state.store
         if current is None:

@@ -20,33 +20,48 @@ from starlette.responses import Response
 from haven.api.common import (
     SQLITE_INT_MAX,
     DigitsInt,
+    JSONBytes,
     VersionQuery,
     app_object,
     get_store,
     json_response,
     request_galaxy,
 )
+from haven.api.errors import error_responses
+from haven.api.schemas import Changes, Hierarchy, SystemDetail
+from haven.chunks.geometry import MAX_LEVEL
 from haven.chunks.service import ChunkService
 from haven.chunks.transfer import CONTENT_TYPE, choose_encoding
 from haven.errors import InvalidInput, NotFound, StaleVersion
 
-router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"], responses=error_responses(400, 404, 503))
 
 # Node ids in the path are plain digits (``1.0``, ``+1`` and ``1_0`` are 400s naming them); the
 # store says which levels, cells and indexes exist. 2⁶³−1 bounds them so SQLite can hold them.
-Level = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Octree level, 0-21.")]
+Level = Annotated[DigitsInt, Path(ge=0, le=MAX_LEVEL, description=f"Octree level, 0-{MAX_LEVEL}.")]
 Cell = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1.")]
 Index = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk.")]
+
+
+CHUNK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The node as CHNK bytes (docs/formats/chnk.md); gzip when the client accepts it. "
+                       "`ETag` is the node version, `X-Haven-Count` the systems in it.",
+        "content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: {"description": "The node is still at the version `If-None-Match` names."},
+}
 
 
 def _service(request: Request) -> ChunkService:
     return app_object(request, "chunk_service", ChunkService)
 
 
-@router.get("/hierarchy", summary="Node metadata of a subtree of the LOD octree")
+@router.get("/hierarchy", response_class=JSONBytes, response_model=Hierarchy,
+            summary="Node metadata of a subtree of the LOD octree")
 def hierarchy(
     request: Request,
-    level: Annotated[DigitsInt, Query(ge=0, le=21)] = 0,
+    level: Annotated[DigitsInt, Query(ge=0, le=MAX_LEVEL)] = 0,
     cell: Annotated[DigitsInt, Query(ge=0, le=SQLITE_INT_MAX)] = 0,
     depth: Annotated[DigitsInt, Query(ge=0, le=4)] = 2,
     galaxy: str | None = None,
@@ -65,7 +80,8 @@ def hierarchy(
     })
 
 
-@router.get("/changes", summary="Octree nodes changed since a clock: the live maps' change feed")
+@router.get("/changes", response_class=JSONBytes, response_model=Changes,
+            summary="Octree nodes changed since a clock: the live maps' change feed")
 def changes(
     request: Request,
     since: Annotated[DigitsInt, Query(ge=0, le=SQLITE_INT_MAX,
@@ -97,7 +113,8 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags or etag.removeprefix("W/") in tags
 
 
-@router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response)
+@router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response,
+            responses=CHUNK_RESPONSES)
 def chunk(request: Request, level: Level, cell: Cell, galaxy: str | None = None) -> Response:
     service = _service(request)
     name = request_galaxy(request, galaxy)
@@ -125,7 +142,8 @@ def _check_node_version(store: Any, galaxy: str, level: int, cell: int, version:
         )
 
 
-@router.get("/{level}/{cell}/{index}", summary="The system at an index of a node (map picking)")
+@router.get("/{level}/{cell}/{index}", response_class=JSONBytes, response_model=SystemDetail,
+            summary="The system at an index of a node (map picking)", responses=error_responses(409))
 def pick(
     request: Request,
     level: Level,

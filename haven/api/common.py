@@ -13,7 +13,7 @@ import orjson
 from fastapi import Query, Request
 from pydantic import BeforeValidator
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
@@ -27,8 +27,11 @@ MAX_NAME_CHARS = 200
 SQLITE_INT_MAX = INT64_MAX
 
 
-class JSONBytes(Response):
-    """A JSON answer serialized once with orjson (no pydantic, no jsonable_encoder)."""
+class JSONBytes(JSONResponse):
+    """A JSON answer serialized once with orjson (no pydantic, no jsonable_encoder).
+
+    A ``JSONResponse`` so that FastAPI documents a route's ``response_model`` for it
+    (:mod:`haven.api.schemas`); rendering is orjson's alone."""
 
     media_type = "application/json"
 

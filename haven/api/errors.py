@@ -30,6 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Scope
 
+from haven.api.schemas import ErrorOut, LegacyErrorOut
 from haven.errors import Conflict, HavenError, ImportFailed, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import field_path
 
@@ -90,6 +91,24 @@ CODE_BY_STATUS = {
     500: "internal",
     503: "store_unavailable",
 }
+
+
+#: What an error status means, as the OpenAPI document says it for the routes that can answer it.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid input: the message names what was wrong, `field` the parameter, header or body field.",
+    404: "Not found: no such system, galaxy or octree node (the message says which).",
+    409: "Conflict: a stale version (`stale_version`, with `current_version`) or a name already taken.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not JSON: send `Content-Type: application/json`, uncompressed.",
+    503: "The database is busy or not open: try again.",
+}
+
+
+def error_responses(*statuses: int, legacy: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route or router that can answer ``statuses``, each with the body
+    its route family answers (:func:`error_response`)."""
+    model = LegacyErrorOut if legacy else ErrorOut
+    return {status: {"model": model, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
 def status_for(exc: HavenError) -> int:

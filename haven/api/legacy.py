@@ -31,11 +31,13 @@ from haven.api.common import (
     page_count,
     raw_path_tail,
 )
+from haven.api.errors import error_responses
+from haven.api.schemas import LegacyDetail, LegacyMapLink, LegacyRegionPage, LegacyStats, LegacySystem
 from haven.errors import InvalidInput, NotFound
 from haven.store.base import MAX_LIMIT, MAX_OFFSET
 from haven.web.export import MapRegistry
 
-router = APIRouter(prefix="/api", tags=["legacy"])
+router = APIRouter(prefix="/api", tags=["legacy"], responses=error_responses(400, 404, 503, legacy=True))
 
 SYSTEM_FIELDS = (
     "name", "x", "y", "z", "region", "fauna", "flora", "sentinel", "materials",
@@ -74,7 +76,8 @@ def legacy_detail(s: dict[str, Any]) -> dict[str, Any]:
 LegacyLimit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT)]
 
 
-@router.get("/systems/visible", response_class=JSONBytes, summary="Legacy: systems near a point (array)")
+@router.get("/systems/visible", response_class=JSONBytes, response_model=list[LegacySystem],
+            summary="Legacy: systems near a point (array)")
 def visible(
     request: Request,
     cx: DecimalFloat = 0.0,
@@ -90,7 +93,8 @@ def visible(
     return json_response([legacy_system(s) for s in items])
 
 
-@router.get("/systems/search", response_class=JSONBytes, summary="Legacy: search (array)")
+@router.get("/systems/search", response_class=JSONBytes, response_model=list[LegacySystem],
+            summary="Legacy: search (array)")
 def search(
     request: Request,
     q: Annotated[str, Query(max_length=200)] = "",
@@ -103,7 +107,8 @@ def search(
     return json_response([legacy_system(s) for s in items])
 
 
-@router.get("/systems/{name:path}", response_class=JSONBytes, summary="Legacy: one system with planets")
+@router.get("/systems/{name:path}", response_class=JSONBytes, response_model=LegacyDetail,
+            summary="Legacy: one system with planets")
 def system_detail(request: Request, name: str) -> Response:
     """One system with ``planets`` (each with ``moons``) and ``space_station`` when it has one."""
     exact = raw_path_tail(request, "/api/systems/", decoded=name)
@@ -116,13 +121,14 @@ def system_detail(request: Request, name: str) -> Response:
     return json_response(legacy_detail(s))
 
 
-@router.get("/regions", response_class=JSONBytes, summary="Legacy: region names (array)")
+@router.get("/regions", response_class=JSONBytes, response_model=list[str], summary="Legacy: region names (array)")
 def regions(request: Request) -> Response:
     names = [r["name"] for r in get_store(request).regions(app_galaxy(request)) if r["system_count"] > 0]
     return json_response(sorted(names))
 
 
-@router.get("/regions/{region:path}/systems", response_class=JSONBytes, summary="Legacy: one region's systems by page")
+@router.get("/regions/{region:path}/systems", response_class=JSONBytes, response_model=LegacyRegionPage,
+            summary="Legacy: one region's systems by page")
 def region_systems(
     request: Request,
     region: str,
@@ -167,7 +173,7 @@ def region_systems(
     })
 
 
-@router.get("/stats", response_class=JSONBytes, summary="Legacy: totals and database size")
+@router.get("/stats", response_class=JSONBytes, response_model=LegacyStats, summary="Legacy: totals and database size")
 def stats(request: Request) -> Response:
     data = get_store(request).stats(app_galaxy(request))
     return json_response({
@@ -191,7 +197,8 @@ def map_registry(request: Request) -> MapRegistry:
     return registry
 
 
-@router.get("/generate/system/{name:path}", response_class=JSONBytes, summary="Legacy: generate a system's map page")
+@router.get("/generate/system/{name:path}", response_class=JSONBytes, response_model=LegacyMapLink,
+            summary="Legacy: generate a system's map page")
 def generate_system_map(request: Request, name: str) -> Response:
     """Builds the system's self-contained map page; answers ``{"map_url": "/maps/<file>", "system_name"}``.
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
+from haven.api.errors import error_responses
 from haven.errors import NotFound
 from haven.web.export import MapRegistry
 
-router = APIRouter(tags=["legacy"])
+router = APIRouter(tags=["legacy"], responses=error_responses(404, legacy=True))
 
 MAX_FILENAME_CHARS = 200
 

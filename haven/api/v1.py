@@ -39,6 +39,18 @@ from haven.api.common import (
     read_json_body,
     read_no_body,
 )
+from haven.api.errors import error_responses
+from haven.api.schemas import (
+    GalaxyList,
+    HistoryList,
+    RegionList,
+    SearchPage,
+    SpaceAnswer,
+    StatsOut,
+    SystemDetail,
+    SystemPage,
+    UndoAnswer,
+)
 from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
@@ -47,7 +59,7 @@ from haven.model import validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page, Store
 
 PREFIX = "/api/v1"
-router = APIRouter(prefix=PREFIX, tags=["v1"])
+router = APIRouter(prefix=PREFIX, tags=["v1"], responses=error_responses(400, 404, 503))
 
 # Sorts after every valid name (names are at most 200 characters), so
 # ``before=END_OF_NAMES`` is "the last page".
@@ -146,7 +158,8 @@ def page_answer(
     }
 
 
-@router.get("/systems", response_class=JSONBytes, summary="Systems in name order (cursor pages)")
+@router.get("/systems", response_class=JSONBytes, response_model=SystemPage,
+            summary="Systems in name order (cursor pages)")
 def list_systems(
     request: Request,
     limit: Limit = 100,
@@ -211,7 +224,8 @@ def _search(
     return store.search(galaxy, term, limit=limit, after_id=after, before_id=before)
 
 
-@router.get("/systems/search", response_class=JSONBytes, summary="Search names, materials and attributes")
+@router.get("/systems/search", response_class=JSONBytes, response_model=SearchPage,
+            summary="Search names, materials and attributes")
 def search_systems(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Text to find (any case).")],
@@ -276,7 +290,8 @@ def search_systems(
     return json_response({"items": items, "per_page": limit, "page": page_no, "next": nxt, "prev": prv})
 
 
-@router.get("/systems/near", response_class=JSONBytes, summary="Systems within a radius, nearest first")
+@router.get("/systems/near", response_class=JSONBytes, response_model=SpaceAnswer,
+            summary="Systems within a radius, nearest first")
 def near_systems(
     request: Request,
     x: Annotated[DecimalFloat, Query(description="Centre x in light years.")],
@@ -293,7 +308,8 @@ def near_systems(
     return json_response({"items": items, "count": len(items)})
 
 
-@router.get("/systems/box", response_class=JSONBytes, summary="Systems inside an axis-aligned box")
+@router.get("/systems/box", response_class=JSONBytes, response_model=SpaceAnswer,
+            summary="Systems inside an axis-aligned box")
 def box_systems(
     request: Request,
     min_x: DecimalFloat,
@@ -318,7 +334,8 @@ def box_systems(
     return json_response({"items": items, "count": len(items)})
 
 
-@router.get("/systems/by-name/{name:path}", response_class=JSONBytes, summary="One system by its exact name")
+@router.get("/systems/by-name/{name:path}", response_class=JSONBytes, response_model=SystemDetail,
+            summary="One system by its exact name")
 def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Response:
     """The name is URL-encoded as one path segment: ``AMOT 16/O5`` → ``AMOT%2016%2FO5``."""
     exact = raw_path_tail(request, f"{PREFIX}/systems/by-name/", decoded=name)
@@ -330,7 +347,8 @@ def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Respon
 
 
 @router.post(
-    "/systems", response_class=JSONBytes, status_code=201, summary="Create a system", openapi_extra=_body_doc("SystemIn")
+    "/systems", response_class=JSONBytes, status_code=201, response_model=SystemDetail, summary="Create a system",
+    openapi_extra=_body_doc("SystemIn"), responses=error_responses(409, 413, 415),
 )
 def create_system(request: Request, body: Any = Depends(read_json_body), galaxy: Galaxy = None) -> Response:
     """Create a system with its planets, moons and station; answers it in full (201)."""
@@ -365,7 +383,8 @@ def check_in_galaxy(request: Request, system_id: int, galaxy: str | None) -> Non
         raise _not_in(system_id, name)
 
 
-@router.get("/systems/{system_id}", response_class=JSONBytes, summary="One system with planets, moons, station")
+@router.get("/systems/{system_id}", response_class=JSONBytes, response_model=SystemDetail,
+            summary="One system with planets, moons, station")
 def get_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
     name = _scoped_galaxy(request, galaxy)
     system = get_store(request).system(system_id)
@@ -374,7 +393,8 @@ def get_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None
     return json_response(system, headers=etag(system.get("version")))
 
 
-@router.put("/systems/{system_id}", response_class=JSONBytes, summary="Replace a system", openapi_extra=_body_doc("SystemIn"))
+@router.put("/systems/{system_id}", response_class=JSONBytes, response_model=SystemDetail, summary="Replace a system",
+            openapi_extra=_body_doc("SystemIn"), responses=error_responses(409, 413, 415))
 def replace_system(
     request: Request,
     system_id: SystemId,
@@ -390,7 +410,8 @@ def replace_system(
 
 
 @router.patch(
-    "/systems/{system_id}", response_class=JSONBytes, summary="Change some fields", openapi_extra=_body_doc("SystemPatch")
+    "/systems/{system_id}", response_class=JSONBytes, response_model=SystemDetail, summary="Change some fields",
+    openapi_extra=_body_doc("SystemPatch"), responses=error_responses(409, 413, 415),
 )
 def patch_system(
     request: Request,
@@ -406,7 +427,7 @@ def patch_system(
     return json_response(updated, headers=etag(updated.get("version")))
 
 
-@router.delete("/systems/{system_id}", status_code=204, summary="Delete a system")
+@router.delete("/systems/{system_id}", status_code=204, summary="Delete a system", responses=error_responses(409))
 def delete_system(
     request: Request,
     system_id: SystemId,
@@ -425,7 +446,8 @@ def delete_system(
 # -- history and undo --------------------------------------------------------------
 
 
-@router.get("/systems/{system_id}/history", response_class=JSONBytes, summary="A system's recorded changes")
+@router.get("/systems/{system_id}/history", response_class=JSONBytes, response_model=HistoryList,
+            summary="A system's recorded changes")
 def system_history(
     request: Request,
     system_id: SystemId,
@@ -440,8 +462,9 @@ def system_history(
     return json_response({"items": get_store(request).history(system_id, limit=limit)})
 
 
-@router.post("/systems/{system_id}/undo", response_class=JSONBytes, summary="Undo a system's latest change",
-             dependencies=[Depends(read_no_body)])
+@router.post("/systems/{system_id}/undo", response_class=JSONBytes, response_model=UndoAnswer,
+             summary="Undo a system's latest change", dependencies=[Depends(read_no_body)],
+             responses=error_responses(409, 413, 415))
 def undo_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
     """Put the system back as it was before its latest change, and forget that change.
 
@@ -459,13 +482,13 @@ def undo_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = Non
 # -- galaxy-wide -------------------------------------------------------------------
 
 
-@router.get("/regions", response_class=JSONBytes, summary="Regions with their system counts")
+@router.get("/regions", response_class=JSONBytes, response_model=RegionList, summary="Regions with their system counts")
 def list_regions(request: Request, galaxy: Galaxy = None) -> Response:
     regions = get_store(request).regions(request_galaxy(request, galaxy))
     return json_response({"items": [r for r in regions if r["system_count"] > 0]})
 
 
-@router.get("/stats", response_class=JSONBytes, summary="Counts and database size")
+@router.get("/stats", response_class=JSONBytes, response_model=StatsOut, summary="Counts and database size")
 def stats(request: Request, galaxy: Galaxy = None) -> Response:
     data = get_store(request).stats(request_galaxy(request, galaxy))
     data["regions"] = [r for r in data["regions"] if r["system_count"] > 0]
@@ -499,6 +522,6 @@ def export(
                              headers={"Content-Disposition": attachment(f"{name}.{suffix}")})
 
 
-@router.get("/galaxies", response_class=JSONBytes, summary="Every galaxy")
+@router.get("/galaxies", response_class=JSONBytes, response_model=GalaxyList, summary="Every galaxy")
 def list_galaxies(request: Request) -> Response:
     return json_response({"items": get_store(request).galaxies()})

@@ -1,0 +1,329 @@
+"""The shapes of the API's answers, for the OpenAPI document only.
+
+Routes answer bytes that orjson serialized once (:class:`haven.api.common.JSONBytes`);
+these models are never built at run time. They tell clients, and ``/docs``, what
+each answer holds: a route names its model with ``response_model=`` and FastAPI
+documents it without validating what the route returns. The suite checks the
+answers against this document (``tests/api/test_api_openapi.py``), so a model
+that drifts from what a route sends fails a test.
+
+A field with no default is in every answer (its value may be null); a field
+with a default is only in some (``distance`` in space queries, ``id`` of stored
+planets).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Answer(BaseModel):
+    """An answer object: exactly these keys (``additionalProperties: false``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- Haven's own API (/api/v1) --------------------------------------------------------
+
+
+class MoonOut(_Answer):
+    id: int | None = Field(None, description="Stored moons only; a derived moon has no id.")
+    name: str
+    sentinel: str | None
+    fauna: str | None
+    flora: str | None
+    properties: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    notes: str | None
+    orbit_radius: float | None
+    orbit_speed: float | None
+    extra: dict[str, Any]
+
+
+class PlanetOut(_Answer):
+    id: int | None = Field(None, description="Stored planets only; a derived planet has no id.")
+    name: str
+    sentinel: str | None
+    fauna: str | None
+    flora: str | None
+    properties: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    notes: str | None
+    extra: dict[str, Any]
+    moons: list[MoonOut]
+
+
+class StationOut(_Answer):
+    name: str
+    x: float | None
+    y: float | None
+    z: float | None
+    race: str | None
+    sell_percent: float | None
+    buy_percent: float | None
+    extra: dict[str, Any]
+
+
+class SystemOut(_Answer):
+    """A system as listings show it (no planets). Coordinates in light years."""
+
+    id: int
+    name: str
+    x: float
+    y: float
+    z: float
+    region: str | None
+    fauna: str | None
+    flora: str | None
+    sentinel: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    attributes: str | None
+    glyph: str | None
+    legacy_id: str | None
+    provenance: str | None
+    confidence: float | None
+    extra: dict[str, Any]
+    version: int = Field(description="Bumped by every change; send it back (or If-Match) to write.")
+    created_at: str | None = Field(description="ISO 8601 UTC; null when not known (generated systems).")
+    modified_at: str | None
+
+
+class SystemNear(SystemOut):
+    distance: float = Field(description="Light years from the query's centre.")
+
+
+class SystemDetail(SystemOut):
+    """One system with its planets (each with moons) and station."""
+
+    galaxy: str
+    derived: bool = Field(description="True when planets, moons and station come from the system's seed, not storage.")
+    planets: list[PlanetOut]
+    space_station: StationOut | None
+
+
+class SystemPage(_Answer):
+    items: list[SystemOut]
+    total: int = Field(description="Systems in the galaxy (or region): a counter, not a count.")
+    per_page: int
+    page: int | None = Field(description="1 for the first page; null when not known (after a jump by prefix).")
+    pages: int
+    next: str | None = Field(description="Cursor of the next page; null on the last.")
+    prev: str | None = Field(description="Cursor of the previous page; null on the first.")
+
+
+class SearchPage(_Answer):
+    items: list[SystemOut]
+    per_page: int
+    page: int | None
+    next: str | None
+    prev: str | None
+
+
+class SpaceAnswer(_Answer):
+    items: list[SystemNear]
+    count: int
+
+
+class RegionCount(_Answer):
+    name: str
+    system_count: int
+
+
+class RegionList(_Answer):
+    items: list[RegionCount]
+
+
+class StatsOut(_Answer):
+    galaxy: str
+    total_systems: int
+    regions: list[RegionCount]
+    database_size_bytes: int
+    database_size_mb: float
+
+
+class GalaxyOut(_Answer):
+    id: int
+    name: str
+    frame: str
+    centre_x_ly: float
+    centre_y_ly: float
+    centre_z_ly: float
+    half_size_ly: float
+    system_count: int
+    created_at: str | None
+    lod_capacity: int
+    lod_clock: int
+
+
+class GalaxyList(_Answer):
+    items: list[GalaxyOut]
+
+
+class HistoryEntry(_Answer):
+    id: int
+    op: Literal["create", "update", "delete"]
+    version: int | None = Field(description="The version the change made; null for a delete.")
+    at: str
+
+
+class HistoryList(_Answer):
+    items: list[HistoryEntry]
+
+
+class UndoAnswer(_Answer):
+    undone: Literal["create", "update", "delete"]
+    system: SystemDetail | None = Field(description="The system as it is now; null when the undo deleted it.")
+
+
+class Health(_Answer):
+    status: Literal["ok", "unavailable"]
+    galaxy: str | None = None
+    total_systems: int | None = None
+    error: str | None = None
+
+
+# -- the LOD octree (/api/v1/chunks) ----------------------------------------------------
+
+
+class NodeOut(_Answer):
+    level: int
+    cell: int
+    count: int
+    version: int
+
+
+class CubeOut(_Answer):
+    centre_ly: list[float]
+    half_size_ly: float
+
+
+class Hierarchy(_Answer):
+    galaxy: str
+    cube: CubeOut
+    capacity: int
+    total_systems: int
+    clock: int
+    nodes: list[NodeOut]
+
+
+class Changes(_Answer):
+    galaxy: str
+    clock: int
+    nodes: list[NodeOut]
+    reset: bool
+    total_systems: int
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="invalid, not_found, conflict, stale_version, too_large, ...")
+    message: str
+    field: str | None = Field(description="The parameter, header or body field at fault, when there is one.")
+    current_version: int | None = Field(None, description="stale_version only: the version to send instead.")
+    problems: list[Any] | None = Field(None, description="Import failures only: every problem found.")
+
+
+class ErrorOut(_Answer):
+    """Every error of ``/api/v1`` and of ``/healthz``'s neighbours."""
+
+    error: ErrorDetail
+
+
+class LegacyErrorOut(_Answer):
+    """Every error of the original routes: ``{"error": "<message>"}``."""
+
+    error: str
+
+
+# -- the original API (/api) -------------------------------------------------------------
+
+
+class LegacySystem(_Answer):
+    id: str = Field(description="The imported legacy id, else the id as a string.")
+    name: str
+    x: float
+    y: float
+    z: float
+    region: str | None
+    fauna: str | None
+    flora: str | None
+    sentinel: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    attributes: str | None
+    created_at: str | None
+    modified_at: str | None
+    distance: float | None = Field(None, description="`/api/systems/visible` only.")
+
+
+class LegacyMoon(_Answer):
+    name: str
+    sentinel: str | None
+    fauna: str | None
+    flora: str | None
+    properties: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    notes: str | None
+    orbit_radius: float | None
+    orbit_speed: float | None
+
+
+class LegacyPlanet(_Answer):
+    name: str
+    sentinel: str | None
+    fauna: str | None
+    flora: str | None
+    properties: str | None
+    materials: str | None
+    base_location: str | None
+    photo: str | None
+    notes: str | None
+    moons: list[LegacyMoon]
+
+
+class LegacyStation(_Answer):
+    name: str
+    x: float | None
+    y: float | None
+    z: float | None
+    race: str | None
+    sell_percent: float | None
+    buy_percent: float | None
+
+
+class LegacyDetail(LegacySystem):
+    planets: list[LegacyPlanet]
+    space_station: LegacyStation | None = Field(None, description="Only when the system has one.")
+
+
+class LegacyRegionPage(_Answer):
+    systems: list[LegacySystem]
+    total: int
+    page: int
+    per_page: int
+    total_pages: int
+    next: str | None = Field(description="Cursor for `/api/v1/systems?region=…` past the numbered pages.")
+
+
+class LegacyStats(_Answer):
+    total_systems: int
+    regions: list[str]
+    database_size_mb: float
+
+
+class LegacyMapLink(_Answer):
+    map_url: str
+    system_name: str
