@@ -32,12 +32,12 @@ from starlette.websockets import WebSocket
 
 import haven
 from haven.api import chunks, legacy, live, maps, v1
-from haven.api.openapi import openapi_schema
-from haven.api.schemas import Health
 from haven.api.allocator import tune_allocator
 from haven.api.common import JSONBytes, json_response, single_values, utf8_query
-from haven.api.errors import (ORIGINAL_METHOD, haven_error_handler, http_error_handler, install_error_handlers,
-                              is_v1_path, route_path)
+from haven.api.errors import (ORIGINAL_METHOD, error_responses, haven_error_handler, http_error_handler,
+                              install_error_handlers, is_v1_path, route_path)
+from haven.api.openapi import openapi_schema
+from haven.api.schemas import Health
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
@@ -321,7 +321,8 @@ def create_app(
 
     # 2. health
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check", response_class=JSONBytes,
-             response_model=Health, responses={503: {"model": Health, "description": "The database cannot be read."}})
+             response_model=Health,
+             responses={**error_responses(400), 503: {"model": Health, "description": "The database cannot be read."}})
     def healthz(request: Request) -> Response:
         current = request.app.state.store
         if current is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from haven.api.common import (
@@ -36,8 +36,9 @@ from haven.errors import InvalidInput, NotFound, StaleVersion
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"], responses=error_responses(400, 404, 503))
 
-# Node ids in the path are plain digits (``1.0``, ``+1`` and ``1_0`` are 400s naming them); the
-# store says which levels, cells and indexes exist. 2⁶³−1 bounds them so SQLite can hold them.
+# Node ids in the path are plain digits (``1.0``, ``+1`` and ``1_0`` are 400s naming them). Levels
+# stop at the octree's deepest; the store says which cells and indexes exist, and 2⁶³−1 bounds
+# them so SQLite can hold them.
 Level = Annotated[DigitsInt, Path(ge=0, le=MAX_LEVEL, description=f"Octree level, 0-{MAX_LEVEL}.")]
 Cell = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1.")]
 Index = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk.")]
@@ -115,15 +116,23 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 @router.get("/{level}/{cell}", summary="One octree node as a CHNK chunk", response_class=Response,
             responses=CHUNK_RESPONSES)
-def chunk(request: Request, level: Level, cell: Cell, galaxy: str | None = None) -> Response:
+def chunk(
+    request: Request,
+    level: Level,
+    cell: Cell,
+    galaxy: str | None = None,
+    if_none_match: Annotated[str | None, Header(
+        description='The ETag of a copy you hold (e.g. W/"7"): 304 while the node is still at that version.')] = None,
+    accept_encoding: Annotated[str | None, Header(description="gzip for a compressed body.")] = None,
+) -> Response:
     service = _service(request)
     name = request_galaxy(request, galaxy)
     node = service.node(name, level, cell)
     etag = _etag(node["version"])
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    encoding = choose_encoding(request.headers.get("accept-encoding"))
+    encoding = choose_encoding(accept_encoding)
     found = service.get(name, level, cell, encoding, node=node)
     headers["ETag"] = _etag(found.version)
     if encoding != "identity":

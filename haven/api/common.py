@@ -373,5 +373,12 @@ def coordinate(value: float, field: str) -> float:
     return value
 
 
+def coordinate_query(description: str, *, radius: bool = False) -> Any:
+    """``Query()`` for a coordinate or radius in light years, its bounds written into the
+    OpenAPI document; :func:`coordinate` checks them (and names the parameter) when called."""
+    low = {"exclusiveMinimum": 0} if radius else {"minimum": -MAX_COORDINATE_LY}
+    return Query(description=description, json_schema_extra={**low, "maximum": MAX_COORDINATE_LY})
+
+
 def page_count(total: int, per_page: int) -> int:
     return -(-total // per_page) if total > 0 else 0

@@ -95,12 +95,14 @@ CODE_BY_STATUS = {
 
 #: What an error status means, as the OpenAPI document says it for the routes that can answer it.
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "Invalid input: the message names what was wrong, `field` the parameter, header or body field.",
-    404: "Not found: no such system, galaxy or octree node (the message says which).",
-    409: "Conflict: a stale version (`stale_version`, with `current_version`) or a name already taken.",
+    400: "Invalid input: the message says what was wrong (on Haven's own routes `field` names the "
+         "parameter, header or body field).",
+    404: "Not found: no such system, galaxy, region, octree node, map page or change to undo.",
+    409: "Conflict: a stale version (`stale_version`, with `current_version`), a name already taken, "
+         "or an undo that later changes prevent.",
     413: "The body is larger than the server accepts.",
     415: "The body is not JSON: send `Content-Type: application/json`, uncompressed.",
-    503: "The database is busy or not open: try again.",
+    503: "The database is busy or not open (try again), or this install cannot build map pages.",
 }
 
 

@@ -25,6 +25,7 @@ from haven.api.common import (
     app_galaxy,
     check_name,
     coordinate,
+    coordinate_query,
     get_codec,
     get_store,
     json_response,
@@ -80,10 +81,10 @@ LegacyLimit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT)]
             summary="Legacy: systems near a point (array)")
 def visible(
     request: Request,
-    cx: DecimalFloat = 0.0,
-    cy: DecimalFloat = 0.0,
-    cz: DecimalFloat = 0.0,
-    radius: DecimalFloat = 50.0,
+    cx: Annotated[DecimalFloat, coordinate_query("Centre x in light years.")] = 0.0,
+    cy: Annotated[DecimalFloat, coordinate_query("Centre y in light years.")] = 0.0,
+    cz: Annotated[DecimalFloat, coordinate_query("Centre z in light years.")] = 0.0,
+    radius: Annotated[DecimalFloat, coordinate_query("Radius in light years, above 0.", radius=True)] = 50.0,
     limit: LegacyLimit = 5000,
 ) -> Response:
     """Array of systems within ``radius`` of ``(cx, cy, cz)``, each with ``distance``, nearest first."""

@@ -15,7 +15,7 @@ from haven.api.errors import error_responses
 from haven.errors import NotFound
 from haven.web.export import MapRegistry
 
-router = APIRouter(tags=["legacy"], responses=error_responses(404, legacy=True))
+router = APIRouter(tags=["legacy"], responses=error_responses(400, 404, 503, legacy=True))
 
 MAX_FILENAME_CHARS = 200
 

@@ -7,9 +7,9 @@ documents it without validating what the route returns. The suite checks the
 answers against this document (``tests/api/test_api_openapi.py``), so a model
 that drifts from what a route sends fails a test.
 
-A field with no default is in every answer (its value may be null); a field
-with a default is only in some (``distance`` in space queries, ``id`` of stored
-planets).
+A field with no default is in every answer (its value may be null when its
+type allows); a field made with :func:`only_some` is in some answers only
+(``id`` of stored planets, a legacy system's ``space_station``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def only_some(description: str) -> Any:
+    """A key that only some answers carry; when present it has the field's type (never null)."""
+    return Field(None, description=description, json_schema_extra=_drop_default)
 
 
 class _Answer(BaseModel):
@@ -28,8 +37,9 @@ class _Answer(BaseModel):
 # -- Haven's own API (/api/v1) --------------------------------------------------------
 
 
-class MoonOut(_Answer):
-    id: int | None = Field(None, description="Stored moons only; a derived moon has no id.")
+class LegacyBody(_Answer):
+    """The fields planets and moons share, as the original routes answer them."""
+
     name: str
     sentinel: str | None
     fauna: str | None
@@ -39,23 +49,21 @@ class MoonOut(_Answer):
     base_location: str | None
     photo: str | None
     notes: str | None
+
+
+class BodyOut(LegacyBody):
+    """A planet's or moon's fields on Haven's own routes."""
+
+    id: int = only_some("Stored planets and moons only; derived ones have none.")
+    extra: dict[str, Any]
+
+
+class MoonOut(BodyOut):
     orbit_radius: float | None
     orbit_speed: float | None
-    extra: dict[str, Any]
 
 
-class PlanetOut(_Answer):
-    id: int | None = Field(None, description="Stored planets only; a derived planet has no id.")
-    name: str
-    sentinel: str | None
-    fauna: str | None
-    flora: str | None
-    properties: str | None
-    materials: str | None
-    base_location: str | None
-    photo: str | None
-    notes: str | None
-    extra: dict[str, Any]
+class PlanetOut(BodyOut):
     moons: list[MoonOut]
 
 
@@ -111,7 +119,7 @@ class SystemDetail(SystemOut):
 
 class SystemPage(_Answer):
     items: list[SystemOut]
-    total: int = Field(description="Systems in the galaxy (or region): a counter, not a count.")
+    total: int = Field(description="Systems in the galaxy (or region), kept up to date by every write.")
     per_page: int
     page: int | None = Field(description="1 for the first page; null when not known (after a jump by prefix).")
     pages: int
@@ -146,7 +154,7 @@ class StatsOut(_Answer):
     total_systems: int
     regions: list[RegionCount]
     database_size_bytes: int
-    database_size_mb: float
+    database_size_mb: float = Field(description="The same in MiB (2^20 bytes), to three decimals.")
 
 
 class GalaxyOut(_Answer):
@@ -225,16 +233,16 @@ class Changes(_Answer):
 # -- errors ------------------------------------------------------------------------------
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Answer):
     code: str = Field(description="invalid, not_found, conflict, stale_version, too_large, ...")
     message: str
     field: str | None = Field(description="The parameter, header or body field at fault, when there is one.")
-    current_version: int | None = Field(None, description="stale_version only: the version to send instead.")
-    problems: list[Any] | None = Field(None, description="Import failures only: every problem found.")
+    current_version: int = only_some("stale_version only: the current version (of the system, or of the "
+                                     "octree node for a map pick).")
 
 
 class ErrorOut(_Answer):
-    """Every error of ``/api/v1`` and of ``/healthz``'s neighbours."""
+    """Every error outside the original routes (``/api/v1``, ``/healthz``, ...)."""
 
     error: ErrorDetail
 
@@ -264,33 +272,15 @@ class LegacySystem(_Answer):
     attributes: str | None
     created_at: str | None
     modified_at: str | None
-    distance: float | None = Field(None, description="`/api/systems/visible` only.")
+    distance: float = only_some("`/api/systems/visible` only.")
 
 
-class LegacyMoon(_Answer):
-    name: str
-    sentinel: str | None
-    fauna: str | None
-    flora: str | None
-    properties: str | None
-    materials: str | None
-    base_location: str | None
-    photo: str | None
-    notes: str | None
+class LegacyMoon(LegacyBody):
     orbit_radius: float | None
     orbit_speed: float | None
 
 
-class LegacyPlanet(_Answer):
-    name: str
-    sentinel: str | None
-    fauna: str | None
-    flora: str | None
-    properties: str | None
-    materials: str | None
-    base_location: str | None
-    photo: str | None
-    notes: str | None
+class LegacyPlanet(LegacyBody):
     moons: list[LegacyMoon]
 
 
@@ -306,7 +296,7 @@ class LegacyStation(_Answer):
 
 class LegacyDetail(LegacySystem):
     planets: list[LegacyPlanet]
-    space_station: LegacyStation | None = Field(None, description="Only when the system has one.")
+    space_station: LegacyStation = only_some("Only when the system has one.")
 
 
 class LegacyRegionPage(_Answer):
@@ -321,7 +311,7 @@ class LegacyRegionPage(_Answer):
 class LegacyStats(_Answer):
     total_systems: int
     regions: list[str]
-    database_size_mb: float
+    database_size_mb: float = Field(description="The database file's size in MiB (2^20 bytes), to two decimals.")
 
 
 class LegacyMapLink(_Answer):

@@ -27,6 +27,7 @@ from haven.api.common import (
     VersionQuery,
     check_filter_name,
     coordinate,
+    coordinate_query,
     etag,
     get_codec,
     request_galaxy,
@@ -39,6 +40,7 @@ from haven.api.common import (
     read_json_body,
     read_no_body,
 )
+from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.api.errors import error_responses
 from haven.api.schemas import (
     GalaxyList,
@@ -51,7 +53,6 @@ from haven.api.schemas import (
     SystemPage,
     UndoAnswer,
 )
-from haven.api.cursor import MAX_CURSOR_CHARS, state_int, state_str
 from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import DOWNLOADS, export_stream
@@ -294,10 +295,10 @@ def search_systems(
             summary="Systems within a radius, nearest first")
 def near_systems(
     request: Request,
-    x: Annotated[DecimalFloat, Query(description="Centre x in light years.")],
-    y: Annotated[DecimalFloat, Query(description="Centre y in light years.")],
-    z: Annotated[DecimalFloat, Query(description="Centre z in light years.")],
-    radius: Annotated[DecimalFloat, Query(description="Radius in light years, finite and above 0.")],
+    x: Annotated[DecimalFloat, coordinate_query("Centre x in light years.")],
+    y: Annotated[DecimalFloat, coordinate_query("Centre y in light years.")],
+    z: Annotated[DecimalFloat, coordinate_query("Centre z in light years.")],
+    radius: Annotated[DecimalFloat, coordinate_query("Radius in light years, above 0.", radius=True)],
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -312,12 +313,12 @@ def near_systems(
             summary="Systems inside an axis-aligned box")
 def box_systems(
     request: Request,
-    min_x: DecimalFloat,
-    min_y: DecimalFloat,
-    min_z: DecimalFloat,
-    max_x: DecimalFloat,
-    max_y: DecimalFloat,
-    max_z: DecimalFloat,
+    min_x: Annotated[DecimalFloat, coordinate_query("Lowest x in light years.")],
+    min_y: Annotated[DecimalFloat, coordinate_query("Lowest y in light years.")],
+    min_z: Annotated[DecimalFloat, coordinate_query("Lowest z in light years.")],
+    max_x: Annotated[DecimalFloat, coordinate_query("Highest x in light years.")],
+    max_y: Annotated[DecimalFloat, coordinate_query("Highest y in light years.")],
+    max_z: Annotated[DecimalFloat, coordinate_query("Highest z in light years.")],
     limit: Limit = 100,
     galaxy: Galaxy = None,
 ) -> Response:
@@ -505,7 +506,20 @@ def attachment(filename: str) -> str:
     return f'attachment; filename="{fallback}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
 
 
-@router.get("/export", response_class=StreamingResponse,
+#: The export's answer: one media type per format (docs/formats/); a JSON file is any JSON document.
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, as an attachment named after the galaxy.",
+        "content": {
+            media_type.split(";")[0]: {"schema": {} if media_type == "application/json"
+                                       else {"type": "string", "format": "binary"}}
+            for media_type, _ in DOWNLOADS.values()
+        },
+    },
+}
+
+
+@router.get("/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES,
             summary="Every system of a galaxy as one file (JSON, Parquet, CSV or JSONL), streamed")
 def export(
     request: Request,
