@@ -78,10 +78,9 @@ class StationOut(_Answer):
     extra: dict[str, Any]
 
 
-class SystemOut(_Answer):
-    """A system as listings show it (no planets). Coordinates in light years."""
+class SystemFields(_Answer):
+    """The fields of a system that both APIs answer. Coordinates in light years."""
 
-    id: int
     name: str
     x: float
     y: float
@@ -94,14 +93,20 @@ class SystemOut(_Answer):
     base_location: str | None
     photo: str | None
     attributes: str | None
+    created_at: str | None = Field(description="ISO 8601 UTC; null when not known (generated systems).")
+    modified_at: str | None
+
+
+class SystemOut(SystemFields):
+    """A system as listings show it (no planets)."""
+
+    id: int
     glyph: str | None
     legacy_id: str | None
     provenance: str | None
     confidence: float | None
     extra: dict[str, Any]
     version: int = Field(description="Bumped by every change; send it back (or If-Match) to write.")
-    created_at: str | None = Field(description="ISO 8601 UTC; null when not known (generated systems).")
-    modified_at: str | None
 
 
 class SystemNear(SystemOut):
@@ -256,22 +261,8 @@ class LegacyErrorOut(_Answer):
 # -- the original API (/api) -------------------------------------------------------------
 
 
-class LegacySystem(_Answer):
+class LegacySystem(SystemFields):
     id: str = Field(description="The imported legacy id, else the id as a string.")
-    name: str
-    x: float
-    y: float
-    z: float
-    region: str | None
-    fauna: str | None
-    flora: str | None
-    sentinel: str | None
-    materials: str | None
-    base_location: str | None
-    photo: str | None
-    attributes: str | None
-    created_at: str | None
-    modified_at: str | None
     distance: float = only_some("`/api/systems/visible` only.")
 
 
