@@ -67,7 +67,9 @@ class PlanetOut(BodyOut):
     moons: list[MoonOut]
 
 
-class StationOut(_Answer):
+class LegacyStation(_Answer):
+    """A space station as the original routes answer it. Position in light years."""
+
     name: str
     x: float | None
     y: float | None
@@ -75,6 +77,9 @@ class StationOut(_Answer):
     race: str | None
     sell_percent: float | None
     buy_percent: float | None
+
+
+class StationOut(LegacyStation):
     extra: dict[str, Any]
 
 
@@ -274,15 +279,6 @@ class LegacyMoon(LegacyBody):
 class LegacyPlanet(LegacyBody):
     moons: list[LegacyMoon]
 
-
-class LegacyStation(_Answer):
-    name: str
-    x: float | None
-    y: float | None
-    z: float | None
-    race: str | None
-    sell_percent: float | None
-    buy_percent: float | None
 
 
 class LegacyDetail(LegacySystem):
