@@ -33,8 +33,6 @@ class JSONBytes(JSONResponse):
     A ``JSONResponse`` so that FastAPI documents a route's ``response_model`` for it
     (:mod:`haven.api.schemas`); rendering is orjson's alone."""
 
-    media_type = "application/json"
-
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
             return content

@@ -34,7 +34,7 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# -- Haven's own API (/api/v1) --------------------------------------------------------
+# -- fields both APIs answer ------------------------------------------------------------
 
 
 class LegacyBody(_Answer):
@@ -51,22 +51,6 @@ class LegacyBody(_Answer):
     notes: str | None
 
 
-class BodyOut(LegacyBody):
-    """A planet's or moon's fields on Haven's own routes."""
-
-    id: int = only_some("Stored planets and moons only; derived ones have none.")
-    extra: dict[str, Any]
-
-
-class MoonOut(BodyOut):
-    orbit_radius: float | None
-    orbit_speed: float | None
-
-
-class PlanetOut(BodyOut):
-    moons: list[MoonOut]
-
-
 class LegacyStation(_Answer):
     """A space station as the original routes answer it. Position in light years."""
 
@@ -77,10 +61,6 @@ class LegacyStation(_Answer):
     race: str | None
     sell_percent: float | None
     buy_percent: float | None
-
-
-class StationOut(LegacyStation):
-    extra: dict[str, Any]
 
 
 class SystemFields(_Answer):
@@ -100,6 +80,29 @@ class SystemFields(_Answer):
     attributes: str | None
     created_at: str | None = Field(description="ISO 8601 UTC; null when not known (generated systems).")
     modified_at: str | None
+
+
+# -- Haven's own API (/api/v1) ------------------------------------------------------------
+
+
+class BodyOut(LegacyBody):
+    """A planet's or moon's fields on Haven's own routes."""
+
+    id: int = only_some("Stored planets and moons only; derived ones have none.")
+    extra: dict[str, Any]
+
+
+class MoonOut(BodyOut):
+    orbit_radius: float | None
+    orbit_speed: float | None
+
+
+class PlanetOut(BodyOut):
+    moons: list[MoonOut]
+
+
+class StationOut(LegacyStation):
+    extra: dict[str, Any]
 
 
 class SystemOut(SystemFields):
@@ -203,9 +206,9 @@ class UndoAnswer(_Answer):
 
 class Health(_Answer):
     status: Literal["ok", "unavailable"]
-    galaxy: str | None = None
-    total_systems: int | None = None
-    error: str | None = None
+    galaxy: str = only_some("When ok: the default galaxy.")
+    total_systems: int = only_some("When ok: the default galaxy's systems.")
+    error: str = only_some("When unavailable: why.")
 
 
 # -- the LOD octree (/api/v1/chunks) ----------------------------------------------------
@@ -278,7 +281,6 @@ class LegacyMoon(LegacyBody):
 
 class LegacyPlanet(LegacyBody):
     moons: list[LegacyMoon]
-
 
 
 class LegacyDetail(LegacySystem):

@@ -61,6 +61,8 @@ from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page, Store
 
 PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX, tags=["v1"], responses=error_responses(400, 404, 503))
+#: What a route that takes a body can answer besides: a conflict, a body too large, one that is not JSON.
+WRITE_ERRORS = error_responses(409, 413, 415)
 
 # Sorts after every valid name (names are at most 200 characters), so
 # ``before=END_OF_NAMES`` is "the last page".
@@ -349,7 +351,7 @@ def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Respon
 
 @router.post(
     "/systems", response_class=JSONBytes, status_code=201, response_model=SystemDetail, summary="Create a system",
-    openapi_extra=_body_doc("SystemIn"), responses=error_responses(409, 413, 415),
+    openapi_extra=_body_doc("SystemIn"), responses=WRITE_ERRORS,
 )
 def create_system(request: Request, body: Any = Depends(read_json_body), galaxy: Galaxy = None) -> Response:
     """Create a system with its planets, moons and station; answers it in full (201)."""
@@ -395,7 +397,7 @@ def get_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None
 
 
 @router.put("/systems/{system_id}", response_class=JSONBytes, response_model=SystemDetail, summary="Replace a system",
-            openapi_extra=_body_doc("SystemIn"), responses=error_responses(409, 413, 415))
+            openapi_extra=_body_doc("SystemIn"), responses=WRITE_ERRORS)
 def replace_system(
     request: Request,
     system_id: SystemId,
@@ -412,7 +414,7 @@ def replace_system(
 
 @router.patch(
     "/systems/{system_id}", response_class=JSONBytes, response_model=SystemDetail, summary="Change some fields",
-    openapi_extra=_body_doc("SystemPatch"), responses=error_responses(409, 413, 415),
+    openapi_extra=_body_doc("SystemPatch"), responses=WRITE_ERRORS,
 )
 def patch_system(
     request: Request,
@@ -465,7 +467,7 @@ def system_history(
 
 @router.post("/systems/{system_id}/undo", response_class=JSONBytes, response_model=UndoAnswer,
              summary="Undo a system's latest change", dependencies=[Depends(read_no_body)],
-             responses=error_responses(409, 413, 415))
+             responses=WRITE_ERRORS)
 def undo_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
     """Put the system back as it was before its latest change, and forget that change.
 
