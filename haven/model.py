@@ -11,8 +11,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 
 from haven.errors import InvalidInput
 
@@ -182,14 +181,27 @@ class MoonIn(BodyFields):
     orbit_speed: OptionalNumber = None
 
 
-class PlanetIn(BodyFields):
-    moons: list[MoonIn] = Field(default_factory=list, max_length=MAX_MOONS_PER_PLANET)
+def _unique_names(what: str) -> AfterValidator:
+    """A list validator: no two items share a name (they are addressed by name)."""
 
-    @field_validator("moons")
-    @classmethod
-    def _unique_moon_names(cls, moons: list[MoonIn]) -> list[MoonIn]:
-        _check_unique([m.name for m in moons], "moon")
-        return moons
+    def check(items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                raise ValueError(f"two {what}s are named {item.name!r}; {what} names must be unique")
+            seen.add(item.name)
+        return items
+
+    return AfterValidator(check)
+
+
+class PlanetIn(BodyFields):
+    moons: Annotated[list[MoonIn], _unique_names("moon")] = Field(
+        default_factory=list, max_length=MAX_MOONS_PER_PLANET)
+
+
+#: A system's planets, as every input model takes them (create, replace and patch alike).
+Planets = Annotated[list[PlanetIn], _unique_names("planet")]
 
 
 class StationIn(_Input):
@@ -225,17 +237,11 @@ class SystemIn(_Input):
     provenance: Text = None
     confidence: Confidence = None
     extra: Extra = Field(default_factory=dict)
-    planets: list[PlanetIn] = Field(default_factory=list, max_length=MAX_PLANETS)
+    planets: Planets = Field(default_factory=list, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
     created_at: Text = None
     modified_at: Text = None
     version: Version = None
-
-    @field_validator("planets")
-    @classmethod
-    def _unique_planet_names(cls, planets: list[PlanetIn]) -> list[PlanetIn]:
-        _check_unique([p.name for p in planets], "planet")
-        return planets
 
 
 class SystemPatch(_Input):
@@ -257,17 +263,9 @@ class SystemPatch(_Input):
     provenance: Text = None
     confidence: Confidence = None
     extra: Extra | None = None
-    planets: list[PlanetIn] | None = Field(default=None, max_length=MAX_PLANETS)
+    planets: Planets | None = Field(default=None, max_length=MAX_PLANETS)
     space_station: StationIn | None = None
     version: Version = None
-
-
-def _check_unique(names: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"two {what}s are named {name!r}; {what} names must be unique")
-        seen.add(name)
 
 
 SYSTEM_TEXT_FIELDS = (

@@ -194,6 +194,28 @@ def test_patch_validation_names_the_field(client, store):
     assert r.json()["error"]["field"] == "z"
     assert dump(store) == before
 
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+@pytest.mark.parametrize(("planets", "field", "what"), [
+    ([{"name": "a"}, {"name": "a"}], "planets", "planets"),
+    ([{"name": "a", "moons": [{"name": "m"}, {"name": "m"}]}], "planets[0].moons", "moons"),
+])
+def test_repeated_body_names_are_refused_by_every_write(client, store, method, planets, field, what):
+    """Planets and moons are addressed by name, so no write may store two with one name
+    (a stored pair could never be restored by undo, nor exported and imported again)."""
+    sid = _create(client)["id"]
+    before = dump(store)
+    body: dict = {"planets": planets}
+    if method != "patch":
+        body |= {"name": "Dup", "x": 1, "y": 2, "z": 3}
+    path = "/api/v1/systems" if method == "post" else f"/api/v1/systems/{sid}"
+    r = getattr(client, method)(path, json=body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["field"] == field
+    assert f"two {what} are named" in err["message"]
+    assert dump(store) == before
+
+
 
 def test_rename_onto_existing_name_is_409(client, store):
     a = _create(client)
