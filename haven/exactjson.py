@@ -28,6 +28,7 @@ __all__ = [
     "ORJSON_INT_MAX",
     "ORJSON_INT_MIN",
     "LongInteger",
+    "MAX_JSON_DEPTH",
     "RepeatedKey",
     "count_keys",
     "first_value",
@@ -37,6 +38,12 @@ __all__ = [
     "refused_number",
     "sketch",
 ]
+
+#: The deepest nesting of any JSON text Haven reads (bodies, WebSocket messages, JSONL lines).
+#: A system's deepest value (``extra`` of a moon, itself at most 32 levels) fits well
+#: within it, every accepted value serializes back, and the exact reader never nears
+#: Python's recursion limit.
+MAX_JSON_DEPTH = 64
 
 #: The integers orjson reads exactly; a literal outside them becomes a float.
 ORJSON_INT_MIN, ORJSON_INT_MAX = -(2**63), 2**64 - 1
@@ -267,8 +274,10 @@ def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
     """Parse JSON text with orjson, read it again exactly only when it may need it.
 
     Raises ``orjson.JSONDecodeError`` for text that is not JSON (the caller words that
-    error, it knows where the text came from) and :class:`RepeatedKey` for a repeated
-    key. Integers come back exact whatever their size.
+    error, it knows where the text came from), :class:`InvalidInput` for text nested
+    deeper than :data:`MAX_JSON_DEPTH` and :class:`RepeatedKey` for a repeated key.
+    Integers come back exact whatever their size.
     """
     data = orjson.loads(raw)
-    return read_exactly(raw, what=what) if needs_exact_reading(raw, count_keys(data)) else data
+    keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what=what)
+    return read_exactly(raw, what=what) if needs_exact_reading(raw, keys) else data

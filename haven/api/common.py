@@ -18,11 +18,10 @@ from starlette.responses import JSONResponse
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
-from haven.exactjson import count_keys, needs_exact_reading, read_exactly, refused_number
+from haven.exactjson import MAX_JSON_DEPTH, count_keys, needs_exact_reading, read_exactly, refused_number
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
-MAX_JSON_DEPTH = 64  # keeps every stored value re-serializable inside any response
 MAX_NAME_CHARS = 200
 SQLITE_INT_MAX = INT64_MAX
 
@@ -192,7 +191,7 @@ def parse_json_body(raw: bytes) -> Any:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
                                f"(beyond ±1.8e308; {exc})", field="body") from None
         raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what="body")
+    keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what="the body")
     return read_exactly(raw) if needs_exact_reading(raw, keys) else data
 
 

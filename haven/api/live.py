@@ -37,6 +37,7 @@ import orjson
 from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -67,8 +68,15 @@ MAX_CHUNKS_PER_REQUEST = 10
 _HEADER_LENGTH = struct.Struct("<I")
 
 MAX_ID_CHARS = 64
+def _held_version(ref: list[int]) -> list[int]:
+    """A version the client names is one a node can have: versions start at 1 and stay below 2**63."""
+    if len(ref) == 3 and not 1 <= ref[2] <= INT64_MAX:
+        raise ValueError("a node's version is a whole number from 1 to 2**63 - 1")
+    return ref
+
+
 #: ``[level, cell]``, or ``[level, cell, version]`` naming the version the client holds.
-NodeRef = Annotated[list[StrictInt], Field(min_length=2, max_length=3)]
+NodeRef = Annotated[list[StrictInt], Field(min_length=2, max_length=3), AfterValidator(_held_version)]
 
 
 class _Message(BaseModel):

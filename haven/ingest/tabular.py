@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from haven.errors import InvalidInput
-from haven.exactjson import (ORJSON_INT_MAX, ORJSON_INT_MIN, LongInteger, RepeatedKey, count_keys, first_value,
-                             loads_exactly, needs_exact_reading, read_exactly, refused_number, sketch)
+from haven.exactjson import (MAX_JSON_DEPTH, ORJSON_INT_MAX, ORJSON_INT_MIN, LongInteger, RepeatedKey, count_keys,
+                             first_value, loads_exactly, needs_exact_reading, read_exactly, refused_number, sketch)
 from haven.ingest import mapping
 from haven.ingest.formats import FLAT_FORMATS, FLAT_SUFFIXES
 from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MAX_PLANETS, PlanetIn, StationIn, field_path,
@@ -916,8 +916,12 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                 problem = _NOT_FINITE if type(found[0]) is float else _BEYOND_INT64_IN_LINE
                 raise _line_error(b, where, fld, f"{fld}: {problem}") from None
             raise _line_error(b, where, None, f"not valid JSON ({exc})") from None
+        try:
+            keys = count_keys(d, max_depth=MAX_JSON_DEPTH, what="the line")
+        except InvalidInput as exc:
+            raise _line_error(b, where, None, exc.message) from None
         sketched = sketch(raw)  # one look at the bytes for both questions below
-        if needs_exact_reading(raw, count_keys(d), sketched=sketched):  # rare: read again, integers exact, keys seen
+        if needs_exact_reading(raw, keys, sketched=sketched):  # rare: read again, integers exact, keys seen
             try:
                 d = read_exactly(raw, what="the line")
             except RepeatedKey as exc:
