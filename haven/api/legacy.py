@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from haven.api.common import (
@@ -108,9 +108,18 @@ def search(
     return json_response([legacy_system(s) for s in items])
 
 
+#: A system's name in ``/api/systems/{name}``: ``search`` and ``visible`` are the paths of
+#: other routes (as in the original), so the document says this one never takes them.
+DetailName = Annotated[str, Path(
+    description="The system's exact name, URL-encoded. Not `search` or `visible`: those paths are other "
+                "routes; read systems of those names at /api/v1/systems/by-name/{name}.",
+    json_schema_extra={"not": {"enum": ["search", "visible"]}},
+)]
+
+
 @router.get("/systems/{name:path}", response_class=JSONBytes, response_model=LegacyDetail,
             summary="Legacy: one system with planets")
-def system_detail(request: Request, name: str) -> Response:
+def system_detail(request: Request, name: DetailName) -> Response:
     """One system with ``planets`` (each with ``moons``) and ``space_station`` when it has one."""
     exact = raw_path_tail(request, "/api/systems/", decoded=name)
     if not exact or len(exact) > 200:

@@ -84,7 +84,8 @@ OPERATIONS = sorted(
 )
 
 
-#: Operations no request to which can break the document: no parameter, or one free-text path segment.
+#: Operations no request to which can break the document: no parameter, or one free-text path segment
+#: (the legacy detail's only invalid names, `search` and `visible`, are the paths of other routes).
 NOTHING_INVALID = {
     ("GET", "/healthz"), ("GET", "/api/v1/galaxies"), ("GET", "/api/regions"), ("GET", "/api/stats"),
     ("GET", "/api/systems/{name}"), ("GET", "/api/generate/system/{name}"), ("GET", "/maps/{filename}"),
