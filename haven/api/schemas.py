@@ -191,7 +191,8 @@ class GalaxyList(_Answer):
 class HistoryEntry(_Answer):
     id: int
     op: Literal["create", "update", "delete"]
-    version: int | None = Field(description="The version the change made; null for a delete.")
+    version: int | None = Field(description="The version the change made (a delete's is one above the system's "
+                                            "last); null for a create, and for a delete recorded by an older Haven.")
     at: str
 
 

@@ -442,8 +442,8 @@ def delete_system(
     if version is not None and header_version is not None and version != header_version:
         raise InvalidInput("version and If-Match disagree; send one of them", field="version")
     check_in_galaxy(request, system_id, galaxy)
-    get_store(request).delete(system_id, expected_version=version if version is not None else header_version)
-    return Response(status_code=204)
+    deleted_as = get_store(request).delete(system_id, expected_version=version if version is not None else header_version)
+    return Response(status_code=204, headers=etag(deleted_as))
 
 
 # -- history and undo --------------------------------------------------------------
@@ -468,16 +468,28 @@ def system_history(
 @router.post("/systems/{system_id}/undo", response_class=JSONBytes, response_model=UndoAnswer,
              summary="Undo a system's latest change", dependencies=[Depends(read_no_body)],
              responses=WRITE_ERRORS)
-def undo_system(request: Request, system_id: SystemId, galaxy: ScopeGalaxy = None) -> Response:
+def undo_system(
+    request: Request,
+    system_id: SystemId,
+    version: VersionQuery = None,
+    if_match: IfMatch = None,
+    galaxy: ScopeGalaxy = None,
+) -> Response:
     """Put the system back as it was before its latest change, and forget that change.
 
     Answers ``{"undone": "create"|"update"|"delete", "system": … or null}``; 404 when
-    nothing is recorded; 409 when the system changed outside its history. Send
-    ``Content-Type: application/json`` (the body may be empty): a write a page of
-    another origin could send without a CORS preflight is refused (415).
+    nothing is recorded; 409 when the system changed outside its history. With
+    ``If-Match`` or ``?version=`` (the ``ETag`` your change answered, a delete's too),
+    only that change is undone: when someone changed the system since, 409
+    ``stale_version`` and nothing changes. Send ``Content-Type: application/json``
+    (the body may be empty): a write a page of another origin could send without a
+    CORS preflight is refused (415).
     """
+    header_version = parse_if_match(if_match)
+    if version is not None and header_version is not None and version != header_version:
+        raise InvalidInput("version and If-Match disagree; send one of them", field="version")
     check_in_galaxy(request, system_id, galaxy)
-    result = get_store(request).undo(system_id)
+    result = get_store(request).undo(system_id, expected_version=version if version is not None else header_version)
     system = result["system"]
     return json_response(result, headers=etag(system.get("version")) if system else None)
 

@@ -173,6 +173,25 @@ def _pending_lod(row: sqlite3.Row) -> bool:
     return row["lod_level"] is None or row["lod_level"] < 0
 
 
+def _check_undo_target(system_id: int, entry: sqlite3.Row, row: sqlite3.Row | None, expected_version: int) -> None:
+    """Refuse an undo whose caller meant another change than the latest (see :meth:`SQLiteStore.undo`)."""
+    if entry["op"] == "delete":
+        made = entry["version_after"]
+        if made is None:  # written before deletes kept their version: the system's last, plus one
+            made = orjson.loads(entry["before"]).get("version")
+            made = made + 1 if isinstance(made, int) else None
+    else:
+        made = row["version"] if row is not None else None
+    if made != expected_version:
+        now = (f"is at version {row['version']}" if row is not None
+               else f"was deleted (the deletion is version {made})" if made is not None else "was deleted")
+        raise StaleVersion(
+            f"system {system_id} {now}, not {expected_version}: it changed after the change you meant "
+            "to undo, so nothing was undone; reload it to see the change",
+            current_version=row["version"] if row is not None else None,
+        )
+
+
 def _json_or_null(value: dict[str, Any]) -> bytes | None:
     return orjson.dumps(value) if value else None
 
@@ -1568,12 +1587,17 @@ class SQLiteStore:
         capacity = self._galaxy_key_by_id(galaxy_id).capacity
         return LodTree(conn, galaxy_id, capacity, next_clock(conn, galaxy_id))
 
-    def delete(self, system_id: int, *, expected_version: int | None = None) -> None:
-        """Delete a system and (by cascade) its planets, moons and station."""
+    def delete(self, system_id: int, *, expected_version: int | None = None) -> int:
+        """Delete a system and (by cascade) its planets, moons and station.
+
+        Returns the deletion's own version, one above the system's last: like any change
+        it makes a new version, which an undo meant for this delete names (:meth:`undo`).
+        """
         with self._write() as conn:
             current = self._current(conn, system_id, expected_version)
             self._record_change(conn, current, "delete")
             self._delete_row(conn, current, self._lod(conn, current["galaxy_id"]))
+        return current["version"] + 1
 
     # -- history and undo ----------------------------------------------------
 
@@ -1581,7 +1605,7 @@ class SQLiteStore:
         """Remember the system as stored before this change (see haven.store.history)."""
         system_id = current["id"]
         before = history.snapshot(conn, system_id, self._children(conn, [system_id])[system_id])
-        version_after = current["version"] + 1 if op == "update" else None
+        version_after = current["version"] + 1 if op in ("update", "delete") else None
         history.record(conn, current["galaxy_id"], system_id, op, before, version_after)
 
     def history(self, system_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -1601,8 +1625,13 @@ class SQLiteStore:
             item["at"] = to_iso(item.pop("at_ms"))
         return items
 
-    def undo(self, system_id: int) -> dict[str, Any]:
+    def undo(self, system_id: int, *, expected_version: int | None = None) -> dict[str, Any]:
         """Undo the latest recorded change of a system and forget it.
+
+        ``expected_version``: the version the change to undo made (what its answer's
+        ``ETag`` said; for a delete, the deletion's version). When the latest change made
+        another one, someone changed the system since, and undoing theirs instead is
+        refused with StaleVersion.
 
         Returns ``{"undone": op, "system": <the system now, or None if undoing removed it>}``.
         Raises NotFound when nothing is recorded, Conflict when the system changed
@@ -1614,6 +1643,8 @@ class SQLiteStore:
                 raise NotFound(f"system {system_id} has no change to undo")
             row = self._write_row(conn, system_id)
             op = entry["op"]
+            if expected_version is not None:
+                _check_undo_target(system_id, entry, row, expected_version)
             if op == "delete":
                 if row is not None:
                     raise Conflict(f"cannot undo the delete: id {system_id} is in use again")
@@ -1622,9 +1653,10 @@ class SQLiteStore:
                 if self._name_taken(conn, galaxy_id, system.name):
                     raise Conflict(f"cannot undo the delete: a system named {system.name!r} exists now", field="name")
                 cube = self._galaxy_key_by_id(galaxy_id).cube
+                deleted_at = entry["version_after"] or (system.version and system.version + 1)
                 self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id),
                                     system_id=system_id, seed=seed, created_ms=created_ms,
-                                    version=self._version_after_undone_delete(conn, system_id, system.version))
+                                    version=self._version_after_undone_delete(conn, system_id, deleted_at))
             else:
                 if row is None or (entry["version_after"] is not None and row["version"] != entry["version_after"]):
                     raise Conflict(f"system {system_id} changed outside its history; it cannot be undone")
@@ -1648,10 +1680,13 @@ class SQLiteStore:
     @staticmethod
     def _version_after_undone_delete(conn: sqlite3.Connection, system_id: int, deleted_at: int | None) -> int:
         """The version a system comes back at when its delete is undone: above every version
-        it had, so an editor still holding an older one gets 409, as after any other change.
+        it had and above the deletion's, so an editor still holding an older one gets 409,
+        as after any other change, and an undo naming the deletion's version cannot match
+        the system that came back.
 
-        ``deleted_at`` is the version the delete snapshot recorded; entries written before
-        snapshots kept it fall back to above every version the remaining history names.
+        ``deleted_at`` is the deletion's version; entries written before deletes kept one,
+        and before snapshots kept the system's version, fall back to above every version
+        the remaining history names.
         """
         if deleted_at is not None:
             return deleted_at + 1

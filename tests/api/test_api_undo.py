@@ -91,3 +91,38 @@ def test_a_deleted_system_answers_its_history_until_nothing_is_recorded(client) 
     client.post(f"/api/v1/systems/{sid}/undo")  # the creation: no system, nothing recorded
     gone = client.get(f"/api/v1/systems/{sid}/history")
     assert gone.status_code == 404 and gone.json()["error"]["message"] == f"no system with id {sid}", gone.text
+
+
+def test_an_undo_naming_its_change_refuses_to_undo_someone_elses(client, store) -> None:
+    """The wizard and the Control Room send the version their change made: a later change by
+    someone else is never undone in its place."""
+    from apihelpers import dump
+
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    mine = client.patch(f"/api/v1/systems/{sid}", json={"fauna": "Mine"}).headers["etag"]  # "2"
+    client.patch(f"/api/v1/systems/{sid}", json={"flora": "Theirs"}, headers={"If-Match": mine})  # "3"
+    before = dump(store)
+    for how in ({"headers": {"If-Match": mine}}, {"params": {"version": mine.strip('"')}}):
+        r = client.post(f"/api/v1/systems/{sid}/undo", **how)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "stale_version" and r.json()["error"]["current_version"] == 3
+        assert dump(store) == before
+    r = client.post(f"/api/v1/systems/{sid}/undo", params={"version": 2}, headers={"If-Match": '"3"'})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "version"
+    assert client.post(f"/api/v1/systems/{sid}/undo", headers={"If-Match": '"3"'}).json()["system"]["flora"] is None
+
+
+def test_a_delete_answers_its_own_version_and_an_undo_naming_it_undoes_only_that_delete(client, store) -> None:
+    from apihelpers import dump
+
+    sid = client.post("/api/v1/systems", json=SYSTEM).json()["id"]
+    deleted = client.delete(f"/api/v1/systems/{sid}", headers={"If-Match": '"1"'})
+    assert deleted.status_code == 204 and deleted.headers["etag"] == '"2"'
+    assert client.get(f"/api/v1/systems/{sid}/history").json()["items"][0] == {
+        **client.get(f"/api/v1/systems/{sid}/history").json()["items"][0], "op": "delete", "version": 2}
+    back = client.post(f"/api/v1/systems/{sid}/undo").json()["system"]  # someone else undoes it
+    assert back["version"] == 3
+    before = dump(store)
+    r = client.post(f"/api/v1/systems/{sid}/undo", headers={"If-Match": deleted.headers["etag"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "stale_version"
+    assert dump(store) == before  # the creation before the delete is still there

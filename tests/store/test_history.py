@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from haven.errors import Conflict, InvalidInput, NotFound
+from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from haven.ingest.bulk import generate_galaxy
 from haven.model import SystemIn, SystemPatch
 from haven.store import history
@@ -125,10 +125,11 @@ def test_an_undone_delete_comes_back_above_every_version_it_had(store) -> None:
     sid = created["id"]
     for fauna in ("Poor", "Lush"):
         store.patch(sid, SystemPatch.model_validate({"fauna": fauna}))
-    store.delete(sid)
+    assert store.delete(sid) == 4  # the deletion's own version, one above the system's last
+    assert store.history(sid)[0]["op"] == "delete" and store.history(sid)[0]["version"] == 4
     restored = store.undo(sid)["system"]
-    assert restored["version"] == 4 and restored["fauna"] == "Lush"
-    for stale in (1, 2, 3):
+    assert restored["version"] == 5 and restored["fauna"] == "Lush"
+    for stale in (1, 2, 3, 4):
         with pytest.raises(Conflict):
             store.patch(sid, SystemPatch.model_validate({"fauna": "Overwritten", "version": stale}))
     # the update before the delete can still be undone: it is now the latest entry
@@ -136,15 +137,61 @@ def test_an_undone_delete_comes_back_above_every_version_it_had(store) -> None:
 
 
 def test_a_delete_recorded_without_its_version_comes_back_above_the_history(store) -> None:
-    """Entries written before snapshots kept the version fall back to the history's highest one."""
+    """Entries written before snapshots kept the version (and before deletes kept their own)
+    fall back to the history's highest one."""
     sid = store.create(GALAXY, _system())["id"]
     store.patch(sid, SystemPatch.model_validate({"fauna": "Poor"}))
     store.delete(sid)
     entry_id, before = store.conn.execute(
         "SELECT id, before FROM system_change WHERE system_id = ? AND op = 'delete'", (sid,)).fetchone()
     old_style = {k: v for k, v in orjson.loads(before).items() if k != "version"}
-    store.conn.execute("UPDATE system_change SET before = ? WHERE id = ?", (orjson.dumps(old_style), entry_id))
+    store.conn.execute("UPDATE system_change SET before = ?, version_after = NULL WHERE id = ?",
+                       (orjson.dumps(old_style), entry_id))
     assert store.undo(sid)["system"]["version"] == 3
+
+
+def test_a_delete_recorded_before_deletes_kept_their_version_is_dated_by_its_snapshot(store) -> None:
+    sid = store.create(GALAXY, _system())["id"]
+    store.patch(sid, SystemPatch.model_validate({"fauna": "Poor"}))  # version 2
+    store.delete(sid)
+    store.conn.execute("UPDATE system_change SET version_after = NULL WHERE system_id = ? AND op = 'delete'", (sid,))
+    with pytest.raises(StaleVersion):  # the deletion was version 3, as the snapshot's 2 tells
+        store.undo(sid, expected_version=2)
+    assert store.undo(sid, expected_version=3)["system"]["version"] == 4
+
+
+def test_an_undo_naming_the_version_its_change_made_undoes_only_that_change(store) -> None:
+    """Two editors: the one whose edit was followed by another's must not undo the other's."""
+    sid = store.create(GALAXY, _system())["id"]
+    mine = store.patch(sid, SystemPatch.model_validate({"fauna": "Mine"}))["version"]  # 2
+    store.patch(sid, SystemPatch.model_validate({"flora": "Theirs", "version": mine}))  # 3
+    before = store.system(sid)
+    with pytest.raises(StaleVersion) as err:
+        store.undo(sid, expected_version=mine)
+    assert err.value.current_version == 3 and "is at version 3, not 2" in err.value.message
+    assert store.system(sid) == before and len(store.history(sid)) == 3
+    assert store.undo(sid, expected_version=3)["system"]["flora"] is None  # theirs, named by its version
+
+
+def test_an_undo_meant_for_an_edit_does_not_undo_a_later_delete(store) -> None:
+    sid = store.create(GALAXY, _system())["id"]
+    edited = store.patch(sid, SystemPatch.model_validate({"fauna": "Mine"}))["version"]  # 2
+    deleted_as = store.delete(sid)  # someone else deletes it: version 3
+    with pytest.raises(StaleVersion) as err:
+        store.undo(sid, expected_version=edited)
+    assert err.value.current_version is None and "was deleted" in err.value.message
+    assert store.undo(sid, expected_version=deleted_as)["undone"] == "delete"
+
+
+def test_an_undo_meant_for_a_delete_does_not_undo_what_came_before_it(store) -> None:
+    """A delete already undone by someone else: a second undo naming it changes nothing."""
+    sid = store.create(GALAXY, _system())["id"]
+    store.patch(sid, SystemPatch.model_validate({"fauna": "Theirs"}))
+    deleted_as = store.delete(sid)
+    back = store.undo(sid)["system"]  # someone else brings it back
+    with pytest.raises(StaleVersion):
+        store.undo(sid, expected_version=deleted_as)
+    assert store.system(sid) == back
 
 
 def test_an_empty_patch_changes_nothing(store) -> None:

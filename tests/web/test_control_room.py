@@ -932,3 +932,19 @@ def test_haven_serve_serves_the_control_room_and_wizard(page, tmp_path: Path) ->
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def test_undo_of_a_delete_someone_else_already_undid_changes_nothing(page, live_server, store) -> None:
+    target = create(store, name="Twice", fauna="Before")
+    store.patch(target["id"], SystemPatch(fauna="Edited"))  # an earlier change, recorded
+    base = live_server(store)
+    open_control_room(page, base)
+    row(page, "Twice").get_by_role("button", name="Delete Twice").click()
+    page.locator("#delete-confirm").click()
+    expect(page.locator("#notice .message")).to_have_text("Deleted “Twice”.")
+    back = store.undo(target["id"])["system"]  # someone else brings it back first
+
+    page.locator("#undo").click()
+    expect(page.locator("#notice")).to_contain_text("“Twice” was not restored: it changed after you deleted it")
+    assert store.system(target["id"]) == back and back["fauna"] == "Edited"  # the earlier edit is not undone
+    no_script_ran(page)

@@ -515,3 +515,19 @@ def test_markup_in_user_text_stays_text_in_the_wizard(page, base: str, store) ->
     expect_saved(page, "^" + re.escape(f"Saved “{XSS} wizard” (version 2).") + "$")
     assert httpx.get(f"{base}/api/v1/systems/{evil['id']}").json()["planets"][0]["name"] == XSS
     no_script_ran(page)
+
+
+def test_undo_last_change_never_undoes_a_later_change_by_someone_else(page, base: str, store) -> None:
+    original = create(store, name="Shared", fauna="Before")
+    open_wizard(page, base, original["id"])
+    show_more(page, "More about this system")
+    field(page, "fauna").fill("Mine")
+    save(page)
+    expect_saved(page, r"^Saved “Shared” \(version 2\)\.$")
+    store.patch(original["id"], SystemPatch(flora="Theirs", version=2))  # another editor, after the save
+
+    page.locator("#undo-last").click()
+    expect(page.locator("#saved")).to_contain_text("Not undone. It was changed after your save")
+    now = store.system(original["id"])
+    assert (now["fauna"], now["flora"], now["version"]) == ("Mine", "Theirs", 3)
+    no_script_ran(page)

@@ -432,8 +432,11 @@ async function askDelete(system) {
   );
   const answer = await confirmWith(ui.deleteDialog);
   if (answer !== "confirm") return;
+  let deletedAs; // the deletion's own version (its ETag): Undo names it, so it only ever undoes this delete
   try {
-    await api(`/api/v1/systems/${system.id}${query({ version: system.version })}`, { method: "DELETE" });
+    const response = await api(`/api/v1/systems/${system.id}${query({ version: system.version })}`,
+      { method: "DELETE", raw: true });
+    deletedAs = Number(/"(\d+)"/.exec(response.headers.get("ETag") ?? "")?.[1]) || system.version + 1;
   } catch (err) {
     if (err.status === 409) {
       showNotice([`“${system.name}” was changed by someone else since this page loaded, so it was not deleted. `
@@ -453,7 +456,7 @@ async function askDelete(system) {
   }
   showNotice(
     [`Deleted “${system.name}”.`],
-    { actions: [el("button", { type: "button", className: "btn btn-small", id: "undo", onclick: () => undoDelete(system) }, "Undo")] },
+    { actions: [el("button", { type: "button", className: "btn btn-small", id: "undo", onclick: () => undoDelete(system, deletedAs) }, "Undo")] },
   );
   // The focused Delete button goes with its row: hand focus to Undo, the next thing to press.
   $("undo")?.focus();
@@ -462,24 +465,23 @@ async function askDelete(system) {
   await load();
 }
 
-async function undoDelete(system) {
+async function undoDelete(system, deletedAs) {
   hideNotice(); // takes the focused Undo button with it; focusRow() below puts focus back
   let restoredId = system.id;
   try {
-    const result = await api(`/api/v1/systems/${system.id}/undo`, { method: "POST", body: {} });
-    const restored = result?.system;
-    if (result?.undone === "delete" && restored) {
-      restoredId = restored.id;
-      showNotice(
-        [`Restored “${restored.name}”.`],
-        { actions: [el("a", { className: "btn btn-small", href: galaxyLink(`/system.html?id=${restored.id}`) }, "View it")] },
-      );
-    } else {
-      showNotice([`Undid the last change to “${system.name}”.`]);
-    }
+    const result = await api(`/api/v1/systems/${system.id}/undo${query({ version: deletedAs })}`,
+      { method: "POST", body: {} });
+    restoredId = result.system.id;
+    showNotice(
+      [`Restored “${result.system.name}”.`],
+      { actions: [el("a", { className: "btn btn-small", href: galaxyLink(`/system.html?id=${restoredId}`) }, "View it")] },
+    );
   } catch (err) {
     if (err.status === 404) {
       showNotice([`There is nothing left to undo for “${system.name}”.`], { kind: "warning" });
+    } else if (err.code === "stale_version") {
+      showNotice([`“${system.name}” was not restored: it changed after you deleted it (someone restored it, `
+        + "or deleted it again), so there is no delete of yours left to undo."], { kind: "warning" });
     } else if (err.status === 409) {
       showNotice([`“${system.name}” cannot be restored: ${err.message}`], { kind: "warning" });
     } else {

@@ -38,6 +38,7 @@ let step = "system";
 let saving = false;
 /** The id whose last change "Undo last change" takes back. */
 let undoId = null;
+let undoVersion = null; // the version the save made: the undo names it, so it never undoes a later change by someone else
 
 // ---- where to go back to ------------------------------------------------------------------
 
@@ -513,6 +514,7 @@ async function save() {
       : await api(`/api/v1/systems${query({ galaxy: targetGalaxy })}`, { method: "POST", body });
     useRecord(saved);
     undoId = saved.id;
+    undoVersion = saved.version;
     goToStep("review", { focus: false });
     showSaved(saved, editing ? "Saved" : "Created");
   } catch (err) {
@@ -601,10 +603,13 @@ async function undoLast() {
   $("undo-last")?.setAttribute("disabled", "");
   let result;
   try {
-    result = await api(`/api/v1/systems/${id}/undo`, { method: "POST", body: {} });
+    result = await api(`/api/v1/systems/${id}/undo${query({ version: undoVersion })}`, { method: "POST", body: {} });
   } catch (err) {
     box.className = "warning";
-    const why = err.status === 404 ? "There is nothing to undo for this system." : describeError(err);
+    const why = err.status === 404 ? "There is nothing to undo for this system."
+      : err.code === "stale_version" ? "It was changed after your save (by someone else, or in another tab), "
+        + "and undoing now would undo that change instead of yours. Reload it to see what changed."
+      : describeError(err);
     fill(box, el("span", { className: "message" }, `Not undone. ${why}`));
     return;
   }
