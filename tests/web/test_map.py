@@ -11,6 +11,7 @@ Two galaxies share the module's store:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -576,4 +577,38 @@ def test_flying_with_the_keys_also_keeps_the_camera_through_edits(page, module_w
     edit_elsewhere(page, base, lambda: httpx.post(
         f"{base}/api/v1/systems", json={"name": "Key Newcomer", "x": -321.5, "y": 654.25, "z": 3.0}), 301)
     assert_same_camera(mine, camera_when_still(page))
+    no_script_ran(page)
+
+
+def test_enter_right_after_typing_chooses_and_the_list_stays_closed(page, small) -> None:
+    """The search that typing scheduled must not reopen the list over the chosen system."""
+    open_map(page, small.url)
+    box = page.locator("#map-search")
+    box.fill("Lantern")
+    box.press("Enter")  # before the typing's own search has run
+    expect(page.locator("#map-details .map-details-name")).to_have_text("Lantern")
+    page.wait_for_timeout(600)  # past the typing's 220 ms pause and its answer
+    expect(page.locator("#map-search-results")).to_be_hidden()
+    no_script_ran(page)
+
+
+def test_the_highlighted_result_is_named_to_screen_readers(page, small) -> None:
+    open_map(page, small.url)
+    box = page.locator("#map-search")
+    box.fill("a")
+    expect(page.locator("#map-search-results [role=option]").nth(1)).to_be_attached()
+    expect(box).to_have_attribute("aria-activedescendant", "map-search-option-0")
+    box.press("ArrowDown")
+    expect(box).to_have_attribute("aria-activedescendant", "map-search-option-1")
+    box.press("Escape")
+    expect(box).not_to_have_attribute("aria-activedescendant", re.compile(".*"))
+
+
+def test_an_emptied_budget_box_keeps_the_budget(page, small) -> None:
+    open_map(page, small.url, "?budget=250000")
+    budget = page.locator("#map-budget")
+    budget.fill("")
+    budget.press("Enter")
+    expect(budget).to_have_value("250000")
+    assert stats(page)["budget"] == 250_000 and "budget=5000" not in page.url
     no_script_ran(page)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from haven.ingest.bulk import generate_galaxy
 
@@ -120,3 +120,28 @@ def test_the_map_returns_to_the_socket_after_polling_and_misses_nothing(page, mo
     final = stats(page)
     assert final["liveTransport"] == "websocket" and final["liveSockets"] == 2
     assert page.dialogs == [] and page.page_errors == []
+
+
+def test_a_server_gone_while_the_map_is_idle_is_reported_and_its_return_noticed(
+        page, module_web_store, live_server) -> None:
+    """Every chunk loaded and the camera still: the change feed's polls are the only requests
+    left, so they must say when the server cannot be reached, and clear it when it answers."""
+    galaxy = "Going away"
+    generate_galaxy(module_web_store, galaxy, 200, seed=9)
+    base = live_server(module_web_store, galaxy=galaxy)
+    page.add_init_script(SOCKET_GATE % json.dumps(f"ws://127.0.0.1:{closed_port()}/"))
+    open_map(page, base)
+    wait_settled(page)
+    transport_is(page, "websocket", 30_000)
+
+    refuse = "**/api/**"
+    page.route(refuse, lambda route: route.abort("connectionrefused"))
+    page.evaluate("() => { window.__socketGate.blocked = true; window.__socketGate.dropAll(); }")
+    banner = page.locator("#map-error")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect(banner).to_contain_text("Haven's API cannot be reached")
+
+    page.unroute(refuse)
+    expect(banner).to_be_hidden(timeout=15_000)
+    page.evaluate("() => { window.__socketGate.blocked = false; }")
+    transport_is(page, "websocket", 30_000)

@@ -160,10 +160,13 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Call `fn` once `waitMs` have passed without another call (for search-as-you-type). */
 export function debounce(fn, waitMs = 250) {
   let timer = null;
-  return (...args) => {
+  const call = (...args) => {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), waitMs);
   };
+  /** Drop a call still waiting (its work was done another way meanwhile). */
+  call.cancel = () => clearTimeout(timer);
+  return call;
 }
 
 /** "1,234,567" in the reader's locale. */

@@ -211,6 +211,8 @@ export class GalaxyMap {
         if (socket) this.liveSocket = socket;
         else if (this.liveSocket === closedOne) this.liveSocket = null;
       },
+      onPollError: (err) => this.options.onError?.(err),
+      onPollSuccess: () => this.options.onSuccess?.(),
     });
   }
 

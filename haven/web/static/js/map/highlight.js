@@ -107,7 +107,8 @@ export class Highlighter {
     this.summary = { kind: "region", name, total: page.total ?? items.length };
     this.map.setHighlight("dim");
     this.map.markHighlights(items.map(positionOf));
-    this.ui.notice(`Region “${name}”: ${formatCount(page.total ?? items.length)} systems.`);
+    const total = page.total ?? items.length;
+    this.ui.notice(`Region “${name}”: ${formatCount(total)} ${total === 1 ? "system" : "systems"}.`);
     this.resolveRegion();
     if (fly) await this.map.flyToFit(items.map(positionOf), 300);
   }
@@ -152,7 +153,7 @@ export class Highlighter {
     this.clear();
     const token = this.token;
     if (!ids.length) return;
-    this.ui.notice(`Loading ${formatCount(ids.length)} systems…`);
+    this.ui.notice(`Loading ${formatCount(ids.length)} ${ids.length === 1 ? "system" : "systems"}…`);
     // Without ?galaxy= the map shows the server's galaxy: its name comes with the octree.
     const galaxy = GALAXY ?? (await this.map.galaxyName);
     if (token !== this.token) return;

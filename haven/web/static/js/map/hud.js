@@ -30,17 +30,23 @@ export class Hud {
       id: "map-budget",
       min: minBudget,
       max: maxBudget,
-      step: 50_000,
+      step: 5_000, // from min (5,000): a step that divides the presets, so the arrows keep to round numbers
       value: budget,
       list: "map-budget-presets",
       "aria-describedby": "map-budget-help",
     });
     const presets = el("datalist", { id: "map-budget-presets" }, ...BUDGET_PRESETS.map((n) => el("option", { value: n })));
+    this.budget = budget;
     const apply = () => {
-      const n = Math.round(Number(this.budgetInput.value));
-      if (!Number.isFinite(n)) return;
+      const text = this.budgetInput.value.trim();
+      const n = Math.round(Number(text));
+      if (!text || !Number.isFinite(n)) {  // emptied or not a number: keep the budget, show it again
+        this.budgetInput.value = String(this.budget);
+        return;
+      }
       const clamped = Math.min(maxBudget, Math.max(minBudget, n));
       this.budgetInput.value = String(clamped);
+      this.budget = clamped;
       onBudget(clamped);
     };
     this.budgetInput.addEventListener("change", apply);
@@ -84,6 +90,7 @@ export class Hud {
   }
 
   setBudget(n) {
+    this.budget = n;
     if (document.activeElement !== this.budgetInput) this.budgetInput.value = String(n);
   }
 

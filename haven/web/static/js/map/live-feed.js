@@ -39,9 +39,11 @@ export function socketUrl() {
  * `onTransport(name, why)` says which transport is in use: "websocket" once a socket
  * is subscribed, "polling" while there is none. `onSocketRetry({failures, nextTryMs})`
  * reports each failed try and the wait before the next; `register(socket)` gets each
- * new socket (null when it closes), so its owner can close it.
+ * new socket (null when it closes), so its owner can close it. While polling,
+ * `onPollError(err)` gets each failed poll and `onPollSuccess()` each answered one: with
+ * every chunk loaded, polls are the only requests that find the server gone.
  */
-export async function followChanges(since, { apply, isClosed, onTransport, onSocketRetry, register }) {
+export async function followChanges(since, { apply, isClosed, onTransport, onSocketRetry, register, onPollError, onPollSuccess }) {
   let clock = since;
   let queue = Promise.resolve();
   /** Apply `feed` after every batch before it; skipped when `stale()` by then. */
@@ -79,7 +81,7 @@ export async function followChanges(since, { apply, isClosed, onTransport, onSoc
       if (stable) failures = 0;
       else failures++;
       waitMs = stable ? SOCKET_RETRY_MIN_MS : Math.min(Math.max(waitMs * 2, SOCKET_RETRY_MIN_MS), SOCKET_RETRY_MAX_MS);
-      poller = startPolling(() => clock, { enqueue, isClosed });
+      poller = startPolling(() => clock, { enqueue, isClosed, onPollError, onPollSuccess });
       onTransport?.("polling", "the socket closed");
       onSocketRetry?.({ failures, nextTryMs: waitMs });
     } else {
@@ -87,7 +89,7 @@ export async function followChanges(since, { apply, isClosed, onTransport, onSoc
       failures++;
       waitMs = waitMs ? Math.min(waitMs * 2, SOCKET_RETRY_MAX_MS) : SOCKET_RETRY_MIN_MS;
       if (!poller) {
-        poller = startPolling(() => clock, { enqueue, isClosed });
+        poller = startPolling(() => clock, { enqueue, isClosed, onPollError, onPollSuccess });
         onTransport?.("polling", hadSocket ? "the socket closed" : "no socket could be opened");
       }
       onSocketRetry?.({ failures, nextTryMs: waitMs });
@@ -97,7 +99,7 @@ export async function followChanges(since, { apply, isClosed, onTransport, onSoc
 }
 
 /** Poll the change feed from `getClock()` once a second until stopped. */
-function startPolling(getClock, { enqueue, isClosed }) {
+function startPolling(getClock, { enqueue, isClosed, onPollError, onPollSuccess }) {
   let stopped = false;
   const done = () => stopped || isClosed();
   (async () => {
@@ -107,10 +109,12 @@ function startPolling(getClock, { enqueue, isClosed }) {
       let feed;
       try {
         feed = await api(`/api/v1/chunks/changes${galaxyQuery({ since: getClock() })}`);
-      } catch {
-        continue; // the chunk requests report an unreachable server; try again later
+      } catch (err) {
+        if (!done()) onPollError?.(err); // e.g. the server is gone: say so, and try again later
+        continue;
       }
       if (done()) return; // a socket took over: it sends everything after the clock it subscribed from
+      onPollSuccess?.();
       await enqueue(feed, done);
     }
   })();

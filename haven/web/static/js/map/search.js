@@ -33,8 +33,8 @@ export class SearchBox {
     this.element = el("div", { className: "map-search", role: "search" }, this.input, this.list);
     container.append(this.element);
 
-    const run = debounce(() => this.search(this.input.value), 220);
-    this.input.addEventListener("input", run);
+    this.typed = debounce(() => this.search(this.input.value), 220);
+    this.input.addEventListener("input", this.typed);
     this.input.addEventListener("keydown", (e) => this.onKey(e));
     this.input.addEventListener("blur", () => setTimeout(() => this.close(), 200));
   }
@@ -92,6 +92,7 @@ export class SearchBox {
       ),
     );
     this.open();
+    if (this.active >= 0) this.highlight(this.active);
   }
 
   renderMessage(text) {
@@ -109,11 +110,13 @@ export class SearchBox {
   close() {
     this.list.hidden = true;
     this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
   }
 
   highlight(i) {
     this.active = i;
     [...this.list.children].forEach((li, k) => li.setAttribute("aria-selected", k === i ? "true" : "false"));
+    this.input.setAttribute("aria-activedescendant", `map-search-option-${i}`); // read out by screen readers
   }
 
   async onKey(e) {
@@ -125,6 +128,7 @@ export class SearchBox {
       this.highlight((this.active - 1 + this.items.length) % this.items.length);
     } else if (e.key === "Enter") {
       e.preventDefault();
+      this.typed.cancel(); // searched here and now: the search typing scheduled would reopen the list later
       if (this.lastQuery !== this.input.value.trim() || !this.items.length) await this.search(this.input.value);
       if (this.items.length) this.choose(Math.max(0, this.active));
     } else if (e.key === "Escape") {
@@ -135,6 +139,8 @@ export class SearchBox {
   choose(i) {
     const item = this.items[i];
     if (!item) return;
+    this.typed.cancel();
+    this.controller?.abort(); // a search still on its way would reopen the list over the details
     this.close();
     this.onChoose(item);
   }
