@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from haven.config import DatabaseUrl
@@ -111,3 +112,24 @@ def test_downgrade_to_an_empty_revision_is_refused(haven: Invoke, db_path: Path)
 def test_the_head_written_down_is_alembics() -> None:
     """Stores check the schema against ``HEAD_REVISION`` without loading Alembic: a new migration must move it."""
     assert migrate.head_revision() == migrate.HEAD_REVISION == migrate.alembic_head()
+
+
+def test_a_migration_that_fails_halfway_changes_nothing_and_a_rerun_finishes(haven: Invoke, db_path: Path) -> None:
+    """Each migration is one transaction with the revision it records: revision 0004 creates
+    a table, then an index whose name is taken here, so it fails after its first statement."""
+    url = DatabaseUrl("sqlite", str(db_path))
+    migrate.upgrade(url, "0003")
+    con = sqlite3.connect(db_path)
+    con.execute("CREATE INDEX system_change_system ON meta (key)")  # 0004's second statement collides
+    con.commit()
+    schema_before = con.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+    failed = haven("db", "upgrade", "--database", str(db_path))
+    assert failed.exit_code != 0 and "Traceback" not in failed.output
+    assert "system_change_system" in failed.output  # says what went wrong
+    assert migrate.current_revision(url) == "0003"
+    assert con.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall() == schema_before
+    con.execute("DROP INDEX system_change_system")
+    con.commit()
+    con.close()
+    assert_ok(haven("db", "upgrade", "--database", str(db_path)))
+    assert migrate.current_revision(url) == migrate.head_revision()
