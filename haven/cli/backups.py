@@ -177,8 +177,23 @@ class Restore:
                 field="path",
             )
         if report.revision != known[0]:
-            migrate.upgrade(DatabaseUrl("sqlite", str(self.staging)))
+            from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+            try:
+                migrate.upgrade(DatabaseUrl("sqlite", str(self.staging)))
+            except (SQLAlchemyError, sqlite3.DatabaseError) as exc:
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                raise BackupRefused(f"{backup} is at schema revision {report.revision} and cannot be upgraded "
+                                    f"to {known[0]}: {cause}", field="path") from None
             self.upgraded_from = report.revision
+        conn = sqlite3.connect(self.staging)
+        try:  # a file can pass the integrity check and name a revision while tables are gone
+            missing = migrate.missing_schema(conn)
+        finally:
+            conn.close()
+        if missing:
+            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            raise BackupRefused(f"{backup} is not a whole Haven database: it lacks {shown}", field="path")
         self.report = report
         return report
 

@@ -7,8 +7,10 @@ of its memory.
 
 from __future__ import annotations
 
+import functools
 import io
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,3 +151,31 @@ def current_revision(url: DatabaseUrl) -> str | None:
         finally:
             conn.close()
     raise NotImplementedError("PostgreSQL store is not available in this version")
+
+
+@functools.cache
+def head_schema() -> frozenset[tuple[str, str]]:
+    """``(type, name)`` of every table, index, trigger and view the newest revision creates
+    in SQLite, read from an empty database migrated in a temporary folder (once per process)."""
+    with tempfile.TemporaryDirectory(prefix="haven-schema-") as folder:
+        path = Path(folder) / "head.db"
+        upgrade(DatabaseUrl("sqlite", str(path)))
+        conn = sqlite3.connect(path)
+        try:
+            return schema_objects(conn)
+        finally:
+            conn.close()
+
+
+def schema_objects(conn: sqlite3.Connection) -> frozenset[tuple[str, str]]:
+    """``(type, name)`` of a database's own schema objects (SQLite's internal ones left out)."""
+    rows = conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+    return frozenset((kind, name) for kind, name in rows)
+
+
+def missing_schema(conn: sqlite3.Connection) -> list[str]:
+    """What a database at the newest revision lacks of that revision's schema, as ``"table system"``
+    (empty when whole: objects of its own beside Haven's are allowed)."""
+    order = {"table": 0, "index": 1, "trigger": 2, "view": 3}  # tables first: what matters most comes first
+    missing = sorted(head_schema() - schema_objects(conn), key=lambda o: (order.get(o[0], 4), o[1]))
+    return [f"{kind} {name}" for kind, name in missing]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 import threading
 from pathlib import Path
 
@@ -193,6 +194,27 @@ def _broken_index(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _drop(*objects: str) -> Callable[[Path], None]:
+    """A backup whose revision and integrity are fine, but with some of Haven's schema gone."""
+
+    def make(path: Path) -> None:
+        conn = sqlite3.connect(path)
+        for kind_name in objects:
+            conn.execute(f"DROP {kind_name}")
+        conn.commit()
+        conn.close()
+
+    return make
+
+
+def _stuck_at_0007(path: Path) -> None:
+    """An older backup whose upgrade fails (0008 creates a table that is already there)."""
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alembic_version SET version_num = '0007'")
+    conn.commit()
+    conn.close()
+
+
 @pytest.mark.parametrize(
     "make_bad, message",
     [
@@ -202,13 +224,19 @@ def _broken_index(path: Path) -> None:
         (_unknown_revision, "does not know"),
         (_malformed, "cannot be read"),
         (_broken_index, "fails the integrity check"),
+        (_drop("TABLE space_station", "TABLE moon", "TABLE planet", "TABLE system"),
+         "not a whole Haven database: it lacks table moon, table planet, table space_station, table system, index"),
+        (_drop("TABLE galaxy"), "it lacks table galaxy"),
+        (_drop("TRIGGER system_fts_name_insert"), "it lacks trigger system_fts_name_insert"),
+        (_stuck_at_0007, "is at schema revision 0007 and cannot be upgraded to 0010"),
     ],
-    ids=["garbage", "empty", "not-haven", "unknown-revision", "malformed", "broken-index"],
+    ids=["garbage", "empty", "not-haven", "unknown-revision", "malformed", "broken-index", "no-system-table",
+         "no-galaxy-table", "no-trigger", "upgrade-fails"],
 )
 def test_restore_refuses_bad_files(haven: Invoke, db_path: Path, tmp_path: Path, make_bad, message: str) -> None:
     assert_ok(haven("init"))
     bad = tmp_path / "bad.db"
-    if make_bad in (_unknown_revision, _malformed, _broken_index):
+    if make_bad in (_unknown_revision, _malformed, _broken_index, _stuck_at_0007) or make_bad.__name__ == "make":
         assert_ok(haven("backup", bad))
     make_bad(bad)
     before = file_digest(db_path)
