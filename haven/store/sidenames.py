@@ -35,6 +35,7 @@ server that had the database open before the load can search it meanwhile
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import sqlite3
@@ -72,8 +73,14 @@ def side_path(db_path: Path) -> Path:
 
 
 def remove_side_file(db_path: Path) -> None:
-    """Delete a load's side file and its WAL files, if any."""
+    """Delete a load's side file, its WAL files and its lock file, if any."""
     remove_database_files(side_path(db_path))
+    _lock_path(db_path).unlink(missing_ok=True)
+
+
+def _lock_path(db_path: Path) -> Path:
+    """The file a helper holds locked while it uses the side file (see :func:`_helper`)."""
+    return Path(f"{side_path(db_path)}.lock")
 
 
 class SideNameIndex:
@@ -107,7 +114,7 @@ class SideNameIndex:
             encoding="utf-8", env={**os.environ, "PYTHONPATH": python_path}, process_group=0,
         )
         self._send({"database": str(db_path), "job": job, "galaxy_id": galaxy_id,
-                    "committed": [list(b) for b in committed]})
+                    "committed": [list(b) for b in committed], "loader_pid": os.getpid()})
 
     def add(self, batch_index: int, first_id: int, last_id: int) -> None:
         """Hand over a batch the database has committed (its systems have the ids ``first_id..last_id``)."""
@@ -171,10 +178,19 @@ class SideNameIndex:
 
 
 def _helper(lines: TextIO) -> str:
-    """The helper's whole life: catch up, write each batch handed over, merge. Returns what to report."""
+    """The helper's whole life: catch up, write each batch handed over, merge. Returns what to report.
+
+    A loader killed outright (``kill -9``) cannot end its helper, which runs on to the
+    end of its batch. So a helper holds a lock on the side file's lock file for its whole
+    life (a rerun's helper waits for the one before to end, instead of finding the file
+    locked or writing a batch twice), and stops between batches once its loader is gone.
+    """
     try:
         settings = orjson.loads(lines.readline())
         db_path = Path(settings["database"])
+        loader_pid = settings["loader_pid"]
+        lock = open(_lock_path(db_path), "a")  # noqa: SIM115 - held until the process ends
+        fcntl.flock(lock, fcntl.LOCK_EX)
         committed = [tuple(b) for b in settings["committed"]]
         side = _open_side(db_path, settings["job"], committed)
         main = sqlite3.connect(db_path, isolation_level=None)
@@ -182,6 +198,8 @@ def _helper(lines: TextIO) -> str:
         try:
             loaded = {r[0] for r in side.execute("SELECT batch_index FROM loaded_batch")}
             for batch in committed:
+                if os.getppid() != loader_pid:
+                    return "the loading process ended"
                 if batch[0] not in loaded:
                     _write_batch(main, side, key, *batch)
             for line in lines:
@@ -233,7 +251,7 @@ def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -
                 conn.close()
                 raise
         conn.close()
-        remove_side_file(db_path)
+        remove_database_files(side_path(db_path))  # not its lock file: this helper holds it
     raise AssertionError("unreachable")
 
 

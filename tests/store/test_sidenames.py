@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import subprocess
+import sys
+import threading
 import sqlite3
 import time
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -309,3 +314,42 @@ def test_a_load_into_a_database_with_systems_fills_names_in_place(tmp_path, besi
     assert not sidenames.side_path(store.path).exists()
     name = store.conn.execute("SELECT name FROM system WHERE id = 4321").fetchone()[0]
     assert [s["name"] for s in store.search("Gen", name)] == [name]
+
+
+def test_a_rerun_waits_for_the_helper_of_a_killed_load_to_end(tmp_path, beside, straight):
+    """A loader killed outright leaves its helper writing its batch, holding the side file's
+    write lock: the next run's helper waits for it (its lock file) instead of failing."""
+    store = init_store(url(tmp_path, "orphan"))
+    with pytest.raises(Killed):
+        generate(store, progress=kill_after(3, store, side_holds=2))
+    store.close()
+    # stand in for the helper still running: its lock, and a write transaction on the side file
+    lock = open(sidenames._lock_path(tmp_path / "orphan.db"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    side = sqlite3.connect(sidenames.side_path(tmp_path / "orphan.db"), isolation_level=None, check_same_thread=False)
+    side.execute("BEGIN IMMEDIATE")
+
+    def orphan_ends() -> None:
+        time.sleep(1.0)
+        side.execute("COMMIT")
+        side.close()
+        lock.close()  # the process ends: the kernel drops its lock
+
+    threading.Thread(target=orphan_ends).start()
+    resumed = init_store(url(tmp_path, "orphan"), bulk=True)
+    assert generate(resumed)["rows_this_run"] == N - 4 * ROWS
+    assert name_entries(resumed) == name_entries(straight)
+    assert not list(tmp_path.glob("orphan.db-names*"))
+
+
+def test_a_helper_whose_loader_is_gone_stops_before_its_next_batch(tmp_path, beside):
+    store = init_store(url(tmp_path, "gone"))
+    generate(store)
+    committed = [list(r) for r in store.conn.execute(
+        "SELECT batch_index, first_id, last_id FROM bulk_job_batch ORDER BY batch_index")]
+    settings_line = orjson.dumps({"database": str(store.path), "job": "another load", "galaxy_id": 1,
+                                  "committed": committed, "loader_pid": 1}).decode()  # not its parent
+    done = subprocess.run([sys.executable, "-m", "haven.store.sidenames"], input=settings_line + "\n",
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "the loading process ended"
+    assert side_batches(store) == set()  # not one batch written
