@@ -911,7 +911,7 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
         region_list = [_region_name(r) for r in region_names]
         region_idx = ri
     elif "region" in cols:
-        reg = _text_column(cols["region"], n, "region", fail)
+        reg = _text_column(cols["region"], n, "region", fail, nested=False)
         if reg is None:
             reg = pa.nulls(n, pa.string())
         enc = reg.dictionary_encode()
@@ -1065,10 +1065,11 @@ def _integers(values: Any, n: int, fld: str, fail: Callable[[int, str, str], Exc
 
 
 def _text_column(values: Any, n: int, fld: str, fail: Callable[[int, str, str], Exception], *,
-                 strict: bool = False) -> pa.Array | None:
+                 strict: bool = False, nested: bool = True) -> pa.Array | None:
     """A text column as a pyarrow string array (None: all null).
 
     Numbers and true/false become text, as legacy files need; ``strict`` refuses them.
+    An object or list becomes its JSON text; ``nested=False`` refuses it (a name).
     """
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
@@ -1101,6 +1102,8 @@ def _text_column(values: Any, n: int, fld: str, fail: Callable[[int, str, str], 
                 raise fail(i, fld, "must be text")
             out = seq[:i]
             for j in range(i, n):
+                if not nested and isinstance(seq[j], (dict, list)):
+                    raise fail(j, fld, f"must be text, not {'an object' if isinstance(seq[j], dict) else 'a list'}")
                 try:
                     out.append(_text_value(seq[j]))
                 except ValueError as exc:

@@ -298,7 +298,8 @@ def test_a_column_without_values_is_as_if_missing(store, tmp_path):
 
 @pytest.mark.parametrize("field, value", [("created_at", 253_402_300_800_000), ("modified_at", -62_135_596_800_001),
                                           ("created_at", "9999-12-31T23:59:59-14:00"),
-                                          ("region", "r\u0000"), ("region", "R" * 201)])
+                                          ("region", "r\u0000"), ("region", "R" * 201),
+                                          ("region", {"name": "Core"}), ("region", ["Core"])])
 def test_stamps_beyond_years_1_to_9999_and_bad_regions_are_refused_by_row(store, tmp_path, field, value):
     lines = [{"name": "Fine", "x": 1, "y": 2, "z": 3}, {"name": "Odd", "x": 1, "y": 2, "z": 3, field: value}]
     with pytest.raises(BulkRowError, match=rf"^e\.jsonl line 2: {field}: "):
