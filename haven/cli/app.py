@@ -446,7 +446,7 @@ def bulk_import_command(url: DatabaseUrl, galaxy: str, file: Path) -> None:
 @app.command()
 def generate(
     systems: Annotated[int, typer.Option("--systems", "-n", min=1, max=10**10, help="How many systems.")],
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Same seed, same galaxy.")] = 42,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=2**63 - 1, help="Same seed, same galaxy.")] = 42,
     galaxy: GalaxyOption = DEFAULT_GALAXY,
     database: DatabaseOption = None,
 ) -> None:

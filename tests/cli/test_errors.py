@@ -76,3 +76,7 @@ def test_usage_errors_exit_2(haven: Invoke, tmp_path: Path) -> None:
     data = tmp_path / "x.json"
     data.write_text("{}")
     assert_fails(haven("import", data, "--on-conflict", "merge"), 2, "merge")
+    # a seed must fit the 63 bits procgen uses: refused before any work, like a negative one
+    for seed in ("-1", str(2**63), "99999999999999999999999"):
+        assert_fails(haven("generate", "--systems", "10", "--seed", seed), 2, "--seed")
+    assert not list(tmp_path.glob("*.db"))
