@@ -186,6 +186,11 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:  # orjson words bytes that are not UTF-8 as "surrogates not allowed": say what is wrong
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InvalidInput(f"the body is not UTF-8 text (byte {raw[bad.start]:#04x} at offset {bad.start}: "
+                               f"{bad.reason}); send JSON encoded as UTF-8", field="body") from None
         where = _where_too_large(raw) if "infinity" in str(exc) else None
         if where:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "

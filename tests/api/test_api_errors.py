@@ -296,3 +296,13 @@ def test_nul_in_a_text_field_is_refused(client, store):
     r = client.post("/api/v1/systems", json={**SYSTEM, "planets": [{"name": "P", "notes": "a\u0000b"}]})
     v1_error(r, 400, "planets[0].notes")
 
+
+
+def test_a_body_that_is_not_utf8_says_so(client, store):
+    for raw, byte in ((b'{"name": "\xff"}', "0xff"), ('{"name": "x"}'.encode("utf-16"), "0xff")):
+        r = client.post("/api/v1/systems", content=raw, headers={"content-type": "application/json"})
+        v1_error(r, 400, "body")
+        message = r.json()["error"]["message"]
+        assert message.startswith(f"the body is not UTF-8 text (byte {byte} at offset")
+        assert "surrogates" not in message
+    assert store.stats("Haven")["total_systems"] == 0
