@@ -86,6 +86,18 @@ IfMatch = Annotated[
 ]
 
 
+def expected_version(version: VersionQuery = None, if_match: IfMatch = None) -> int | None:
+    """The version a bodiless write (delete, undo) is conditional on: ``?version=`` or
+    ``If-Match``, which must agree when both are sent; None when neither is."""
+    header_version = parse_if_match(if_match)
+    if version is not None and header_version is not None and version != header_version:
+        raise InvalidInput("version and If-Match disagree; send one of them", field="version")
+    return version if version is not None else header_version
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
 def _body_doc(model: str) -> dict[str, Any]:
     """Document the JSON body we read ourselves (see ``haven.api.app`` for the schemas)."""
     return {
@@ -432,17 +444,11 @@ def patch_system(
 
 @router.delete("/systems/{system_id}", status_code=204, summary="Delete a system", responses=error_responses(409))
 def delete_system(
-    request: Request,
-    system_id: SystemId,
-    version: VersionQuery = None,
-    if_match: IfMatch = None,
-    galaxy: ScopeGalaxy = None,
+    request: Request, system_id: SystemId, expected: ExpectedVersion, galaxy: ScopeGalaxy = None,
 ) -> Response:
-    header_version = parse_if_match(if_match)
-    if version is not None and header_version is not None and version != header_version:
-        raise InvalidInput("version and If-Match disagree; send one of them", field="version")
+    """Answers 204 with the deletion's own version as ``ETag`` (what an undo of it names)."""
     check_in_galaxy(request, system_id, galaxy)
-    deleted_as = get_store(request).delete(system_id, expected_version=version if version is not None else header_version)
+    deleted_as = get_store(request).delete(system_id, expected_version=expected)
     return Response(status_code=204, headers=etag(deleted_as))
 
 
@@ -469,11 +475,7 @@ def system_history(
              summary="Undo a system's latest change", dependencies=[Depends(read_no_body)],
              responses=WRITE_ERRORS)
 def undo_system(
-    request: Request,
-    system_id: SystemId,
-    version: VersionQuery = None,
-    if_match: IfMatch = None,
-    galaxy: ScopeGalaxy = None,
+    request: Request, system_id: SystemId, expected: ExpectedVersion, galaxy: ScopeGalaxy = None,
 ) -> Response:
     """Put the system back as it was before its latest change, and forget that change.
 
@@ -485,11 +487,8 @@ def undo_system(
     (the body may be empty): a write a page of another origin could send without a
     CORS preflight is refused (415).
     """
-    header_version = parse_if_match(if_match)
-    if version is not None and header_version is not None and version != header_version:
-        raise InvalidInput("version and If-Match disagree; send one of them", field="version")
     check_in_galaxy(request, system_id, galaxy)
-    result = get_store(request).undo(system_id, expected_version=version if version is not None else header_version)
+    result = get_store(request).undo(system_id, expected_version=expected)
     system = result["system"]
     return json_response(result, headers=etag(system.get("version")) if system else None)
 
