@@ -191,8 +191,10 @@ class GalaxyList(_Answer):
 class HistoryEntry(_Answer):
     id: int
     op: Literal["create", "update", "delete"]
-    version: int | None = Field(description="The version the change made (a delete's is one above the system's "
-                                            "last); null for a create, and for a delete recorded by an older Haven.")
+    version: int | None = Field(
+        description="The version the change made (a delete's is one above the system's last), or, once the "
+                    "change after it was undone, the version that undo made: the version an undo of it names. "
+                    "Null for a delete recorded by an older Haven.")
     at: str
 
 
@@ -251,8 +253,9 @@ class ErrorDetail(_Answer):
     code: str = Field(description="invalid, not_found, conflict, stale_version, too_large, ...")
     message: str
     field: str | None = Field(description="The parameter, header or body field at fault, when there is one.")
-    current_version: int = only_some("stale_version only: the current version (of the system, or of the "
-                                     "octree node for a map pick).")
+    current_version: int | None = only_some(
+        "stale_version only: the current version (of the system, or of the octree node for a map pick); "
+        "null when the system is deleted (an undo that named a change made before the delete).")
 
 
 class ErrorOut(_Answer):

@@ -82,7 +82,8 @@ ScopeGalaxy = Annotated[
           description="Only if the system is in this galaxy: another galaxy's id answers 404, and nothing changes."),
 ]
 IfMatch = Annotated[
-    str | None, Header(description='Optimistic locking: the version you read, e.g. "3". Stale → 409.')
+    str | None, Header(description='Optimistic locking: the version you read, e.g. "3" (for an undo, the '
+                                   "version your change made). Another one → 409.")
 ]
 
 

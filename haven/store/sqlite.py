@@ -173,13 +173,19 @@ def _pending_lod(row: sqlite3.Row) -> bool:
     return row["lod_level"] is None or row["lod_level"] < 0
 
 
+def _deletion_version(entry: sqlite3.Row) -> int | None:
+    """The version a recorded delete made. Entries of older Havens lack it: then one above the
+    version their snapshot kept, or None when that is missing too."""
+    if entry["version_after"] is not None:
+        return int(entry["version_after"])
+    before = orjson.loads(entry["before"]).get("version")
+    return before + 1 if isinstance(before, int) else None
+
+
 def _check_undo_target(system_id: int, entry: sqlite3.Row, row: sqlite3.Row | None, expected_version: int) -> None:
     """Refuse an undo whose caller meant another change than the latest (see :meth:`SQLiteStore.undo`)."""
     if entry["op"] == "delete":
-        made = entry["version_after"]
-        if made is None:  # written before deletes kept their version: the system's last, plus one
-            made = orjson.loads(entry["before"]).get("version")
-            made = made + 1 if isinstance(made, int) else None
+        made = _deletion_version(entry)
     else:
         made = row["version"] if row is not None else None
     if made != expected_version:
@@ -1595,18 +1601,21 @@ class SQLiteStore:
         """
         with self._write() as conn:
             current = self._current(conn, system_id, expected_version)
-            self._record_change(conn, current, "delete")
+            deleted_as = self._record_change(conn, current, "delete")
             self._delete_row(conn, current, self._lod(conn, current["galaxy_id"]))
-        return current["version"] + 1
+        assert deleted_as is not None
+        return deleted_as
 
     # -- history and undo ----------------------------------------------------
 
-    def _record_change(self, conn: sqlite3.Connection, current: sqlite3.Row, op: str) -> None:
-        """Remember the system as stored before this change (see haven.store.history)."""
+    def _record_change(self, conn: sqlite3.Connection, current: sqlite3.Row, op: str) -> int | None:
+        """Remember the system as stored before this change (see haven.store.history); returns
+        the version the change makes (an update's or a delete's)."""
         system_id = current["id"]
         before = history.snapshot(conn, system_id, self._children(conn, [system_id])[system_id])
         version_after = current["version"] + 1 if op in ("update", "delete") else None
         history.record(conn, current["galaxy_id"], system_id, op, before, version_after)
+        return version_after
 
     def history(self, system_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
         """A system's recorded changes, newest first (``op``, ``version`` it produced, ``at``).
@@ -1653,10 +1662,10 @@ class SQLiteStore:
                 if self._name_taken(conn, galaxy_id, system.name):
                     raise Conflict(f"cannot undo the delete: a system named {system.name!r} exists now", field="name")
                 cube = self._galaxy_key_by_id(galaxy_id).cube
-                deleted_at = entry["version_after"] or (system.version and system.version + 1)
                 self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id),
                                     system_id=system_id, seed=seed, created_ms=created_ms,
-                                    version=self._version_after_undone_delete(conn, system_id, deleted_at))
+                                    version=self._version_after_undone_delete(
+                                        conn, system_id, _deletion_version(entry)))
             else:
                 if row is None or (entry["version_after"] is not None and row["version"] != entry["version_after"]):
                     raise Conflict(f"system {system_id} changed outside its history; it cannot be undone")
@@ -1684,9 +1693,9 @@ class SQLiteStore:
         as after any other change, and an undo naming the deletion's version cannot match
         the system that came back.
 
-        ``deleted_at`` is the deletion's version; entries written before deletes kept one,
-        and before snapshots kept the system's version, fall back to above every version
-        the remaining history names.
+        ``deleted_at`` is the deletion's version (:func:`_deletion_version`); when unknown
+        (an entry written before snapshots kept the system's version), the system comes back
+        above every version the remaining history names.
         """
         if deleted_at is not None:
             return deleted_at + 1
