@@ -37,6 +37,7 @@ __all__ = [
     "read_exactly",
     "refused_number",
     "sketch",
+    "too_deep_for_orjson",
 ]
 
 #: The deepest nesting of any JSON text Haven reads (bodies, WebSocket messages, JSONL lines).
@@ -270,6 +271,12 @@ def _long_integer_error(text: str, what: str) -> InvalidInput:
                        "send it as text (in quotes)", location=loc, digits=digits)
 
 
+def too_deep_for_orjson(exc: orjson.JSONDecodeError) -> bool:
+    """Whether orjson refused valid JSON for its nesting (past 1,024 levels, far past
+    :data:`MAX_JSON_DEPTH`): the caller says "nested deeper than", not "not valid JSON"."""
+    return str(exc).startswith("depth limit exceeded")
+
+
 def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
     """Parse JSON text with orjson, read it again exactly only when it may need it.
 
@@ -278,6 +285,11 @@ def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
     deeper than :data:`MAX_JSON_DEPTH` and :class:`RepeatedKey` for a repeated key.
     Integers come back exact whatever their size.
     """
-    data = orjson.loads(raw)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if too_deep_for_orjson(exc):
+            raise InvalidInput(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
+        raise
     keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what=what)
     return read_exactly(raw, what=what) if needs_exact_reading(raw, keys) else data

@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
-from haven.exactjson import MAX_JSON_DEPTH, count_keys, needs_exact_reading, read_exactly, refused_number
+from haven.exactjson import (MAX_JSON_DEPTH, count_keys, needs_exact_reading, read_exactly, refused_number,
+                              too_deep_for_orjson)
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
@@ -191,6 +192,8 @@ def parse_json_body(raw: bytes) -> Any:
         except UnicodeDecodeError as bad:
             raise InvalidInput(f"the body is not UTF-8 text (byte {raw[bad.start]:#04x} at offset {bad.start}: "
                                f"{bad.reason}); send JSON encoded as UTF-8", field="body") from None
+        if too_deep_for_orjson(exc):
+            raise InvalidInput(f"the body is nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
         where = _where_too_large(raw) if "infinity" in str(exc) else None
         if where:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
@@ -320,7 +323,8 @@ DecimalFloat = Annotated[float, BeforeValidator(decimal_only)]
 #: ``?version=N``: the version a request expects (delete, map picking); plain digits, 1 to 2⁶³−1.
 VersionQuery = Annotated[
     int | None,
-    Query(ge=1, le=SQLITE_INT_MAX, description="Act only at this version; another one answers 409."),
+    Query(ge=1, le=SQLITE_INT_MAX, description="Act only at this version (for an undo: the version the change "
+                                               "to undo made); another one answers 409."),
     BeforeValidator(digits_only),
 ]
 

@@ -99,6 +99,7 @@ def test_deep_nesting_is_400(client, store):
     raw = b'{"extra": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     r = client.post("/api/v1/systems", content=raw, headers={"content-type": "application/json"})
     v1_error(r, 400, "body")
+    assert r.json()["error"]["message"] == f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
     assert store.stats("Haven")["total_systems"] == 0
 
 
