@@ -40,6 +40,7 @@ from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.sources import SQLITE_MAGIC
 from haven.store import migrate
+from haven.store.deferred import deferred_record
 from haven.store.sqlite import remove_database_files, transaction
 
 BUSY_TIMEOUT_MS = 30_000
@@ -189,8 +190,13 @@ class Restore:
         conn = sqlite3.connect(self.staging)
         try:  # a file can pass the integrity check and name a revision while tables are gone
             missing = migrate.missing_schema(conn)
+            # A copy taken during a bulk load lacks the indexes the load builds when it ends (running
+            # the load again finishes it): those are not missing, the record says how to make them.
+            record = deferred_record(conn)
         finally:
             conn.close()
+        if record is not None:
+            missing = [m for m in missing if m not in {f"index {name}" for name, _ in record["indexes"]}]
         if missing:
             shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
             raise BackupRefused(f"{backup} is not a whole Haven database: it lacks {shown}", field="path")

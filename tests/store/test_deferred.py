@@ -234,3 +234,21 @@ def test_the_store_that_ran_the_load_is_an_ordinary_one_afterwards(tmp_path):
     generate(store)
     assert store.bulk is False
     assert open_store(url(tmp_path, "after")).galaxy("Gen")["system_count"] == N
+
+
+def test_a_copy_taken_during_a_load_restores_and_the_load_then_finishes(tmp_path):
+    """Its missing indexes are the deferred ones, not damage: restore takes it, and running the
+    same load again (as for the original) builds them."""
+    from typer.testing import CliRunner
+
+    from haven.cli.app import app
+
+    copy = interrupted(tmp_path, "midload", after_batch=0)
+    live = url(tmp_path, "live")
+    init_store(live).close()
+    result = CliRunner().invoke(app, ["restore", copy.location, "--yes", "--database", live.location])
+    assert result.exit_code == 0, result.output
+    store = init_store(live, bulk=True)
+    generate(store)
+    assert store.stats("Gen")["total_systems"] == N
+    assert set(index_sql(store)) >= set(DEFERRABLE_INDEXES)
