@@ -41,6 +41,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
@@ -190,7 +191,7 @@ def _helper(lines: TextIO) -> str:
         db_path = Path(settings["database"])
         loader_pid = settings["loader_pid"]
         lock = open(_lock_path(db_path), "a")  # noqa: SIM115 - held until the process ends
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _wait_for_lock(lock)
         committed = [tuple(b) for b in settings["committed"]]
         side = _open_side(db_path, settings["job"], committed)
         main = sqlite3.connect(db_path, isolation_level=None)
@@ -202,11 +203,13 @@ def _helper(lines: TextIO) -> str:
                     return "the loading process ended"
                 if batch[0] not in loaded:
                     _write_batch(main, side, key, *batch)
-            for line in lines:
+            for line in lines:  # batches still queued in the pipe are not written once the loader is gone
                 message = orjson.loads(line)
                 if message == _END:
                     side.execute(f"INSERT INTO {search.NAME_INDEX} ({search.NAME_INDEX}) VALUES ('optimize')")
                     return _DONE
+                if os.getppid() != loader_pid:
+                    return "the loading process ended"
                 _write_batch(main, side, key, *message)
         finally:
             main.close()
@@ -214,6 +217,25 @@ def _helper(lines: TextIO) -> str:
     except Exception as exc:  # noqa: BLE001 - reported to the loading process, which raises it
         return f"{type(exc).__name__}: {exc}"
     return "the loading process ended before the last batch"
+
+
+#: How long a helper waits for the one before it (of a load killed outright) to end: that one
+#: ends after the batch it is writing, so anything much longer means something else holds it.
+LOCK_WAIT_S = 600.0
+
+
+def _wait_for_lock(lock: TextIO) -> None:
+    """Take the side file's lock, waiting up to ``LOCK_WAIT_S`` for another helper to let go of it."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{lock.name} is still held after {LOCK_WAIT_S:.0f} s: another helper of a "
+                                   "load into this database is running (`pgrep -af haven.store.sidenames`)") from None
+            time.sleep(0.2)
 
 
 def _open_side(db_path: Path, job: str, committed: list[tuple[int, int, int]]) -> sqlite3.Connection:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
-import sqlite3
 import time
 from pathlib import Path
 
@@ -348,7 +348,7 @@ def test_a_helper_whose_loader_is_gone_stops_before_its_next_batch(tmp_path, bes
     committed = [list(r) for r in store.conn.execute(
         "SELECT batch_index, first_id, last_id FROM bulk_job_batch ORDER BY batch_index")]
     settings_line = orjson.dumps({"database": str(store.path), "job": "another load", "galaxy_id": 1,
-                                  "committed": committed, "loader_pid": 1}).decode()  # not its parent
+                                  "committed": committed, "loader_pid": -1}).decode()  # not its parent
     done = subprocess.run([sys.executable, "-m", "haven.store.sidenames"], input=settings_line + "\n",
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "the loading process ended"
