@@ -614,6 +614,7 @@ async function undoLast() {
     return;
   }
   undoId = null;
+  undoVersion = null;
   const name = record?.name ?? draft.system.values.name;
   if (result?.system) {
     useRecord(result.system);

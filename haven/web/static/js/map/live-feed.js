@@ -40,8 +40,8 @@ export function socketUrl() {
  * is subscribed, "polling" while there is none. `onSocketRetry({failures, nextTryMs})`
  * reports each failed try and the wait before the next; `register(socket)` gets each
  * new socket (null when it closes), so its owner can close it. While polling,
- * `onPollError(err)` gets each failed poll and `onPollSuccess()` each answered one: with
- * every chunk loaded, polls are the only requests that find the server gone.
+ * `onPollError(err)` gets each failed poll and `onPollSuccess()` the first one answered after
+ * a failure: with every chunk loaded, polls are the only requests that find the server gone.
  */
 export async function followChanges(since, { apply, isClosed, onTransport, onSocketRetry, register, onPollError, onPollSuccess }) {
   let clock = since;
@@ -101,6 +101,7 @@ export async function followChanges(since, { apply, isClosed, onTransport, onSoc
 /** Poll the change feed from `getClock()` once a second until stopped. */
 function startPolling(getClock, { enqueue, isClosed, onPollError, onPollSuccess }) {
   let stopped = false;
+  let failing = false; // a poll failed and no poll has answered since
   const done = () => stopped || isClosed();
   (async () => {
     while (!done()) {
@@ -110,11 +111,17 @@ function startPolling(getClock, { enqueue, isClosed, onPollError, onPollSuccess 
       try {
         feed = await api(`/api/v1/chunks/changes${galaxyQuery({ since: getClock() })}`);
       } catch (err) {
-        if (!done()) onPollError?.(err); // e.g. the server is gone: say so, and try again later
+        if (!done()) {
+          failing = true;
+          onPollError?.(err); // e.g. the server is gone: say so, and try again later
+        }
         continue;
       }
       if (done()) return; // a socket took over: it sends everything after the clock it subscribed from
-      onPollSuccess?.();
+      if (failing) {
+        failing = false;
+        onPollSuccess?.(); // the server is back (an error of other requests is theirs to clear)
+      }
       await enqueue(feed, done);
     }
   })();

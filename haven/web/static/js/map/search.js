@@ -16,7 +16,7 @@ export class SearchBox {
     this.items = [];
     this.active = -1;
     this.controller = null;
-    this.lastQuery = "";
+    this.itemsQuery = null; // the query `items` answer (a search still on its way has not answered yet)
     this.input = el("input", {
       type: "search",
       id: "map-search",
@@ -41,7 +41,6 @@ export class SearchBox {
 
   async search(text) {
     const q = text.trim();
-    this.lastQuery = q;
     this.controller?.abort();
     if (!q) {
       this.render([]);
@@ -63,6 +62,7 @@ export class SearchBox {
 
   render(items, q = "") {
     this.items = items;
+    this.itemsQuery = q;
     this.active = items.length ? 0 : -1;
     if (!q) {
       this.close();
@@ -97,7 +97,9 @@ export class SearchBox {
 
   renderMessage(text) {
     this.items = [];
+    this.itemsQuery = null;
     this.active = -1;
+    this.input.removeAttribute("aria-activedescendant");
     this.list.replaceChildren(el("li", { className: "map-muted" }, text));
     this.open();
   }
@@ -129,7 +131,7 @@ export class SearchBox {
     } else if (e.key === "Enter") {
       e.preventDefault();
       this.typed.cancel(); // searched here and now: the search typing scheduled would reopen the list later
-      if (this.lastQuery !== this.input.value.trim() || !this.items.length) await this.search(this.input.value);
+      if (this.itemsQuery !== this.input.value.trim() || !this.items.length) await this.search(this.input.value);
       if (this.items.length) this.choose(Math.max(0, this.active));
     } else if (e.key === "Escape") {
       this.close();
