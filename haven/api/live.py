@@ -68,6 +68,8 @@ MAX_CHUNKS_PER_REQUEST = 10
 _HEADER_LENGTH = struct.Struct("<I")
 
 MAX_ID_CHARS = 64
+
+
 def _held_version(ref: list[int]) -> list[int]:
     """A version the client names is one a node can have: versions start at 1 and stay below 2**63."""
     if len(ref) == 3 and not 1 <= ref[2] <= INT64_MAX:

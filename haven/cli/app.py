@@ -179,7 +179,10 @@ def run_migration(action: Callable[[DatabaseUrl, str], None], url: DatabaseUrl, 
         raise InvalidInput(f"revision {revision!r}: {exc}", field="revision") from None
     except (SQLAlchemyError, sqlite3.DatabaseError) as exc:  # each step is one transaction: a failed one left nothing
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        now = current_revision(url)
+        try:
+            now = current_revision(url)
+        except HavenError:  # the file cannot even be read: the cause above says why
+            now = None
         raise StoreUnavailable(
             f"changing the schema of {url.location} failed: {cause}. It stays at revision {now or 'none'} "
             f"(a step that fails leaves nothing behind); fix the cause and run the command again"
@@ -705,7 +708,9 @@ def stats(
 @app.command()
 def bench(
     systems: Annotated[int, typer.Option("--systems", "-n", min=1, help="Systems in the generated galaxy.")] = 100_000,
-    seed: Annotated[int, typer.Option(help="Seed of the galaxy and of the query parameters.")] = 42,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**63 - 1, help="Seed of the galaxy and of the query parameters.")
+    ] = 42,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where haven-N.db is built (or reused when N and seed match).")
     ] = Path("bench-data"),

@@ -156,7 +156,10 @@ def current_revision(url: DatabaseUrl) -> str | None:
 @functools.cache
 def head_schema() -> frozenset[tuple[str, str]]:
     """``(type, name)`` of every table, index, trigger and view the newest revision creates
-    in SQLite, read from an empty database migrated in a temporary folder (once per process)."""
+    in SQLite, read from an empty database migrated in a temporary folder (once per process).
+
+    Names only, not columns: enough to catch a table or index gone from a backup (a column
+    cannot go missing from a table without the revision changing)."""
     with tempfile.TemporaryDirectory(prefix="haven-schema-") as folder:
         path = Path(folder) / "head.db"
         upgrade(DatabaseUrl("sqlite", str(path)))

@@ -194,6 +194,7 @@ def test_patch_validation_names_the_field(client, store):
     assert r.json()["error"]["field"] == "z"
     assert dump(store) == before
 
+
 @pytest.mark.parametrize("method", ["post", "put", "patch"])
 @pytest.mark.parametrize(("planets", "field", "what"), [
     ([{"name": "a"}, {"name": "a"}], "planets", "planets"),
@@ -214,7 +215,6 @@ def test_repeated_body_names_are_refused_by_every_write(client, store, method, p
     assert err["field"] == field
     assert f"two {what} are named" in err["message"]
     assert dump(store) == before
-
 
 
 def test_rename_onto_existing_name_is_409(client, store):

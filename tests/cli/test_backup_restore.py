@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -216,27 +216,29 @@ def _stuck_at_0007(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "make_bad, message",
+    "make_bad, message, from_backup",  # from_backup: damage a real backup rather than write a file from scratch
     [
-        (lambda p: p.write_bytes(b"this is not a database at all\n" * 40), "not a SQLite database"),
-        (lambda p: p.write_bytes(b""), "not a SQLite database"),
-        (_not_haven, "not a Haven database"),
-        (_unknown_revision, "does not know"),
-        (_malformed, "cannot be read"),
-        (_broken_index, "fails the integrity check"),
+        (lambda p: p.write_bytes(b"this is not a database at all\n" * 40), "not a SQLite database", False),
+        (lambda p: p.write_bytes(b""), "not a SQLite database", False),
+        (_not_haven, "not a Haven database", False),
+        (_unknown_revision, "does not know", True),
+        (_malformed, "cannot be read", True),
+        (_broken_index, "fails the integrity check", True),
         (_drop("TABLE space_station", "TABLE moon", "TABLE planet", "TABLE system"),
-         "not a whole Haven database: it lacks table moon, table planet, table space_station, table system, index"),
-        (_drop("TABLE galaxy"), "it lacks table galaxy"),
-        (_drop("TRIGGER system_fts_name_insert"), "it lacks trigger system_fts_name_insert"),
-        (_stuck_at_0007, "is at schema revision 0007 and cannot be upgraded to 0010"),
+         "not a whole Haven database: it lacks table moon, table planet, table space_station, table system, index",
+         True),
+        (_drop("TABLE galaxy"), "it lacks table galaxy", True),
+        (_drop("TRIGGER system_fts_name_insert"), "it lacks trigger system_fts_name_insert", True),
+        (_stuck_at_0007, "is at schema revision 0007 and cannot be upgraded to 0010", True),
     ],
     ids=["garbage", "empty", "not-haven", "unknown-revision", "malformed", "broken-index", "no-system-table",
          "no-galaxy-table", "no-trigger", "upgrade-fails"],
 )
-def test_restore_refuses_bad_files(haven: Invoke, db_path: Path, tmp_path: Path, make_bad, message: str) -> None:
+def test_restore_refuses_bad_files(haven: Invoke, db_path: Path, tmp_path: Path, make_bad, message: str,
+                                   from_backup: bool) -> None:
     assert_ok(haven("init"))
     bad = tmp_path / "bad.db"
-    if make_bad in (_unknown_revision, _malformed, _broken_index, _stuck_at_0007) or make_bad.__name__ == "make":
+    if from_backup:
         assert_ok(haven("backup", bad))
     make_bad(bad)
     before = file_digest(db_path)
