@@ -852,6 +852,11 @@ def db_upgrade(
     before = current_revision(url)
     run_migration(migrate.upgrade, url, revision)
     after = current_revision(url)
+    if before == after:  # already there, or past it (an upgrade never goes back)
+        out.print(Text(f"Schema revision: {after or 'none'}, nothing to upgrade"
+                       + ("" if revision == "head" or revision == after else
+                          f" ({revision} is not newer; `haven db downgrade {revision}` goes back to it)")))
+        return
     out.print(Text(f"Schema revision: {before or 'none'} → {after or 'none'}"))
 
 

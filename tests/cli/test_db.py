@@ -133,3 +133,15 @@ def test_a_migration_that_fails_halfway_changes_nothing_and_a_rerun_finishes(hav
     con.close()
     assert_ok(haven("db", "upgrade", "--database", str(db_path)))
     assert migrate.current_revision(url) == migrate.head_revision()
+
+
+def test_an_upgrade_with_nothing_to_do_says_so(haven: Invoke, db_path: Path) -> None:
+    assert_ok(haven("db", "upgrade", "--database", str(db_path)))
+    head = migrate.head_revision()
+    same = haven("db", "upgrade", "--database", str(db_path))
+    assert_ok(same)
+    assert f"Schema revision: {head}, nothing to upgrade" in same.output
+    older = haven("db", "upgrade", "0001", "--database", str(db_path))
+    assert_ok(older)
+    assert "0001 is not newer; `haven db downgrade 0001` goes back to it" in " ".join(older.output.split())
+    assert migrate.current_revision(DatabaseUrl("sqlite", str(db_path))) == head
