@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +23,7 @@ from haven.ingest.galaxies import galaxy_for_import
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
+from haven.store.deferred import DEFERRED_INDEXES_KEY
 from haven.store.gcpause import gc_paused
 
 __all__ = [
@@ -228,7 +229,7 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
         progress=progress,
     )
     attached = 0
-    with loader.running():
+    with _forgotten_if_refused(store, loader.job_key), loader.running():
         batch_rows = int(loader.params.get("batch_rows", batch_rows))  # a resumed job keeps its batches
         rows_total = tabular.total_rows(path, fmt)
         if rows_total is not None:
@@ -239,11 +240,7 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
             checked: PreparedBatch | None = None
             if check_first and not done and not loader.finished:
                 tc = time.perf_counter()
-                try:
-                    checked = check_file(store, loader, path, fmt, batch_rows)
-                except Exception:
-                    _forget_unstarted_job(store, loader.job_key)  # refused: nothing to resume
-                    raise
+                checked = check_file(store, loader, path, fmt, batch_rows)
                 loader.timings["check"] = time.perf_counter() - tc
             loader.defer_indexes(names_unique=check_first)  # checked: every name is free and unique
 
@@ -274,23 +271,31 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
     return summary
 
 
-def _forget_unstarted_job(store: Any, job_key: str) -> None:
-    """Remove the ``bulk_job`` row of an import the first check refused, if it committed no batch.
+@contextmanager
+def _forgotten_if_refused(store: Any, job_key: str) -> Iterator[None]:
+    """Remove the ``bulk_job`` row of an import that failed before committing any batch
+    (refused by the check, or by its first batch's write), once its indexes are back.
 
     The row exists so that a killed import can resume; a refused file wrote
     nothing, so there is nothing to resume, and a row left in state ``running``
-    would say otherwise for good. Best effort: the check's own error is the one
-    to report.
+    would say otherwise for good. A row whose job still has deferred indexes
+    stays: running the load again is how they are built. Best effort: the
+    import's own error is the one to report.
     """
     try:
-        with store._write() as conn:
-            conn.execute(
-                "DELETE FROM bulk_job WHERE job_key = ? AND state = 'running' AND batches_done = 0 "
-                "AND NOT EXISTS (SELECT 1 FROM bulk_job_batch WHERE job_key = ?)",
-                (job_key, job_key),
-            )
-    except Exception:  # noqa: BLE001 - never hide the import's own error behind this one
-        pass
+        yield
+    except Exception:
+        try:
+            with store._write() as conn:
+                conn.execute(
+                    "DELETE FROM bulk_job WHERE job_key = ? AND state = 'running' AND batches_done = 0 "
+                    "AND NOT EXISTS (SELECT 1 FROM bulk_job_batch WHERE job_key = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM meta WHERE key = ?)",
+                    (job_key, job_key, DEFERRED_INDEXES_KEY),
+                )
+        except Exception:  # noqa: BLE001 - never hide the import's own error behind this one
+            pass
+        raise
 
 
 def check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int) -> PreparedBatch | None:

@@ -168,6 +168,9 @@ def test_details_for_an_unknown_id_change_nothing(store, tmp_path):
         bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", lines))
     assert info.value.field == "id"
     assert store.system_by_name(GALAXY, "A")["planets"] == []
+    # nothing was committed, so nothing is left to resume: no job row says "running" for good
+    jobs = store.conn.execute("SELECT source, state FROM bulk_job").fetchall()
+    assert [tuple(j) for j in jobs] == [("jsonl:s.jsonl", "done")]
 
 
 @pytest.mark.parametrize(
