@@ -171,22 +171,11 @@ def opened(url: DatabaseUrl, *, bulk: bool = False) -> Iterator[SQLiteStore]:
 
 def run_migration(action: Callable[[DatabaseUrl, str], None], url: DatabaseUrl, revision: str) -> None:
     from alembic.util import CommandError
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     try:
         action(url, revision)
     except CommandError as exc:
         raise InvalidInput(f"revision {revision!r}: {exc}", field="revision") from None
-    except (SQLAlchemyError, sqlite3.DatabaseError) as exc:  # each step is one transaction: a failed one left nothing
-        cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        try:
-            now = current_revision(url)
-        except HavenError:  # the file cannot even be read: the cause above says why
-            now = None
-        raise StoreUnavailable(
-            f"changing the schema of {url.location} failed: {cause}. It stays at revision {now or 'none'} "
-            f"(a step that fails leaves nothing behind); fix the cause and run the command again"
-        ) from None
 
 
 def current_revision(url: DatabaseUrl) -> str | None:

@@ -178,14 +178,11 @@ class Restore:
                 field="path",
             )
         if report.revision != known[0]:
-            from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
             try:
                 migrate.upgrade(DatabaseUrl("sqlite", str(self.staging)))
-            except (SQLAlchemyError, sqlite3.DatabaseError) as exc:
-                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            except migrate.MigrationFailed as exc:
                 raise BackupRefused(f"{backup} is at schema revision {report.revision} and cannot be upgraded "
-                                    f"to {known[0]}: {cause}", field="path") from None
+                                    f"to {known[0]}: {exc.cause}", field="path") from None
             self.upgraded_from = report.revision
         conn = sqlite3.connect(self.staging)
         try:  # a file can pass the integrity check and name a revision while tables are gone

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from haven.config import DatabaseUrl
-from haven.errors import Conflict, InvalidInput
+from haven.errors import Conflict, HavenError, InvalidInput, StoreUnavailable
 from haven.store.deferred import deferred_record, unfinished_load_message
 
 if TYPE_CHECKING:
@@ -75,9 +75,38 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
         _refuse_foreign(url)
     elif current != (head_revision() if revision == "head" else revision):
         _refuse_unfinished_load(url)
-    from alembic import command
+    _run_alembic(url, "upgrade", revision)
 
-    command.upgrade(alembic_config(url), revision)
+
+class MigrationFailed(StoreUnavailable):
+    """A migration step failed (a full disk, a folder that may not be written, a damaged file).
+
+    Each step is one transaction with the revision it records (see the migration
+    environment), so the database stays at ``revision``, the last step that finished.
+    """
+
+    def __init__(self, url: DatabaseUrl, cause: BaseException, revision: str | None) -> None:
+        super().__init__(f"changing the schema of {url.location} failed: {cause}. It stays at revision "
+                         f"{revision or 'none'} (a step that fails leaves nothing behind); fix the cause and "
+                         "run the command again")
+        self.cause = cause
+        self.revision = revision
+
+
+def _run_alembic(url: DatabaseUrl, command_name: str, revision: str) -> None:
+    """Alembic's ``upgrade`` or ``downgrade``; a database error becomes :class:`MigrationFailed`."""
+    from alembic import command
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    try:
+        getattr(command, command_name)(alembic_config(url), revision)
+    except (SQLAlchemyError, sqlite3.DatabaseError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        try:
+            now = current_revision(url)
+        except (HavenError, sqlite3.DatabaseError):  # the file cannot even be read: the cause says why
+            now = None
+        raise MigrationFailed(url, cause, now) from None
 
 
 def _refuse_foreign(url: DatabaseUrl) -> None:
@@ -110,9 +139,7 @@ def _refuse_foreign(url: DatabaseUrl) -> None:
 
 def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
     _refuse_unfinished_load(url)
-    from alembic import command
-
-    command.downgrade(alembic_config(url), revision)
+    _run_alembic(url, "downgrade", revision)
 
 
 def _refuse_unfinished_load(url: DatabaseUrl) -> None:
