@@ -31,13 +31,13 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "RepeatedKey",
     "count_keys",
+    "depth_error",
     "first_value",
     "loads_exactly",
     "needs_exact_reading",
     "read_exactly",
     "refused_number",
     "sketch",
-    "too_deep_for_orjson",
 ]
 
 #: The deepest nesting of any JSON text Haven reads (bodies, WebSocket messages, JSONL lines).
@@ -97,7 +97,7 @@ def count_keys(value: Any, *, max_depth: int | None = None, what: str = "the bod
     while stack:
         item, depth = pop()
         if max_depth is not None and depth > max_depth:
-            raise InvalidInput(f"{what} is nested deeper than {max_depth} levels", field="body")
+            raise _too_deep(what, max_depth)
         if type(item) is dict:
             keys += len(item)
             item = item.values()
@@ -271,10 +271,15 @@ def _long_integer_error(text: str, what: str) -> InvalidInput:
                        "send it as text (in quotes)", location=loc, digits=digits)
 
 
-def too_deep_for_orjson(exc: orjson.JSONDecodeError) -> bool:
-    """Whether orjson refused valid JSON for its nesting (past 1,024 levels, far past
-    :data:`MAX_JSON_DEPTH`): the caller says "nested deeper than", not "not valid JSON"."""
-    return str(exc).startswith("depth limit exceeded")
+def _too_deep(what: str, max_depth: int = MAX_JSON_DEPTH) -> InvalidInput:
+    return InvalidInput(f"{what} is nested deeper than {max_depth} levels", field="body")
+
+
+def depth_error(exc: orjson.JSONDecodeError, what: str) -> InvalidInput | None:
+    """The error to raise when orjson refused valid JSON for its nesting (past 1,024 levels,
+    far past :data:`MAX_JSON_DEPTH`): "nested deeper than", not "not valid JSON". None for
+    any other refusal."""
+    return _too_deep(what) if str(exc).startswith("depth limit exceeded") else None
 
 
 def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
@@ -288,8 +293,9 @@ def loads_exactly(raw: bytes, *, what: str = "the body") -> Any:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if too_deep_for_orjson(exc):
-            raise InvalidInput(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
+        too_deep = depth_error(exc, what)
+        if too_deep is not None:
+            raise too_deep from None
         raise
     keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what=what)
     return read_exactly(raw, what=what) if needs_exact_reading(raw, keys) else data

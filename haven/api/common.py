@@ -18,8 +18,7 @@ from starlette.responses import JSONResponse
 from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
-from haven.exactjson import (MAX_JSON_DEPTH, count_keys, needs_exact_reading, read_exactly, refused_number,
-                              too_deep_for_orjson)
+from haven.exactjson import loads_exactly, refused_number
 from haven.model import INT64_MAX, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
@@ -183,24 +182,21 @@ async def _read_raw_body(request: Request) -> bytes:
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Parse a body's bytes (see :func:`read_json_body`)."""
+    """Parse a body's bytes (see :func:`read_json_body`), as :func:`~haven.exactjson.loads_exactly`
+    reads any JSON text; what orjson refuses is worded here, for a body."""
     try:
-        data = orjson.loads(raw)
+        return loads_exactly(raw, what="the body")
     except orjson.JSONDecodeError as exc:
         try:  # orjson words bytes that are not UTF-8 as "surrogates not allowed": say what is wrong
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
             raise InvalidInput(f"the body is not UTF-8 text (byte {raw[bad.start]:#04x} at offset {bad.start}: "
                                f"{bad.reason}); send JSON encoded as UTF-8", field="body") from None
-        if too_deep_for_orjson(exc):
-            raise InvalidInput(f"the body is nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
         where = _where_too_large(raw) if "infinity" in str(exc) else None
         if where:
             raise InvalidInput(f"the body is not valid JSON: {where} is a number too large to hold "
                                f"(beyond ±1.8e308; {exc})", field="body") from None
         raise InvalidInput(f"the body is not valid JSON ({exc})", field="body") from None
-    keys = count_keys(data, max_depth=MAX_JSON_DEPTH, what="the body")
-    return read_exactly(raw) if needs_exact_reading(raw, keys) else data
 
 
 # -- values from the request -------------------------------------------------

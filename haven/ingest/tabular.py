@@ -27,8 +27,8 @@ from pydantic import ValidationError
 
 from haven.errors import InvalidInput
 from haven.exactjson import (MAX_JSON_DEPTH, ORJSON_INT_MAX, ORJSON_INT_MIN, LongInteger, RepeatedKey, count_keys,
-                             first_value, loads_exactly, needs_exact_reading, read_exactly, refused_number, sketch,
-                             too_deep_for_orjson)
+                             depth_error, first_value, loads_exactly, needs_exact_reading, read_exactly,
+                             refused_number, sketch)
 from haven.ingest import mapping
 from haven.ingest.formats import FLAT_FORMATS, FLAT_SUFFIXES
 from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MAX_PLANETS, PlanetIn, StationIn, field_path,
@@ -911,8 +911,9 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         try:
             d = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            if too_deep_for_orjson(exc):
-                raise _line_error(b, where, None, f"the line is nested deeper than {MAX_JSON_DEPTH} levels") from None
+            too_deep = depth_error(exc, "the line")
+            if too_deep is not None:
+                raise _line_error(b, where, None, too_deep.message) from None
             found = refused_number(raw)  # 1e400, NaN, 5,000 digits: name where it is
             if found is not None and found[1]:
                 fld = field_path(found[1])

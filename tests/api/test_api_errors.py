@@ -7,7 +7,8 @@ from apihelpers import dump
 from fastapi.testclient import TestClient
 
 from haven.api import create_app
-from haven.api.common import MAX_BODY_BYTES, MAX_JSON_DEPTH
+from haven.api.common import MAX_BODY_BYTES
+from haven.exactjson import MAX_JSON_DEPTH
 
 SYSTEM = {"name": "Err", "x": 0, "y": 0, "z": 0}
 
