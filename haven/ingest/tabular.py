@@ -878,11 +878,17 @@ def parse_details(planets: Any, station: Any, fail: Callable[[str, str | None], 
 # -- JSONL ---------------------------------------------------------------------------------
 
 
+#: What Notepad and Excel put before UTF-8 text; CSV and legacy JSON skip it too (``utf-8-sig``).
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _jsonl(path: Path, batch_rows: int, skip: set[int]) -> Iterator[FileBatch]:
     index = 0
     lines: list[tuple[int, bytes]] = []
     with path.open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
+            if line_no == 1:  # a UTF-8 byte order mark, as some Windows tools write, is not data
+                raw = raw.removeprefix(UTF8_BOM)
             if not raw.strip():
                 continue
             lines.append((line_no, raw))

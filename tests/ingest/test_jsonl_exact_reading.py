@@ -192,3 +192,20 @@ def test_a_line_nested_too_deep_is_refused_by_its_depth(store, tmp_path):
             bulk_import(store, GALAXY, path)
         assert info.value.message.startswith("s.jsonl line 1: the line is nested deeper than 64 levels")
         assert _nothing_written(store)
+
+
+def test_a_byte_order_mark_before_the_first_line_is_skipped_as_csv_skips_it(store, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"name":"A","x":1,"y":2,"z":3}\n{"name":"B","x":4,"y":5,"z":6}\n')
+    bulk_import(store, GALAXY, path)
+    names = [r[0] for r in store.conn.execute("SELECT name FROM system ORDER BY name")]
+    assert names == ["A", "B"]
+
+
+def test_a_byte_order_mark_inside_the_file_is_still_refused_naming_its_line(store, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'{"name":"A","x":1,"y":2,"z":3}\n\xef\xbb\xbf{"name":"B","x":4,"y":5,"z":6}\n')
+    with pytest.raises(BulkRowError) as info:
+        bulk_import(store, GALAXY, path)
+    assert info.value.message.startswith("bom.jsonl line 2: not valid JSON (")
+    assert _nothing_written(store)
