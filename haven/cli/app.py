@@ -367,7 +367,9 @@ def import_(
     from haven.ingest import tabular
     from haven.ingest.galaxies import galaxy_for_import
     from haven.ingest.legacy import import_file
+    from haven.ingest.sources import check_input_file
 
+    check_input_file(file)  # before anything opens it: opening a pipe waits for its writer
     url = resolve_url(database)
     if file.suffix.lower() in tabular.SUFFIXES:
         if dry_run or on_conflict is not OnConflict.error:

@@ -20,6 +20,7 @@ import orjson
 from haven.errors import Conflict, InvalidInput
 from haven.ingest import tabular
 from haven.ingest.galaxies import galaxy_for_import
+from haven.ingest.sources import check_input_file
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
@@ -208,8 +209,7 @@ def bulk_import(
     ``details_attached``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"no file at {path}", field="path")
+    check_input_file(path)
     if not 1 <= batch_rows <= 10_000_000:
         raise InvalidInput("batch_rows must be between 1 and 10,000,000", field="batch_rows")
     fmt = tabular.detect_format(path, fmt)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haven.errors import ImportFailed, NotFound
+from haven.errors import ImportFailed, InvalidInput, NotFound
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -91,6 +91,20 @@ class LegacyFile:
     problems: list[str] = field(default_factory=list)
 
 
+def check_input_file(path: Path) -> None:
+    """Refuse an input that is missing, or that is not a regular file.
+
+    Importers read a file more than once (SQLite opens it by path; the bulk loader
+    checks every record before it writes one), so a pipe such as ``<(zcat f.gz)``
+    or ``/dev/stdin`` cannot be read and is named for what it is.
+    """
+    if not path.exists():
+        raise NotFound(f"no file at {path}", field="path")
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a regular file (a pipe, a directory or a device); "
+                           "imports read their file more than once, so save it to a file first", field="path")
+
+
 def read_legacy(path: Path | str) -> LegacyFile:
     """Detect the shape of ``path`` and read its records.
 
@@ -99,8 +113,7 @@ def read_legacy(path: Path | str) -> LegacyFile:
     names the line and column).
     """
     path = Path(path)
-    if not path.is_file():
-        raise NotFound(f"no file at {path}", field="path")
+    check_input_file(path)
     with path.open("rb") as fh:
         head = fh.read(len(SQLITE_MAGIC))
     if head == SQLITE_MAGIC:

@@ -295,3 +295,13 @@ def test_a_damaged_page_of_a_haven_parquet_export_is_refused(haven, tmp_path):
                         "its checksum does not match its contents")
     result = haven("import", exported, "-g", "Copy")  # the undamaged file imports
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".json"])
+def test_a_pipe_is_refused_as_not_a_regular_file_not_as_missing(haven, tmp_path, suffix):
+    """`haven import <(zcat f.gz)` hands over a pipe; an import reads its file more than once."""
+    import os
+
+    pipe = tmp_path / f"piped{suffix}"
+    os.mkfifo(pipe)
+    refused(haven, pipe, "is not a regular file", "save it to a file first")
