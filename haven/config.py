@@ -27,6 +27,8 @@ def parse_database_url(url: str | None) -> DatabaseUrl:
     if not url:
         return DatabaseUrl("sqlite", str(DEFAULT_DATABASE_PATH))
     if url.startswith("sqlite:///"):
+        if url == "sqlite:///":
+            raise ValueError("sqlite:/// names no file; add its path: sqlite:///path/to/haven.db")
         return DatabaseUrl("sqlite", url[len("sqlite:///"):])
     if url.startswith("sqlite://"):
         raise ValueError("sqlite URLs take three slashes: sqlite:///path/to/haven.db")

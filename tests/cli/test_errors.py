@@ -38,9 +38,11 @@ def test_empty_galaxy_name(haven: Invoke, db_path: Path) -> None:
     assert_fails(haven("init", "--galaxy", "  "), 1, "galaxy")
 
 
-@pytest.mark.parametrize("url", ["sqlite://two-slashes.db", "mysql://host/db"])
-def test_malformed_database_url_is_usage_error(haven: Invoke, url: str) -> None:
-    assert_fails(haven("stats", "--database", url), 2, "--database")
+@pytest.mark.parametrize("url, why", [("sqlite://two-slashes.db", "three slashes"),
+                                      ("mysql://host/db", "'mysql'"),
+                                      ("sqlite:///", "names no file")])
+def test_malformed_database_url_is_usage_error(haven: Invoke, url: str, why: str) -> None:
+    assert_fails(haven("stats", "--database", url), 2, "--database", why)
 
 
 def test_postgresql_is_not_available_yet(haven: Invoke) -> None:
