@@ -124,12 +124,13 @@ class ChunkService:
         """Encode a node from its members' rows (the slow path; see the module notes)."""
         g = self.store.galaxy(galaxy)
         m = self.store.lod_members(galaxy, level, cell)
+        centre_ly = (g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"])
         raw = encode_chunk(
-            level, cell,
-            (g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]), g["half_size_ly"],
+            level, cell, centre_ly, g["half_size_ly"],
             m["x_ly"], m["y_ly"], m["z_ly"],
             np.minimum(m["region_id"], 65535),
-            metadata={"version": m["version"], "galaxy": galaxy},
+            # the galaxy cube as CHNK §5 defines it, so a client can place the chunk unconfigured
+            metadata={"version": m["version"], "galaxy": {"centre": list(centre_ly), "half_size": g["half_size_ly"]}},
         )
         return Chunk(compress(raw, encoding), m["version"], len(m["id"]), encoding)
 

@@ -198,3 +198,14 @@ def test_the_refresher_thread_starts_and_stops(store):
     finally:
         refresher.stop()
     assert refresher._thread is None
+
+
+def test_a_served_chunk_names_its_galaxy_cube_as_chnk_metadata_defines_it(store):
+    """CHNK §5: ``galaxy`` is ``{"centre": [x, y, z], "half_size": h}``, enough to place the chunk."""
+    load(store)
+    chunk = ChunkService(store).get("G", 0, 0)
+    g = store.galaxy("G")
+    cube = decode(store, chunk, 0, 0).metadata["galaxy"]
+    assert cube == {"centre": [g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]], "half_size": g["half_size_ly"]}
+    placed = decode_chunk(decompress(chunk.body, chunk.encoding), tuple(cube["centre"]), cube["half_size"])
+    assert np.array_equal(placed.x_ly, decode(store, chunk, 0, 0).x_ly)

@@ -305,7 +305,7 @@ export function decodeChunk(buf, options = {}) {
     if (centre === undefined || halfSize === undefined) {
       const g = Object.hasOwn(metadata, "galaxy") ? metadata.galaxy : undefined;
       if (!g || typeof g !== "object" || g.centre === undefined || g.half_size === undefined) {
-        throw new RangeError("cannot place the chunk: pass {centre, halfSize} (or {min, side}); the chunk has no metadata.galaxy");
+        throw new RangeError("cannot place the chunk: pass {centre, halfSize} (or {min, side}); the chunk's metadata has no galaxy cube {centre, half_size}");
       }
       centre = g.centre;
       halfSize = g.half_size;
