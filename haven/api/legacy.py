@@ -35,6 +35,7 @@ from haven.api.common import (
 from haven.api.errors import error_responses
 from haven.api.schemas import LegacyDetail, LegacyMapLink, LegacyRegionPage, LegacyStats, LegacySystem
 from haven.errors import InvalidInput, NotFound
+from haven.ingest.export import whole_percents
 from haven.store.base import MAX_LIMIT, MAX_OFFSET
 from haven.web.export import MapRegistry
 
@@ -71,7 +72,7 @@ def legacy_detail(s: dict[str, Any]) -> dict[str, Any]:
     station = s.get("space_station")
     if station:
         out["space_station"] = {k: station.get(k) for k in STATION_FIELDS}
-    return out
+    return whole_percents(out)  # 80, not 80.0, as the old tool's INTEGER columns gave them
 
 
 LegacyLimit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT)]

@@ -204,7 +204,7 @@ def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) ->
         if fmt == "haven-json":
             part.append((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
         else:
-            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(_whole_percents(system_to_legacy(s))))
+            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(whole_percents(system_to_legacy(s))))
         count += 1
         if count % PROGRESS_EVERY == 0:
             yield b"".join(part)
@@ -220,7 +220,7 @@ _PERCENTS = ("sell_percent", "buy_percent")
 _EXACT_INTEGERS = 2**53  # every whole double below this in size is an exact integer
 
 
-def _whole_percents(record: dict[str, Any]) -> dict[str, Any]:
+def whole_percents(record: dict[str, Any]) -> dict[str, Any]:
     """legacy-json: a station's whole percents as JSON integers (``80``, not ``80.0``), as the legacy tool wrote them.
 
     Only values that are whole numbers change (``82.5`` stays); ``-0.0`` keeps its

@@ -38,6 +38,13 @@ def test_system_detail_shape(client, store):
     assert station["name"] == "Rhea Hub" and station["x"] == 1.0
 
 
+def test_whole_station_percents_are_integers_as_the_old_tool_gave_them(client, store):
+    store.create("Haven", validate_system({"name": "Trader", "x": 0, "y": 0, "z": 0, "space_station": {
+        "name": "Post", "x": 0, "y": 0, "z": 0, "sell_percent": 80, "buy_percent": 82.5}}))
+    raw = client.get("/api/systems/Trader").content
+    assert b'"sell_percent":80,' in raw and b'"buy_percent":82.5' in raw
+
+
 def test_system_without_station_has_no_space_station_key(client, store):
     store.create("Haven", validate_system({"name": "Bare", "x": 0, "y": 0, "z": 0}))
     body = client.get("/api/systems/Bare").json()
