@@ -110,19 +110,19 @@ def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
     """``extra`` holds any JSON, nested at most 32 levels (so it always serializes back)."""
     if not value:
         return value
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]  # value, its keys and indexes from extra
     while stack:
-        item, depth = stack.pop()
-        if depth > MAX_EXTRA_DEPTH:
-            raise ValueError(f"is nested more than {MAX_EXTRA_DEPTH} levels deep")
+        item, loc = stack.pop()
+        if len(loc) >= MAX_EXTRA_DEPTH:
+            raise ValueError(f"is nested more than {MAX_EXTRA_DEPTH} levels deep (under {field_path(loc[:1])})")
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            stack.extend((v, (*loc, k)) for k, v in item.items())
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.extend((v, (*loc, i)) for i, v in enumerate(item))
         elif isinstance(item, int) and not isinstance(item, bool) and not _is_int64(item):
-            raise ValueError("holds an integer too large to store (beyond 64 bits)")
+            raise ValueError(f"{field_path(loc)} is an integer beyond 64 bits; send it as text (in quotes)")
         elif isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("holds a number that is not finite")
+            raise ValueError(f"{field_path(loc)} is a number that is not finite")
     return value
 
 

@@ -21,9 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from haven.exactjson import ORJSON_INT_MAX, ORJSON_INT_MIN
 from haven.ingest.sources import DupDict
-from haven.model import BODY_TEXT_FIELDS, MoonIn, PlanetIn, StationIn, SystemIn
+from haven.model import BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MoonIn, PlanetIn, StationIn, SystemIn
 
 # Keys of a system record that map straight onto a SystemIn field.
 SYSTEM_DIRECT = frozenset(SystemIn.model_fields) - {"version", "extra", "planets", "space_station"}
@@ -120,7 +119,7 @@ def check_storable(value: Any, path: str, problems: list[tuple[str, str]]) -> No
         if isinstance(v, bool) or v is None or isinstance(v, str):
             continue
         if isinstance(v, int):
-            if not ORJSON_INT_MIN <= v <= ORJSON_INT_MAX:
+            if not INT64_MIN <= v <= INT64_MAX:  # the range ``extra`` stores (see haven.model)
                 problems.append((p, "integer is too large to store (more than 64 bits)"))
         elif isinstance(v, float):
             if not math.isfinite(v):
