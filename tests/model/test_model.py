@@ -62,3 +62,31 @@ def test_arbitrary_objects_never_crash_validation(data):
         validate_system(data)
     except InvalidInput as err:
         assert err.message
+
+
+def _nested_lists(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"a": {"b": [1, 2**63]}}, "extra: a.b[1] is an integer beyond 64 bits; send it as text (in quotes)"),
+    ({"score": [-(2**63) - 1]}, "extra: score[0] is an integer beyond 64 bits; send it as text (in quotes)"),
+    ({"x": math.nan}, "extra: x is a number that is not finite"),
+    ({"d": [[[[]]]], "deep": _nested_lists(40)}, "extra: is nested more than 32 levels deep (under deep)"),
+])
+def test_extra_refusals_name_the_value_inside_extra(extra, message):
+    with pytest.raises(InvalidInput) as info:
+        validate_system({"name": "A", "x": 0, "y": 0, "z": 0, "extra": extra})
+    assert info.value.message == message and info.value.field == "extra"
+    planet = {"name": "A", "x": 0, "y": 0, "z": 0, "planets": [{"name": "p", "extra": extra}]}
+    with pytest.raises(InvalidInput) as info:
+        validate_system(planet)
+    assert info.value.message.endswith(message.removeprefix("extra: "))
+
+
+def test_extra_keeps_the_signed_64_bit_range_whole():
+    extra = {"top": 2**63 - 1, "low": -(2**63)}
+    assert validate_system({"name": "A", "x": 0, "y": 0, "z": 0, "extra": extra}).extra == extra
