@@ -41,7 +41,7 @@ from haven.api.schemas import Health
 from haven.chunks.service import ChunkRefresher, ChunkService
 from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
 from haven.errors import InvalidInput
-from haven.store import SQLiteStore, open_store
+from haven.store import SQLiteStore, filelocks, open_store
 from haven.store.sqlite import connection_cache_kib, sqlite_memory_limit
 
 log = logging.getLogger("haven.api")
@@ -265,6 +265,10 @@ def create_app(
                 opened = await run_in_threadpool(
                     functools.partial(open_store, cache_kib=connection_cache_kib(budget_mib, threads)))
                 opened_here.push_async_callback(_close_app_store, app)
+                # The schema was checked as the store opened: no upgrade or downgrade until we stop.
+                held = filelocks.serving(opened.path)
+                if held is not None:
+                    opened_here.callback(held.release)
                 app.state.store = opened
                 await run_in_threadpool(opened.ensure_galaxy, galaxy)
                 opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge

@@ -39,9 +39,10 @@ from pathlib import Path
 from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.sources import SQLITE_MAGIC
-from haven.store import migrate
+from haven.store import filelocks, migrate
 from haven.store.deferred import deferred_record
-from haven.store.sqlite import remove_database_files, transaction
+from haven.store.ids import FREED_TOP_KEYS
+from haven.store.sqlite import remove_database_files, remove_stale_copies, transaction
 
 BUSY_TIMEOUT_MS = 30_000
 #: How far past the live database's clock a restored galaxy's ``lod_clock`` starts. The live
@@ -136,10 +137,20 @@ class Restore:
         self.advanced: dict[str, int] = {}
 
     def __enter__(self) -> Restore:
+        self.live.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = filelocks.restoring(self.live)  # no bulk load writes meanwhile, none starts
+        try:  # copies staged by restores that were killed
+            remove_stale_copies(self.live.parent, f".{self.live.name}.restore-")
+        except BaseException:
+            self._lock.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        remove_database_files(self.staging)
+        try:
+            remove_database_files(self.staging)
+        finally:
+            self._lock.release()
 
     def check(self) -> DatabaseFileReport:
         """Stage and verify the backup; raise :class:`BackupRefused` if it is not usable."""
@@ -256,6 +267,27 @@ JOIN live.lod_node AS n ON n.galaxy_id = l.id
 """
 
 
+def _keep_new_ids_past_live(staging: sqlite3.Connection) -> None:
+    """Start the copy's new system and galaxy ids past every id the live database gave out.
+
+    Otherwise a system created after the restore could get the id of one that
+    only the live database had, and a client still holding that id (and its
+    version 1) would edit or delete a system it never saw. The same
+    ``meta`` record that keeps deleted ids from coming back does it (see
+    :mod:`haven.store.ids`).
+    """
+    live_tables = {row[0] for row in staging.execute("SELECT name FROM live.sqlite_master WHERE type = 'table'")}
+    for table, key in FREED_TOP_KEYS.items():  # fixed names, never user text
+        top = staging.execute(f"SELECT coalesce(max(id), 0) FROM live.{table}").fetchone()[0]
+        if "meta" in live_tables:
+            freed = staging.execute("SELECT CAST(value AS INTEGER) FROM live.meta WHERE key = ?", (key,)).fetchone()
+            top = max(top, freed[0] if freed and freed[0] is not None else 0)
+        if top:
+            staging.execute(
+                "INSERT INTO main.meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (key, str(top)))
+
+
 def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str, int]:
     """Move the staged copy's map versions past the live database's; returns galaxy name → new clock.
 
@@ -269,7 +301,9 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
       clock it was given sees every node changed (or a ``reset`` when there are
       more than it asked for) and reloads;
     * a node only the live galaxy has is kept as an emptied node (count 0), so such
-      a client also drops the chunks the restore took away.
+      a client also drops the chunks the restore took away;
+    * new system and galaxy ids start past the live database's (see
+      :func:`_keep_new_ids_past_live`).
 
     A live database without galaxy clocks (not Haven's, or older than revision
     0002) changes nothing.
@@ -294,6 +328,7 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
                             "WHERE galaxy_id = lod_node.galaxy_id) "
                             "WHERE galaxy_id IN (SELECT galaxy_id FROM temp.restore_clock)")
             staging.execute(_EMPTIED_NODES)
+            _keep_new_ids_past_live(staging)
             advanced = dict(staging.execute("SELECT name, clock FROM temp.restore_clock ORDER BY name"))
             staging.execute("DROP TABLE temp.restore_clock")
         return advanced

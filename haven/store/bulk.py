@@ -55,12 +55,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
-from haven.errors import Conflict, HavenError, InvalidInput
+from haven.errors import Conflict, HavenError, InvalidInput, StoreUnavailable
 from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
                           clean_region, validation_message)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
-from haven.store import deferred, lod, search, sidenames
+from haven.store import deferred, filelocks, lod, search, sidenames
 from haven.store.ids import next_row_id
 from haven.store.sqlite import BUSY_TIMEOUT_MS
 from haven.timeutil import MAX_MS, MIN_MS, now_ms
@@ -234,6 +234,8 @@ class BulkLoader:
         self.sort_by_code = sort_by_code
         self.defer_fts = defer_fts
         self.galaxy_id, self.cube, self.capacity = store._galaxy_key(galaxy)
+        # held until close(): a restore must not replace the database under a running load
+        self._load_lock = filelocks.loading(getattr(store, "path", None))
         with store._write() as w:
             w.execute(
                 "INSERT INTO bulk_job (job_key, galaxy_id, kind, total_batches, source, source_checksum, params, "
@@ -658,8 +660,11 @@ class BulkLoader:
                     self._bring_names_in()
                     self._tick("names", t)  # waiting for the helper, and the copy
             with store._write() as conn:
-                state = conn.execute("SELECT state FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()[0]
-                if state != "done":
+                found = conn.execute("SELECT state FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
+                if found is None:  # the file was replaced under the load (the load lock keeps restores out)
+                    raise StoreUnavailable(f"bulk job {self.job_key!r} is no longer in the database; "
+                                           "it was replaced while the job ran")
+                if found[0] != "done":
                     record = deferred.deferred_record(conn)
                     if record is not None and record["job"] == self.job_key:
                         t = time.perf_counter()
@@ -746,6 +751,8 @@ class BulkLoader:
         if self._names is not None:
             self._names.stop()
             self._names = None
+        if self._load_lock is not None:
+            self._load_lock.release()
         try:
             self.store.conn.execute(f"PRAGMA cache_size = {int(self._cache_before)}")
             self.store.conn.execute(f"PRAGMA threads = {int(self._threads_before)}")

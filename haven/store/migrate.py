@@ -11,11 +11,14 @@ import functools
 import io
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from haven.config import DatabaseUrl
 from haven.errors import Conflict, HavenError, InvalidInput, StoreUnavailable
+from haven.store import filelocks
 from haven.store.deferred import deferred_record, unfinished_load_message
 
 if TYPE_CHECKING:
@@ -75,7 +78,10 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
         _refuse_foreign(url)
     elif current != (head_revision() if revision == "head" else revision):
         _refuse_unfinished_load(url)
-    _run_alembic(url, "upgrade", revision)
+    else:
+        return  # nothing to change: no lock, so a second server of the same Haven starts beside the first
+    with _no_server(url):
+        _run_alembic(url, "upgrade", revision)
 
 
 class MigrationFailed(StoreUnavailable):
@@ -139,7 +145,18 @@ def _refuse_foreign(url: DatabaseUrl) -> None:
 
 def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
     _refuse_unfinished_load(url)
-    _run_alembic(url, "downgrade", revision)
+    with _no_server(url):
+        _run_alembic(url, "downgrade", revision)
+
+
+@contextmanager
+def _no_server(url: DatabaseUrl) -> Iterator[None]:
+    """Hold the schema lock while the schema changes: a running server would not notice (see :mod:`haven.store.filelocks`)."""
+    if url.engine != "sqlite":
+        yield
+        return
+    with filelocks.changing_schema(url.location):
+        yield
 
 
 def _refuse_unfinished_load(url: DatabaseUrl) -> None:

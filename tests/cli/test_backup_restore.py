@@ -351,3 +351,77 @@ def test_restore_moves_only_galaxies_the_live_database_has(haven: Invoke, db_pat
     assert _octree(db_path, "Only In Backup") == (only_clock, only_nodes)  # nobody has seen its versions
     clock, nodes = _octree(db_path, "Haven")
     assert clock > live_clock and set(nodes) == {(0, 0)} and nodes[(0, 0)] == (0, clock)
+
+
+def test_restore_is_refused_while_a_bulk_load_writes_and_a_load_while_a_restore_runs(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """A restore under a running load let the load write its batches and name index into the
+    restored content; now whichever comes second is refused and nothing changes."""
+    from haven.errors import StoreUnavailable
+    from haven.store.bulk import BulkLoader
+    from haven.store.filelocks import restoring
+
+    assert_ok(haven("init", "--no-demo"))
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup))
+    store = open_store(DatabaseUrl("sqlite", str(db_path)))
+    try:
+        _add(store, "KEPT")
+        loader = BulkLoader(store, "Haven", "test:running", kind="import")
+        before = file_digest(db_path)
+        assert_fails(haven("restore", backup, "--yes"), 1, "a bulk load", "is writing to")
+        assert file_digest(db_path) == before
+        loader.close()  # as a load that ends, or is killed, lets go
+        with restoring(db_path):
+            with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+                BulkLoader(store, "Haven", "test:second", kind="import")
+        assert_ok(haven("restore", backup, "--yes"))
+        assert store.stats("Haven")["total_systems"] == 0
+    finally:
+        store.close()
+
+
+def test_a_restore_removes_copies_staged_by_restores_that_were_killed(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup))
+    stale = db_path.parent / f".{db_path.name}.restore-999999"
+    stale.write_bytes(b"x" * 4096)
+    Path(f"{stale}-journal").write_bytes(b"j")
+    assert_ok(haven("restore", backup, "--yes"))
+    assert not list(db_path.parent.glob(f".{db_path.name}.restore-*"))
+
+
+def test_systems_created_after_a_restore_never_get_an_id_the_live_database_gave_out(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """A client holding an id of the replaced database must get 404, not another system."""
+    assert_ok(haven("init", "--no-demo"))
+    store = open_store(DatabaseUrl("sqlite", str(db_path)))
+    try:
+        _add(store, "IN THE BACKUP")
+        backup = tmp_path / "b.db"
+        assert_ok(haven("backup", backup))
+        _add(store, "ONLY LIVE 1")
+        _add(store, "ONLY LIVE 2")
+        live_ids = {s["id"] for s in store.page("Haven").items}
+        assert_ok(haven("restore", backup, "--yes"))
+        _add(store, "AFTER THE RESTORE")
+        new_id = store.system_by_name("Haven", "AFTER THE RESTORE")["id"]
+        assert new_id > max(live_ids)
+    finally:
+        store.close()
+
+
+def test_a_backup_appears_only_when_complete_and_clears_what_a_killed_one_left(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """A killed backup used to leave a partial file at PATH, which every later backup refused."""
+    assert_ok(haven("init"))
+    target = tmp_path / "copies" / "b.db"
+    target.parent.mkdir()
+    left = target.parent / ".b.db.backup-999999"  # what a backup killed mid-copy leaves, under its pid
+    left.write_bytes(b"partial")
+    Path(f"{left}-journal").write_bytes(b"j")
+    assert_ok(haven("backup", target))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["b.db"]
+    assert system_count(target) == 3012 and _integrity(target) == "ok"

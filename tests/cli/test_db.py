@@ -145,3 +145,31 @@ def test_an_upgrade_with_nothing_to_do_says_so(haven: Invoke, db_path: Path) -> 
     assert_ok(older)
     assert "0001 is not newer; `haven db downgrade 0001` goes back to it" in " ".join(older.output.split())
     assert migrate.current_revision(DatabaseUrl("sqlite", str(db_path))) == head
+
+
+def test_schema_changes_are_refused_while_a_server_has_the_database_open(
+        haven: Invoke, db_path: Path, monkeypatch) -> None:
+    """A server reads the revision when it starts; a downgrade under it left searches missing
+    systems and routes failing on tables that were gone."""
+    import pytest
+    from fastapi.testclient import TestClient
+
+    from haven.api import create_app
+    from haven.errors import StoreUnavailable
+    from haven.store.filelocks import changing_schema
+
+    url = DatabaseUrl("sqlite", str(db_path))
+    head = migrate.head_revision()
+    assert_ok(haven("init", "--no-demo"))
+    monkeypatch.setenv("HAVEN_DATABASE_URL", f"sqlite:///{db_path}")
+    with TestClient(create_app()) as client:
+        assert_fails(haven("db", "downgrade", "--yes"), 1, "a server (haven serve) has", "stop it")
+        assert migrate.current_revision(url) == head
+        assert_ok(haven("db", "upgrade"))  # nothing to change: allowed, as is a second server
+        assert client.get("/healthz").status_code == 200
+    assert_ok(haven("db", "downgrade", "--yes"))  # the server stopped
+    assert_ok(haven("db", "upgrade"))
+    with changing_schema(db_path):  # a server that starts during a schema change does not start
+        with pytest.raises(StoreUnavailable, match="is being changed"):
+            with TestClient(create_app()):
+                pass
