@@ -155,9 +155,18 @@ class Cube:
         return np.asarray(self.min_ly, dtype=np.float64) + (deinterleave3_array(codes) + 0.5) * side
 
     @property
+    def code_rounding_ly(self) -> float:
+        """How far past a cell's face a system filed in that cell can lie (rounded up generously).
+
+        :meth:`grid_coord` rounds ``value - min`` to a double, so a system a few ulps
+        below a grid line can be filed in the cell above it.
+        """
+        return self.side_ly * 1e-12
+
+    @property
     def code_half_cell_ly(self) -> float:
         """How far, along one axis, a system can lie from its code's cell centre (rounded up)."""
-        return self.side_ly / GRID_SIZE / 2 * (1 + 1e-9) + self.side_ly * 1e-12
+        return self.side_ly / GRID_SIZE / 2 * (1 + 1e-9) + self.code_rounding_ly
 
     @property
     def code_slack_ly(self) -> float:

@@ -82,13 +82,16 @@ def sphere_code_ranges(
     finer cells hug the sphere closer but give more ranges.
     """
     centre = (x_ly, y_ly, z_ly)
+    # Cells are picked by their exact bounds, but a system's code may put it a rounding
+    # error outside its cell: reach that much further so such a system is still scanned.
+    reach_ly = radius_ly + cube.code_rounding_ly
     # the cells are sized to the part of the sphere's bounding box inside the cube: a ball
     # centred far outside, whose inside part is a thin cap, still gets cells that follow it
     cube_lo = cube.min_ly
     clipped = max(min(c + radius_ly, a + cube.side_ly) - max(c - radius_ly, a) for c, a in zip(centre, cube_lo))
     level = _level_for_extent(cube, min(2 * radius_ly, max(clipped, 0.0)), cells_per_axis)
-    spans, side = _cells_in_box(cube, level, tuple(c - radius_ly for c in centre),
-                                tuple(c + radius_ly for c in centre))
+    spans, side = _cells_in_box(cube, level, tuple(c - reach_ly for c in centre),
+                                tuple(c + reach_ly for c in centre))
     if any(len(sp) == 0 for sp in spans):
         return []
     # A cell touches the sphere when its point nearest the centre is within the radius;
@@ -104,7 +107,7 @@ def sphere_code_ranges(
     d2 = axis_d2[0][:, None, None] + axis_d2[1][None, :, None] + axis_d2[2][None, None, :]
     codes = axis_codes[0][:, None, None] | axis_codes[1][None, :, None] | axis_codes[2][None, None, :]
     shift = 3 * (MAX_LEVEL - level)
-    lo = np.sort(codes[d2 <= radius_ly * radius_ly].view(np.int64) << shift)
+    lo = np.sort(codes[d2 <= reach_ly * reach_ly].view(np.int64) << shift)
     return merge_ranges(lo, lo + ((1 << shift) - 1))
 
 

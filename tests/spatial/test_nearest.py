@@ -151,3 +151,13 @@ def test_sql_distance_and_conditions_agree_with_python_to_the_bit(centre, point,
         where, params = shape.sql_condition()
         inside = conn.execute(f"SELECT count(*) FROM s WHERE {where}", params).fetchone()[0] == 1
         assert inside == shape.contains(*point)
+
+
+def test_a_system_filed_across_a_grid_line_by_rounding_is_still_found():
+    """``y - min`` of a system 1e-13 LY below a grid line rounds onto the line, filing it in the
+    cell above; a sphere reaching the system but not that cell's face must still find it."""
+    points = np.array([[10.0, -1e-13, 20.0]])  # y = 0 is a grid line of CUBE (1044 LY above its floor)
+    assert CUBE.grid_coord(-1e-13, 1) == CUBE.grid_coord(0.0, 1)  # the rounding this is about
+    shape = Sphere((10.0, -1.0, 20.0), 0.99999999999995)
+    assert shape.contains(*points[0])
+    assert answer(shape, points, None, 10) == [0]
