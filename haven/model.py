@@ -16,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from haven.errors import InvalidInput
 
 NAME_MAX_CHARS = 200
+#: Sorts after every valid name in binary order (names are at most NAME_MAX_CHARS long).
+END_OF_NAMES = "\U0010ffff" * (NAME_MAX_CHARS + 1)
 TEXT_MAX_CHARS = 20_000
 MAX_PLANETS = 64
 MAX_MOONS_PER_PLANET = 64

@@ -56,7 +56,7 @@ from haven.api.schemas import (
 from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import DOWNLOADS, export_stream
-from haven.model import validate_patch, validate_system
+from haven.model import END_OF_NAMES, validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page, Store
 
 PREFIX = "/api/v1"
@@ -64,9 +64,6 @@ router = APIRouter(prefix=PREFIX, tags=["v1"], responses=error_responses(400, 40
 #: What a route that takes a body can answer besides: a conflict, a body too large, one that is not JSON.
 WRITE_ERRORS = error_responses(409, 413, 415)
 
-# Sorts after every valid name (names are at most 200 characters), so
-# ``before=END_OF_NAMES`` is "the last page".
-END_OF_NAMES = "\U0010ffff" * (MAX_NAME_CHARS + 1)
 
 Limit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
 Galaxy = Annotated[

@@ -267,6 +267,22 @@ def prefix_variants(term: str) -> list[str]:
     return ["".join(spelling) for spelling in itertools.product(*choices)]
 
 
+def prefix_end(prefix: str) -> str | None:
+    """The smallest text above every text that starts with ``prefix`` (None: there is none).
+
+    In binary (UTF-8) order that is ``prefix`` with its last character raised by one;
+    a last character that cannot be raised (U+10FFFF) is dropped first. ``prefix +
+    "\U0010ffff"`` would be short of names that go on after such a character.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = last + 1 if last + 1 != 0xD800 else 0xE000  # surrogates are no text
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
 def merged_by(
     streams: Iterable[Iterator[Sequence[Any]]], key_at: int, *, descending: bool = False
 ) -> Iterator[Sequence[Any]]:

@@ -27,7 +27,7 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import (
-    BODY_TEXT_FIELDS, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name,
+    BODY_TEXT_FIELDS, END_OF_NAMES, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name,
 )
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube
@@ -881,7 +881,8 @@ class SQLiteStore:
                 f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
                 f"WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name{order} LIMIT ?"
             )
-            ranges = [(p, p + "\U0010ffff") for p in search.prefix_variants(q)]
+            ranges = [(p, search.prefix_end(p) or END_OF_NAMES)
+                      for p in search.prefix_variants(q)]
             if after_name is not None:  # one lower bound per range, so the index starts there
                 after = after_name + "\x00"  # the first string above after_name
                 ranges = [(max(low, after), high) for low, high in ranges if after < high]

@@ -429,3 +429,16 @@ def test_a_search_reads_one_way_at_a_time(store):
     add(store, {"name": "Gold"})
     with pytest.raises(ValueError):
         store.search(GALAXY, "gold", after_id=1, before_id=5)
+
+
+def test_a_short_term_finds_names_that_go_on_after_the_highest_character(store):
+    """``ab`` + U+10FFFF + more sorts above ``ab`` + U+10FFFF: the range must reach past it."""
+    from haven.store.search import prefix_end
+
+    names = ["ab", "abc", "ab\U0010ffff", "ab\U0010ffffz", "a\U0010ffff", "a\U0010ffff\U0010ffffq", "ac"]
+    store.import_systems("Haven", [validate_system({"name": n, "x": i, "y": 0, "z": 0}) for i, n in enumerate(names)])
+    found = lambda q: sorted(s["name"] for s in store.search("Haven", q, limit=50))  # noqa: E731
+    assert found("ab") == sorted(["ab", "abc", "ab\U0010ffff", "ab\U0010ffffz"])
+    assert found("a") == sorted(names)
+    assert prefix_end("a\U0010ffff") == "b" and prefix_end("\U0010ffff") is None
+    assert prefix_end("\ud7ff") == "\ue000"  # never a surrogate, which is no text
