@@ -66,6 +66,8 @@ def print_error(exc: HavenError) -> None:
     if exc.field and exc.field not in exc.message:
         line.append(f" (field: {show_controls(exc.field)})", style="red")
     err.print(line)
+    for note in getattr(exc, "__notes__", ()):
+        err.print(Text(f"  {show_controls(note)}", style="red"))
     problems = getattr(exc, "problems", None) or []
     for problem in problems:
         err.print(Text(f"  • {show_controls(problem)}"))

@@ -353,18 +353,34 @@ class BulkLoader:
         except HavenError as exc:
             try:
                 self.restore_indexes()
+                self._place_written()
             except Exception as failed:  # noqa: BLE001 - the input's error is the one to report
                 exc.add_note(f"the deferred indexes could not be built yet ({failed}); "
                              "run the same load again to finish them")
+            if self.rows_done:
+                exc.add_note(f"the {self.rows_done:,} systems of the batches before it are stored (and on the "
+                             "map); fix the cause and run the same command again to go on from there")
             raise
         finally:
             self.close()
+
+    def _place_written(self) -> None:
+        """Put the systems of the batches that committed on the map (a job stopped by bad input).
+
+        A rerun places whatever is still pending, so placing them now changes
+        nothing it would do; until then the map shows them.
+        """
+        if not self.rows_done:
+            return
+        with self.store._write() as conn:
+            if deferred.deferred_record(conn) is None:
+                place_pending(self.store, conn, self.galaxy_id, self.capacity)
 
     def restore_indexes(self) -> None:
         """Build the indexes this job deferred now, without finishing it.
 
         For a job stopped by bad input: the database is usable again (the
-        systems written so far are readable and searchable, not yet on the map)
+        systems written so far are readable and searchable; :meth:`_place_written` puts them on the map)
         and running the job again defers them anew and goes on.
         """
         if not self.deferred:

@@ -82,3 +82,16 @@ def test_usage_errors_exit_2(haven: Invoke, tmp_path: Path) -> None:
     for seed in ("-1", str(2**63), "99999999999999999999999"):
         assert_fails(haven("generate", "--systems", "10", "--seed", seed), 2, "--seed")
     assert not list(tmp_path.glob("*.db"))
+
+
+def test_an_errors_notes_are_printed_under_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a bulk load adds when it stops (systems already stored) reaches the user."""
+    from haven.cli.app import print_error
+    from haven.errors import InvalidInput
+
+    exc = InvalidInput("line 9: name: 'A' already exists; nothing of this batch was written", field="name")
+    exc.add_note("the 8 systems of the batches before it are stored (and on the map)")
+    print_error(exc)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("Error: line 9: name:")
+    assert lines[1] == "  the 8 systems of the batches before it are stored (and on the map)"

@@ -324,3 +324,29 @@ def test_rich_progress_follows_the_job(tmp_path):
         task = bar.add_task("generating", total=None)
         generate_galaxy(store, "Gen", 2_500, 4, batch_size=1_000, write_rows=500, progress=rich_progress(bar, task))
         assert (bar.tasks[0].completed, bar.tasks[0].total) == (2_500, 2_500)
+
+
+def test_a_load_stopped_by_bad_input_leaves_the_batches_before_it_on_the_map_and_says_so(store):
+    """A later batch refused (a name another writer took meanwhile, say) used to leave the
+    batches before it counted but in no octree node: missing from every map until a rerun."""
+    store.ensure_galaxy("Haven")
+    store.create("Haven", validate_system({"name": "Taken", "x": 0, "y": 0, "z": 0}))
+    loader = BulkLoader(store, "Haven", "stopped", kind="test")
+    bad = columns(50)
+    bad["name"][6] = "Taken"
+    with pytest.raises(BulkRowError) as info:
+        with loader.running():
+            loader.write_batch(0, columns(50, "A"))
+            loader.write_batch(1, bad)
+    assert info.value.__notes__ == ["the 50 systems of the batches before it are stored (and on the map); "
+                                    "fix the cause and run the same command again to go on from there"]
+    pending = store.conn.execute("SELECT count(*) FROM system WHERE lod_level = ?", (PENDING_LEVEL,)).fetchone()[0]
+    assert pending == 0
+    check_octree(store, "Haven")
+    again = BulkLoader(store, "Haven", "stopped", kind="test")  # the rerun goes on from there
+    with again.running():
+        assert again.write_batch(0, columns(50, "A")) == 0
+        assert again.write_batch(1, columns(50)) == 50
+        again.finish()
+    check_octree(store, "Haven")
+    assert store.stats("Haven")["total_systems"] == 101
