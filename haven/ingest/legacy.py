@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from haven.errors import ImportFailed, InvalidInput, NotFound
 from haven.ingest.mapping import describe_type, system_from_legacy
-from haven.ingest.sources import LegacyFile, LegacyRecord, read_legacy
+from haven.ingest.sources import SHAPE_NAME_KEYED, SHAPE_SQLITE, LegacyFile, LegacyRecord, read_legacy
 from haven.model import SystemIn, clean_name, field_path
 from haven.store.sqlite import DEFAULT_HALF_SIZE_LY
 from haven.timeutil import parse_ms
@@ -194,6 +194,23 @@ def _semantic_problems(s: SystemIn, galaxy: dict[str, Any] | None) -> list[tuple
     return out
 
 
+#: What ``haven export`` writes in ``_meta``: facts about the export, made again by the next one.
+EXPORT_HEADER_KEYS = frozenset({"format", "version", "generator", "exported_at", "galaxy", "count"})
+
+
+def _unkept_header(legacy: LegacyFile) -> str | None:
+    """A warning naming the file's own header fields, which Haven does not store (it stores systems)."""
+    if legacy.shape == SHAPE_SQLITE:
+        keys, where = list(legacy.meta), "the _metadata table"
+    else:
+        keys, where = [k for k in legacy.meta if k not in EXPORT_HEADER_KEYS], "_meta"
+    if not keys:
+        return None
+    shown = ", ".join(repr(k) for k in keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+    return (f"{where} ({shown}) describes the file, not a system, and is not stored; "
+            "keep the file if you need it")
+
+
 def parse_legacy(
     legacy: LegacyFile, *, galaxy: dict[str, Any] | None = None, provenance: str | None = None
 ) -> ParsedFile:
@@ -206,6 +223,9 @@ def parse_legacy(
     if provenance is None:
         provenance = f"import:{legacy.path.name}"
     parsed = ParsedFile(legacy=legacy, problems=list(legacy.problems), warnings=list(legacy.warnings))
+    unkept = _unkept_header(legacy)
+    if unkept:
+        parsed.warnings.append(unkept)
     first_index: dict[str, int] = {}
     for record in legacy.records:
         mapped = system_from_legacy(record.value, key=record.key, provenance=provenance)
@@ -234,6 +254,9 @@ def parse_legacy(
                 problems += _semantic_problems(system, galaxy)
         if system is not None:
             label = record_label(record, system.name)
+            if system.name == "_meta" and legacy.shape == SHAPE_NAME_KEYED:
+                problems.append(("name", 'a system named "_meta" cannot be kept in a name-keyed file, where '
+                                         "that key is the file's header: rename it"))
             earlier = first_index.get(system.name)
             if earlier is not None:
                 problems.append(("name", f'"{system.name}" is also the name of record #{earlier}; '

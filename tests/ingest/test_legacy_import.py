@@ -34,7 +34,9 @@ def test_name_keyed_data_json(store, fixtures_dir):
     report = import_file(store, GALAXY, fixtures_dir / "name_keyed.json")
     assert report.shape == "name-keyed"
     assert report.records == report.systems == report.created == 6
-    assert report.problems == [] and report.warnings == []
+    assert report.problems == [] and report.warnings == [
+        "_meta ('last_modified', 'synced_from_database') describes the file, not a system, and is not stored; "
+        "keep the file if you need it"]
     assert report.meta["synced_from_database"] is True
 
     v = store.system_by_name(GALAXY, "VESPERINE 12/K4")
@@ -91,8 +93,9 @@ def test_array_shape_with_region_marker(store, fixtures_dir):
     assert report.shape == "array"
     assert report.records == 3 and report.systems == 2 and report.created == 2
     assert report.names == ["Cinder Gate", "Oru Vash/3"]
-    assert len(report.warnings) == 1
-    assert "record #1" in report.warnings[0] and "Ashfall" in report.warnings[0]
+    assert len(report.warnings) == 2
+    assert report.warnings[0].startswith("_meta ('last_modified') describes the file")
+    assert "record #1" in report.warnings[1] and "Ashfall" in report.warnings[1]
 
     c = store.system_by_name(GALAXY, "Cinder Gate")
     assert [p["name"] for p in c["planets"]] == ["Cinder I", "Cinder II"]
@@ -465,3 +468,32 @@ def test_an_integer_too_long_to_read_is_a_record_problem(store, tmp_path):
     assert any(p.startswith('record "L" (#1): x: ') for p in problems), problems
     assert any(p.startswith('record "L" (#1): note: must be a finite number') for p in problems), problems
     assert store.stats(GALAXY)["total_systems"] == 0
+
+
+def test_a_name_keyed_record_named_meta_is_refused_so_it_exports_back(store, tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"ATLAS": {"name": "_meta", "x": 1, "y": 1, "z": 1}}))
+    with pytest.raises(ImportFailed) as info:
+        import_file(store, GALAXY, path)
+    assert info.value.problems == ['record "_meta" (#1): name: a system named "_meta" cannot be kept in a '
+                                   "name-keyed file, where that key is the file's header: rename it"]
+    array = tmp_path / "a.json"  # the array shape holds it, as Haven's own export does
+    array.write_text(json.dumps({"data": [{"name": "_meta", "x": 1, "y": 1, "z": 1}]}))
+    assert import_file(store, GALAXY, array).names == ["_meta"]
+
+
+def test_the_files_own_header_is_named_in_a_warning_but_not_haven_exports_own(store, tmp_path):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"_meta": {"description": "my map", "last_modified": "2025-11-05",
+                                          "format": "legacy-json", "exported_at": "2026-01-01T00:00:00Z"},
+                                "ST": {"x": 1, "y": 2, "z": 3}}))
+    report = import_file(store, GALAXY, path)
+    assert report.warnings == ["_meta ('description', 'last_modified') describes the file, not a system, "
+                               "and is not stored; keep the file if you need it"]
+    assert report.meta["description"] == "my map"
+    exported = tmp_path / "e.json"
+    exported.write_text(json.dumps({"_meta": {"format": "haven-json", "version": 1, "generator": "haven x",
+                                              "exported_at": "2026-01-01T00:00:00Z", "galaxy": "G", "count": 1},
+                                    "data": [{"name": "E", "x": 1, "y": 2, "z": 3}]}))
+    store.ensure_galaxy("Other")
+    assert import_file(store, "Other", exported).warnings == []
