@@ -38,7 +38,11 @@ class FileLock:
 
     def __init__(self, db_path: Path | str, suffix: str, *, exclusive: bool, held_by_others: str) -> None:
         self._file: TextIO | None = None
-        handle = open(f"{db_path}{suffix}", "a")  # noqa: SIM115 - held until release()
+        path = f"{db_path}{suffix}"
+        try:
+            handle = open(path, "a")  # noqa: SIM115 - held until release()
+        except OSError as exc:  # a folder that may not be written: SQLite could not write its WAL there either
+            raise StoreUnavailable(f"cannot create the lock file {path}: {exc.strerror}") from None
         try:
             fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,43 @@
+"""The locks beside a database file: who may run beside whom, and that they let go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from haven.errors import StoreUnavailable
+from haven.store import filelocks
+
+
+def test_loads_share_their_lock_and_a_restore_waits_for_none_of_them(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    first, second = filelocks.loading(db), filelocks.loading(db)
+    with pytest.raises(StoreUnavailable, match="a bulk load .* is writing to"):
+        filelocks.restoring(db)
+    first.release()
+    second.release()
+    with filelocks.restoring(db):
+        with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+            filelocks.loading(db)
+    filelocks.loading(db).release()  # released when the restore ended
+
+
+def test_servers_share_theirs_and_a_schema_change_needs_it_alone(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with filelocks.serving(db), filelocks.serving(db):
+        with pytest.raises(StoreUnavailable, match=r"a server \(haven serve\) has .* open"):
+            filelocks.changing_schema(db)
+    with filelocks.changing_schema(db):
+        with pytest.raises(StoreUnavailable, match="is being changed"):
+            filelocks.serving(db)
+        filelocks.loading(db).release()  # the two pairs never block each other
+
+
+def test_a_lock_file_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="cannot create the lock file .*missing"):
+        filelocks.restoring(tmp_path / "missing" / "h.db")
+
+
+def test_databases_that_are_not_files_take_no_lock() -> None:
+    assert filelocks.loading(":memory:") is None and filelocks.serving(None) is None
