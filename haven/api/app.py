@@ -39,7 +39,7 @@ from haven.api.errors import (ORIGINAL_METHOD, error_responses, haven_error_hand
 from haven.api.openapi import openapi_schema
 from haven.api.schemas import Health
 from haven.chunks.service import ChunkRefresher, ChunkService
-from haven.config import DEFAULT_GALAXY, cache_mib, worker_threads
+from haven.config import DEFAULT_GALAXY, cache_mib, database_url, worker_threads
 from haven.errors import InvalidInput
 from haven.store import SQLiteStore, filelocks, open_store
 from haven.store.sqlite import connection_cache_kib, sqlite_memory_limit
@@ -262,13 +262,15 @@ def create_app(
                 opened_here.enter_context(sqlite_memory_limit(budget_mib << 20))
                 # The budget is shared by the worker threads' connections: 16 MiB each by default,
                 # more for each when a larger budget is set (see haven.store.sqlite.connection_cache_kib).
+                # Held from before the store checks the schema until after it closes: no upgrade or
+                # downgrade runs meanwhile (see haven.store.filelocks).
+                url = database_url()
+                held = filelocks.serving(url.sqlite_path) if url.engine == "sqlite" else None
+                if held is not None:
+                    opened_here.callback(held.release)
                 opened = await run_in_threadpool(
                     functools.partial(open_store, cache_kib=connection_cache_kib(budget_mib, threads)))
                 opened_here.push_async_callback(_close_app_store, app)
-                # The schema was checked as the store opened: no upgrade or downgrade until we stop.
-                held = filelocks.serving(opened.path)
-                if held is not None:
-                    opened_here.callback(held.release)
                 app.state.store = opened
                 await run_in_threadpool(opened.ensure_galaxy, galaxy)
                 opened.start_background_maintenance()  # commits never wait for a checkpoint or a merge

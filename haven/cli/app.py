@@ -33,7 +33,7 @@ from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.legacy import show_controls
 from haven.model import clean_name
 from haven.outfile import OutputTarget
-from haven.store import SQLiteStore, migrate, open_store
+from haven.store import SQLiteStore, filelocks, migrate, open_store
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -297,8 +297,8 @@ def serve(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint=variable) from None
     before, after = upgrade_schema(url)
-    with opened(url):
-        pass  # a database the app cannot open (an unfinished bulk load, say) is refused here, clearly
+    with opened(url), filelocks.serving(url.location):
+        pass  # a database the app cannot open (an unfinished bulk load, a schema change) is refused here, clearly
     import uvicorn
 
     from haven.api.app import create_app

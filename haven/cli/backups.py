@@ -33,6 +33,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,8 @@ from haven.ingest.sources import SQLITE_MAGIC
 from haven.store import filelocks, migrate
 from haven.store.deferred import deferred_record
 from haven.store.ids import FREED_TOP_KEYS
-from haven.store.sqlite import remove_database_files, remove_stale_copies, transaction
+from haven.store.scratch import fsync, scratch_copy
+from haven.store.sqlite import transaction
 
 BUSY_TIMEOUT_MS = 30_000
 #: How far past the live database's clock a restored galaxy's ``lod_clock`` starts. The live
@@ -112,45 +114,30 @@ def check_file(path: Path) -> DatabaseFileReport:
         conn.close()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Restore:
     """A checked backup staged beside the live database, ready to replace it.
 
     Use as a context manager: the staging file is removed on exit whether or
-    not :meth:`commit` ran.
+    not :meth:`commit` ran. From the moment :meth:`check` stages the backup until
+    exit, the restore holds the live database's load lock: no bulk load writes
+    meanwhile and none starts (see :mod:`haven.store.filelocks`).
     """
 
     def __init__(self, backup: Path, live: Path) -> None:
         self.backup = backup
         self.live = live
-        self.staging = live.parent / f".{live.name}.restore-{os.getpid()}"
+        self.staging = live.parent / f".{live.name}.restore-{os.getpid()}"  # made by check()
+        self._held = ExitStack()
         self.report: DatabaseFileReport | None = None
         self.upgraded_from: str | None = None
         #: Galaxy name → the ``lod_clock`` it was given past the live one (set by :meth:`commit`).
         self.advanced: dict[str, int] = {}
 
     def __enter__(self) -> Restore:
-        self.live.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = filelocks.restoring(self.live)  # no bulk load writes meanwhile, none starts
-        try:  # copies staged by restores that were killed
-            remove_stale_copies(self.live.parent, f".{self.live.name}.restore-")
-        except BaseException:
-            self._lock.release()
-            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            remove_database_files(self.staging)
-        finally:
-            self._lock.release()
+        self._held.close()
 
     def check(self) -> DatabaseFileReport:
         """Stage and verify the backup; raise :class:`BackupRefused` if it is not usable."""
@@ -165,6 +152,9 @@ class Restore:
             if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
                 raise BackupRefused(f"{backup} is not a SQLite database", field="path")
         live.parent.mkdir(parents=True, exist_ok=True)
+        self._held.enter_context(filelocks.restoring(live))
+        # (a copy staged by a restore that was killed is removed here)
+        self.staging = self._held.enter_context(scratch_copy(live.parent, f".{live.name}.restore-"))
         shutil.copyfile(backup, self.staging)
         try:
             conn = sqlite3.connect(self.staging)
@@ -216,9 +206,9 @@ class Restore:
         if self.report is None:
             raise RuntimeError("check() must succeed before commit()")
         if not self.live.exists():
-            _fsync(self.staging)
+            fsync(self.staging)
             os.replace(self.staging, self.live)
-            _fsync(self.live.parent)
+            fsync(self.live.parent)
             return "rename"
         src = sqlite3.connect(self.staging)
         dst = sqlite3.connect(self.live)

@@ -25,6 +25,7 @@ from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
 from haven.store.deferred import DEFERRED_INDEXES_KEY
+from haven.store import filelocks
 from haven.store.gcpause import gc_paused
 
 __all__ = [
@@ -51,6 +52,17 @@ def procgen_spec(store: Any, galaxy: str) -> dict[str, Any] | None:
     galaxy_id = store._galaxy_key(galaxy).id
     value = store.meta_value(PROCGEN_META_KEY.format(galaxy_id=galaxy_id))
     return orjson.loads(value) if value else None
+
+
+@contextmanager
+def load_lock(store: Any) -> Iterator[None]:
+    """Hold the database's load lock (see :mod:`haven.store.filelocks`) for a whole load."""
+    held = filelocks.loading(getattr(store, "path", None))
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.release()
 
 
 def generate_galaxy(
@@ -81,6 +93,13 @@ def generate_galaxy(
         spec = GalaxySpec(n_systems=n_systems, seed=seed, batch_size=batch_size)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="n_systems" if "n_systems" in str(exc) else "seed") from None
+    with load_lock(store):  # before the galaxy is made: a load refused during a restore writes nothing
+        return _generate_galaxy(store, galaxy, spec, progress, write_rows)
+
+
+def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, progress: ProgressCallback | None,
+                     write_rows: int) -> dict[str, Any]:
+    n_systems, seed, batch_size = spec.n_systems, spec.seed, spec.batch_size
     store.ensure_galaxy(galaxy)
     galaxy_id = store._galaxy_key(galaxy).id
     wanted = {"n_systems": n_systems, "seed": seed, "batch_size": batch_size}
@@ -215,7 +234,7 @@ def bulk_import(
     fmt = tabular.detect_format(path, fmt)
     tabular.check_columns(path, fmt)  # an unreadable file or a missing column: refused before the galaxy is made
     # A galaxy this import creates is removed again if the import fails before storing a system.
-    with galaxy_for_import(store, galaxy):
+    with load_lock(store), galaxy_for_import(store, galaxy):
         return _bulk_import(store, galaxy, path, fmt, progress, batch_rows, check_first)
 
 

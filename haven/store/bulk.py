@@ -128,6 +128,10 @@ class BulkRowError(InvalidInput):
         self.batch_index = batch_index
 
 
+class JobVanished(StoreUnavailable):
+    """A load's job row is gone: the database file was replaced while the load ran."""
+
+
 @dataclass
 class BatchProgress:
     """Reported after every batch (``skipped``: it was committed by an earlier run)."""
@@ -234,19 +238,27 @@ class BulkLoader:
         self.sort_by_code = sort_by_code
         self.defer_fts = defer_fts
         self.galaxy_id, self.cube, self.capacity = store._galaxy_key(galaxy)
-        # held until close(): a restore must not replace the database under a running load
+        # held until close(): a restore must not replace the database under a running load (the
+        # ingest functions take it before they make the galaxy; a second shared hold is free)
         self._load_lock = filelocks.loading(getattr(store, "path", None))
-        with store._write() as w:
-            w.execute(
-                "INSERT INTO bulk_job (job_key, galaxy_id, kind, total_batches, source, source_checksum, params, "
-                "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key) DO NOTHING",
-                (job_key, self.galaxy_id, kind, total_batches, source, source_checksum,
-                 orjson.dumps(dict(params)).decode() if params else None, now_ms()),
-            )
-            row = w.execute("SELECT * FROM bulk_job WHERE job_key = ?", (job_key,)).fetchone()
-            done = {r[0] for r in w.execute("SELECT batch_index FROM bulk_job_batch WHERE job_key = ?", (job_key,))}
-        if row["galaxy_id"] != self.galaxy_id or row["kind"] != kind:
-            raise Conflict(f"bulk job {job_key!r} belongs to another galaxy or kind ({row['kind']})", field="job")
+        try:
+            with store._write() as w:
+                w.execute(
+                    "INSERT INTO bulk_job (job_key, galaxy_id, kind, total_batches, source, source_checksum, "
+                    "params, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key) DO NOTHING",
+                    (job_key, self.galaxy_id, kind, total_batches, source, source_checksum,
+                     orjson.dumps(dict(params)).decode() if params else None, now_ms()),
+                )
+                row = w.execute("SELECT * FROM bulk_job WHERE job_key = ?", (job_key,)).fetchone()
+                done = {r[0] for r in w.execute("SELECT batch_index FROM bulk_job_batch WHERE job_key = ?",
+                                                (job_key,))}
+            if row["galaxy_id"] != self.galaxy_id or row["kind"] != kind:
+                raise Conflict(f"bulk job {job_key!r} belongs to another galaxy or kind ({row['kind']})",
+                               field="job")
+        except BaseException:
+            if self._load_lock is not None:
+                self._load_lock.release()
+            raise
         self.job = dict(row)
         self.params: dict[str, Any] = orjson.loads(row["params"]) if row["params"] else {}
         self.stamp_ms: int = row["started_at"] if stamp_ms is None else int(stamp_ms)
@@ -350,31 +362,37 @@ class BulkLoader:
         """
         try:
             yield self
+        except JobVanished:
+            raise  # the database was replaced: nothing of this job is left to tidy
         except HavenError as exc:
+            placed = False
             try:
                 self.restore_indexes()
-                self._place_written()
+                placed = self._place_written()
             except Exception as failed:  # noqa: BLE001 - the input's error is the one to report
                 exc.add_note(f"the deferred indexes could not be built yet ({failed}); "
                              "run the same load again to finish them")
             if self.rows_done:
-                exc.add_note(f"the {self.rows_done:,} systems of the batches before it are stored (and on the "
-                             "map); fix the cause and run the same command again to go on from there")
+                where = " (and on the map)" if placed else ""
+                exc.add_note(f"the {self.rows_done:,} systems of the batches before it are stored{where}; "
+                             "fix the cause and run the same command again to go on from there")
             raise
         finally:
             self.close()
 
-    def _place_written(self) -> None:
+    def _place_written(self) -> bool:
         """Put the systems of the batches that committed on the map (a job stopped by bad input).
 
         A rerun places whatever is still pending, so placing them now changes
-        nothing it would do; until then the map shows them.
+        nothing it would do; until then the map shows them. Returns whether they are placed.
         """
         if not self.rows_done:
-            return
+            return False
         with self.store._write() as conn:
-            if deferred.deferred_record(conn) is None:
-                place_pending(self.store, conn, self.galaxy_id, self.capacity)
+            if deferred.deferred_record(conn) is not None:
+                return False
+            place_pending(self.store, conn, self.galaxy_id, self.capacity)
+        return True
 
     def restore_indexes(self) -> None:
         """Build the indexes this job deferred now, without finishing it.
@@ -678,8 +696,8 @@ class BulkLoader:
             with store._write() as conn:
                 found = conn.execute("SELECT state FROM bulk_job WHERE job_key = ?", (self.job_key,)).fetchone()
                 if found is None:  # the file was replaced under the load (the load lock keeps restores out)
-                    raise StoreUnavailable(f"bulk job {self.job_key!r} is no longer in the database; "
-                                           "it was replaced while the job ran")
+                    raise JobVanished(f"bulk job {self.job_key!r} is no longer in the database; "
+                                      "it was replaced while the job ran")
                 if found[0] != "done":
                     record = deferred.deferred_record(conn)
                     if record is not None and record["job"] == self.job_key:

@@ -22,9 +22,10 @@ process about to take it).
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import os
 from pathlib import Path
-from typing import TextIO
 
 from haven.errors import StoreUnavailable
 
@@ -34,21 +35,39 @@ LOCK_SUFFIXES = (_LOAD, _SERVE)
 
 
 class FileLock:
-    """A held lock on one of a database's lock files; :meth:`release` (or process exit) lets go."""
+    """A held lock on one of a database's lock files; :meth:`release` (or process exit) lets go.
 
-    def __init__(self, db_path: Path | str, suffix: str, *, exclusive: bool, held_by_others: str) -> None:
-        self._file: TextIO | None = None
-        path = f"{db_path}{suffix}"
+    ``shared_holders`` and ``exclusive_holder`` say who is in the way when the lock
+    cannot be had: the first when it is held shared (loads, servers), the second when
+    another process holds it alone (a restore, a schema change).
+    """
+
+    def __init__(self, db_path: Path | str, suffix: str, *, exclusive: bool,
+                 shared_holders: str, exclusive_holder: str) -> None:
+        self._fd: int | None = None
+        # The real file's name: a symlink to the database must meet the same lock.
+        path = f"{Path(db_path).resolve()}{suffix}"
+        try:  # read-only is enough to flock; a lock file made by root stays usable by the database's owner
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the lock file {path}: {exc.strerror}") from None
         try:
-            handle = open(path, "a")  # noqa: SIM115 - held until release()
-        except OSError as exc:  # a folder that may not be written: SQLite could not write its WAL there either
-            raise StoreUnavailable(f"cannot create the lock file {path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise StoreUnavailable(held_by_others) from None
-        self._file = handle
+            _give_to_database_owner(fd, db_path)
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as exc:
+            busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+            if busy and exclusive:
+                try:  # held shared (loads, servers), or by one other process alone?
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except OSError:
+                    os.close(fd)
+                    raise StoreUnavailable(exclusive_holder) from None
+            os.close(fd)
+            if busy:
+                raise StoreUnavailable(exclusive_holder if not exclusive else shared_holders) from None
+            raise StoreUnavailable(f"cannot lock {path}: {exc.strerror}") from None
+        self._fd = fd
 
     def __enter__(self) -> FileLock:
         return self
@@ -57,41 +76,59 @@ class FileLock:
         self.release()
 
     def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing the file releases the lock
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file releases the lock
+            self._fd = None
+
+
+def _give_to_database_owner(fd: int, db_path: Path | str) -> None:
+    """As root, hand a lock file to the database's owner (as SQLite does with its WAL file)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        db = os.stat(db_path)
+        if os.fstat(fd).st_uid != db.st_uid:
+            os.fchown(fd, db.st_uid, db.st_gid)
+    except OSError:
+        pass  # no database yet, or a file system without owners: nothing to hand over
+
+
+_RESTORE_RUNS = "a restore is replacing {db}; run this again when it has finished"
+_SCHEMA_CHANGES = "the schema of {db} is being changed (haven db upgrade or downgrade); run this again when that has finished"
 
 
 def loading(db_path: Path | str | None) -> FileLock | None:
     """What a bulk load holds while it runs (None for a database that is not a file)."""
     if not _is_file_database(db_path):
         return None
-    return FileLock(db_path, _LOAD, exclusive=False,
-                    held_by_others=f"a restore is replacing {db_path}; run this again when it has finished")
+    return FileLock(db_path, _LOAD, exclusive=False, shared_holders="",
+                    exclusive_holder=_RESTORE_RUNS.format(db=db_path))
 
 
 def restoring(db_path: Path | str) -> FileLock:
     """What a restore holds while it checks and writes the backup."""
     return FileLock(db_path, _LOAD, exclusive=True,
-                    held_by_others=f"a bulk load (haven generate or haven import) is writing to {db_path}; "
-                                   "let it finish or stop it, then run this again")
+                    shared_holders=f"a bulk load (haven generate or haven import) is writing to {db_path}; "
+                                   "let it finish or stop it, then run this again",
+                    exclusive_holder=_RESTORE_RUNS.format(db=db_path))
 
 
 def serving(db_path: Path | str | None) -> FileLock | None:
     """What a server holds while it has the database open (None for a database that is not a file)."""
     if not _is_file_database(db_path):
         return None
-    return FileLock(db_path, _SERVE, exclusive=False,
-                    held_by_others=f"the schema of {db_path} is being changed (haven db upgrade or downgrade); "
-                                   "start the server when that has finished")
+    return FileLock(db_path, _SERVE, exclusive=False, shared_holders="",
+                    exclusive_holder=_SCHEMA_CHANGES.format(db=db_path))
 
 
 def changing_schema(db_path: Path | str) -> FileLock:
     """What a schema upgrade or downgrade holds while it runs."""
     return FileLock(db_path, _SERVE, exclusive=True,
-                    held_by_others=f"a server (haven serve) has {db_path} open, and it reads the schema only "
-                                   "when it starts; stop it, change the schema, then start it again")
+                    shared_holders=f"a server (haven serve) has {db_path} open, and it reads the schema only "
+                                   "when it starts; stop it, change the schema, then start it again",
+                    exclusive_holder=_SCHEMA_CHANGES.format(db=db_path))
 
 
 def _is_file_database(db_path: Path | str | None) -> bool:
-    return db_path is not None and str(db_path) not in ("", ":memory:") and not str(db_path).startswith("file:")
+    """Whether the store opens ``db_path`` as a file (it never takes URIs; ``:memory:`` is no file)."""
+    return db_path is not None and str(db_path) not in ("", ":memory:")

@@ -10,12 +10,10 @@ children and the search index change together or not at all.
 
 from __future__ import annotations
 
-import glob
 import itertools
 import logging
 import math
 import operator
-import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -209,27 +207,13 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
 
-def remove_stale_copies(folder: Path, prefix: str) -> None:
-    """Delete ``<prefix><pid>`` database files in ``folder`` whose process has ended (a killed run's)."""
-    for path in folder.glob(f"{glob.escape(prefix)}*"):
-        pid = path.name[len(prefix):]
-        if not pid.isdigit():
-            continue  # a -journal of one: goes with its database file
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            remove_database_files(path)
-        except OSError:
-            pass  # alive under another user: not ours to remove
+def remove_database_files(path: Path, *, lock_files: bool = False) -> None:
+    """Delete an SQLite database file and its journal, WAL and shared-memory files, if any.
 
-
-def remove_database_files(path: Path) -> None:
-    """Delete an SQLite database file and its journal, WAL, shared-memory and lock files, if any.
-
-    For scratch copies and derived files only: a live database's lock files must stay
-    (see :mod:`haven.store.filelocks`).
+    ``lock_files``: its lock files too (see :mod:`haven.store.filelocks`); for scratch
+    copies only, as a process may hold a live database's.
     """
-    for suffix in ("", "-journal", "-wal", "-shm", *filelocks.LOCK_SUFFIXES):
+    for suffix in ("", "-journal", "-wal", "-shm", *(filelocks.LOCK_SUFFIXES if lock_files else ())):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
@@ -1771,22 +1755,15 @@ class SQLiteStore:
         if target.exists():
             raise Conflict(f"{target} already exists; choose a new file", field="path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside the target under a hidden name and linked into place once complete, so
+        from haven.store import scratch  # it builds on this module
+
+        # Written beside the target under a hidden name and put in place once complete, so
         # a killed backup never leaves a partial file where the backup should be.
-        remove_stale_copies(target.parent, f".{target.name}.backup-")
-        partial = target.parent / f".{target.name}.backup-{os.getpid()}"
-        try:
+        with scratch.scratch_copy(target.parent, f".{target.name}.backup-") as partial:
             dst = sqlite3.connect(partial)
             try:
                 self.conn.backup(dst)
                 dst.execute("PRAGMA journal_mode = DELETE")
             finally:
                 dst.close()
-            with open(partial, "rb") as fh:
-                os.fsync(fh.fileno())
-            try:
-                os.link(partial, target)  # unlike a rename, never replaces a file made meanwhile
-            except FileExistsError:
-                raise Conflict(f"{target} already exists; choose a new file", field="path") from None
-        finally:
-            remove_database_files(partial)
+            scratch.place_without_replacing(partial, target)

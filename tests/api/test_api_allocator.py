@@ -88,6 +88,7 @@ def test_the_setting_in_words_follows_the_environment(monkeypatch):
 
 def test_a_served_app_tunes_the_allocator_before_opening_its_store(monkeypatch, db_url):
     """Only the app that opens its own store (as `haven serve`) does it: embedders keep their process's settings."""
+    init_store(db_url).close()  # the schema is current before the app holds its server lock
     calls: list[str] = []
     monkeypatch.setattr("haven.api.app.tune_allocator", lambda: calls.append("tuned") or True)
     monkeypatch.setattr("haven.api.app.open_store", lambda **kw: calls.append("opened") or init_store(db_url))

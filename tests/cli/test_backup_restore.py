@@ -425,3 +425,19 @@ def test_a_backup_appears_only_when_complete_and_clears_what_a_killed_one_left(
     assert_ok(haven("backup", target))
     assert sorted(p.name for p in target.parent.iterdir()) == ["b.db"]
     assert system_count(target) == 3012 and _integrity(target) == "ok"
+
+
+def test_a_load_refused_during_a_restore_makes_no_galaxy(haven: Invoke, db_path: Path) -> None:
+    from haven.store.filelocks import restoring
+
+    assert_ok(haven("init", "--no-demo"))
+    before = file_digest(db_path)
+    with restoring(db_path):
+        assert_fails(haven("generate", "--systems", "10", "--galaxy", "NewG"), 1, "a restore is replacing")
+    assert file_digest(db_path) == before
+
+
+def test_a_refused_restore_makes_no_folder_and_no_lock_file(haven: Invoke, tmp_path: Path) -> None:
+    live = tmp_path / "new" / "sub" / "h.db"
+    assert_fails(haven("restore", tmp_path / "nope.db", "--yes", "--database", live), 2, "no file")
+    assert not (tmp_path / "new").exists()

@@ -173,3 +173,4 @@ def test_schema_changes_are_refused_while_a_server_has_the_database_open(
         with pytest.raises(StoreUnavailable, match="is being changed"):
             with TestClient(create_app()):
                 pass
+        assert_fails(haven("serve", "--port", "8399"), 1, "is being changed")  # one line, before uvicorn

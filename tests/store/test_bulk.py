@@ -350,3 +350,17 @@ def test_a_load_stopped_by_bad_input_leaves_the_batches_before_it_on_the_map_and
         again.finish()
     check_octree(store, "Haven")
     assert store.stats("Haven")["total_systems"] == 101
+
+
+def test_a_job_whose_row_is_gone_stops_with_a_clear_error_and_claims_nothing(store):
+    from haven.store.bulk import JobVanished
+
+    store.ensure_galaxy("Haven")
+    loader = BulkLoader(store, "Haven", "vanishing", kind="test")
+    with pytest.raises(JobVanished, match="no longer in the database") as info:
+        with loader.running():
+            loader.write_batch(0, columns(20))
+            store.conn.execute("DELETE FROM bulk_job_batch WHERE job_key = 'vanishing'")
+            store.conn.execute("DELETE FROM bulk_job WHERE job_key = 'vanishing'")
+            loader.finish()
+    assert not getattr(info.value, "__notes__", [])  # no "stored (and on the map)" about a replaced file

@@ -35,9 +35,30 @@ def test_servers_share_theirs_and_a_schema_change_needs_it_alone(tmp_path: Path)
 
 
 def test_a_lock_file_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreUnavailable, match="cannot create the lock file .*missing"):
+    with pytest.raises(StoreUnavailable, match="cannot open the lock file .*missing"):
         filelocks.restoring(tmp_path / "missing" / "h.db")
 
 
 def test_databases_that_are_not_files_take_no_lock() -> None:
     assert filelocks.loading(":memory:") is None and filelocks.serving(None) is None
+
+
+def test_a_second_restore_or_schema_change_is_told_what_holds_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with filelocks.restoring(db):
+        with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+            filelocks.restoring(db)
+    with filelocks.changing_schema(db):
+        with pytest.raises(StoreUnavailable, match="is being changed"):
+            filelocks.changing_schema(db)
+
+
+def test_a_symlink_to_the_database_meets_the_same_lock(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    db = tmp_path / "real" / "h.db"
+    db.write_bytes(b"")
+    link = tmp_path / "link.db"
+    link.symlink_to(db)
+    with filelocks.serving(db):
+        with pytest.raises(StoreUnavailable, match=r"a server \(haven serve\)"):
+            filelocks.changing_schema(link)
