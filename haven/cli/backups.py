@@ -257,6 +257,13 @@ JOIN live.lod_node AS n ON n.galaxy_id = l.id
 """
 
 
+#: How many ids past the live database's the restored one starts, like :data:`CLOCK_MARGIN` for map
+#: versions: the live ids are read before the copy, and a server keeps creating systems until the
+#: copy has its write lock (seconds, if writers keep restarting it). A million is years of ids at
+#: no cost: ids are 63-bit.
+ID_MARGINS: dict[str, int] = {"system": 1_000_000, "galaxy": 1_000}
+
+
 def _keep_new_ids_past_live(staging: sqlite3.Connection) -> None:
     """Start the copy's new system and galaxy ids past every id the live database gave out.
 
@@ -273,6 +280,7 @@ def _keep_new_ids_past_live(staging: sqlite3.Connection) -> None:
             freed = staging.execute("SELECT CAST(value AS INTEGER) FROM live.meta WHERE key = ?", (key,)).fetchone()
             top = max(top, freed[0] if freed and freed[0] is not None else 0)
         if top:
+            top += ID_MARGINS[table]  # ids a running server hands out between this read and the copy
             staging.execute(
                 "INSERT INTO main.meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                 "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (key, str(top)))

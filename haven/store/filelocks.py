@@ -17,7 +17,8 @@ Whichever comes second is refused at once, with a message naming who holds the
 file. The locks are the operating system's (``flock``), so they go with the
 process that held them: a killed load or server never blocks anything. The lock
 files are empty and stay beside the database (removing one could race with a
-process about to take it).
+process about to take it). In a folder where no file may be created, no lock is
+taken: commands work there as they did before the locks.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FileLock:
         try:  # read-only is enough to flock; a lock file made by root stays usable by the database's owner
             fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return  # a folder nobody may add files to: no other Haven can make this lock either
             raise StoreUnavailable(f"cannot open the lock file {path}: {exc.strerror}") from None
         try:
             _give_to_database_owner(fd, db_path)

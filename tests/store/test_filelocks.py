@@ -62,3 +62,21 @@ def test_a_symlink_to_the_database_meets_the_same_lock(tmp_path: Path) -> None:
     with filelocks.serving(db):
         with pytest.raises(StoreUnavailable, match=r"a server \(haven serve\)"):
             filelocks.changing_schema(link)
+
+
+def test_a_folder_nobody_may_add_files_to_takes_no_lock_and_refuses_nothing(tmp_path: Path, monkeypatch) -> None:
+    """A database in a read-only folder (its WAL files already there) kept working before the locks."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def read_only_folder(path, flags, *args):  # what the kernel answers there
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only_folder)
+    db = tmp_path / "h.db"
+    with filelocks.serving(db), filelocks.changing_schema(db), filelocks.restoring(db):
+        pass
