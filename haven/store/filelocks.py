@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from haven.errors import StoreUnavailable
@@ -96,40 +97,53 @@ def _give_to_database_owner(fd: int, db_path: Path | str) -> None:
         pass  # no database yet, or a file system without owners: nothing to hand over
 
 
-_RESTORE_RUNS = "a restore is replacing {db}; run this again when it has finished"
-_SCHEMA_CHANGES = "the schema of {db} is being changed (haven db upgrade or downgrade); run this again when that has finished"
+@dataclass(frozen=True)
+class _Pair:
+    """One lock file and what to tell whoever cannot have it: who holds it shared, who alone."""
+
+    suffix: str
+    shared_holders: str
+    exclusive_holder: str
+
+    def lock(self, db_path: Path | str, *, exclusive: bool) -> FileLock:
+        return FileLock(db_path, self.suffix, exclusive=exclusive,
+                        shared_holders=self.shared_holders.format(db=db_path),
+                        exclusive_holder=self.exclusive_holder.format(db=db_path))
+
+
+_LOADS_AND_RESTORES = _Pair(
+    _LOAD,
+    shared_holders="a bulk load (haven generate or haven import) is writing to {db}; "
+                   "let it finish or stop it, then run this again",
+    exclusive_holder="a restore is replacing {db}; run this again when it has finished",
+)
+_SERVERS_AND_SCHEMA_CHANGES = _Pair(
+    _SERVE,
+    shared_holders="a server (haven serve) has {db} open, and it reads the schema only when it starts; "
+                   "stop it, change the schema, then start it again",
+    exclusive_holder="the schema of {db} is being changed (haven db upgrade or downgrade); "
+                     "run this again when that has finished",
+)
 
 
 def loading(db_path: Path | str | None) -> FileLock | None:
     """What a bulk load holds while it runs (None for a database that is not a file)."""
-    if not _is_file_database(db_path):
-        return None
-    return FileLock(db_path, _LOAD, exclusive=False, shared_holders="",
-                    exclusive_holder=_RESTORE_RUNS.format(db=db_path))
+    return _LOADS_AND_RESTORES.lock(db_path, exclusive=False) if _is_file_database(db_path) else None
 
 
 def restoring(db_path: Path | str) -> FileLock:
     """What a restore holds while it checks and writes the backup."""
-    return FileLock(db_path, _LOAD, exclusive=True,
-                    shared_holders=f"a bulk load (haven generate or haven import) is writing to {db_path}; "
-                                   "let it finish or stop it, then run this again",
-                    exclusive_holder=_RESTORE_RUNS.format(db=db_path))
+    return _LOADS_AND_RESTORES.lock(db_path, exclusive=True)
 
 
 def serving(db_path: Path | str | None) -> FileLock | None:
     """What a server holds while it has the database open (None for a database that is not a file)."""
-    if not _is_file_database(db_path):
-        return None
-    return FileLock(db_path, _SERVE, exclusive=False, shared_holders="",
-                    exclusive_holder=_SCHEMA_CHANGES.format(db=db_path))
+    return _SERVERS_AND_SCHEMA_CHANGES.lock(db_path, exclusive=False) if _is_file_database(db_path) else None
 
 
 def changing_schema(db_path: Path | str) -> FileLock:
     """What a schema upgrade or downgrade holds while it runs."""
-    return FileLock(db_path, _SERVE, exclusive=True,
-                    shared_holders=f"a server (haven serve) has {db_path} open, and it reads the schema only "
-                                   "when it starts; stop it, change the schema, then start it again",
-                    exclusive_holder=_SCHEMA_CHANGES.format(db=db_path))
+    return _SERVERS_AND_SCHEMA_CHANGES.lock(db_path, exclusive=True)
 
 
 def _is_file_database(db_path: Path | str | None) -> bool:
