@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -297,8 +297,8 @@ def serve(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint=variable) from None
     before, after = upgrade_schema(url)
-    with opened(url), filelocks.serving(url.location):
-        pass  # a database the app cannot open (an unfinished bulk load, a schema change) is refused here, clearly
+    with filelocks.serving(url.location) or nullcontext(), opened(url):
+        pass  # a database the app cannot open (a schema change, an unfinished bulk load) is refused here, clearly
     import uvicorn
 
     from haven.api.app import create_app

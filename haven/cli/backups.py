@@ -279,11 +279,10 @@ def _keep_new_ids_past_live(staging: sqlite3.Connection) -> None:
         if "meta" in live_tables:
             freed = staging.execute("SELECT CAST(value AS INTEGER) FROM live.meta WHERE key = ?", (key,)).fetchone()
             top = max(top, freed[0] if freed and freed[0] is not None else 0)
-        if top:
-            top += ID_MARGINS[table]  # ids a running server hands out between this read and the copy
-            staging.execute(
-                "INSERT INTO main.meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (key, str(top)))
+        top += ID_MARGINS[table]  # ids a running server hands out between this read and the copy
+        staging.execute(
+            "INSERT INTO main.meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+            "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))", (key, str(top)))
 
 
 def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str, int]:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from haven.store.bulk import JobVanished
+
 __all__ = ["galaxy_for_import"]
 
 
@@ -33,6 +35,8 @@ def galaxy_for_import(store: Any, galaxy: str, *, resumable: bool = True) -> Ite
     g, created = store.add_galaxy(galaxy)  # "created" is decided in the insert: no race with another writer
     try:
         yield g
+    except JobVanished:  # the database was replaced meanwhile: that galaxy id is not ours any more
+        raise
     except Exception:  # bad input, a conflict…
         if created:
             _remove_if_empty(store, g["id"])

@@ -48,13 +48,10 @@ class FileLock:
                  shared_holders: str, exclusive_holder: str) -> None:
         self._fd: int | None = None
         # The real file's name: a symlink to the database must meet the same lock.
-        path = f"{Path(db_path).resolve()}{suffix}"
-        try:  # read-only is enough to flock; a lock file made by root stays usable by the database's owner
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                return  # a folder nobody may add files to: no other Haven can make this lock either
-            raise StoreUnavailable(f"cannot open the lock file {path}: {exc.strerror}") from None
+        path = f"{os.path.realpath(db_path)}{suffix}"
+        fd = _open_lock_file(path)
+        if fd is None:
+            return  # a folder nobody may add files to: no other Haven can make this lock either
         try:
             _give_to_database_owner(fd, db_path)
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
@@ -83,6 +80,25 @@ class FileLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the file releases the lock
             self._fd = None
+
+
+def _open_lock_file(path: str) -> int | None:
+    """The lock file, opened for writing where possible (an exclusive ``flock`` on NFS needs it).
+
+    One that exists but may not be written (made by another user) is opened read-only,
+    which local file systems lock just as well. None: there is none and none may be made.
+    """
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreUnavailable(f"cannot open the lock file {path}: {exc.strerror}") from None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot open the lock file {path}: {exc.strerror}") from None
 
 
 def _give_to_database_owner(fd: int, db_path: Path | str) -> None:
@@ -115,7 +131,7 @@ _LOADS_AND_RESTORES = _Pair(
     _LOAD,
     shared_holders="a bulk load (haven generate or haven import) is writing to {db}; "
                    "let it finish or stop it, then run this again",
-    exclusive_holder="a restore is replacing {db}; run this again when it has finished",
+    exclusive_holder="a restore or a schema change is rewriting {db}; run this again when it has finished",
 )
 _SERVERS_AND_SCHEMA_CHANGES = _Pair(
     _SERVE,

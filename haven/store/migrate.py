@@ -76,10 +76,10 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
     current = current_revision(url)
     if current is None:
         _refuse_foreign(url)
-    elif current != (head_revision() if revision == "head" else revision):
-        _refuse_unfinished_load(url)
+    elif current == revision or (current == head_revision() and revision in ("head", "heads", *known_revisions())):
+        return  # nothing to change (an upgrade never goes back): no lock, so a second server starts beside the first
     else:
-        return  # nothing to change: no lock, so a second server of the same Haven starts beside the first
+        _refuse_unfinished_load(url)
     with _no_server(url):
         _run_alembic(url, "upgrade", revision)
 
@@ -151,11 +151,13 @@ def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
 
 @contextmanager
 def _no_server(url: DatabaseUrl) -> Iterator[None]:
-    """Hold the schema lock while the schema changes: a running server would not notice (see :mod:`haven.store.filelocks`)."""
+    """Hold both locks while the schema changes (see :mod:`haven.store.filelocks`): a running
+    server would not notice, and a restore or a load landing between two steps would meet a
+    schema the next step was not written for."""
     if url.engine != "sqlite":
         yield
         return
-    with filelocks.changing_schema(url.location):
+    with filelocks.changing_schema(url.location), filelocks.restoring(url.location):
         yield
 
 

@@ -5,14 +5,17 @@ it is complete; ``haven restore`` stages the backup beside the live database
 before it writes it in. A run that is killed leaves its scratch copy behind,
 so the next run removes what earlier runs left: a copy is left over when
 nobody holds its ``flock`` (every run holds its own for as long as it writes),
-which holds across containers sharing a folder, unlike a process id.
+which holds across containers sharing a folder, unlike a process id. Each copy's
+name is new (a random part after the process id), so no two runs share one.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,14 +24,34 @@ from haven.errors import Conflict
 from haven.store.sqlite import remove_database_files
 
 
+#: The endings of a copy's companions (journals, locks), removed with it, never taken for a copy.
+_COMPANIONS = ("-journal", "-wal", "-shm", ".lock")
+
+
 @contextmanager
 def scratch_copy(folder: Path, prefix: str) -> Iterator[Path]:
-    """A new, empty, locked file ``folder/<prefix><pid>``, removed (with its journals) on exit."""
+    """A new, empty file ``folder/<prefix><pid>-<random>``, locked while in use, removed (with its journals) on exit.
+
+    The name is new (created exclusively) and locked before anything is written, so
+    two runs never share a copy, even runs in containers that share the folder and
+    happen to have the same process id.
+    """
     remove_left_over_copies(folder, prefix)
-    path = folder / f"{prefix}{os.getpid()}"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    while True:
+        path = folder / f"{prefix}{os.getpid()}-{secrets.token_hex(6)}"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another run's clean-up held it for the instant it looked: take a new name
+            os.close(fd)
+            continue
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # that clean-up removed it before we locked it
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # ours alone and new: never waits
         try:
             yield path
         finally:
@@ -38,42 +61,61 @@ def scratch_copy(folder: Path, prefix: str) -> Iterator[Path]:
 
 
 def remove_left_over_copies(folder: Path, prefix: str) -> None:
-    """Delete the ``<prefix><digits>`` copies in ``folder`` that no running process holds."""
+    """Delete the copies named ``<prefix>…`` in ``folder`` that no running process holds."""
     for path in folder.glob(f"{glob.escape(prefix)}*"):
-        if not path.name[len(prefix):].isdigit():
-            continue  # a -journal or lock file of one: goes with its copy
+        if path.name.endswith(_COMPANIONS):
+            continue  # goes with its copy
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)  # for writing: an exclusive flock on NFS needs it
         except OSError:
-            continue  # gone meanwhile, or not ours to read
+            continue  # gone meanwhile, or not ours
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, path):
+                remove_database_files(path, lock_files=True)  # while we hold it: nobody can take it back
         except OSError:
-            continue  # a run is still writing it
+            pass  # a run is still writing it
         finally:
             os.close(fd)
-        remove_database_files(path, lock_files=True)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def place_without_replacing(copy: Path, target: Path) -> None:
     """Give the complete ``copy`` the name ``target``, which must not exist yet, durably.
 
-    A hard link never replaces a file made meanwhile; where the file system has no
+    A hard link never replaces a file made meanwhile. Where the file system has no
     hard links (FAT, some network shares), the name is claimed with an exclusive
-    create and the copy renamed over it.
+    create and the copy renamed over it (an empty file has the name for that moment).
     """
     fsync(copy)
     try:
         os.link(copy, target)
     except FileExistsError:
         raise _taken(target) from None
-    except OSError:
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             raise _taken(target) from None
-        os.replace(copy, target)
+        try:
+            os.replace(copy, target)
+        except BaseException:
+            target.unlink(missing_ok=True)  # our empty placeholder, never someone's file
+            raise
     fsync(target.parent)
+
+
+#: What ``link`` answers on a file system without hard links.
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK})
 
 
 def fsync(path: Path) -> None:

@@ -373,7 +373,7 @@ def test_restore_is_refused_while_a_bulk_load_writes_and_a_load_while_a_restore_
         assert file_digest(db_path) == before
         loader.close()  # as a load that ends, or is killed, lets go
         with restoring(db_path):
-            with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+            with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
                 BulkLoader(store, "Haven", "test:second", kind="import")
         assert_ok(haven("restore", backup, "--yes"))
         assert store.stats("Haven")["total_systems"] == 0
@@ -396,6 +396,8 @@ def test_a_restore_removes_copies_staged_by_restores_that_were_killed(
 def test_systems_created_after_a_restore_never_get_an_id_the_live_database_gave_out(
         haven: Invoke, db_path: Path, tmp_path: Path) -> None:
     """A client holding an id of the replaced database must get 404, not another system."""
+    from haven.cli.backups import ID_MARGINS
+
     assert_ok(haven("init", "--no-demo"))
     store = open_store(DatabaseUrl("sqlite", str(db_path)))
     try:
@@ -408,7 +410,10 @@ def test_systems_created_after_a_restore_never_get_an_id_the_live_database_gave_
         assert_ok(haven("restore", backup, "--yes"))
         _add(store, "AFTER THE RESTORE")
         new_id = store.system_by_name("Haven", "AFTER THE RESTORE")["id"]
-        assert new_id > max(live_ids)
+        # past every live id, by a margin for the ids a server gives out while the copy waits to write
+        assert new_id > max(live_ids) + ID_MARGINS["system"]
+        new_galaxy_id = store.add_galaxy("AFTER")[0]["id"]
+        assert new_galaxy_id > 1 + ID_MARGINS["galaxy"]
     finally:
         store.close()
 
@@ -433,7 +438,7 @@ def test_a_load_refused_during_a_restore_makes_no_galaxy(haven: Invoke, db_path:
     assert_ok(haven("init", "--no-demo"))
     before = file_digest(db_path)
     with restoring(db_path):
-        assert_fails(haven("generate", "--systems", "10", "--galaxy", "NewG"), 1, "a restore is replacing")
+        assert_fails(haven("generate", "--systems", "10", "--galaxy", "NewG"), 1, "a restore or a schema change is rewriting")
     assert file_digest(db_path) == before
 
 

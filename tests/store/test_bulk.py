@@ -285,6 +285,7 @@ def test_downgrade_stores_derived_details_and_places_pending_systems(tmp_path):
     derived = store.system_by_name("Gen", store.page("Gen", limit=1).items[0]["name"])
     loader = BulkLoader(store, "Gen", "unfinished", kind="test")
     loader.write_batch(0, columns(10))
+    loader.close()  # as when its process ends: the job stays unfinished, its load lock goes
     store.close()
     migrate.downgrade(url, "0002")
     conn = sqlite3.connect(url.location)

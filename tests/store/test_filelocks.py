@@ -18,7 +18,7 @@ def test_loads_share_their_lock_and_a_restore_waits_for_none_of_them(tmp_path: P
     first.release()
     second.release()
     with filelocks.restoring(db):
-        with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+        with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
             filelocks.loading(db)
     filelocks.loading(db).release()  # released when the restore ended
 
@@ -46,7 +46,7 @@ def test_databases_that_are_not_files_take_no_lock() -> None:
 def test_a_second_restore_or_schema_change_is_told_what_holds_the_file(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     with filelocks.restoring(db):
-        with pytest.raises(StoreUnavailable, match="a restore is replacing"):
+        with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
             filelocks.restoring(db)
     with filelocks.changing_schema(db):
         with pytest.raises(StoreUnavailable, match="is being changed"):
@@ -71,12 +71,34 @@ def test_a_folder_nobody_may_add_files_to_takes_no_lock_and_refuses_nothing(tmp_
 
     real_open = os.open
 
-    def read_only_folder(path, flags, *args):  # what the kernel answers there
+    def read_only_folder(path, flags, *args):  # what the kernel answers there, for a file not there yet
         if str(path).endswith(".lock"):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            if flags & os.O_CREAT:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", read_only_folder)
     db = tmp_path / "h.db"
     with filelocks.serving(db), filelocks.changing_schema(db), filelocks.restoring(db):
         pass
+
+
+def test_a_lock_file_another_user_made_is_still_locked_read_only(tmp_path: Path, monkeypatch) -> None:
+    """Not taken for "no lock": the other user's process may hold it."""
+    import errno
+    import os
+
+    db = tmp_path / "h.db"
+    theirs = filelocks.serving(db)  # the other user's server
+    real_open = os.open
+
+    def not_writable(path, flags, *args):
+        if str(path).endswith(".lock") and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", not_writable)
+    with pytest.raises(StoreUnavailable, match=r"a server \(haven serve\)"):
+        filelocks.changing_schema(db)
+    theirs.release()
