@@ -86,9 +86,9 @@ class _Message(BaseModel):
 
 
 def usable_id(value: Any) -> bool:
-    """Whether a request's ``id`` can be echoed: an integer below 2**63 or a string of at most 64 characters."""
+    """Whether a request's ``id`` can be echoed: a signed 64-bit integer or a string of at most 64 characters."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) < 2**63
+        return -(2**63) <= value < 2**63
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS
 
 
@@ -103,7 +103,7 @@ class ChunkRequest(_Message):
     def _plain_id(cls, value: Any) -> Any:
         if value is None or usable_id(value):
             return value
-        raise ValueError(f"id must be an integer or a string of at most {MAX_ID_CHARS} characters")
+        raise ValueError(f"id must be a 64-bit integer or a string of at most {MAX_ID_CHARS} characters")
 
 
 def _json_integer(value: Any) -> Any:
@@ -175,17 +175,17 @@ def parse_message(text: str | None, data: bytes | None) -> _Message:
         raise InvalidInput(exc.message, field="message") from None  # the exact reader's name for the whole text
     if not isinstance(value, dict):
         raise InvalidInput("a message must be a JSON object", field="message")
+    request_id = value.get("id")
+    echoed = request_id if usable_id(request_id) else None
     kind = value.get("type")
     model = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if model is None:
         known = ", ".join(MESSAGE_TYPES)
-        raise InvalidInput(f"type must be one of {known}", field="type")
+        raise BadMessage(InvalidInput(f"type must be one of {known}", field="type"), echoed)
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        request_id = value.get("id")
-        raise BadMessage(invalid_from_validation(exc, has_extra=False),
-                         request_id if usable_id(request_id) else None) from None
+        raise BadMessage(invalid_from_validation(exc, has_extra=False), echoed) from None
 
 
 def error_message(exc: HavenError, request_id: Any = None) -> dict[str, Any]:

@@ -153,6 +153,21 @@ def test_a_message_that_fails_validation_is_answered_with_its_id(client, map_gal
         assert receive(ws)["error"]["message"] == "galaxy: is not a known field"  # no 'extra' in messages
 
 
+@pytest.mark.parametrize("message", [{"type": "nope", "id": 14}, {"id": 14}, {"type": 3, "id": 14}])
+def test_a_message_of_no_known_type_is_answered_with_its_id(client, map_galaxy, message):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        send(ws, message)
+        answer = receive(ws)
+        assert answer["id"] == 14 and answer["error"]["field"] == "type"
+
+
+def test_the_smallest_64_bit_id_is_echoed(client, map_galaxy):
+    with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
+        send(ws, {"type": "chunk_request", "id": -(2**63), "chunks": [[0, 0]]})
+        header, _ = receive(ws)  # the chunk, then done
+        assert header["id"] == -(2**63) and receive(ws) == {"type": "done", "id": -(2**63)}
+
+
 def test_out_of_range_nodes_and_binary_and_oversized_frames_are_errors(client, map_galaxy):
     with client.websocket_connect(f"{WS}?galaxy={map_galaxy}") as ws:
         send(ws, {"type": "chunk_request", "chunks": [[22, 0], [1, 8]]})
