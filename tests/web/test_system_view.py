@@ -221,3 +221,19 @@ def test_mount_system_view_draws_inlined_data_without_fetching(page, systems) ->
     assert page.locator("canvas").count() == 0
     assert api_calls == []
     no_script_ran(page)
+
+
+def test_systems_named_dot_and_dot_dot_are_found_by_name(page, systems, module_web_store) -> None:
+    """A browser drops "." and ".." path segments even percent-encoded (the URL standard), so the
+    by-name route cannot carry them: the pages find those names another way."""
+    from webhelpers_map import open_map
+
+    for name in (".", ".."):
+        create(module_web_store, name=name, x=11.0 + len(name), y=2.0, z=3.0)
+        open_system(page, systems.url, f"?name={quote(name, safe='')}")
+        expect(page.locator("#system-name")).to_have_text(name)
+        open_map(page, systems.url, f"?focus={quote(name, safe='')}")
+        expect(page.locator("#map-details .map-details-name")).to_have_text(name)
+    open_system(page, systems.url, "?name=...", wait_ready=False)
+    expect(page.locator("#system-error")).to_have_text("No system named “...”.")
+    no_script_ran(page)

@@ -84,6 +84,23 @@ export function segment(name) {
 }
 
 /**
+ * One system (with planets, moons and station) by its exact name, in `galaxy` (null: the server's).
+ * A name that is exactly "." or ".." cannot travel as a path segment from a browser: the URL
+ * standard drops such segments even when percent-encoded. Those are found by a prefix jump in
+ * name order (one index lookup), then fetched by id.
+ */
+export async function systemByName(name, galaxy = null) {
+  const exact = String(name);
+  if (exact !== "." && exact !== "..") return api(`/api/v1/systems/by-name/${segment(exact)}${query({ galaxy })}`);
+  const page = await api(`/api/v1/systems${query({ prefix: exact, limit: 1, galaxy })}`);
+  const found = page?.items?.[0];
+  if (!found || found.name !== exact) {
+    throw new ApiError(404, `no system named '${exact}'`, { code: "not_found", field: "name" });
+  }
+  return api(`/api/v1/systems/${found.id}${query({ galaxy })}`);
+}
+
+/**
  * Call the API. Resolves to the parsed JSON body (null for 204), rejects with ApiError.
  * @param {string} path e.g. "/api/v1/systems"
  * @param {{method?: string, body?: any, signal?: AbortSignal, raw?: boolean}} [options]

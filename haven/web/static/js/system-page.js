@@ -2,7 +2,7 @@
 // Errors (unknown system, server unreachable, no WebGL) are shown on the page as text.
 // window.havenSystemView is the view's handle (see system-view.js) once it is drawn.
 
-import { api, API_BASE, linkSiteNav, pageGalaxy, query, segment } from "./api.js";
+import { api, API_BASE, linkSiteNav, pageGalaxy, query, systemByName } from "./api.js";
 import { mountSystemView } from "./system-view.js";
 
 const params = new URLSearchParams(location.search);
@@ -32,7 +32,7 @@ async function load() {
     // With ?galaxy= the id must be that galaxy's, as the page's links and header say.
     return api(`/api/v1/systems/${id}${query({ galaxy: pageGalaxy() })}`);
   }
-  if (name) return api(`/api/v1/systems/by-name/${segment(name)}${query({ galaxy: pageGalaxy() })}`);
+  if (name) return systemByName(name, pageGalaxy());
   throw Object.assign(new Error("Which system? Open this page as system.html?id=N or system.html?name=NAME."), { shown: true });
 }
 

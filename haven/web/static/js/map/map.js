@@ -10,7 +10,7 @@
 // stats(), flyTo(x, y, z, distance), pickAt(x, y), anyVisibleStar(),
 // findPoint(x, y, z), screenPositionOf(systemId), ready.
 
-import { api, API_BASE, el, linkSiteNav, segment } from "../api.js";
+import { api, API_BASE, el, linkSiteNav, systemByName } from "../api.js";
 import { GALAXY, galaxyQuery } from "./config.js";
 import { DetailsPanel } from "./details-panel.js";
 import { DEFAULT_BUDGET, GalaxyMap, MAX_BUDGET, MIN_BUDGET, parseBudget } from "./galaxy-map.js";
@@ -183,7 +183,7 @@ function start() {
   if (region) highlighter.showRegion(region, { fly: !focus });
   else if (ids.length) highlighter.showIds(ids, { fly: !focus });
   if (focus) {
-    api(`/api/v1/systems/by-name/${segment(focus)}${galaxyQuery()}`)
+    systemByName(focus, GALAXY)
       .then((s) => {
         map.flyTo(s.x, s.y, s.z, FOCUS_DISTANCE_LY);
         showSystem(s);
