@@ -74,3 +74,7 @@ class StoreUnavailable(HavenError):
 
     code = "store_unavailable"
     status = 503
+
+
+class JobVanished(StoreUnavailable):
+    """A bulk load's job row is gone: the database file was replaced while the load ran."""

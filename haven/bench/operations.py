@@ -36,7 +36,7 @@ from haven.chunks.service import ChunkService
 from haven.config import DEFAULT_GALAXY, DatabaseUrl
 from haven.model import SystemIn, validate_patch, validate_system
 from haven.store import SQLiteStore, init_store
-from haven.store.sqlite import remove_database_files
+from haven.store.scratch import remove_database_files
 
 #: Operations in report order: (key, what is timed).
 OPERATIONS: list[tuple[str, str]] = [

@@ -23,9 +23,9 @@ from haven.ingest.galaxies import galaxy_for_import
 from haven.ingest.sources import check_input_file
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
+from haven.store import filelocks
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
 from haven.store.deferred import DEFERRED_INDEXES_KEY
-from haven.store import filelocks
 from haven.store.gcpause import gc_paused
 
 __all__ = [

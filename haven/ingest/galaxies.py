@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from haven.store.bulk import JobVanished
+from haven.errors import JobVanished
 
 __all__ = ["galaxy_for_import"]
 

@@ -55,7 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
-from haven.errors import Conflict, HavenError, InvalidInput, StoreUnavailable
+from haven.errors import Conflict, HavenError, InvalidInput, JobVanished
 from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
                           clean_region, validation_message)
 from haven.procgen.details import derive_details
@@ -126,10 +126,6 @@ class BulkRowError(InvalidInput):
         super().__init__(message, field=field)
         self.row = row
         self.batch_index = batch_index
-
-
-class JobVanished(StoreUnavailable):
-    """A load's job row is gone: the database file was replaced while the load ran."""
 
 
 @dataclass

@@ -80,7 +80,7 @@ def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
         return  # nothing to change (an upgrade never goes back): no lock, so a second server starts beside the first
     else:
         _refuse_unfinished_load(url)
-    with _no_server(url):
+    with _locked_for_schema_change(url):
         _run_alembic(url, "upgrade", revision)
 
 
@@ -145,12 +145,12 @@ def _refuse_foreign(url: DatabaseUrl) -> None:
 
 def downgrade(url: DatabaseUrl, revision: str = "-1") -> None:
     _refuse_unfinished_load(url)
-    with _no_server(url):
+    with _locked_for_schema_change(url):
         _run_alembic(url, "downgrade", revision)
 
 
 @contextmanager
-def _no_server(url: DatabaseUrl) -> Iterator[None]:
+def _locked_for_schema_change(url: DatabaseUrl) -> Iterator[None]:
     """Hold both locks while the schema changes (see :mod:`haven.store.filelocks`): a running
     server would not notice, and a restore or a load landing between two steps would meet a
     schema the next step was not written for."""

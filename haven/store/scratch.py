@@ -21,7 +21,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from haven.errors import Conflict
-from haven.store.sqlite import remove_database_files
+from haven.store import filelocks
+
+
+def remove_database_files(path: Path, *, lock_files: bool = False) -> None:
+    """Delete an SQLite database file and its journal, WAL and shared-memory files, if any.
+
+    ``lock_files``: its lock files too (see :mod:`haven.store.filelocks`); for scratch
+    copies only, as a process may hold a live database's.
+    """
+    for suffix in ("", "-journal", "-wal", "-shm", *(filelocks.LOCK_SUFFIXES if lock_files else ())):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
 
 
 #: The endings of a copy's companions (journals, locks), removed with it, never taken for a copy.

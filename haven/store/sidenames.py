@@ -51,7 +51,8 @@ import orjson
 
 import haven
 from haven.store import search
-from haven.store.sqlite import remove_database_files, transaction
+from haven.store.scratch import remove_database_files
+from haven.store.sqlite import transaction
 
 __all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
 

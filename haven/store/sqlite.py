@@ -25,14 +25,15 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import (
-    BODY_TEXT_FIELDS, END_OF_NAMES, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch, clean_name,
+    BODY_TEXT_FIELDS, END_OF_NAMES, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch,
+    clean_name,
 )
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube
 from haven.spatial.nearest import (
     Box, Candidates, Shape, Sphere, box_shells, sphere_shells, squared_distance_sql,
 )
-from haven.store import deferred, filelocks, history, search
+from haven.store import deferred, history, scratch, search
 from haven.store.gcpause import gc_paused
 from haven.store.ids import next_row_id, note_deleted
 from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
@@ -205,16 +206,6 @@ def _json_or_null(value: dict[str, Any]) -> bytes | None:
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-
-
-def remove_database_files(path: Path, *, lock_files: bool = False) -> None:
-    """Delete an SQLite database file and its journal, WAL and shared-memory files, if any.
-
-    ``lock_files``: its lock files too (see :mod:`haven.store.filelocks`); for scratch
-    copies only, as a process may hold a live database's.
-    """
-    for suffix in ("", "-journal", "-wal", "-shm", *(filelocks.LOCK_SUFFIXES if lock_files else ())):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @contextmanager
@@ -865,8 +856,7 @@ class SQLiteStore:
                 f"SELECT {SYSTEM_COLUMNS} FROM {SYSTEM_FROM} "
                 f"WHERE s.galaxy_id = ? AND s.name >= ? AND s.name < ? ORDER BY s.name{order} LIMIT ?"
             )
-            ranges = [(p, search.prefix_end(p) or END_OF_NAMES)
-                      for p in search.prefix_variants(q)]
+            ranges = [(p, search.prefix_end(p) or END_OF_NAMES) for p in search.prefix_variants(q)]
             if after_name is not None:  # one lower bound per range, so the index starts there
                 after = after_name + "\x00"  # the first string above after_name
                 ranges = [(max(low, after), high) for low, high in ranges if after < high]
@@ -1755,8 +1745,6 @@ class SQLiteStore:
         if target.exists():
             raise Conflict(f"{target} already exists; choose a new file", field="path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        from haven.store import scratch  # it builds on this module
-
         # Written beside the target under a hidden name and put in place once complete, so
         # a killed backup never leaves a partial file where the backup should be.
         with scratch.scratch_copy(target.parent, f".{target.name}.backup-") as partial:

@@ -354,7 +354,7 @@ def test_a_load_stopped_by_bad_input_leaves_the_batches_before_it_on_the_map_and
 
 
 def test_a_job_whose_row_is_gone_stops_with_a_clear_error_and_claims_nothing(store):
-    from haven.store.bulk import JobVanished
+    from haven.errors import JobVanished
 
     store.ensure_galaxy("Haven")
     loader = BulkLoader(store, "Haven", "vanishing", kind="test")
