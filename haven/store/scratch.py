@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from haven.errors import Conflict
+from haven.errors import Conflict, StoreUnavailable
 from haven.store import filelocks
 
 
@@ -32,7 +32,6 @@ def remove_database_files(path: Path, *, lock_files: bool = False) -> None:
     """
     for suffix in ("", "-journal", "-wal", "-shm", *(filelocks.LOCK_SUFFIXES if lock_files else ())):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
 
 
 #: The endings of a copy's companions (journals, locks), removed with it, never taken for a copy.
@@ -56,9 +55,12 @@ def scratch_copy(folder: Path, prefix: str) -> Iterator[Path]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # another run's clean-up held it for the instant it looked: take a new name
+        except OSError as exc:
             os.close(fd)
-            continue
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                continue  # another run's clean-up held it for the instant it looked: take a new name
+            path.unlink(missing_ok=True)
+            raise StoreUnavailable(f"cannot lock {path}: {exc.strerror}") from None
         if _same_file(fd, path):
             break
         os.close(fd)  # that clean-up removed it before we locked it

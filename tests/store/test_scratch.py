@@ -64,3 +64,19 @@ def test_a_link_that_fails_for_another_reason_leaves_nothing_at_the_target(tmp_p
     with pytest.raises(OSError, match="No space"):
         place_without_replacing(copy, target)
     assert not target.exists()
+
+
+def test_a_folder_that_cannot_be_locked_is_a_clear_error_not_an_endless_retry(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import fcntl
+
+    from haven.errors import StoreUnavailable
+
+    def no_locks(fd: int, operation: int) -> None:  # an NFS mount without its lock daemon
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(StoreUnavailable, match="cannot lock .*No locks available"):
+        with scratch_copy(tmp_path, ".b.db.backup-"):
+            pass
+    assert list(tmp_path.iterdir()) == []
