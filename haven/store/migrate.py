@@ -30,7 +30,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest migration's revision id. Every store checks it when it opens, so it
 #: is written here rather than read from the migration scripts through Alembic; a
 #: test checks that it is Alembic's head, so a new migration cannot forget it.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def _sqlalchemy_url(url: DatabaseUrl) -> str:

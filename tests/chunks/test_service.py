@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 
 import numpy as np
 
@@ -209,3 +210,28 @@ def test_a_served_chunk_names_its_galaxy_cube_as_chnk_metadata_defines_it(store)
     assert cube == {"centre": [g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]], "half_size": g["half_size_ly"]}
     placed = decode_chunk(decompress(chunk.body, chunk.encoding), tuple(cube["centre"]), cube["half_size"])
     assert np.array_equal(placed.x_ly, decode(store, chunk, 0, 0).x_ly)
+
+
+def test_revision_0011_forgets_chunks_stored_with_the_galaxys_name(db_url):
+    """Chunks stored before 0011 carried the galaxy's name as ``galaxy``; the upgrade has them built again."""
+    from haven.store import init_store, migrate
+
+    store = init_store(db_url)
+    try:
+        load(store)
+        ChunkService(store).get("G", 0, 0)  # stored now
+    finally:
+        store.close()
+    migrate.downgrade(db_url, "0010")
+    with sqlite3.connect(db_url.location) as conn:  # what an older Haven stored: the same node version
+        conn.execute("UPDATE lod_chunk SET body = ?", (b"stored by an older Haven",))
+    conn.close()
+    migrate.upgrade(db_url)
+    store = init_store(db_url)
+    try:
+        assert store.stored_chunk("G", 0, 0) is None
+        chunk = ChunkService(store).get("G", 0, 0)
+        assert decode(store, chunk, 0, 0).metadata["galaxy"]["half_size"] == 4096.0
+        assert store.stored_chunk("G", 0, 0)[0] == chunk.version  # stored again at first fetch
+    finally:
+        store.close()

@@ -229,7 +229,7 @@ def _stuck_at_0007(path: Path) -> None:
          True),
         (_drop("TABLE galaxy"), "it lacks table galaxy", True),
         (_drop("TRIGGER system_fts_name_insert"), "it lacks trigger system_fts_name_insert", True),
-        (_stuck_at_0007, "is at schema revision 0007 and cannot be upgraded to 0010", True),
+        (_stuck_at_0007, "is at schema revision 0007 and cannot be upgraded to 0011", True),
     ],
     ids=["garbage", "empty", "not-haven", "unknown-revision", "malformed", "broken-index", "no-system-table",
          "no-galaxy-table", "no-trigger", "upgrade-fails"],
