@@ -40,7 +40,7 @@ from pathlib import Path
 from haven.config import DatabaseUrl
 from haven.errors import InvalidInput
 from haven.ingest.sources import SQLITE_MAGIC
-from haven.store import filelocks, migrate
+from haven.store import filelocks, migrate, sidenames
 from haven.store.deferred import deferred_record
 from haven.store.ids import FREED_TOP_KEYS
 from haven.store.scratch import fsync, scratch_copy
@@ -209,6 +209,7 @@ class Restore:
             fsync(self.staging)
             os.replace(self.staging, self.live)
             fsync(self.live.parent)
+            sidenames.remove_unused_side_file(self.live)
             return "rename"
         src = sqlite3.connect(self.staging)
         dst = sqlite3.connect(self.live)
@@ -225,6 +226,8 @@ class Restore:
         finally:
             src.close()
             dst.close()
+        # a killed load's name index, built from the content just replaced
+        sidenames.remove_unused_side_file(self.live)
         return "backup-api"
 
 

@@ -54,7 +54,7 @@ from haven.store import search
 from haven.store.scratch import remove_database_files
 from haven.store.sqlite import transaction
 
-__all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "side_path"]
+__all__ = ["MIN_ROWS", "SIDE_SUFFIX", "SideNameIndex", "remove_side_file", "remove_unused_side_file", "side_path"]
 
 #: The side file is the database's path with this appended.
 SIDE_SUFFIX = "-names"
@@ -78,6 +78,27 @@ def remove_side_file(db_path: Path) -> None:
     """Delete a load's side file, its WAL files and its lock file, if any."""
     remove_database_files(side_path(db_path))
     _lock_path(db_path).unlink(missing_ok=True)
+
+
+def remove_unused_side_file(db_path: Path) -> bool:
+    """Delete a side file no helper is using; False (and nothing deleted) while one still holds it.
+
+    For a restore, which replaces the content a killed load's side file was built
+    from: no later load of that content will come to remove it.
+    """
+    lock_path = _lock_path(db_path)
+    try:
+        lock = open(lock_path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        remove_database_files(side_path(db_path))
+        return True
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # an orphaned helper is finishing its batch
+            return False
+        remove_side_file(db_path)
+    return True
 
 
 def _lock_path(db_path: Path) -> Path:

@@ -393,6 +393,30 @@ def test_a_restore_removes_copies_staged_by_restores_that_were_killed(
     assert not list(db_path.parent.glob(f".{db_path.name}.restore-*"))
 
 
+def test_a_restore_removes_a_killed_loads_side_name_index_unless_a_helper_still_holds_it(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """The side file was built from the content a restore replaces: no later load would remove it."""
+    import fcntl
+
+    from haven.store import sidenames
+
+    assert_ok(haven("init", "--no-demo"))
+    backup = tmp_path / "b.db"
+    assert_ok(haven("backup", backup))
+    side = sidenames.side_path(db_path)
+    lock_path = Path(f"{side}.lock")
+    side.write_bytes(b"x" * 4096)
+    Path(f"{side}-wal").write_bytes(b"w")
+    lock_path.write_bytes(b"")
+    with open(lock_path, "a") as held:  # an orphaned helper finishing its batch
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert_ok(haven("restore", backup, "--yes"))
+        assert side.exists() and lock_path.exists()
+    assert_ok(haven("restore", backup, "--yes"))
+    assert not side.exists() and not Path(f"{side}-wal").exists() and not lock_path.exists()
+    assert _integrity(db_path) == "ok"
+
+
 def test_systems_created_after_a_restore_never_get_an_id_the_live_database_gave_out(
         haven: Invoke, db_path: Path, tmp_path: Path) -> None:
     """A client holding an id of the replaced database must get 404, not another system."""
