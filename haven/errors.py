@@ -1,7 +1,9 @@
 """One hierarchy of typed errors.
 
-Every layer raises these; the HTTP layer maps them to status codes in one
-place (:mod:`haven.api.errors`) and the CLI prints them and exits non-zero.
+Every layer raises these. Each class says its HTTP status (``status``) and
+what a JSON answer holds (:meth:`HavenError.to_dict`); the HTTP layer answers
+them in one place (:func:`haven.api.errors.haven_error_handler`) and the CLI
+prints them and exits non-zero.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class HavenError(Exception):
         self.field = field
 
     def to_dict(self) -> dict:
+        """The error as an API answer's ``error`` object (subclasses add their own keys)."""
         return {"code": self.code, "message": self.message, "field": self.field}
 
 
@@ -67,6 +70,11 @@ class ImportFailed(HavenError):
     def __init__(self, message: str, problems: list[str]) -> None:
         super().__init__(message)
         self.problems = problems
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["problems"] = self.problems
+        return d
 
 
 class StoreUnavailable(HavenError):

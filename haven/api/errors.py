@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from haven.api.schemas import ErrorOut, LegacyErrorOut
-from haven.errors import Conflict, HavenError, ImportFailed, InvalidInput, NotFound, StaleVersion, StoreUnavailable
+from haven.errors import HavenError
 from haven.model import field_path
 
 log = logging.getLogger("haven.api")
@@ -61,19 +61,6 @@ class UnsupportedEncoding(UnsupportedMediaType):
     Haven reads bodies as they are sent; its answer says so with ``Accept-Encoding: identity``
     (RFC 9110, section 15.5.16), so a client that compressed the body knows to stop."""
 
-
-# HavenError subclass → HTTP status. The classes carry a default ``status``
-# too; this table is the authority for the HTTP layer (most specific first).
-STATUS_BY_ERROR: tuple[tuple[type[HavenError], int], ...] = (
-    (StaleVersion, 409),
-    (Conflict, 409),
-    (NotFound, 404),
-    (InvalidInput, 400),
-    (ImportFailed, 400),
-    (StoreUnavailable, 503),
-    (PayloadTooLarge, 413),
-    (UnsupportedMediaType, 415),
-)
 
 # Codes for errors that do not come from our hierarchy.
 CODE_BY_STATUS = {
@@ -114,9 +101,7 @@ def error_responses(*statuses: int, legacy: bool = False) -> dict[int | str, dic
 
 
 def status_for(exc: HavenError) -> int:
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(exc, cls):
-            return status
+    """The HTTP status of a Haven error: its class's ``status`` (a 4xx or 5xx; 400 otherwise)."""
     return exc.status if 400 <= exc.status <= 599 else 400
 
 
@@ -162,14 +147,12 @@ def error_response(
 
 
 async def haven_error_handler(request: Request, exc: Exception) -> Response:
+    """Every :class:`HavenError`: its status, and its :meth:`~HavenError.to_dict` as the body's ``error``."""
     assert isinstance(exc, HavenError)
-    extra = None
-    if isinstance(exc, StaleVersion):
-        extra = {"current_version": exc.current_version}
-    elif isinstance(exc, ImportFailed):
-        extra = {"problems": exc.problems}
+    detail = exc.to_dict()
+    code, message, field = detail.pop("code"), detail.pop("message"), detail.pop("field")
     headers = {"Accept-Encoding": "identity"} if isinstance(exc, UnsupportedEncoding) else None
-    return error_response(request, status_for(exc), exc.code, exc.message, exc.field, extra=extra, headers=headers)
+    return error_response(request, status_for(exc), code, message, field, extra=detail or None, headers=headers)
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str | None:

@@ -308,3 +308,24 @@ def test_a_body_that_is_not_utf8_says_so(client, store):
         assert message.startswith(f"the body is not UTF-8 text (byte {byte} at offset")
         assert "surrogates" not in message
     assert store.stats("Haven")["total_systems"] == 0
+
+
+def test_every_haven_error_class_names_an_error_status():
+    """Each error class carries its HTTP status; the handler answers with it (one place, no table)."""
+    import haven.api.app  # noqa: F401 - loads every module that defines an error class
+    import haven.cli.backups  # noqa: F401
+    import haven.web.export  # noqa: F401
+    from haven.api.errors import status_for
+    from haven.errors import HavenError, ImportFailed, StaleVersion
+
+    def every(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from every(sub)
+
+    classes = list(every(HavenError))
+    assert len(classes) >= 10
+    for cls in classes:
+        assert 400 <= cls.status <= 599, cls
+    assert status_for(StaleVersion("old", current_version=3)) == 409
+    assert ImportFailed("bad file", ["line 2: x"]).to_dict()["problems"] == ["line 2: x"]
