@@ -131,11 +131,12 @@ def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
 Extra = Annotated[dict[str, Any], AfterValidator(_shallow_json)]
 
 
-_CONTROL_CHARS = re.compile("[\x00-\x1f]")
+#: What no name holds (C0 controls: a line break or NUL in a name breaks files and terminals).
+CONTROL_CHARS = re.compile("[\x00-\x1f]")
 
 
 def clean_name(value: Any) -> str:
-    """Names are trimmed, non-empty, at most 200 characters; any Unicode is fine."""
+    """Names are trimmed, non-empty, at most ``NAME_MAX_CHARS`` characters, without C0 controls; any other Unicode is fine."""
     if not isinstance(value, str):
         raise ValueError("must be text")
     value = value.strip()
@@ -143,7 +144,7 @@ def clean_name(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(value) > NAME_MAX_CHARS:
         raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-    if _CONTROL_CHARS.search(value):
+    if CONTROL_CHARS.search(value):
         raise ValueError("must not contain control characters")
     return value
 

@@ -19,10 +19,9 @@ from haven.api.cursor import CursorCodec, codec_for_store
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
 from haven.exactjson import loads_exactly, refused_number
-from haven.model import INT64_MAX, field_path
+from haven.model import CONTROL_CHARS, INT64_MAX, NAME_MAX_CHARS, field_path
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: far above any real system with 64 planets × 64 moons of text
-MAX_NAME_CHARS = 200
 SQLITE_INT_MAX = INT64_MAX
 
 
@@ -243,7 +242,7 @@ def utf8_query(query: bytes) -> bytes:
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
         try:
-            field = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")[:MAX_NAME_CHARS]
+            field = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")[:NAME_MAX_CHARS]
         except UnicodeDecodeError:
             raise InvalidInput("a query parameter's name is not valid UTF-8 once decoded", field=None) from None
         try:
@@ -263,7 +262,7 @@ def single_values(query: bytes) -> None:
     seen: set[str] = set()
     for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if name in seen:
-            shown = name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS] + "…"
+            shown = name if len(name) <= NAME_MAX_CHARS else name[:NAME_MAX_CHARS] + "…"
             raise InvalidInput(f"{shown or 'a parameter without a name'}: is given more than once; send each "
                                "query parameter once", field=shown or None)
         seen.add(name)
@@ -272,8 +271,8 @@ def single_values(query: bytes) -> None:
 def check_name(name: str, field: str = "name") -> str:
     if not name:
         raise InvalidInput(f"{field} must not be empty", field=field)
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidInput(f"{field} must be at most {MAX_NAME_CHARS} characters", field=field)
+    if len(name) > NAME_MAX_CHARS:
+        raise InvalidInput(f"{field} must be at most {NAME_MAX_CHARS} characters", field=field)
     return name
 
 
@@ -282,7 +281,7 @@ def check_filter_name(name: str, field: str) -> str:
     control characters (:func:`haven.model.clean_name`), so one that does is a 400 naming the
     field rather than a 404 for a name that cannot exist."""
     check_name(name, field)
-    if any(ord(ch) < 32 for ch in name):
+    if CONTROL_CHARS.search(name):
         raise InvalidInput(f"{field} must not contain control characters", field=field)
     return name
 

@@ -21,7 +21,6 @@ from starlette.responses import Response, StreamingResponse
 from haven.api.common import (
     DecimalFloat,
     DigitsInt,
-    MAX_NAME_CHARS,
     SQLITE_INT_MAX,
     JSONBytes,
     VersionQuery,
@@ -56,7 +55,7 @@ from haven.api.schemas import (
 from haven.errors import InvalidInput, NotFound
 from haven.ingest.export import FORMATS as EXPORT_FORMATS
 from haven.ingest.export import DOWNLOADS, export_stream
-from haven.model import END_OF_NAMES, validate_patch, validate_system
+from haven.model import END_OF_NAMES, NAME_MAX_CHARS, validate_patch, validate_system
 from haven.store.base import MAX_LIMIT, MIN_SEARCH_CHARS, Page, Store
 
 PREFIX = "/api/v1"
@@ -67,7 +66,7 @@ WRITE_ERRORS = error_responses(409, 413, 415)
 
 Limit = Annotated[DigitsInt, Query(ge=1, le=MAX_LIMIT, description=f"Items per answer, 1 to {MAX_LIMIT}.")]
 Galaxy = Annotated[
-    str | None, Query(max_length=MAX_NAME_CHARS, description="Galaxy name; the server's default galaxy if omitted.")
+    str | None, Query(max_length=NAME_MAX_CHARS, description="Galaxy name; the server's default galaxy if omitted.")
 ]
 Cursor = Annotated[
     str | None, Query(max_length=MAX_CURSOR_CHARS, description="Opaque cursor from a previous answer's next/prev.")
@@ -75,7 +74,7 @@ Cursor = Annotated[
 SystemId = Annotated[DigitsInt, Path(ge=1, le=SQLITE_INT_MAX, description="The system's integer id.")]
 ScopeGalaxy = Annotated[
     str | None,
-    Query(max_length=MAX_NAME_CHARS,
+    Query(max_length=NAME_MAX_CHARS,
           description="Only if the system is in this galaxy: another galaxy's id answers 404, and nothing changes."),
 ]
 IfMatch = Annotated[
@@ -176,10 +175,10 @@ def page_answer(
 def list_systems(
     request: Request,
     limit: Limit = 100,
-    region: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, description="Only this region.")] = None,
+    region: Annotated[str | None, Query(max_length=NAME_MAX_CHARS, description="Only this region.")] = None,
     cursor: Cursor = None,
     prefix: Annotated[
-        str | None, Query(max_length=MAX_NAME_CHARS, description="Start at the first name ≥ prefix.")
+        str | None, Query(max_length=NAME_MAX_CHARS, description="Start at the first name ≥ prefix.")
     ] = None,
     galaxy: Galaxy = None,
 ) -> Response:

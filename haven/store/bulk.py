@@ -41,7 +41,6 @@ thread while batch k is written (:func:`pipelined`).
 from __future__ import annotations
 
 import itertools
-import re
 import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,7 +55,7 @@ import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import Conflict, HavenError, InvalidInput, JobVanished
-from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
+from haven.model import (CONTROL_CHARS, NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
                           clean_region, validation_message)
 from haven.procgen.details import derive_details
 from haven.spatial.morton import Cube
@@ -109,7 +108,6 @@ FTS_DEFAULT_HASH_BYTES = 1 << 20
 #: 31 s instead of 41 s on 2 cores).
 SORT_THREADS = 2
 
-_CONTROL = re.compile("[\x00-\x1f]")
 _EXTRA = TypeAdapter(Extra)
 _TEXT_INDEX_FILL = (
     "INSERT INTO system_fts (rowid, materials, attributes, galaxy) "
@@ -890,8 +888,8 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
                 raise fail(i, "name", f"{v!r} is also the name of {label(first[v])}; names must be unique")
             first[v] = i
 
-    if _CONTROL.search(" ".join(names_arr.to_pylist())):
-        bad = next(i for i, v in enumerate(names_arr.to_pylist()) if _CONTROL.search(v))
+    if CONTROL_CHARS.search(" ".join(names_arr.to_pylist())):
+        bad = next(i for i, v in enumerate(names_arr.to_pylist()) if CONTROL_CHARS.search(v))
         raise fail(bad, "name", "must not contain control characters")
 
     # coordinates: finite numbers inside the galaxy cube

@@ -25,7 +25,7 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import (
-    BODY_TEXT_FIELDS, END_OF_NAMES, INT64_MAX, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch,
+    BODY_TEXT_FIELDS, CONTROL_CHARS, END_OF_NAMES, INT64_MAX, NAME_MAX_CHARS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch,
     clean_name,
 )
 from haven.procgen.details import derive_details
@@ -904,9 +904,9 @@ class SQLiteStore:
         q = q.strip()
         if not q:
             raise InvalidInput("q must not be empty", field="q")
-        if len(q) > 200:
-            raise InvalidInput("q must be at most 200 characters", field="q")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in q):  # the full-text parser stops at NUL
+        if len(q) > NAME_MAX_CHARS:
+            raise InvalidInput(f"q must be at most {NAME_MAX_CHARS} characters", field="q")
+        if CONTROL_CHARS.search(q):  # no name holds one (and the full-text parser stops at NUL)
             raise InvalidInput("q must not contain control characters", field="q")
         galaxy_id = self._galaxy_key(galaxy).id
         backward = before_id is not None or before_name is not None
