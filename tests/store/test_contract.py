@@ -277,3 +277,17 @@ def test_iter_systems_returns_children(store):
     systems = list(store.iter_systems(GALAXY, batch_size=1))
     assert [s["name"] for s in systems] == ["AMOT 16/O5", "Bare"]
     assert len(systems[0]["planets"]) == 2 and systems[1]["planets"] == []
+
+
+def test_the_sqlite_store_implements_every_operation_of_the_contract_as_written():
+    """``haven.store.base.Store`` lists what callers use; the engine has each with the same signature."""
+    import inspect
+
+    from haven.store.base import Store
+    from haven.store.sqlite import SQLiteStore
+
+    operations = [n for n, f in vars(Store).items() if callable(f) and not n.startswith("_")]
+    assert len(operations) >= 30
+    for name in operations:
+        assert inspect.getdoc(getattr(Store, name)), name
+        assert str(inspect.signature(getattr(SQLiteStore, name))) == str(inspect.signature(getattr(Store, name))), name
