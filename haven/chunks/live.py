@@ -103,7 +103,7 @@ class ChangeHub:
         """
         if galaxy not in self._clocks:
             g = await self.run_sync(self.store.galaxy, galaxy)  # NotFound for an unknown galaxy
-            self._cubes[galaxy] = Cube(g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"], g["half_size_ly"])
+            self._cubes[galaxy] = Cube.of_galaxy(g)
             self._clocks.setdefault(galaxy, g["lod_clock"])
         listener = Listener(galaxy, box)
         self._listeners.setdefault(galaxy, set()).add(listener)

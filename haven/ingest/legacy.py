@@ -28,6 +28,7 @@ from haven.errors import ImportFailed, InvalidInput, NotFound
 from haven.ingest.mapping import describe_type, system_from_legacy
 from haven.ingest.sources import SHAPE_NAME_KEYED, SHAPE_SQLITE, LegacyFile, LegacyRecord, read_legacy
 from haven.model import SystemIn, clean_name, field_path
+from haven.spatial.morton import Cube
 from haven.store.sqlite import DEFAULT_HALF_SIZE_LY
 from haven.timeutil import parse_ms
 
@@ -186,11 +187,11 @@ def _semantic_problems(s: SystemIn, galaxy: dict[str, Any] | None) -> list[tuple
             except InvalidInput:
                 out.append((name, f"{value!r} is not a date and time"))
     if galaxy is not None:
-        half = galaxy["half_size_ly"]
+        cube = Cube.of_galaxy(galaxy)
         for axis in ("x", "y", "z"):
-            v, c = getattr(s, axis), galaxy[f"centre_{axis}_ly"]
-            if abs(v - c) > half:
-                out.append((axis, f"{v:g} lies outside the galaxy (±{half:g} LY around {c:g})"))
+            v = getattr(s, axis)
+            if abs(v - cube.centre_on(axis)) > cube.half_size_ly:
+                out.append((axis, cube.outside_message(axis, v)))
     return out
 
 

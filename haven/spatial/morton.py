@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +110,23 @@ class Cube:
     centre_y_ly: float
     centre_z_ly: float
     half_size_ly: float
+
+    @classmethod
+    def of_galaxy(cls, galaxy: Mapping[str, Any]) -> Cube:
+        """The cube of a galaxy as the store describes it (``centre_x_ly`` …, ``half_size_ly``)."""
+        return cls(galaxy["centre_x_ly"], galaxy["centre_y_ly"], galaxy["centre_z_ly"], galaxy["half_size_ly"])
+
+    def centre_on(self, axis: str) -> float:
+        """The centre's coordinate on ``"x"``, ``"y"`` or ``"z"``, in light years."""
+        return {"x": self.centre_x_ly, "y": self.centre_y_ly, "z": self.centre_z_ly}[axis]
+
+    def outside_message(self, axis: str, value_ly: float) -> str:
+        """What every entry point says of a coordinate outside the cube.
+
+        The value is written in full (the shortest text that reads back as it): a
+        value just past the edge would otherwise read as the edge itself."""
+        shown = repr(float(value_ly)).removesuffix(".0")
+        return f"{shown} lies outside the galaxy (±{self.half_size_ly:g} LY around {self.centre_on(axis):g})"
 
     @property
     def min_ly(self) -> tuple[float, float, float]:

@@ -895,16 +895,16 @@ def _prepare(loader: BulkLoader, batch_index: int, columns: Mapping[str, Any],
     # coordinates: finite numbers inside the galaxy cube
     cube: Cube = loader.cube
     coords = []
-    for axis, centre in (("x", cube.centre_x_ly), ("y", cube.centre_y_ly), ("z", cube.centre_z_ly)):
+    for axis in ("x", "y", "z"):
         v, missing = _numbers(cols[f"{axis}_ly"], n, axis, fail)
         finite = np.isfinite(v)
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
             raise fail(bad, axis, "is missing" if missing[bad] else f"must be a finite number (got {v[bad]})")
-        outside = np.abs(v - centre) > cube.half_size_ly
+        outside = np.abs(v - cube.centre_on(axis)) > cube.half_size_ly
         if outside.any():
             bad = int(np.flatnonzero(outside)[0])
-            raise fail(bad, axis, f"{v[bad]:g} lies outside the galaxy (±{cube.half_size_ly:g} LY around {centre:g})")
+            raise fail(bad, axis, cube.outside_message(axis, v[bad]))
         coords.append(v)
     codes = cube.codes(*coords)
 

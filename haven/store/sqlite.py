@@ -685,7 +685,7 @@ class SQLiteStore:
         key = self._keys.get(name)
         if key is None:
             g = self.galaxy(name)
-            cube = Cube(g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"], g["half_size_ly"])
+            cube = Cube.of_galaxy(g)
             key = GalaxyKey(g["id"], cube, g["lod_capacity"])
             self._keys[name] = key
             self._keys_by_id[key.id] = key
@@ -1391,11 +1391,9 @@ class SQLiteStore:
     # -- writes ------------------------------------------------------------
 
     def _position(self, cube: Cube, x: float, y: float, z: float) -> int:
-        for name, v, c in (("x", x, cube.centre_x_ly), ("y", y, cube.centre_y_ly), ("z", z, cube.centre_z_ly)):
-            if abs(v - c) > cube.half_size_ly:
-                raise InvalidInput(
-                    f"{name} = {v} lies outside the galaxy (±{cube.half_size_ly:g} LY around {c:g})", field=name
-                )
+        for name, v in (("x", x), ("y", y), ("z", z)):
+            if abs(v - cube.centre_on(name)) > cube.half_size_ly:
+                raise InvalidInput(f"{name} = {cube.outside_message(name, v)}", field=name)
         return cube.code(x, y, z)
 
     def _name_taken(self, conn: sqlite3.Connection, galaxy_id: int, name: str, except_id: int | None = None) -> bool:

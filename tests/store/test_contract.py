@@ -214,6 +214,16 @@ def test_positions_outside_the_galaxy_are_refused(store):
     assert store.stats(GALAXY)["total_systems"] == 0
 
 
+def test_a_position_just_past_the_edge_is_named_in_full(store):
+    """Shown to six digits, 131072.00001 read as the edge itself: "131072 lies outside (±131072 …)"."""
+    edge = store.galaxy(GALAXY)["half_size_ly"]
+    with pytest.raises(InvalidInput) as err:
+        store.create(GALAXY, make("Edge", 0, -(edge + 0.00001), 0))
+    assert err.value.field == "y"
+    assert err.value.message == f"y = -{edge + 0.00001!r} lies outside the galaxy (±{edge:g} LY around 0)"
+    store.create(GALAXY, make("On the edge", 0, -edge, 0))  # the cube's faces are inside
+
+
 def test_optimistic_locking(store):
     s = store.create(GALAXY, full_system())
     updated = store.patch(s["id"], validate_patch({"fauna": "high", "version": 1}))
