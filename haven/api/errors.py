@@ -33,6 +33,7 @@ from starlette.types import Scope
 from haven.api.schemas import ErrorOut, LegacyErrorOut
 from haven.errors import HavenError
 from haven.model import field_path
+from haven.store.sqlite import is_busy
 
 log = logging.getLogger("haven.api")
 
@@ -217,11 +218,6 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     if status < 400:  # redirects and the like are not errors; pass them through
         return Response(status_code=status, headers=headers)
     return error_response(request, status, code, message, None, headers=headers)
-
-
-def is_busy(exc: BaseException) -> bool:
-    """A "database is locked/busy" error past the store's busy timeout: load, not a bug (503, retry)."""
-    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy"))
 
 
 async def database_error_handler(request: Request, exc: Exception) -> Response:

@@ -49,12 +49,12 @@ from pydantic import (
 )
 
 from haven.api.common import MAX_BODY_BYTES, app_object, get_store, request_galaxy
-from haven.api.errors import is_busy
 from haven.chunks.live import Box, ChangeHub, Listener
 from haven.chunks.service import ChunkService
 from haven.errors import HavenError, InvalidInput, NotFound, StoreUnavailable
 from haven.exactjson import loads_exactly
 from haven.model import INT64_MAX, Coordinate, invalid_from_validation
+from haven.store.sqlite import is_busy
 
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
 

@@ -290,6 +290,19 @@ class WriterBusy(sqlite3.OperationalError):
     housekeeping that asked not to wait). A "database is locked" error like SQLite's own, handled alike."""
 
 
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked / busy" (past the busy timeout) or
+    :class:`WriterBusy`: load that passes, not a bug. Told by SQLite's error code
+    (extended codes included), not by the message's words."""
+    if isinstance(exc, WriterBusy):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in _BUSY_CODES
+
+
 class SQLiteStore:
     """The store contract over one SQLite file."""
 
@@ -1298,8 +1311,8 @@ class SQLiteStore:
                     (galaxy_id, level, cell, version, body),
                 )
             return True
-        except sqlite3.OperationalError as exc:  # WriterBusy included
-            if "locked" not in str(exc) and "busy" not in str(exc):
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
                 raise
             return False
         finally:

@@ -183,11 +183,30 @@ def test_store_unavailable_is_503(store):
         assert c.get("/healthz").status_code == 503
 
 
-def test_busy_database_is_503(store, monkeypatch):
+def _sqlites_own_busy_error(path) -> Exception:
+    """The error SQLite raises when another connection holds the lock (its error code, not just words)."""
     import sqlite3
 
+    holder, other = sqlite3.connect(path), sqlite3.connect(path, timeout=0)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            return exc
+        raise AssertionError("the second connection got the lock")
+    finally:
+        holder.close()
+        other.close()
+
+
+def test_busy_database_is_503(store, monkeypatch, tmp_path):
+    import sqlite3
+
+    busy = _sqlites_own_busy_error(tmp_path / "locked.db")
+
     def locked(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+        raise busy
 
     app = create_app(store)
     with TestClient(app, raise_server_exceptions=False) as c:
@@ -196,6 +215,10 @@ def test_busy_database_is_503(store, monkeypatch):
         err = v1_error(r, 503)
         assert err["code"] == "store_unavailable"
         assert r.headers["retry-after"] == "1"
+        # an OperationalError that only says "locked" is not taken for one: a bug is a 500, not a retry
+        monkeypatch.setattr(store, "page", lambda *a, **k: (_ for _ in ()).throw(
+            sqlite3.OperationalError("no column named locked")))
+        assert c.get("/api/v1/systems").status_code == 500
 
 
 def test_cursor_secret_falls_back_when_it_cannot_be_stored(store, monkeypatch):
