@@ -1016,7 +1016,8 @@ class SQLiteStore:
             f"FROM {SYSTEM_FROM} WHERE {where}"
         )
 
-    def _detail(self, where: str, params: tuple[Any, ...], missing: str) -> dict[str, Any]:
+    def _detail(self, where: str, params: tuple[Any, ...], missing: str,
+                *, inside: sqlite3.Connection | None = None) -> dict[str, Any]:
         """One system with its children, from one snapshot.
 
         The row says whether stored planets or a station exist, so a system
@@ -1024,17 +1025,21 @@ class SQLiteStore:
         COMMIT around it) instead of four. A system with stored children has
         them read in a read transaction that first checks the row's version
         (every write to a system or its children bumps it), so row and
-        children are one snapshot.
+        children are one snapshot. ``inside``: a connection in a transaction
+        already (a write's answer), whose snapshot is used as it is.
         """
         query = self._detail_query(where)
-        d = self._detail_row(self.conn, query, params, missing)
+        d = self._detail_row(inside or self.conn, query, params, missing)
         if d.pop("stored_children"):
-            with self._read() as conn:
-                now = conn.execute("SELECT version FROM system WHERE id = ?", (d["id"],)).fetchone()
-                if now is None or now[0] != d["version"]:  # written in between: read it again
-                    d = self._detail_row(conn, query, params, missing)
-                    del d["stored_children"]
-                d.update(self._children(conn, [d["id"]])[d["id"]])
+            if inside is not None:
+                d.update(self._children(inside, [d["id"]])[d["id"]])
+            else:
+                with self._read() as conn:
+                    now = conn.execute("SELECT version FROM system WHERE id = ?", (d["id"],)).fetchone()
+                    if now is None or now[0] != d["version"]:  # written in between: read it again
+                        d = self._detail_row(conn, query, params, missing)
+                        del d["stored_children"]
+                    d.update(self._children(conn, [d["id"]])[d["id"]])
         seed = d.pop("seed")
         if seed is None:
             d.setdefault("planets", [])
@@ -1057,6 +1062,16 @@ class SQLiteStore:
     def system(self, system_id: int) -> dict[str, Any]:
         """One system with its planets, moons and station."""
         return self._detail("s.id = ?", (system_id,), f"no system with id {system_id}")
+
+    def _as_written(self, conn: sqlite3.Connection, system_id: int) -> dict[str, Any]:
+        """:meth:`system` as ``conn``'s open transaction sees it: a write's answer.
+
+        Read before the commit, so the answer (and the version an API answer
+        gives as its ``ETag``) is what this write made, never another writer's
+        change committed just after it, and a delete committed just after it
+        cannot turn a write that happened into a 404.
+        """
+        return self._detail("s.id = ?", (system_id,), f"no system with id {system_id}", inside=conn)
 
     def system_galaxy(self, system_id: int) -> str | None:
         """The name of the galaxy a system id belongs to: its row's or, for a deleted system
@@ -1484,7 +1499,7 @@ class SQLiteStore:
                 raise Conflict(f"a system named {system.name!r} already exists", field="name")
             system_id = self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id))
             history.record(conn, galaxy_id, system_id, "create", None, 1)
-        return self.system(system_id)
+            return self._as_written(conn, system_id)
 
     @staticmethod
     def _write_row(conn: sqlite3.Connection, system_id: int) -> sqlite3.Row | None:
@@ -1562,7 +1577,7 @@ class SQLiteStore:
             self._update_fields(conn, current, fields)
             self._delete_children(conn, system_id, planets=True, station=True)
             self._insert_children(conn, system_id, system.planets, system.space_station)
-        return self.system(system_id)
+            return self._as_written(conn, system_id)
 
     def patch(self, system_id: int, patch: SystemPatch) -> dict[str, Any]:
         """Change only the fields present in the patch."""
@@ -1570,7 +1585,7 @@ class SQLiteStore:
         if not given:  # nothing to change: no new version, no history entry; a stale version is still a 409
             with self._read() as conn:
                 self._current(conn, system_id, patch.version)
-            return self.system(system_id)
+                return self._as_written(conn, system_id)  # the version just checked
         with self._write() as conn:
             current = self._current(conn, system_id, patch.version)
             self._record_change(conn, current, "update")
@@ -1592,7 +1607,7 @@ class SQLiteStore:
             if "space_station" in given:
                 self._delete_children(conn, system_id, planets=False, station=True)
                 self._insert_children(conn, system_id, [], patch.space_station)
-        return self.system(system_id)
+            return self._as_written(conn, system_id)
 
     def _lod(self, conn: sqlite3.Connection, galaxy_id: int) -> LodTree:
         """Octree maintenance for this write; advances the galaxy's node clock once."""
@@ -1686,10 +1701,11 @@ class SQLiteStore:
                     self._delete_children(conn, system_id, planets=True, station=True)
                     self._insert_children(conn, system_id, system.planets, system.space_station)
             history.forget(conn, entry["id"])
+            restored = None
             if op != "create":
                 version = conn.execute("SELECT version FROM system WHERE id = ?", (system_id,)).fetchone()[0]
                 history.now_at_version(conn, system_id, version)
-        restored = None if op == "create" else self.system(system_id)
+                restored = self._as_written(conn, system_id)
         return {"undone": op, "system": restored}
 
     @staticmethod

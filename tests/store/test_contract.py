@@ -301,3 +301,38 @@ def test_the_sqlite_store_implements_every_operation_of_the_contract_as_written(
     for name in operations:
         assert inspect.getdoc(getattr(Store, name)), name
         assert str(inspect.signature(getattr(SQLiteStore, name))) == str(inspect.signature(getattr(Store, name))), name
+
+
+@pytest.mark.parametrize("after_commit", ["patch", "delete"])
+def test_a_writes_answer_is_what_it_made_even_when_another_writer_commits_right_after(store, db_url, after_commit):
+    """The answer (and so the API's ETag) is read before the commit: another writer committing
+    between this write's commit and its return cannot show up in it, nor turn it into a 404."""
+    from haven.store import open_store
+
+    other = open_store(db_url)
+    created = store.create(GALAXY, full_system("Contested"))
+    sid = created["id"]
+    fired: list[int] = []
+
+    def another_writer_commits() -> None:  # runs right after each commit of ``store``
+        if fired:
+            return
+        fired.append(1)
+        if after_commit == "patch":
+            other.patch(sid, validate_patch({"fauna": "theirs"}))
+        else:
+            other.delete(sid)
+
+    stop = store.on_commit(another_writer_commits)
+    try:
+        mine = store.patch(sid, validate_patch({"fauna": "mine", "version": 1}))
+    finally:
+        stop()
+        other.close()
+    assert fired
+    assert mine["fauna"] == "mine" and mine["version"] == 2 and len(mine["planets"]) == len(created["planets"])
+    if after_commit == "patch":
+        assert store.system(sid)["version"] == 3 and store.system(sid)["fauna"] == "theirs"
+    else:
+        with pytest.raises(NotFound):
+            store.system(sid)
