@@ -15,7 +15,7 @@ from pydantic import BeforeValidator
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
-from haven.api.cursor import CursorCodec, codec_for_store
+from haven.api.cursor import CursorCodec, codec_for_store, lasting_codec
 from haven.api.errors import PayloadTooLarge, UnsupportedEncoding, UnsupportedMediaType
 from haven.errors import InvalidInput, StoreUnavailable
 from haven.exactjson import loads_exactly, refused_number
@@ -76,7 +76,10 @@ def app_object(request: HTTPConnection, attr: str, build: Callable[[Any], Any]) 
 
 def get_codec(request: Request) -> CursorCodec:
     """The cursor codec, built once per app from the store's secret."""
-    return app_object(request, "cursor_codec", codec_for_store)
+    codec = app_object(request, "cursor_codec", codec_for_store)
+    if not codec.lasting:
+        codec = request.app.state.cursor_codec = lasting_codec(get_store(request), codec)
+    return codec
 
 
 # -- bodies ----------------------------------------------------------------

@@ -58,12 +58,16 @@ def _bad(reason: str) -> InvalidInput:
 
 
 class CursorCodec:
-    """Signs and checks cursors with one secret."""
+    """Signs and checks cursors with one secret.
 
-    def __init__(self, secret: bytes) -> None:
+    ``lasting``: the secret is the database's (cursors work on every server of it and
+    after a restart); False for a stand-in used while it could not be stored."""
+
+    def __init__(self, secret: bytes, *, lasting: bool = True) -> None:
         if len(secret) < 16:
             raise ValueError("cursor secret must be at least 16 bytes")
         self._secret = secret
+        self.lasting = lasting
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()[:MAC_BYTES]
@@ -98,13 +102,29 @@ class CursorCodec:
 
 
 def codec_for_store(store: Any) -> CursorCodec:
-    """The codec keyed by the store's ``cursor_secret``, created on first use (first writer wins)."""
-    try:
-        value = store.setdefault_meta_value(SECRET_META_KEY, secrets.token_hex(32))
-    except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
-        log.warning("cannot store the cursor secret (%s); cursors will last until restart", exc)
-        value = secrets.token_hex(32)
+    """The codec keyed by the store's ``cursor_secret``, created on first use (first writer wins).
+
+    Read first: a write would wait behind any other process's write (a long
+    import) although the secret is nearly always there already. When it is not
+    and cannot be stored (a read-only file, a write lock held past the busy
+    timeout), a stand-in secret serves until :func:`lasting_codec` finds the
+    database's."""
+    value = store.meta_value(SECRET_META_KEY)
+    if value is None:
+        try:
+            value = store.setdefault_meta_value(SECRET_META_KEY, secrets.token_hex(32))
+        except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
+            log.warning("cannot store the cursor secret (%s); cursors will last until it is stored", exc)
+            return CursorCodec(secrets.token_hex(32).encode("utf-8"), lasting=False)
     return CursorCodec(value.encode("utf-8"))
+
+
+def lasting_codec(store: Any, codec: CursorCodec) -> CursorCodec:
+    """``codec``, or the database's codec once a stand-in's secret has been stored (by any process)."""
+    if codec.lasting:
+        return codec
+    value = store.meta_value(SECRET_META_KEY)  # a read: never waits for a writer
+    return CursorCodec(value.encode("utf-8")) if value is not None else codec
 
 
 def state_str(data: dict[str, Any], key: str) -> str | None:

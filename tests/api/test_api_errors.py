@@ -221,6 +221,41 @@ def test_busy_database_is_503(store, monkeypatch, tmp_path):
         assert c.get("/api/v1/systems").status_code == 500
 
 
+def test_a_stored_cursor_secret_is_read_without_a_write(store, monkeypatch):
+    """A server meeting another process's long write must not wait to learn a secret that is stored."""
+    from haven.api.cursor import SECRET_META_KEY, codec_for_store
+
+    stored = store.setdefault_meta_value(SECRET_META_KEY, "ab" * 32)
+
+    def no_write(*args, **kwargs):
+        raise AssertionError("wrote the secret again")
+
+    monkeypatch.setattr(store, "setdefault_meta_value", no_write)
+    codec = codec_for_store(store)
+    assert codec.lasting and codec._secret == stored.encode()
+
+
+def test_a_stand_in_cursor_secret_gives_way_to_the_databases_once_stored(store, monkeypatch):
+    from apihelpers import seed
+
+    from haven.api.cursor import SECRET_META_KEY
+
+    seed(store, 5)
+    real_setdefault = store.setdefault_meta_value
+
+    def busy(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(store, "setdefault_meta_value", busy)
+    with TestClient(create_app(store), raise_server_exceptions=False) as c:
+        first = c.get("/api/v1/systems", params={"limit": 2}).json()
+        assert c.get("/api/v1/systems", params={"limit": 2, "cursor": first["next"]}).status_code == 200
+        real_setdefault(SECRET_META_KEY, "cd" * 32)  # stored meanwhile (another server, a later try)
+        fresh = c.get("/api/v1/systems", params={"limit": 2}).json()
+        assert c.app.state.cursor_codec.lasting
+        assert c.get("/api/v1/systems", params={"limit": 2, "cursor": fresh["next"]}).status_code == 200
+
+
 def test_cursor_secret_falls_back_when_it_cannot_be_stored(store, monkeypatch):
     from apihelpers import seed
 
