@@ -11,11 +11,16 @@ members one range scan, already in priority order. ``lod_node`` keeps each
 node's count, lowest and highest member priority and version, so inserts and
 deletes touch O(depth) nodes and clients can walk the hierarchy without
 touching systems. A node's version is the galaxy's ``lod_clock`` at the write
-that last changed it: it only grows, so it works as an HTTP ETag.
+that last changed it: it only grows, so it works as an HTTP ETag. A galaxy's
+clock starts at a random value below :data:`FIRST_CLOCK_BELOW` (:func:`first_clock`),
+so the same node of two databases (one served after the other at the same
+address, a galaxy generated again) does not carry the same version: a browser
+revalidating a chunk it cached from the other would be told "not modified".
 """
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -28,6 +33,14 @@ from haven.errors import NotFound
 from haven.spatial.morton import MAX_LEVEL, cell_code_range
 
 DEFAULT_CAPACITY = 4096
+#: A new galaxy's clock starts below this: 2**40 leaves 2**53 - 2**40 writes before a
+#: version passes what a JavaScript number holds exactly.
+FIRST_CLOCK_BELOW = 2**40
+
+
+def first_clock() -> int:
+    """The ``lod_clock`` a new galaxy starts at (random: see the module's docstring)."""
+    return secrets.randbelow(FIRST_CLOCK_BELOW)
 PRIORITY_BITS = 31
 
 _MASK64 = (1 << 64) - 1

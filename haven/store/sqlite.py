@@ -36,7 +36,7 @@ from haven.spatial.nearest import (
 from haven.store import deferred, history, scratch, search
 from haven.store.gcpause import gc_paused
 from haven.store.ids import next_row_id, note_deleted
-from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of, systems_per_ly3_at
+from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, first_clock, next_clock, priority_of, systems_per_ly3_at
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
 from haven.timeutil import now_ms, parse_ms, to_iso
@@ -632,9 +632,9 @@ class SQLiteStore:
             raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
         with self._write() as conn:
             created = conn.execute(
-                "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                (next_row_id(conn, "galaxy"), name, half, lod_capacity, now_ms()),
+                "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at, lod_clock) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (next_row_id(conn, "galaxy"), name, half, lod_capacity, now_ms(), first_clock()),
             ).rowcount > 0
         return self.galaxy(name), created
 

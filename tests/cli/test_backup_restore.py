@@ -321,7 +321,7 @@ def test_restore_under_a_running_server_gives_the_map_new_versions(haven: Invoke
     finally:
         server.close()
     assert _integrity(db_path) == "ok"
-    assert backup_clock == _octree(backup, "Haven")[0]  # the backup file itself is unchanged
+    assert backup_clock == _octree(backup, "Tiny")[0]  # the backup file itself is unchanged
 
 
 def test_restore_moves_only_galaxies_the_live_database_has(haven: Invoke, db_path: Path, tmp_path: Path) -> None:

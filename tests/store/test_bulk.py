@@ -46,8 +46,12 @@ def content(store) -> dict:
     return {
         "system": c.execute("SELECT * FROM system ORDER BY id").fetchall(),
         "region": c.execute("SELECT * FROM region ORDER BY id").fetchall(),
-        "lod_node": c.execute("SELECT * FROM lod_node ORDER BY galaxy_id, level, cell").fetchall(),
-        "counts": c.execute("SELECT system_count, lod_clock FROM galaxy WHERE name = 'Gen'").fetchall(),
+        # versions as ticks of the galaxy's clock before its current value: a galaxy's clock
+        # starts at a random value (lod.first_clock), so two databases differ in that alone
+        "lod_node": c.execute(
+            "SELECT n.galaxy_id, n.level, n.cell, n.count, n.min_priority, n.max_priority, g.lod_clock - n.version "
+            "FROM lod_node n JOIN galaxy g ON g.id = n.galaxy_id ORDER BY n.galaxy_id, n.level, n.cell").fetchall(),
+        "counts": c.execute("SELECT system_count FROM galaxy WHERE name = 'Gen'").fetchall(),
         "fts": c.execute("SELECT rowid FROM system_fts WHERE system_fts MATCH 'Gol AND old' ORDER BY rowid").fetchall(),
         "children": c.execute("SELECT (SELECT count(*) FROM planet), (SELECT count(*) FROM space_station)").fetchall(),
     }
