@@ -199,6 +199,31 @@ def test_search_flies_to_the_chosen_system(page, small) -> None:
     no_script_ran(page)
 
 
+def test_enter_flies_to_the_system_named_exactly_as_typed_before_older_names_holding_it(
+        page, small, module_web_store) -> None:
+    """Search answers come in id order: eight older "Beacon Row …" would fill the list without it."""
+    older = [create(module_web_store, name=f"Beacon Row {i}", x=-3000.0 - 10 * i, y=500.0) for i in range(9)]
+    beacon = create(module_web_store, name="Beacon", x=7000.5, y=-1500.25, z=12.0)
+    try:
+        open_map(page, small.url)
+        box = page.locator("#map-search")
+        box.fill("Beacon")
+        expect(page.locator("#map-search-results [role=option]").first.locator(".map-search-name")).to_have_text(
+            "Beacon")
+        expect(page.locator("#map-search-results [role=option]")).to_have_count(8)
+        box.press("Enter")
+        expect(page.locator("#map-details .map-details-name")).to_have_text("Beacon")
+        page.wait_for_function(
+            "([x, y]) => { const t = window.havenMap.stats().camera.target; "
+            "return Math.abs(t[0] - x) < 1 && Math.abs(t[1] - y) < 1; }",
+            arg=[beacon["x"], beacon["y"]],
+        )
+        no_script_ran(page)
+    finally:
+        for system in [*older, beacon]:
+            module_web_store.delete(system["id"])
+
+
 def test_keyboard_flies_the_camera(page, small) -> None:
     open_map(page, small.url)
     before = camera_target(page)

@@ -97,6 +97,7 @@ export class ChunkLoader {
     const now = performance.now();
     for (const node of this.frontier) {
       if (this.requests.size >= this.maxInFlight) return;
+      if (node.childrenKnown) continue; // answered since the selection that listed it
       const key = `h:${node.key}`;
       if (this.requests.has(key) || this.backingOff(key, now)) continue;
       this.fetchHierarchy(node, key);

@@ -56,23 +56,31 @@ export class Octree {
     return n;
   }
 
-  /** Take in a hierarchy answer for the subtree (level, cell) fetched `depth` levels deep. */
+  /**
+   * Take in a hierarchy answer for the subtree (level, cell) fetched `depth` levels deep.
+   * The answer is as of its `clock`: a node the change feed reported at a later version
+   * (an edit that committed while the answer was on its way) keeps what the feed said.
+   */
   ingest(answer, level, cell, depth) {
     this.totalSystems = Number(answer.total_systems ?? this.totalSystems);
     this.capacity = Number(answer.capacity ?? this.capacity);
+    const clock = answer.clock ?? null;
+    const newer = (n) => clock !== null && n.version !== null && Number(n.version) > Number(clock);
     const deepest = level + depth;
     const top = this.node(level, cell);
-    top.count = 0; // absent from the answer means it holds nothing now
+    if (!newer(top)) top.count = 0; // absent from the answer means it holds nothing now
     // Every node above the deepest level of the answer now has a known child list.
     const known = [top];
     for (const item of answer.nodes ?? []) {
       const n = this.node(Number(item.level), Number(item.cell));
-      n.count = Number(item.count);
-      n.version = item.version ?? null;
+      if (!newer(n)) {
+        n.count = Number(item.count);
+        n.version = item.version ?? null;
+      }
       if (n.level < deepest) known.push(n);
     }
     for (const n of known) {
-      n.children = [];
+      n.children = n.children.filter(newer); // children the feed added after the answer's clock stay
       n.childrenKnown = true;
     }
     for (const item of answer.nodes ?? []) {

@@ -1,8 +1,8 @@
 // The map's search box: type part of a name (or a material), pick a result, and the
 // camera flies there. Results are built as text.
 
-import { api, debounce, el } from "../api.js";
-import { galaxyQuery } from "./config.js";
+import { api, debounce, el, systemByName } from "../api.js";
+import { GALAXY, galaxyQuery } from "./config.js";
 
 const RESULTS = 8;
 
@@ -49,9 +49,15 @@ export class SearchBox {
     const controller = new AbortController();
     this.controller = controller;
     try {
-      const answer = await api(`/api/v1/systems/search${galaxyQuery({ q, limit: RESULTS })}`, { signal: controller.signal });
+      // Search answers come in id order: in a big galaxy a name typed in full would lose to
+      // older names containing it, so the system of exactly that name, if any, comes first.
+      const [answer, exact] = await Promise.all([
+        api(`/api/v1/systems/search${galaxyQuery({ q, limit: RESULTS })}`, { signal: controller.signal }),
+        systemByName(q, GALAXY).catch(() => null),
+      ]);
       if (controller.signal.aborted) return [];
-      this.render(answer?.items ?? [], q);
+      const found = answer?.items ?? [];
+      this.render(exact ? [exact, ...found.filter((item) => item.id !== exact.id)].slice(0, RESULTS) : found, q);
       return this.items;
     } catch (err) {
       if (err?.name === "AbortError") return [];
