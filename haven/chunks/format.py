@@ -248,7 +248,22 @@ def _unpack_metadata(raw: bytes | memoryview) -> dict[str, Any]:
         raise ChunkFormatError(f"metadata is not valid msgpack: {type(e).__name__}: {e}") from None
     if not isinstance(meta, dict):
         raise ChunkFormatError(f"metadata must be a msgpack map, got {type(meta).__name__}")
+    _refuse_timestamps(meta)
     return meta
+
+
+def _refuse_timestamps(value: Any) -> None:
+    """msgpack decodes extension type -1 (timestamps) itself, without calling ``ext_hook``:
+    CHNK allows no extension type, timestamps included (section 5), so look for them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, msgpack.Timestamp):
+            raise ChunkFormatError("metadata uses msgpack extension type -1 (a timestamp), which CHNK does not allow")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 # --------------------------------------------------------------------------

@@ -293,6 +293,10 @@ def with_metadata(raw: bytes, count: int = 0) -> bytes:
         (msgpack.packb({1: 2}), "keys must be strings|not valid msgpack"),
         (msgpack.packb({"a": {b"k": 1}}, use_bin_type=True), "keys must be strings"),
         (msgpack.packb({"a": msgpack.ExtType(5, b"xy")}), "extension type"),
+        # type -1: msgpack decodes timestamps itself, never asking ext_hook (32, 64 and 96 bits)
+        (msgpack.packb({"t": msgpack.Timestamp(5)}), "extension type -1"),
+        (msgpack.packb({"t": [1, msgpack.Timestamp(5, 7)]}), "extension type -1"),
+        (msgpack.packb({"t": {"u": msgpack.Timestamp(2**40)}}), "extension type -1"),
         (b"\x81\xa1a\xa2\xff\xfe", "not valid msgpack"),  # invalid UTF-8
         (msgpack.packb({"level": 1}), "disagrees with header level 0"),
         (msgpack.packb({"level": "0"}), "disagrees"),
@@ -304,6 +308,13 @@ def with_metadata(raw: bytes, count: int = 0) -> bytes:
 def test_decoder_rejects_bad_metadata(raw, match):
     with pytest.raises(ChunkFormatError, match=match):
         decode_chunk(with_metadata(raw), CENTRE, HALF)
+
+
+def test_the_encoder_refuses_metadata_the_format_does_not_allow():
+    """What ``encode_chunk`` writes every decoder reads: a timestamp would pass msgpack and fail chnk.js."""
+    with pytest.raises(ValueError, match="extension type -1"):
+        encode_chunk(0, 0, CENTRE, HALF, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.uint8),
+                     metadata={"t": msgpack.Timestamp(5)})
 
 
 def test_metadata_only_root_chunk_is_fine():
