@@ -110,7 +110,9 @@ def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, progress: Progre
         raise Conflict(
             f"galaxy {galaxy!r} was generated with n={have['n_systems']}, seed={have['seed']}, "
             f"batch size {have['batch_size']:,} (asked: n={n_systems}, seed={seed}, batch size {batch_size:,}); "
-            "generate into another galaxy",
+            f"it holds {store.galaxy(galaxy)['system_count']:,} systems. Run that generate again to finish it "
+            "(if it stopped on a name another system has, rename that system first), "
+            "or generate into another galaxy (--galaxy NAME)",
             field="galaxy",
         )
     if current is None:

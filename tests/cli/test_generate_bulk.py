@@ -25,6 +25,14 @@ def test_generate_is_deterministic_and_idempotent(haven: Invoke, db_path: Path, 
     assert strip(a) == strip(b)
 
 
+def test_another_generate_into_a_generated_galaxy_says_how_to_go_on(haven: Invoke, db_path: Path) -> None:
+    assert_ok(haven("generate", "--systems", "300", "--seed", "7"))
+    refused = haven("generate", "--systems", "300", "--seed", "8")
+    assert_fails(refused, 1, "n=300, seed=7", "it holds 300 systems", "Run that generate again",
+                 "rename that system first", "--galaxy NAME")
+    assert system_count(db_path) == 300
+
+
 def test_generate_refuses_bad_counts(haven: Invoke) -> None:
     assert_fails(haven("generate", "--systems", "0"), 2)
 
