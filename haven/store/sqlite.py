@@ -25,8 +25,8 @@ import orjson
 
 from haven.errors import Conflict, InvalidInput, NotFound, StaleVersion, StoreUnavailable
 from haven.model import (
-    BODY_TEXT_FIELDS, CONTROL_CHARS, END_OF_NAMES, INT64_MAX, NAME_MAX_CHARS, SYSTEM_TEXT_FIELDS, PlanetIn, StationIn, SystemIn, SystemPatch,
-    clean_name,
+    BODY_TEXT_FIELDS, CONTROL_CHARS, END_OF_NAMES, INT64_MAX, NAME_MAX_CHARS, SYSTEM_TEXT_FIELDS, PlanetIn,
+    StationIn, SystemIn, SystemPatch, clean_name,
 )
 from haven.procgen.details import derive_details
 from haven.spatial import MAX_LEVEL, Cube
@@ -36,7 +36,9 @@ from haven.spatial.nearest import (
 from haven.store import deferred, history, scratch, search
 from haven.store.gcpause import gc_paused
 from haven.store.ids import next_row_id, note_deleted
-from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, first_clock, next_clock, priority_of, systems_per_ly3_at
+from haven.store.lod import (
+    DEFAULT_CAPACITY, LodTree, Member, first_clock, next_clock, priority_of, systems_per_ly3_at,
+)
 from haven.store.base import MAX_LIMIT, MAX_OFFSET, MIN_SEARCH_CHARS, ImportResult, OnConflict, Page
 from haven.store.migrate import head_revision
 from haven.timeutil import now_ms, parse_ms, to_iso
