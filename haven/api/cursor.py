@@ -109,22 +109,26 @@ def codec_for_store(store: Any) -> CursorCodec:
     and cannot be stored (a read-only file, a write lock held past the busy
     timeout), a stand-in secret serves until :func:`lasting_codec` finds the
     database's."""
-    value = store.meta_value(SECRET_META_KEY)
-    if value is None:
-        try:
-            value = store.setdefault_meta_value(SECRET_META_KEY, secrets.token_hex(32))
-        except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
-            log.warning("cannot store the cursor secret (%s); cursors will last until it is stored", exc)
-            return CursorCodec(secrets.token_hex(32).encode("utf-8"), lasting=False)
+    stored = _stored_codec(store)
+    if stored is not None:
+        return stored
+    try:
+        value = store.setdefault_meta_value(SECRET_META_KEY, secrets.token_hex(32))
+    except Exception as exc:  # noqa: BLE001 - e.g. a read-only database file
+        log.warning("cannot store the cursor secret (%s); cursors will last until it is stored", exc)
+        return CursorCodec(secrets.token_hex(32).encode("utf-8"), lasting=False)
     return CursorCodec(value.encode("utf-8"))
 
 
 def lasting_codec(store: Any, codec: CursorCodec) -> CursorCodec:
     """``codec``, or the database's codec once a stand-in's secret has been stored (by any process)."""
-    if codec.lasting:
-        return codec
-    value = store.meta_value(SECRET_META_KEY)  # a read: never waits for a writer
-    return CursorCodec(value.encode("utf-8")) if value is not None else codec
+    return codec if codec.lasting else (_stored_codec(store) or codec)
+
+
+def _stored_codec(store: Any) -> CursorCodec | None:
+    """The codec of the secret the database holds, if it holds one (a read: never waits for a writer)."""
+    value = store.meta_value(SECRET_META_KEY)
+    return CursorCodec(value.encode("utf-8")) if value is not None else None
 
 
 def state_str(data: dict[str, Any], key: str) -> str | None:

@@ -205,11 +205,16 @@ class Restore:
         """Replace the live database with the checked copy; returns how ("backup-api" or "rename")."""
         if self.report is None:
             raise RuntimeError("check() must succeed before commit()")
+        how = self._replace_live(progress)
+        # a killed load's name index, built from the content just replaced
+        sidenames.remove_unused_side_file(self.live)
+        return how
+
+    def _replace_live(self, progress: Callable[[str], None]) -> str:
         if not self.live.exists():
             fsync(self.staging)
             os.replace(self.staging, self.live)
             fsync(self.live.parent)
-            sidenames.remove_unused_side_file(self.live)
             return "rename"
         src = sqlite3.connect(self.staging)
         dst = sqlite3.connect(self.live)
@@ -226,8 +231,6 @@ class Restore:
         finally:
             src.close()
             dst.close()
-        # a killed load's name index, built from the content just replaced
-        sidenames.remove_unused_side_file(self.live)
         return "backup-api"
 
 

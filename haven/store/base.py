@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Protocol
 
 from haven.model import SystemIn, SystemPatch
+from haven.store.lod import DEFAULT_CAPACITY
 
 MAX_LIMIT = 5000
 MAX_OFFSET = 10_000  # legacy page numbers are served only while OFFSET stays this cheap
@@ -48,11 +49,11 @@ class Store(Protocol):
 
     # -- galaxies and regions
     def ensure_galaxy(self, name: str, *, half_size_ly: float | None = None,
-                      lod_capacity: int = 4096) -> dict[str, Any]:
+                      lod_capacity: int = DEFAULT_CAPACITY) -> dict[str, Any]:
         """Create the galaxy if it does not exist; its cube and node capacity are fixed once created."""
 
     def add_galaxy(self, name: str, *, half_size_ly: float | None = None,
-                   lod_capacity: int = 4096) -> tuple[dict[str, Any], bool]:
+                   lod_capacity: int = DEFAULT_CAPACITY) -> tuple[dict[str, Any], bool]:
         """:meth:`ensure_galaxy`, and whether this call created the galaxy."""
 
     def galaxy(self, name: str) -> dict[str, Any]:

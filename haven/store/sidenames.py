@@ -86,11 +86,10 @@ def remove_unused_side_file(db_path: Path) -> bool:
     For a restore, which replaces the content a killed load's side file was built
     from: no later load of that content will come to remove it.
     """
-    lock_path = _lock_path(db_path)
     try:
-        lock = open(lock_path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        remove_database_files(side_path(db_path))
+        lock = open(_lock_path(db_path), "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:  # no helper ever ran, or the last one's lock file is gone with it
+        remove_side_file(db_path)
         return True
     with lock:
         try:
