@@ -1,8 +1,8 @@
 // The map's search box: type part of a name (or a material), pick a result, and the
 // camera flies there. Results are built as text.
 
-import { api, debounce, el, systemByName } from "../api.js";
-import { GALAXY, galaxyQuery } from "./config.js";
+import { api, debounce, el } from "../api.js";
+import { galaxyQuery } from "./config.js";
 
 const RESULTS = 8;
 
@@ -51,12 +51,14 @@ export class SearchBox {
     try {
       // Search answers come in id order: in a big galaxy a name typed in full would lose to
       // older names containing it, so the system of exactly that name, if any, comes first.
-      const [answer, exact] = await Promise.all([
+      // (a prefix jump of one: the first name at or after q, an answer without a 404 when none is q)
+      const [answer, jump] = await Promise.all([
         api(`/api/v1/systems/search${galaxyQuery({ q, limit: RESULTS })}`, { signal: controller.signal }),
-        systemByName(q, GALAXY).catch(() => null),
+        api(`/api/v1/systems${galaxyQuery({ prefix: q, limit: 1 })}`, { signal: controller.signal }).catch(() => null),
       ]);
       if (controller.signal.aborted) return [];
       const found = answer?.items ?? [];
+      const exact = jump?.items?.[0]?.name === q ? jump.items[0] : null;
       this.render(exact ? [exact, ...found.filter((item) => item.id !== exact.id)].slice(0, RESULTS) : found, q);
       return this.items;
     } catch (err) {
