@@ -4,7 +4,7 @@ Systems are generated in fixed-size batches by :func:`generate_batch`; planets, 
 and space stations are derived on demand from a system's seed by :func:`derive_details`.
 """
 
-from .details import derive_details
+from .details import derive_details, derive_system_details
 from .galaxy import (
     BATCH_SIZE,
     GalaxySpec,
@@ -30,6 +30,7 @@ __all__ = [
     "arm_distance_ly",
     "batch_range",
     "derive_details",
+    "derive_system_details",
     "generate_batch",
     "index_of_name",
     "iter_batches",

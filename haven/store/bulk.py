@@ -57,7 +57,7 @@ from pydantic import TypeAdapter, ValidationError
 from haven.errors import Conflict, HavenError, InvalidInput, JobVanished
 from haven.model import (CONTROL_CHARS, NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
                           clean_region, validation_message)
-from haven.procgen.details import derive_details
+from haven.procgen.details import derive_system_details
 from haven.spatial.morton import Cube
 from haven.store import deferred, filelocks, lod, search, sidenames
 from haven.store.ids import next_row_id
@@ -1191,9 +1191,9 @@ def drop_legacy_index(conn: sqlite3.Connection, job_key: str) -> None:
 # -- derived details ---------------------------------------------------------------------
 
 
-def derived_children(seed: int, name: str, x: float, y: float, z: float) -> tuple[list[PlanetIn], StationIn | None]:
+def derived_children(seed: int, system: Mapping[str, Any]) -> tuple[list[PlanetIn], StationIn | None]:
     """A seeded system's planets and station as input models (to store them)."""
-    d = derive_details(seed, name, x, y, z)
+    d = derive_system_details(seed, system)
     planets = [PlanetIn.model_validate(p) for p in d["planets"]]
     station = StationIn.model_validate(d["space_station"]) if d["space_station"] else None
     return planets, station
@@ -1202,7 +1202,7 @@ def derived_children(seed: int, name: str, x: float, y: float, z: float) -> tupl
 def materialize_seeded(store: Any, conn: sqlite3.Connection, row: Mapping[str, Any], *,
                        planets: bool = True, station: bool = True) -> None:
     """Store the derived planets and/or station of a seeded system (inside a write)."""
-    derived_planets, derived_station = derived_children(row["seed"], row["name"], row["x"], row["y"], row["z"])
+    derived_planets, derived_station = derived_children(row["seed"], row)
     store._insert_children(conn, row["id"], derived_planets if planets else [], derived_station if station else None)
 
 
@@ -1217,14 +1217,16 @@ def materialize_all_seeded(conn: sqlite3.Connection) -> int:
     last = 0
     while True:
         rows = conn.execute(
-            "SELECT id, name, x, y, z, seed FROM system WHERE seed IS NOT NULL AND id > ? ORDER BY id LIMIT 1000",
+            "SELECT id, name, x, y, z, seed, materials, fauna, flora, sentinel FROM system "
+            "WHERE seed IS NOT NULL AND id > ? ORDER BY id LIMIT 1000",
             (last,),
         ).fetchall()
         if not rows:
             return count
-        for r in rows:
-            system_id, name, x, y, z, seed = r
-            planets, station = derived_children(seed, name, x, y, z)
+        for system_id, name, x, y, z, seed, materials, fauna, flora, sentinel in rows:
+            planets, station = derived_children(seed, {
+                "name": name, "x": x, "y": y, "z": z,
+                "materials": materials, "fauna": fauna, "flora": flora, "sentinel": sentinel})
             SQLiteStore._insert_children(conn, system_id, planets, station)
             conn.execute("UPDATE system SET seed = NULL WHERE id = ?", (system_id,))
             count += 1

@@ -28,7 +28,7 @@ from haven.model import (
     BODY_TEXT_FIELDS, CONTROL_CHARS, END_OF_NAMES, INT64_MAX, NAME_MAX_CHARS, SYSTEM_TEXT_FIELDS, PlanetIn,
     StationIn, SystemIn, SystemPatch, clean_name,
 )
-from haven.procgen.details import derive_details
+from haven.procgen.details import derive_system_details
 from haven.spatial import MAX_LEVEL, Cube
 from haven.spatial.nearest import (
     Box, Candidates, Shape, Sphere, box_shells, sphere_shells, squared_distance_sql,
@@ -159,9 +159,9 @@ def _body_row(row: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
-def _derived_children(seed: int, name: str, x: float, y: float, z: float) -> dict[str, Any]:
+def _derived_children(seed: int, system: Mapping[str, Any]) -> dict[str, Any]:
     """Planets, moons and station of a procedurally generated system, shaped like stored ones."""
-    details = derive_details(seed, name, x, y, z)
+    details = derive_system_details(seed, system)
     for planet in details["planets"]:
         planet["extra"] = {}
         for moon in planet["moons"]:
@@ -1048,7 +1048,7 @@ class SQLiteStore:
             d.setdefault("space_station", None)
         d["derived"] = seed is not None
         if seed is not None:
-            d.update(_derived_children(seed, d["name"], d["x"], d["y"], d["z"]))
+            d.update(_derived_children(seed, d))
         return d
 
     @staticmethod
@@ -1244,7 +1244,7 @@ class SQLiteStore:
             for s in page.items:
                 seed = seeds.get(s["id"])
                 # a generated system's details are derived, as GET /systems/{id} shows them
-                s.update(children[s["id"]] if seed is None else _derived_children(seed, s["name"], s["x"], s["y"], s["z"]))
+                s.update(children[s["id"]] if seed is None else _derived_children(seed, s))
                 yield s
             if not page.has_more:
                 return
@@ -1506,10 +1506,10 @@ class SQLiteStore:
     @staticmethod
     def _write_row(conn: sqlite3.Connection, system_id: int) -> sqlite3.Row | None:
         """The columns a write needs to change a system (position, octree node, version, seed,
-        the id it was imported with), or None."""
+        the id it was imported with, the fields its derived children follow), or None."""
         return conn.execute(
             "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed, "
-            "legacy_id FROM system WHERE id = ?",
+            "legacy_id, materials, fauna, flora, sentinel FROM system WHERE id = ?",
             (system_id,),
         ).fetchone()
 

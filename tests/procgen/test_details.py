@@ -127,3 +127,69 @@ def test_planet_names_may_reuse_system_word() -> None:
     assert any(n.startswith("Kloudi ") for n in names)
     assert all(n.strip() == n and len(n) <= 60 for n in names)
     assert np.mean([n.startswith("Kloudi ") for n in names]) < 0.8
+
+
+def bodies_of(details: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for p in details["planets"] for b in (p, *p["moons"])]
+
+
+def life_index(level: str) -> int:
+    return vocab.LIFE_LEVELS.index(level)
+
+
+summaries = st.fixed_dictionaries({
+    "materials": st.lists(st.sampled_from(vocab.MATERIALS), min_size=1, max_size=4, unique=True)
+    .map(lambda ms: ", ".join(sorted(ms, key=MATERIAL_ORDER.__getitem__))),
+    "flora": st.sampled_from(vocab.LIFE_LEVELS),
+    "fauna": st.sampled_from(vocab.LIFE_LEVELS),
+    "sentinel": st.sampled_from(vocab.SENTINEL_LEVELS),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=seeds, summary=summaries)
+def test_bodies_agree_with_the_system_summary(seed: int, summary: dict[str, str]) -> None:
+    """A system's materials are its bodies' materials; its levels are its richest body's."""
+    details = derive_details(seed, "Ossa KA-001", 1.0, 2.0, 3.0, **summary)
+    bodies = bodies_of(details)
+    listed = summary["materials"].split(", ")
+    held = [b["materials"].split(", ") for b in bodies]
+    assert all(h and set(h) <= set(listed) for h in held)
+    assert {m for h in held for m in h} == set(listed)
+    assert all(h == sorted(h, key=listed.index) for h in held)  # the system's order
+    for field, levels in (("flora", vocab.LIFE_LEVELS), ("fauna", vocab.LIFE_LEVELS),
+                          ("sentinel", vocab.SENTINEL_LEVELS)):
+        assert max(levels.index(b[field]) for b in bodies) == levels.index(summary[field]), field
+    for body in bodies:
+        _, _, life = vocab.BIOMES[PROPERTIES_RE.match(body["properties"])["biome"]]
+        if life == 0.0:
+            assert body["fauna"] == body["flora"] == "None"
+    # Names, moons and station come from the seed alone.
+    plain = derive_details(seed, "Ossa KA-001", 1.0, 2.0, 3.0)
+    assert [b["name"] for b in bodies] == [b["name"] for b in bodies_of(plain)]
+    assert details["space_station"] == plain["space_station"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=seeds)
+def test_free_text_summary_leaves_the_draws(seed: int) -> None:
+    """Levels outside the known ones (hand-typed in an import) constrain nothing."""
+    plain = derive_details(seed, "Ossa KA-001", 1.0, 2.0, 3.0)
+    free = derive_details(seed, "Ossa KA-001", 1.0, 2.0, 3.0, materials="", fauna="Lots",
+                          flora=None, sentinel="Unknown")
+    assert free == plain
+
+
+def test_generated_systems_hold_what_their_summary_says() -> None:
+    """Over a generated batch, Gold systems (about 5 %) and only they have a Gold body."""
+    batch = generate_batch(GalaxySpec(n_systems=2_000, seed=11), 0)
+    gold_systems = 0
+    for i in range(batch.count):
+        details = derive_details(batch.seed[i], batch.name[i], batch.x_ly[i], batch.y_ly[i], batch.z_ly[i],
+                                 materials=str(batch.materials[i]), fauna=str(batch.fauna[i]),
+                                 flora=str(batch.flora[i]), sentinel=str(batch.sentinel[i]))
+        has_gold = "Gold" in str(batch.materials[i]).split(", ")
+        gold_systems += has_gold
+        assert any("Gold" in b["materials"].split(", ") for b in bodies_of(details)) == has_gold
+        assert max(life_index(b["fauna"]) for b in bodies_of(details)) == life_index(str(batch.fauna[i]))
+    assert 0.03 < gold_systems / batch.count < 0.07

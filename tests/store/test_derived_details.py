@@ -6,7 +6,7 @@ import pytest
 
 from haven.ingest.bulk import generate_galaxy
 from haven.model import validate_patch, validate_system
-from haven.procgen import derive_details
+from haven.procgen import derive_system_details
 
 GALAXY = "Gen"
 
@@ -46,7 +46,7 @@ def test_reads_derive_children_from_the_seed(gen):
     s = with_station(gen)
     seed = stored_seed(gen, s["id"])
     assert seed is not None and child_rows(gen, s["id"]) == (0, 0)  # nothing stored
-    expected = derive_details(seed, s["name"], s["x"], s["y"], s["z"])
+    expected = derive_system_details(seed, s)
     assert s["derived"] is True
     assert strip(s["planets"]) == strip(expected["planets"])
     assert strip(s["planets"][0]["moons"]) == strip(expected["planets"][0]["moons"])
@@ -63,10 +63,33 @@ def test_stored_systems_are_not_derived(gen):
 
 def test_patching_other_fields_keeps_the_seed(gen):
     s = with_station(gen)
-    after = gen.patch(s["id"], validate_patch({"fauna": "Bountiful", "version": s["version"]}))
-    assert after["derived"] and after["fauna"] == "Bountiful" and after["version"] == s["version"] + 1
+    after = gen.patch(s["id"], validate_patch({"base_location": "Charted ridge", "version": s["version"]}))
+    assert after["derived"] and after["base_location"] == "Charted ridge" and after["version"] == s["version"] + 1
     assert after["planets"] == s["planets"] and after["space_station"] == s["space_station"]
     assert stored_seed(gen, s["id"]) is not None and child_rows(gen, s["id"]) == (0, 0)
+
+
+def test_derived_bodies_follow_a_patched_summary(gen):
+    """The system's materials and levels are what its bodies hold, after an edit too."""
+    s = with_station(gen)
+    after = gen.patch(s["id"], validate_patch({"fauna": "Bountiful", "flora": "Bountiful",
+                                               "sentinel": "Frenzied", "materials": "Gold, Void Pearl"}))
+    assert after["derived"] and stored_seed(gen, s["id"]) is not None
+    bodies = [b for p in after["planets"] for b in (p, *p["moons"])]
+    assert [b["name"] for b in bodies] == [b["name"] for p in s["planets"] for b in (p, *p["moons"])]
+    assert {m for b in bodies for m in b["materials"].split(", ")} == {"Gold", "Void Pearl"}
+    assert any(b["fauna"] == "Bountiful" and b["flora"] == "Bountiful" for b in bodies)
+    assert any(b["sentinel"] == "Frenzied" for b in bodies)
+    assert after["space_station"] == s["space_station"]
+
+
+def test_every_gold_system_found_has_a_gold_body(gen):
+    found = gen.search(GALAXY, "Gold", limit=300)
+    assert found
+    for item in found:
+        s = gen.system(item["id"])
+        bodies = [b for p in s["planets"] for b in (p, *p["moons"])]
+        assert any("Gold" in b["materials"].split(", ") for b in bodies), s["name"]
 
 
 def test_editing_planets_stores_them_and_the_derived_station(gen):
