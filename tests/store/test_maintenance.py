@@ -71,7 +71,7 @@ def test_writes_leave_search_merging_to_the_background_thread(store):
 
 
 def test_a_merge_under_way_is_carried_on_without_new_writes(store, monkeypatch):
-    import haven.store.sqlite as engine
+    import haven.store.sqlite.connection as engine
 
     monkeypatch.setattr(engine, "SEARCH_MERGE_PAGES", 1)  # so the merge below takes about 25 rounds
     store.import_systems(GALAXY, [validate_system({
