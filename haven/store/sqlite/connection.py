@@ -43,8 +43,6 @@ class _ReadTransaction:
 
 
 @contextmanager
-
-
 def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
     """``BEGIN`` … ``COMMIT`` on a connection opened with ``isolation_level=None``; ``ROLLBACK`` if either raises.
 
@@ -97,8 +95,6 @@ _HEAP_LIMIT = _HeapLimitHolders()
 
 
 @contextmanager
-
-
 def sqlite_memory_limit(total_bytes: int) -> Iterator[None]:
     """Keep the heap memory of every SQLite connection in this process near ``total_bytes`` together, while inside.
 

@@ -13,6 +13,7 @@ from haven.store import history
 from haven.store.ids import next_row_id, note_deleted
 from haven.store.lod import LodTree, Member, next_clock, priority_of
 from haven.store.base import ImportResult, OnConflict
+from haven.store.derived import materialize_seeded
 from haven.timeutil import now_ms, parse_ms
 
 from .rows import _json_or_null, _pending_lod
@@ -198,8 +199,6 @@ class Writes:
             if current["seed"] is not None and {"planets", "space_station"} & given:
                 # The first edit of a derived system's children stores them: the edited part
                 # from the patch, the other part as it was derived (what the user saw).
-                from haven.store.bulk import materialize_seeded
-
                 materialize_seeded(self, conn, current, planets="planets" not in given,
                                    station="space_station" not in given)
                 fields["seed"] = None
