@@ -100,6 +100,27 @@ def test_pages_of_100_follow_cursors_both_ways(page, stars: str) -> None:
     no_script_ran(page)
 
 
+def test_next_clicked_twice_before_the_page_comes_adds_one_history_entry(page, stars: str) -> None:
+    open_control_room(page, stars)
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+    page.locator("#next").dblclick()
+    expect(status(page)).to_have_text("Page 2 of 3 (250 total)")
+    page.go_back()
+    expect(status(page)).to_have_text("Page 1 of 3 (250 total)")
+
+
+def test_a_page_past_the_count_after_deletes_is_not_shown_as_past_the_last(page, live_server, store) -> None:
+    """Someone deletes while another pages: "Page 2 of 2", never "Page 2 of 1"."""
+    seed_stars(store, n=101)
+    base = live_server(store)
+    open_control_room(page, base)
+    page.locator("#next").click()
+    expect(status(page)).to_have_text("Page 2 of 2 (101 total)")
+    store.delete(store.system_by_name(GALAXY, "Star 000")["id"])
+    page.reload()
+    expect(status(page)).to_have_text("Page 2 of 2 (100 total)")
+
+
 def test_prefix_jump_shows_where_it_starts_instead_of_a_page_number(page, stars: str) -> None:
     open_control_room(page, stars)
     page.locator("#prefix").fill("Star 1")

@@ -129,7 +129,7 @@ def test_a_server_showing_another_galaxy_is_asked_for_that_one(page, live_server
     before = len(requests)
     page.locator("#prefix").fill("Rim 005")
     page.locator("#prefix-go").click()
-    expect(status(page)).to_have_text("From “Rim 005…” · 1 pages (12 total)")
+    expect(status(page)).to_have_text("From “Rim 005…” · 1 page (12 total)")
     assert all_name(requests[before:], SECOND, may_ask_the_default=False) == {"/api/v1/systems"}
     no_script_ran(page)
 

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from haven.errors import NotFound
 from haven.ingest.bulk import generate_galaxy
-from haven.model import SystemPatch
+from haven.model import SystemIn, SystemPatch
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # for the webhelpers_cr module
@@ -314,6 +314,27 @@ def test_editing_keeps_extra_fields_at_every_level(page, base: str, store) -> No
     no_script_ran(page)
 
 
+def test_editing_keeps_numbers_in_extra_exactly(page, base: str, store) -> None:
+    """Integers past 2^53 (chat ids in legacy files), 64-bit limits and 1.0 go back as stored."""
+    extra_system = {"discord_user_id": 412345678901234567, "low": -(2**63), "ratio": 1.0, "list": [9007199254740993]}
+    extra_station = {"sbig": 2**63 - 1}
+    original = create(store, name="Exact Keeper", extra=extra_system,
+                      space_station={"name": "Exact Hub", "extra": extra_station})
+    open_wizard(page, base, original["id"])
+    kept = page.locator("#system-fields .kept")
+    expect(kept).to_contain_text("412345678901234567")
+    expect(kept).to_contain_text("[9007199254740993]")
+    show_more(page, "More about this system")
+    field(page, "fauna").fill("Rich")
+    save(page)
+    expect_saved(page, r"^Saved “Exact Keeper” \(version 2\)\.$")
+    now = store.system(original["id"])
+    assert now["fauna"] == "Rich"
+    assert now["extra"] == extra_system and isinstance(now["extra"]["ratio"], float)
+    assert now["space_station"]["extra"] == extra_station
+    no_script_ran(page)
+
+
 def test_a_generated_system_can_be_edited_and_its_details_are_stored(page, base: str, store) -> None:
     generate_galaxy(store, "Procgen", 3, seed=7)
     system_id = store.page("Procgen", limit=1).items[0]["id"]
@@ -530,4 +551,17 @@ def test_undo_last_change_never_undoes_a_later_change_by_someone_else(page, base
     expect(page.locator("#saved")).to_contain_text("Not undone. It was changed after your save")
     now = store.system(original["id"])
     assert (now["fauna"], now["flora"], now["version"]) == ("Mine", "Theirs", 3)
+    no_script_ran(page)
+
+
+def test_a_system_of_another_galaxy_opened_by_id_links_back_to_its_galaxy(page, base: str, store) -> None:
+    """No ?galaxy= in the link: the header, Back and the region suggestions follow the system."""
+    store.ensure_galaxy("Andro")
+    store.import_systems("Andro", [SystemIn(name="Andro One", x=1, y=2, z=3, region="Andro Reach")])
+    system_id = store.system_by_name("Andro", "Andro One")["id"]
+    open_wizard(page, base, system_id)
+    expect(page.locator("#back-link")).to_have_attribute("href", "/?galaxy=Andro")
+    expect(page.locator("#nav-home")).to_have_attribute("href", "/?galaxy=Andro")
+    expect(page.locator("#region-list option")).to_have_count(1)
+    assert page.locator("#region-list option").get_attribute("value") == "Andro Reach"
     no_script_ran(page)

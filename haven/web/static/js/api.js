@@ -100,6 +100,37 @@ export async function systemByName(name, galaxy = null) {
   return api(`/api/v1/systems/${found.id}${query({ galaxy })}`);
 }
 
+/** Whether this browser can keep a number's JSON text (Chrome 114+, Firefox 135+, Safari 18.4+). */
+const KEEPS_NUMBER_TEXT = typeof JSON.rawJSON === "function" && typeof JSON.isRawJSON === "function";
+
+/** JSON.parse reviver: a number a JS number cannot write back as it came (2^53 + 1, 1.0) stays its text. */
+function keepNumberText(key, value, context) {
+  if (typeof value !== "number" || typeof context?.source !== "string") return value;
+  return JSON.stringify(value) === context.source ? value : JSON.rawJSON(context.source);
+}
+
+/** Numbers kept as text stay so inside `extra` (so they are saved back exactly as loaded); elsewhere they are numbers. */
+function numbersOutsideExtra(value, inExtra) {
+  if (JSON.isRawJSON(value)) return inExtra ? value : Number(value.rawJSON);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = numbersOutsideExtra(value[i], inExtra);
+  } else if (value !== null && typeof value === "object") {
+    for (const key of Object.keys(value)) value[key] = numbersOutsideExtra(value[key], inExtra || key === "extra");
+  }
+  return value;
+}
+
+/**
+ * An API answer's JSON. Values under `extra` are the user's own data, which Haven keeps
+ * exactly (integers beyond 2^53, such as chat ids, and `1.0` as written): the browser keeps
+ * such numbers as their JSON text (`JSON.rawJSON`), so an edit sends them back unchanged and
+ * `JSON.stringify` shows them as stored. Every other number is a plain JS number.
+ */
+export function parseJson(text) {
+  if (!KEEPS_NUMBER_TEXT) return JSON.parse(text);
+  return numbersOutsideExtra(JSON.parse(text, keepNumberText), false);
+}
+
 /**
  * Call the API. Resolves to the parsed JSON body (null for 204), rejects with ApiError.
  * @param {string} path e.g. "/api/v1/systems"
@@ -124,7 +155,7 @@ export async function api(path, options = {}) {
   const text = await response.text();
   let body = null;
   try {
-    body = text ? JSON.parse(text) : null;
+    body = text ? parseJson(text) : null;
   } catch {
     body = null;
   }
@@ -189,4 +220,9 @@ export function debounce(fn, waitMs = 250) {
 /** "1,234,567" in the reader's locale. */
 export function formatCount(n) {
   return Number(n ?? 0).toLocaleString();
+}
+
+/** "1 system", "2 systems": a count and its noun (`plural` for irregular ones). */
+export function countOf(n, noun, plural = `${noun}s`) {
+  return `${formatCount(n)} ${Number(n) === 1 ? noun : plural}`;
 }

@@ -10,7 +10,7 @@
 // requests do: the page first asks /api/v1/stats (with no galaxy) which galaxy that is, and
 // every later request (systems, search, regions) names it, so one page never mixes galaxies.
 
-import { API_BASE, api, debounce, el, formatCount, linkSiteNav, query, withGalaxy } from "./api.js";
+import { API_BASE, api, countOf, debounce, el, formatCount, linkSiteNav, query, withGalaxy } from "./api.js";
 import { confirmWith, showBanner, hideBanner, showNotice, hideNotice } from "./cr-ui.js";
 
 const PER_PAGE = 100;
@@ -123,7 +123,8 @@ function navigate(changes, { replace = false } = {}) {
   if (view.cursor || view.q) view.prefix = "";
   const url = currentUrl();
   const state = view.q && listPlace ? { list: listPlace } : null;
-  if (replace) history.replaceState(state, "", url);
+  // The page already shown (Next clicked twice before the first answer came): no second entry.
+  if (replace || url === location.pathname + location.search) history.replaceState(state, "", url);
   else history.pushState(state, "", url);
   if (galaxyChanged) galaxySwitched();
   syncControls();
@@ -387,13 +388,14 @@ function statusText(data) {
     const start = (data.page - 1) * (data.per_page ?? PER_PAGE);
     return `Results ${formatCount(start + 1)}–${formatCount(start + data.items.length)} for “${view.q}”${everywhere}${more}`;
   }
-  const pages = Math.max(data.pages ?? 0, 1);
+  // Totals move while someone pages (another user deletes), so the page can pass the count.
+  const pages = Math.max(data.pages ?? 0, 1, data.page ?? 0);
   const totals = `(${formatCount(data.total)} total)`;
   if (data.page !== null && data.page !== undefined) {
     return `Page ${formatCount(data.page)} of ${formatCount(pages)} ${totals}`;
   }
   const from = view.prefix ? `${view.prefix}…` : data.items[0]?.name ?? "";
-  return `From “${from}” · ${formatCount(pages)} pages ${totals}`;
+  return `From “${from}” · ${countOf(pages, "page")} ${totals}`;
 }
 
 function updatePager() {
@@ -534,7 +536,7 @@ function openMapDialog() {
     $("map-page"),
     ids.length ? galaxyLink(`/map.html?ids=${ids.join(",")}`) : null,
     $("map-page-hint"),
-    ids.length ? `the ${formatCount(ids.length)} systems listed here` : "nothing is listed",
+    ids.length ? `the ${countOf(ids.length, "system")} listed here` : "nothing is listed",
   );
   $("map-galaxy").href = galaxyLink("/map.html");
   ui.mapDialog.showModal();

@@ -49,7 +49,7 @@ const pageGalaxy = urlGalaxy();
 linkSiteNav(pageGalaxy);
 
 /** The Control Room of the page's galaxy: where "back" goes unless ?back= says otherwise. */
-const controlRoom = withGalaxy("/", pageGalaxy);
+let controlRoom = withGalaxy("/", pageGalaxy);
 
 /**
  * Only addresses on this site are followed (never another origin). The value is resolved
@@ -70,7 +70,7 @@ function safeBack(value) {
   if (url.pathname.startsWith("//")) return controlRoom;
   return url.pathname + url.search + url.hash;
 }
-const backTo = safeBack(params.get("back"));
+let backTo = safeBack(params.get("back"));
 /** Where a new system is created: the page's galaxy, or the galaxy of the system being edited. */
 let targetGalaxy = pageGalaxy;
 
@@ -477,9 +477,9 @@ async function loadRecord(id) {
   return api(`/api/v1/systems/${id}`);
 }
 
-async function loadRegionList() {
+async function loadRegionList(galaxy) {
   try {
-    const data = await api(`/api/v1/regions${query({ galaxy: pageGalaxy })}`);
+    const data = await api(`/api/v1/regions${query({ galaxy })}`);
     const list = el("datalist", { id: "region-list" }, ...data.items.map((r) => el("option", { value: r.name })));
     $("region-list")?.remove();
     document.body.append(list);
@@ -688,10 +688,23 @@ function wire() {
   for (const link of [$("back-link")]) link.href = backTo;
 }
 
+/**
+ * A system opened by id without ?galaxy= may live in another galaxy than the server's: the
+ * header, "Back to Control Room" and the region suggestions then follow the system's galaxy.
+ */
+function followRecordGalaxy(galaxy) {
+  if (pageGalaxy || typeof galaxy !== "string" || !galaxy) return;
+  linkSiteNav(galaxy);
+  const fromUrl = params.get("back");
+  controlRoom = withGalaxy("/", galaxy);
+  if (!fromUrl) backTo = controlRoom;
+  $("back-link").href = backTo;
+}
+
 async function start() {
   wire();
-  loadRegionList();
   const idText = params.get("id");
+  if (idText === null) loadRegionList(pageGalaxy);
   if (idText !== null) {
     if (!/^[1-9]\d*$/.test(idText)) {
       $("loading").hidden = true;
@@ -711,6 +724,10 @@ async function start() {
     }
   }
   if (typeof record?.galaxy === "string" && record.galaxy) targetGalaxy = record.galaxy;
+  if (record) {
+    followRecordGalaxy(record.galaxy);
+    loadRegionList(targetGalaxy);
+  }
   draft = draftFrom(record);
   renderAll();
   $("loading").hidden = true;

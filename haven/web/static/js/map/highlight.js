@@ -9,7 +9,7 @@
 // across galaxies and an id route answers for any galaxy unless one is named, so every
 // fetch names the map's galaxy: another galaxy's id counts as not found.
 
-import { api, formatCount, query } from "../api.js";
+import { api, countOf, formatCount, query } from "../api.js";
 import { GALAXY, galaxyQuery } from "./config.js";
 
 export const MAX_IDS = 1000;
@@ -108,7 +108,7 @@ export class Highlighter {
     this.map.setHighlight("dim");
     this.map.markHighlights(items.map(positionOf));
     const total = page.total ?? items.length;
-    this.ui.notice(`Region “${name}”: ${formatCount(total)} ${total === 1 ? "system" : "systems"}.`);
+    this.ui.notice(`Region “${name}”: ${countOf(total, "system")}.`);
     this.resolveRegion();
     if (fly) await this.map.flyToFit(items.map(positionOf), 300);
   }
@@ -153,7 +153,7 @@ export class Highlighter {
     this.clear();
     const token = this.token;
     if (!ids.length) return;
-    this.ui.notice(`Loading ${formatCount(ids.length)} ${ids.length === 1 ? "system" : "systems"}…`);
+    this.ui.notice(`Loading ${countOf(ids.length, "system")}…`);
     // Without ?galaxy= the map shows the server's galaxy: its name comes with the octree.
     const galaxy = GALAXY ?? (await this.map.galaxyName);
     if (token !== this.token) return;
@@ -170,7 +170,7 @@ export class Highlighter {
     const missing = results.filter((r) => !r.ok && r.error?.status === 404).length;
     const failed = results.filter((r) => !r.ok).length - missing;
     this.summary = { kind: "ids", requested: ids.length, found: systems.length, missing, failed };
-    const parts = [`Highlighting ${formatCount(systems.length)} of ${formatCount(ids.length)} systems`];
+    const parts = [`Highlighting ${formatCount(systems.length)} of ${countOf(ids.length, "system")}`];
     if (missing) parts.push(`${formatCount(missing)} not found`);
     if (failed) parts.push(`${formatCount(failed)} could not be loaded`);
     this.ui.notice(`${parts.join(", ")}.`);
