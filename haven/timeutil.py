@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from haven.errors import InvalidInput
 
@@ -63,4 +63,14 @@ def parse_ms(text: str, field: str) -> int:
             raise InvalidInput(f"{field}: {text!r} is not a date and time", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return check_ms(round(dt.timestamp() * 1000), field)
+    try:
+        utc = dt.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:30+01:00 is before year 1 in UTC
+        return check_ms(MIN_MS - 1, field)
+    # Cut to the millisecond, exactly (integer arithmetic, not a float's rounding), as stored
+    # times from Parquet are: 23:59:59.9996 is 23:59:59.999, never the next second.
+    return check_ms((utc - _EPOCH) // _ONE_MS, field)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)

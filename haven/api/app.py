@@ -295,6 +295,10 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
+        # No redirect for a path with a slash added: Starlette builds its Location from the
+        # decoded path, so /api/regions/100%2541/systems/ led to region "100A". Such a path
+        # answers 404 like any other unknown one.
+        redirect_slashes=False,
     )
     app.state.store = store
     app.state.galaxy = galaxy

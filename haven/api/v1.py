@@ -264,9 +264,17 @@ def search_systems(
     )
     fetch = limit + 1 if limit < MAX_LIMIT else limit  # one more says whether there is more that way
 
-    def beyond(found: list[dict[str, Any]]) -> bool:
-        """Whether a read of ``fetch`` found more than a page (a full page of the largest limit may have)."""
-        return len(found) > limit or (fetch == limit and len(found) == limit)
+    def beyond(found: list[dict[str, Any]], *, toward_start: bool) -> bool:
+        """Whether more matches lie past the page just read (before it when ``toward_start``).
+
+        A read of ``fetch`` that found more than a page says so; at the largest limit no
+        extra row can be read, so a full page asks for one match past its edge.
+        """
+        if len(found) > limit or fetch > limit or len(found) < limit:
+            return len(found) > limit
+        if toward_start:
+            return bool(_search(store, g, term, 1, before=found[0][key]))
+        return bool(_search(store, g, term, 1, after=found[-1][key]))
 
     page_no: int | None = 1
     after = before = None
@@ -284,7 +292,7 @@ def search_systems(
     if backward:
         found = _search(store, g, term, fetch, before=before)
         if found:
-            has_previous = beyond(found)
+            has_previous = beyond(found, toward_start=True)
             items = found[-limit:]
             # a page before a position has a next page if a match still lies after its last item
             has_more = bool(_search(store, g, term, 1, after=items[-1][key]))
@@ -292,7 +300,7 @@ def search_systems(
             backward, after, page_no = False, None, 1
     if not backward:
         found = _search(store, g, term, fetch, after=after)
-        has_more = beyond(found)
+        has_more = beyond(found, toward_start=False)
         has_previous = after is not None
         items = found[:limit]
     page_no, nxt, prv = cursor_links(

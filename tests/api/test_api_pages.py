@@ -214,6 +214,23 @@ def test_search_limit_5000_still_pages(client, store):
     assert r.json()["next"] is None
 
 
+@pytest.mark.parametrize("q", ["Qqzv", "Qq"])
+def test_search_full_pages_of_5000_say_truly_whether_more_lie_either_way(client, store, q):
+    """At the largest limit no extra row can be read: a full page must not claim a next page
+    when there is none, nor a previous one on the first page."""
+    store.import_systems("Haven", [validate_system({"name": f"Qqzv {i:05d}", "x": i % 100, "y": 0, "z": 0})
+                                   for i in range(5000)])
+    first = client.get("/api/v1/systems/search", params={"q": q, "limit": 5000}).json()
+    assert len(first["items"]) == 5000 and first["next"] is None and first["prev"] is None
+    store.import_systems("Haven", [validate_system({"name": "Qqzv 05000", "x": 1, "y": 1, "z": 1})])
+    first = client.get("/api/v1/systems/search", params={"q": q, "limit": 5000}).json()
+    assert first["next"] is not None and first["prev"] is None
+    second = client.get("/api/v1/systems/search", params={"q": q, "limit": 5000, "cursor": first["next"]}).json()
+    assert [s["name"] for s in second["items"]] == ["Qqzv 05000"] and second["next"] is None
+    back = client.get("/api/v1/systems/search", params={"q": q, "limit": 5000, "cursor": second["prev"]}).json()
+    assert back["items"] == first["items"] and back["prev"] is None and back["next"] is not None
+
+
 def test_search_short_terms_match_name_starts_and_page(client, store):
     seed(store, 12)
     store.create("Haven", validate_system({"name": "Other", "x": 0, "y": 0, "z": 0}))

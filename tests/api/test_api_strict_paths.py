@@ -163,3 +163,15 @@ def test_a_very_long_number_is_refused_like_a_short_one(client, ten):
     """The decimal check is linear in the text's length (an optional dot between two digit runs
     used to make a long non-number backtrack quadratically: seconds for 20,000 digits)."""
     _invalid(client.get("/api/v1/systems/near", params={"x": "1" * 20_000 + "x", "y": 0, "z": 0, "radius": 1}), "x")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/systems/", "/api/v1/stats/", "/api/v1/chunks/0/0/",
+                                  "/api/regions/100%2541/systems/"])
+def test_a_path_with_a_slash_added_is_404_not_a_redirect(client, store, path):
+    """A redirect would be built from the decoded path: /api/regions/100%2541/systems/ led to
+    the systems of region "100A" instead of "100%41"."""
+    client.post("/api/v1/systems", json={"name": "In 100A", "x": 1, "y": 0, "z": 0, "region": "100A"})
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert "error" in r.json()

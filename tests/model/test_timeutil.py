@@ -16,3 +16,15 @@ def test_iso_text_round_trips(text):
 def test_the_range_ends_are_shown_and_beyond_them_is_unknown():
     assert (to_iso(MIN_MS), to_iso(MAX_MS)) == ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z")
     assert to_iso(MIN_MS - 1) is None and to_iso(MAX_MS + 1) is None
+
+
+@pytest.mark.parametrize(("text", "stored"), [
+    ("2025-11-05T20:32:13.9996Z", "2025-11-05T20:32:13.999Z"),
+    ("9999-12-31T23:59:59.9996Z", "9999-12-31T23:59:59.999Z"),
+    ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999Z"),
+    ("1969-12-31T23:59:59.9995Z", "1969-12-31T23:59:59.999Z"),
+    ("2020-01-01T00:00:00.0001+05:00", "2019-12-31T19:00:00Z"),
+])
+def test_text_below_a_millisecond_is_cut_as_parquet_times_are(text, stored):
+    """Cut, never rounded: the last instant of year 9999 stays inside the range."""
+    assert to_iso(parse_ms(text, "created_at")) == stored
