@@ -185,16 +185,18 @@ def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, progress: Progre
 # -- files ------------------------------------------------------------------------------
 
 
-def file_checksum(path: Path, *, sample: int = 1 << 20) -> str:
-    """A cheap identity of a file: size, mtime and a hash of its first and last MiB."""
-    st = path.stat()
+def file_checksum(path: Path, *, block: int = 8 << 20) -> str:
+    """A file's identity for resuming: a hash of its size and whole content.
+
+    Not its modification time: a file copied, downloaded again or touched after a
+    killed import is the same file, and running the import again must finish that job
+    (hashing reads about 1 GB/s, a small part of an import's time).
+    """
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(f"{path.stat().st_size}:".encode())
     with path.open("rb") as fh:
-        h.update(fh.read(sample))
-        if st.st_size > sample:
-            fh.seek(max(sample, st.st_size - sample))
-            h.update(fh.read(sample))
+        while chunk := fh.read(block):
+            h.update(chunk)
     return h.hexdigest()
 
 
@@ -250,6 +252,7 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
         progress=progress,
     )
     attached = 0
+    finished_before = loader.finished
     with _forgotten_if_refused(store, loader.job_key), loader.running():
         batch_rows = int(loader.params.get("batch_rows", batch_rows))  # a resumed job keeps its batches
         rows_total = tabular.total_rows(path, fmt)
@@ -289,6 +292,9 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: Progre
         "seconds": round(seconds, 3),
         "rate": round(summary["rows_this_run"] / seconds) if seconds > 0 else None,
     })
+    if finished_before:  # its counts are the first run's: say so rather than seem to have written them
+        summary["note"] = (f"this file was imported into {galaxy!r} before (the same content); nothing was "
+                           "written this time. Systems counts what that import wrote")
     return summary
 
 
@@ -374,7 +380,7 @@ def _check_file(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows
 
 def _check_attach_ids(store: Any, loader: BulkLoader, path: Path, fmt: str, batch_rows: int,
                       attach_ids: dict[str, tuple[int, int, str]]) -> None:
-    """Every details line must name a system stored before it is attached (all or nothing).
+    """Every details line must name exactly one system stored before it is attached (all or nothing).
 
     Only needed when the file has more than one batch: within one batch the write
     fails as a whole. A system counts if the galaxy holds it already or the file
@@ -382,14 +388,12 @@ def _check_attach_ids(store: Any, loader: BulkLoader, path: Path, fmt: str, batc
     """
     galaxy_id = store.galaxy(loader.galaxy)["id"]
     # one scan of the table (no index on legacy_id is kept; ``+`` keeps it a plain scan)
-    stored = {r[0] for r in store.conn.execute(
-        "SELECT legacy_id FROM system WHERE +galaxy_id = ? AND legacy_id IN (SELECT value FROM json_each(?))",
+    stored: dict[str, int] = dict(store.conn.execute(
+        "SELECT legacy_id, count(*) FROM system WHERE +galaxy_id = ? "
+        "AND legacy_id IN (SELECT value FROM json_each(?)) GROUP BY legacy_id",
         (galaxy_id, orjson.dumps(list(attach_ids)).decode()),
-    )}
-    missing = {k: v for k, v in attach_ids.items() if k not in stored}
-    if not missing:
-        return
-    first_in_file: dict[str, int] = {}  # legacy id -> first batch of the file that adds that system
+    ))
+    in_file: dict[str, list[int]] = {}  # legacy id -> the batches of the file that add a system with it
     for fb in tabular.read_batches(path, fmt, batch_rows):
         fb.load()
         column = fb.columns.get("legacy_id")
@@ -398,16 +402,21 @@ def _check_attach_ids(store: Any, loader: BulkLoader, path: Path, fmt: str, batc
         values = column.to_pylist() if hasattr(column, "to_pylist") else list(column)
         for v in values:
             key = None if v is None else str(v)
-            if key in missing and key not in first_in_file:
-                first_in_file[key] = fb.index
-    for legacy_id, (batch_index, _, label) in sorted(missing.items(), key=lambda kv: kv[1][:2]):
-        added = first_in_file.get(legacy_id)
-        if added is None or added > batch_index:
-            where = "" if added is None else " before this line (it comes later in the file)"
-            raise BulkRowError(
-                f"{label}: id: no system with the id {legacy_id!r} in galaxy {loader.galaxy!r}{where}; "
-                "nothing was written", row=label, field="id", batch_index=batch_index,
-            )
+            if key in attach_ids:
+                in_file.setdefault(key, []).append(fb.index)
+    for legacy_id, (batch_index, _, label) in sorted(attach_ids.items(), key=lambda kv: kv[1][:2]):
+        batches = in_file.get(legacy_id, [])
+        found = stored.get(legacy_id, 0) + sum(1 for b in batches if b <= batch_index)
+        if found == 1:
+            continue
+        if found == 0:
+            where = " before this line (it comes later in the file)" if batches else ""
+            message = f"no system with the id {legacy_id!r} in galaxy {loader.galaxy!r}{where}"
+        else:
+            message = (f"{found} systems have the id {legacy_id!r} in galaxy {loader.galaxy!r}, "
+                       "so these details name none of them")
+        raise BulkRowError(f"{label}: id: {message}; nothing was written", row=label, field="id",
+                           batch_index=batch_index)
 
 
 def _check_unique_names(loader: BulkLoader, path: Path, fmt: str, batch_rows: int, repeated: set[int]) -> None:

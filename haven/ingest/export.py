@@ -146,8 +146,17 @@ def export_galaxy(store: Any, galaxy: str, out: TextIO | Path | str, fmt: str = 
     if isinstance(out, (str, Path)):
         _write_file(chunks, Path(out))
     else:
-        for chunk in chunks:
-            out.write(chunk.decode("utf-8"))
+        # Exports are UTF-8 whatever the terminal's encoding: bytes go to a text stream's
+        # buffer (sys.stdout under PYTHONIOENCODING=ascii would refuse a name like "Ærø").
+        binary = getattr(out, "buffer", None)
+        if binary is not None:
+            out.flush()
+            for chunk in chunks:
+                binary.write(chunk)
+            binary.flush()
+        else:
+            for chunk in chunks:
+                out.write(chunk.decode("utf-8"))
     return written[0]
 
 

@@ -62,8 +62,22 @@ def deferred_record(conn: sqlite3.Connection) -> dict[str, Any] | None:
 def unfinished_load_message(record: dict[str, Any]) -> str:
     """What a user reads when a database's indexes are still deferred."""
     names = ", ".join(name for name, _ in record["indexes"])
-    return (f"a bulk load ({record['job']}) has not finished: its indexes ({names}) are built when it "
-            "ends; run the same `haven generate` or `haven import` again to finish it")
+    job = str(record["job"])
+    source = record.get("source")  # "csv:gen.csv", "procgen n=… seed=…"; absent in older records
+    if source and job.startswith("import:"):
+        what, again = f"a bulk load of {source.split(':', 1)[-1]!r}", "`haven import` of that file, unchanged,"
+    elif source and job.startswith("generate:"):
+        what, again = f"a bulk load of {source!r}", "`haven generate`"
+    else:
+        what, again = "a bulk load", "`haven generate` or `haven import`"
+    return (f"{what} ({job}) has not finished: its indexes ({names}) are built when it ends; "
+            f"run the same {again} again to finish it")
+
+
+def _job_source(conn: sqlite3.Connection, job_key: str) -> str | None:
+    """The file a job imports (``csv:gen.csv``), or None (a generate)."""
+    row = conn.execute("SELECT source FROM bulk_job WHERE job_key = ?", (job_key,)).fetchone()
+    return row[0] if row is not None and row[0] else None
 
 
 def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool,
@@ -83,8 +97,8 @@ def drop_indexes(conn: sqlite3.Connection, job_key: str, *, include_unique: bool
     if dropped:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            (DEFERRED_INDEXES_KEY, orjson.dumps({"job": job_key, "indexes": dropped,
-                                                 "names_beside": names_beside}).decode()),
+            (DEFERRED_INDEXES_KEY, orjson.dumps({"job": job_key, "indexes": dropped, "names_beside": names_beside,
+                                                 "source": _job_source(conn, job_key)}).decode()),
         )
     return [name for name, _ in dropped]
 

@@ -312,5 +312,15 @@ def _write_batch(main: sqlite3.Connection, side: sqlite3.Connection, galaxy_key:
                      (batch_index, first_id, last_id))
 
 
+def _answer(result: str) -> None:
+    """Hand the result to the load that started this helper; if that load was killed, leave quietly
+    (no traceback on the user's terminal: the next run of the load takes the side file over)."""
+    try:
+        print(result, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting flushes nowhere
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    print(_helper(sys.stdin), flush=True)
+    _answer(_helper(sys.stdin))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from haven.config import DatabaseUrl
@@ -154,6 +155,22 @@ def test_export_to_stdout(haven: Invoke, tmp_path: Path) -> None:
     assert_ok(result)
     data = json.loads(result.stdout)
     assert sorted(s["name"] for s in data["data"]) == sorted(k for k in LEGACY if k != "_meta")
+
+
+def test_export_to_stdout_is_utf8_whatever_the_terminal(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    """PYTHONIOENCODING=ascii (or latin-1) used to crash, or to write a file import refused."""
+    import os
+    import subprocess
+
+    assert_ok(haven("init", "--no-demo"))
+    names = {"Ærø Prime": {"name": "Ærø Prime", "x": 1, "y": 2, "z": 3}, "東京": {"name": "東京", "x": 4, "y": 5, "z": 6}}
+    assert_ok(haven("import", _write(tmp_path / "d.json", names)))
+    for encoding in ("ascii", "latin-1"):
+        done = subprocess.run([sys.executable, "-m", "haven.cli", "export", "-d", str(db_path)],
+                              capture_output=True, env={**os.environ, "PYTHONIOENCODING": encoding})
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout.decode("utf-8"))
+        assert sorted(s["name"] for s in data["data"]) == sorted(names)
 
 
 def test_flat_export_by_extension_and_import_back(haven: Invoke, db_path: Path, tmp_path: Path) -> None:

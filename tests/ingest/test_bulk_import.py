@@ -161,6 +161,18 @@ def test_details_for_a_legacy_id_two_systems_share_change_nothing(store, tmp_pat
     assert store.system_by_name(GALAXY, "Twin A")["planets"] == []
 
 
+def test_details_for_an_id_the_same_file_gives_twice_are_refused_before_any_write(store, tmp_path):
+    """The first check counts the systems a details line would match: two in an earlier batch
+    used to pass it, and the write failed after that batch was committed."""
+    rows = records(6)
+    rows[1]["id"] = rows[2]["id"] = "DUP"
+    lines = [*rows, {"id": "DUP", "planets": [{"name": "D I"}]}]
+    with pytest.raises(BulkRowError, match=r"^d\.jsonl line 7: id: 2 systems have the id 'DUP'") as info:
+        bulk_import(store, GALAXY, write_jsonl(tmp_path / "d.jsonl", lines), batch_rows=3)
+    assert info.value.message.endswith("nothing was written")
+    assert store.galaxy(GALAXY)["system_count"] == 0
+
+
 def test_details_for_an_unknown_id_change_nothing(store, tmp_path):
     bulk_import(store, GALAXY, write_jsonl(tmp_path / "s.jsonl", [{"id": "a1", "name": "A", "x": 0, "y": 0, "z": 0}]))
     lines = [{"id": "a1", "planets": [{"name": "A I"}]}, {"id": "nope", "planets": [{"name": "X I"}]}]
@@ -243,11 +255,19 @@ def test_a_killed_import_resumes_without_duplicates(store, tmp_path, db_url):
     assert ids == list(range(1, 3_001))  # no gaps: the rolled-back batch left nothing behind
 
 
-def test_checksum_changes_with_the_content(tmp_path):
-    a = write_jsonl(tmp_path / "a.jsonl", records(10))
+def test_checksum_changes_with_the_content_not_the_modification_time(tmp_path):
+    """A file touched, copied or downloaded again after a kill is the same job; an edited one is not."""
+    import os
+    import shutil
+
+    rows = records(3_000)
+    a = write_jsonl(tmp_path / "a.jsonl", rows)
     first = file_checksum(a)
-    write_jsonl(a, records(11))
-    assert file_checksum(a) != first
+    os.utime(a, (1, 1))
+    assert file_checksum(a) == file_checksum(shutil.copy(a, tmp_path / "b.jsonl")) == first
+    rows[1_500]["name"] = rows[1_500]["name"][::-1]  # a change in the middle, same size
+    write_jsonl(a, rows)
+    assert a.stat().st_size == (tmp_path / "b.jsonl").stat().st_size and file_checksum(a) != first
 
 
 def test_unknown_format_is_refused(store, tmp_path):
@@ -597,3 +617,13 @@ def test_nul_in_a_text_column_is_refused(store, tmp_path):
         bulk_import(store, GALAXY, path)
     assert str(exc.value).startswith("nul.csv row 1: materials: must not contain the control character U+0000")
     assert store.galaxy(GALAXY)["system_count"] == 0
+
+
+def test_importing_a_finished_file_again_says_nothing_was_written(store, tmp_path):
+    path = write_jsonl(tmp_path / "s.jsonl", records(2))
+    assert "note" not in bulk_import(store, GALAXY, path)
+    for s in store.page(GALAXY).items:
+        store.delete(s["id"])
+    again = bulk_import(store, GALAXY, path)
+    assert again["rows_this_run"] == 0 and store.galaxy(GALAXY)["system_count"] == 0
+    assert again["note"].startswith(f"this file was imported into {GALAXY!r} before")

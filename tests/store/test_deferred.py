@@ -252,3 +252,13 @@ def test_a_copy_taken_during_a_load_restores_and_the_load_then_finishes(tmp_path
     generate(store)
     assert store.stats("Gen")["total_systems"] == N
     assert set(index_sql(store)) >= set(DEFERRABLE_INDEXES)
+
+
+def test_the_message_of_an_unfinished_import_names_its_file():
+    from haven.store.deferred import unfinished_load_message
+
+    record = {"job": "import:Haven:2f5f", "indexes": [["system_name", "CREATE …"]], "source": "csv:gen.csv"}
+    message = unfinished_load_message(record)
+    assert message.startswith("a bulk load of 'gen.csv' (import:Haven:2f5f) has not finished")
+    assert "run the same `haven import` of that file, unchanged, again" in message
+    assert "of 'gen.csv'" not in unfinished_load_message({**record, "source": None})

@@ -353,3 +353,15 @@ def test_a_helper_whose_loader_is_gone_stops_before_its_next_batch(tmp_path, bes
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "the loading process ended"
     assert side_batches(store) == set()  # not one batch written
+
+
+def test_a_helper_whose_load_was_killed_leaves_without_a_traceback():
+    """The helper answers on stdout; when the load that reads it is gone, nothing reaches the terminal."""
+    import subprocess
+    import sys
+
+    code = ("import time; from haven.store.sidenames import _answer; time.sleep(0.3); _answer('done ' * 20000)")
+    helper = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    helper.stdout.close()  # the reader is gone
+    stderr = helper.stderr.read()
+    assert helper.wait() == 1 and stderr == b""
