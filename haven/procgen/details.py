@@ -16,7 +16,7 @@ Returned structure (JSON-serialisable)::
                   "orbit_speed": float}],  # degrees per hour (Kepler: ∝ radius**-1.5)
         }, ...],
       "space_station": None | {"name", "x", "y", "z",       # LY, within 2 LY of the system
-                               "race", "sell_percent", "buy_percent"},  # ints 0..100
+                               "race", "sell_percent", "buy_percent"},  # whole 0..100, as floats
     }
 
 The bodies agree with the system's own summary when it is given (see :func:`conform_bodies`):
@@ -154,8 +154,9 @@ def derive_details(system_seed: int, system_name: str, x_ly: float, y_ly: float,
             "y": round(y_ly + rnd.uniform(-STATION_OFFSET_LY, STATION_OFFSET_LY), 2),
             "z": round(z_ly + rnd.uniform(-STATION_OFFSET_LY, STATION_OFFSET_LY), 2),
             "race": rnd.choice(vocab.STATION_RACES),
-            "sell_percent": sell,
-            "buy_percent": rnd.randint(10, min(sell, 95)),
+            # whole numbers, as floats: what a stored station's percent is (an edit keeps it 62.0)
+            "sell_percent": float(sell),
+            "buy_percent": float(rnd.randint(10, min(sell, 95))),
         }
     conform_bodies(planets, random.Random(int(system_seed) ^ _CONFORM_SALT), materials=materials,
                    fauna=fauna, flora=flora, sentinel=sentinel)

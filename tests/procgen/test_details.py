@@ -66,8 +66,8 @@ def check_details(details: dict[str, Any], x: float, y: float, z: float) -> None
         for key, centre in (("x", x), ("y", y), ("z", z)):
             assert isinstance(station[key], float)
             assert abs(station[key] - centre) <= STATION_OFFSET_LY + 0.01
-        for key in ("sell_percent", "buy_percent"):
-            assert isinstance(station[key], int) and 0 <= station[key] <= 100
+        for key in ("sell_percent", "buy_percent"):  # floats, as stored stations hold them
+            assert isinstance(station[key], float) and station[key].is_integer() and 0 <= station[key] <= 100
 
 
 @settings(max_examples=200, deadline=None)
