@@ -109,13 +109,17 @@ MAX_EXTRA_DEPTH = 32
 
 
 def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
-    """``extra`` holds any JSON, nested at most 32 levels (so it always serializes back)."""
+    """``extra`` holds any JSON, nested at most 32 levels (so it always serializes back).
+
+    ``extra`` itself is the first level; an object or list inside it the second, and so on:
+    the values inside the 32nd are fine, a 33rd object or list is not.
+    """
     if not value:
         return value
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]  # value, its keys and indexes from extra
     while stack:
         item, loc = stack.pop()
-        if len(loc) >= MAX_EXTRA_DEPTH:
+        if isinstance(item, (dict, list)) and len(loc) >= MAX_EXTRA_DEPTH:
             raise ValueError(f"is nested more than {MAX_EXTRA_DEPTH} levels deep (under {field_path(loc[:1])})")
         if isinstance(item, dict):
             stack.extend((v, (*loc, k)) for k, v in item.items())

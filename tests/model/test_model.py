@@ -87,6 +87,23 @@ def test_extra_refusals_name_the_value_inside_extra(extra, message):
     assert info.value.message.endswith(message.removeprefix("extra: "))
 
 
+def _nested_objects(levels: int, innermost: dict) -> dict:
+    """``levels`` objects, ``extra`` itself the first and ``innermost`` the last."""
+    value = innermost
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("innermost", [{}, {"b": 1}, {"b": "text"}, {"b": None}])
+def test_extra_may_fill_all_32_levels_with_values(innermost):
+    """The values inside the 32nd object are its content, not a 33rd level."""
+    extra = _nested_objects(32, innermost)
+    assert validate_system({"name": "A", "x": 0, "y": 0, "z": 0, "extra": extra}).extra == extra
+    with pytest.raises(InvalidInput, match="nested more than 32 levels deep"):
+        validate_system({"name": "A", "x": 0, "y": 0, "z": 0, "extra": _nested_objects(33, innermost)})
+
+
 def test_extra_keeps_the_signed_64_bit_range_whole():
     extra = {"top": 2**63 - 1, "low": -(2**63)}
     assert validate_system({"name": "A", "x": 0, "y": 0, "z": 0, "extra": extra}).extra == extra
