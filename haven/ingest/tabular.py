@@ -237,7 +237,18 @@ def _csv_header(path: Path) -> list[str]:
     return header
 
 
+#: Bytes of CSV text Arrow reads at a time (a longer record is read whole all the same).
+CSV_BLOCK_BYTES = 8 << 20
+
+
+def _csv_parse_options(**kwargs: Any) -> pacsv.ParseOptions:
+    """How Haven reads CSV: a quoted value may hold line breaks (a flat export's ``attributes``,
+    ``planets`` or ``extra`` often do), so a block ends only between records."""
+    return pacsv.ParseOptions(newlines_in_values=True, **kwargs)
+
+
 def _csv_stream(path: Path) -> Iterator[pa.RecordBatch]:
+    """The file's records as Arrow batches of text columns, header checked first."""
     header = _csv_header(path)
     _check_column_names(path, header)
     # Every column is read as text and converted here, so an error names its row. Only an
@@ -246,7 +257,8 @@ def _csv_stream(path: Path) -> Iterator[pa.RecordBatch]:
     opts = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=True,
                                 null_values=[""], quoted_strings_can_be_null=False)
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=opts)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                parse_options=_csv_parse_options(), convert_options=opts)
         for batch in reader:
             yield batch
     except (pa.ArrowException, OSError) as exc:
@@ -267,14 +279,16 @@ def _csv_error(path: Path, exc: BaseException) -> InvalidInput:
             return "error"
 
         try:
-            for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False, block_size=8 << 20),
-                                    parse_options=pacsv.ParseOptions(invalid_row_handler=first_bad)):
+            for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(use_threads=False,
+                                                                         block_size=CSV_BLOCK_BYTES),
+                                    parse_options=_csv_parse_options(invalid_row_handler=first_bad)):
                 pass
         except (pa.ArrowException, OSError):
             pass
         if rows and rows[0].number is not None:
             row = rows[0]
-            # ``number`` counts the header as row 1; Haven's CSV rows are numbered from the first record.
+            # ``number`` counts records (a value's line breaks do not count), the header as 1; Haven's
+            # CSV rows are numbered from the first record.
             return InvalidInput(
                 f"{path.name} row {row.number - 1}: expected {row.expected_columns} columns (as in the header), "
                 f"got {row.actual_columns}: {row.text[:80]!r}",
@@ -322,10 +336,14 @@ def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False
     n = table.num_rows
     names = table.column_names
     fail = _failer(b)
-    for i, name in enumerate(names):  # a dictionary column (a pandas categorical, say): its values, decoded
-        if pa.types.is_dictionary(table.schema.field(i).type):
-            column = table.column(i)
-            table = table.set_column(i, name, column.cast(column.type.value_type))
+    for i, name in enumerate(names):
+        t = table.schema.field(i).type
+        if pa.types.is_dictionary(t):  # a dictionary column (a pandas categorical, say): its values, decoded
+            t = t.value_type
+        if pa.types.is_string_view(t):  # text in Arrow's view layout, as text the loader reads (no 2 GiB limit)
+            t = pa.large_string()
+        if t != table.schema.field(i).type:
+            table = table.set_column(i, name, table.column(i).cast(t))
     cols: dict[str, Any] = {}
     extra_cols: dict[str, pa.ChunkedArray] = {}
     for name in names:
@@ -337,9 +355,9 @@ def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False
         if n and column.null_count == n and target not in REQUIRED:
             continue  # a column with no values says what a missing one says (an export's unused columns)
         if target in DIRECT:
-            if target in _NUMBER_TARGETS and pa.types.is_string(column.type):
+            if target in _NUMBER_TARGETS and _is_text(column.type):
                 column = _to_float(column, name, fail)
-            elif target == "seed" and pa.types.is_string(column.type):
+            elif target == "seed" and _is_text(column.type):
                 column = _to_int(column, name, fail)
             cols[target] = column
         elif target in STAMPS:
@@ -361,6 +379,11 @@ def _table_columns(table: pa.Table, b: FileBatch, *, digits_are_ms: bool = False
     if extra_cols:
         cols["extra"] = _extras(extra_cols, n, fail)
     b.columns = cols
+
+
+def _is_text(t: pa.DataType) -> bool:
+    """Whether a column of type ``t`` holds text, in any of Arrow's layouts."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _drop_seeds_of_given_children(cols: dict[str, Any], details: dict[int, Details],
@@ -409,7 +432,7 @@ def _check_valid(column: pa.ChunkedArray, name: str, fail: Callable[..., Invalid
 def _json_cells(column: pa.ChunkedArray, name: str, fail: Callable[..., InvalidInput]) -> list[Any]:
     """A nested column's values: list/struct cells as they are, text cells (CSV, flat Parquet) as JSON."""
     values = column.to_pylist()
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not _is_text(column.type):
         return values
     out: list[Any] = []
     for i, v in enumerate(values):
@@ -611,7 +634,7 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
         values["extra"] = [_extra_cell(v, i, fail) for i, v in enumerate(values["extra"])]
     out: list[dict[str, Any] | None] = []
     for i in range(n):
-        row = _extra_row(values, i)
+        row = _extra_row(values, i, fail=fail)
         if row:
             try:
                 orjson.dumps(row)
@@ -621,21 +644,36 @@ def _extras(columns: dict[str, Any], n: int, fail: Callable[..., InvalidInput]) 
     return out
 
 
-def _extra_row(values: dict[str, list[Any]], i: int, where: dict[str, str] | None = None) -> dict[str, Any]:
-    """Row ``i``'s extra fields; ``where``, if given, gets the field each key came from (``extra.KEY`` if merged)."""
+def _extra_row(values: dict[str, list[Any]], i: int, where: dict[str, str] | None = None, *,
+               fail: Callable[..., InvalidInput] | None = None) -> dict[str, Any]:
+    """Row ``i``'s extra fields; ``where``, if given, gets the field each key came from (``extra.KEY`` if merged).
+
+    With ``fail``, a key given both as a field (a column or line key with a value) and
+    inside the row's ``extra`` object is refused, as the legacy importer refuses it,
+    rather than one of the two values silently winning.
+    """
     row: dict[str, Any] = {}
+    nested: dict[str, Any] | None = None
+    fields = 0  # keys given as fields: unique among themselves
     for k, vs in values.items():
         v = vs[i]
         if v is None:
             continue
         if k == "extra" and isinstance(v, dict):
+            nested = v
             row.update(v)
             if where is not None:
                 where.update((key, field_path(("extra", key))) for key in v)
         else:
+            fields += 1
             row[k] = v
             if where is not None:
                 where[k] = k
+    if fail is not None and nested is not None and len(row) != fields + len(nested):
+        for key in nested:
+            if key != "extra" and key in values and values[key][i] is not None:
+                raise fail(i, field_path(("extra", key)),
+                           f"{key!r} is given both as a field and inside \"extra\"; keep one")
     return row
 
 
@@ -958,12 +996,16 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
         keys.update(dict.fromkeys(d))
     cols: dict[str, Any] = {}
     extra: dict[str, list[Any]] = {}
-    has_legacy = "legacy_id" in keys
     spellings: dict[str, list[str]] = {}  # loader column -> the keys that give it (``x`` and ``x_ly``…)
     for key in keys:
-        spellings.setdefault("id" if key == "id" and has_legacy else ALIASES.get(key, key), []).append(key)
+        spellings.setdefault(ALIASES.get(key, key), []).append(key)
     for target, spelled in spellings.items():
         key = spelled[0]
+        if target == "legacy_id" and len(spelled) > 1:  # decided line by line: see _line_legacy_ids
+            cols[target], ids = _line_legacy_ids(systems)
+            if any(v is not None for v in ids):
+                extra["id"] = ids
+            continue
         if len(spelled) == 1:
             values = [d.get(key) for d in systems]
         else:  # lines may spell it either way, but one line must not give it twice
@@ -1011,6 +1053,21 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                                                 "space_station")
         details = parse_details(d.get("planets"), d.get("space_station"), lambda p, m, row=row: fail(row, p, m))
         b.attach.append((row, str(legacy_id), details))
+
+
+def _line_legacy_ids(systems: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Each line's legacy id and the ``id`` it keeps in ``extra``, when lines hold both keys.
+
+    A line's ``id`` is its legacy id unless that line itself gives ``legacy_id`` a value
+    (not null); then its ``id`` is an extra field. Other lines do not matter.
+    """
+    legacy: list[Any] = []
+    ids: list[Any] = []
+    for d in systems:
+        own = d.get("legacy_id")
+        legacy.append(d.get("id") if own is None else own)
+        ids.append(None if own is None else d.get("id"))
+    return legacy, ids
 
 
 def _line_error(b: FileBatch, where: str, fld: str | None, message: str) -> BulkRowError:
