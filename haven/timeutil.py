@@ -63,13 +63,11 @@ def parse_ms(text: str, field: str) -> int:
             raise InvalidInput(f"{field}: {text!r} is not a date and time", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    try:
-        utc = dt.astimezone(timezone.utc)
-    except OverflowError:  # 0001-01-01T00:30+01:00 is before year 1 in UTC
-        return check_ms(MIN_MS - 1, field)
     # Cut to the millisecond, exactly (integer arithmetic, not a float's rounding), as stored
-    # times from Parquet are: 23:59:59.9996 is 23:59:59.999, never the next second.
-    return check_ms((utc - _EPOCH) // _ONE_MS, field)
+    # times from Parquet are: 23:59:59.9996 is 23:59:59.999, never the next second. The
+    # difference of two aware times needs no conversion, so an offset that moves a time
+    # past year 1 or 9999 in UTC is refused by the range check like any other.
+    return check_ms((dt - _EPOCH) // _ONE_MS, field)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from haven.errors import InvalidInput
 from haven.timeutil import MAX_MS, MIN_MS, parse_ms, to_iso
 
 
@@ -28,3 +29,9 @@ def test_the_range_ends_are_shown_and_beyond_them_is_unknown():
 def test_text_below_a_millisecond_is_cut_as_parquet_times_are(text, stored):
     """Cut, never rounded: the last instant of year 9999 stays inside the range."""
     assert to_iso(parse_ms(text, "created_at")) == stored
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_an_offset_that_moves_a_time_out_of_the_years_1_to_9999_is_refused(text):
+    with pytest.raises(InvalidInput, match="must lie between the years 1 and 9999"):
+        parse_ms(text, "created_at")
