@@ -379,13 +379,14 @@ def import_(
                                field="file")
         bulk_import_command(url, galaxy, file)
         return
-    with opened(url) as store:
+    with opened(url) as store, stage_bar(err, file.name) as progress:
         if dry_run:
-            report = import_file(store, galaxy, file, dry_run=True, on_conflict=on_conflict.value)
+            report = import_file(store, galaxy, file, dry_run=True, on_conflict=on_conflict.value,
+                                 progress=progress)
         else:
             # a failed or interrupted import does not leave a new, empty galaxy (one transaction: no resume)
             with galaxy_for_import(store, galaxy, resumable=False):
-                report = import_file(store, galaxy, file, on_conflict=on_conflict.value)
+                report = import_file(store, galaxy, file, on_conflict=on_conflict.value, progress=progress)
     rows: list[tuple[str, str | Text]] = [
         ("File", f"{file} ({report.shape or 'unreadable'})"),
         ("Galaxy", report.galaxy if report.galaxy_exists
@@ -402,6 +403,29 @@ def import_(
         raise ImportFailed(f"{file.name}: the import would fail", report.problems)
 
 
+
+
+@contextmanager
+def stage_bar(console: Console, file_name: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar per stage of a legacy import (reading, checking, writing), gone when done.
+
+    Yields the ``progress(stage, done, total)`` callback that
+    :func:`haven.ingest.legacy.import_file` calls.
+    """
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    titles = {"reading": f"Reading {escape(file_name)}", "checking": "Checking records",
+              "writing": "Writing systems"}
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(titles.get(stage, stage), total=total or None)
+            bar.update(tasks[stage], completed=done)
+
+        yield progress
 
 
 def count_bar(console: Console, *, transient: bool) -> Any:

@@ -1,23 +1,26 @@
 """Importing legacy star maps: ``data.json`` files and old ``haven.db`` databases.
 
-The flow is read → normalise → validate everything → write once:
+The flow is read → validate everything → write once, reading the file again
+at each step rather than holding it, so memory does not grow with the file:
 
-1. :func:`read_legacy` detects the shape and returns the raw records
+1. :func:`read_legacy` detects the shape and counts the records
    (:mod:`haven.ingest.sources`);
 2. :func:`parse_legacy` maps every record onto the model
    (:mod:`haven.ingest.mapping`) and validates it, collecting **every**
-   problem in the file, each naming the record and the field path;
+   problem in the file, each naming the record and the field path, and
+   keeping only the names;
 3. :func:`import_file` checks names against the store and, only if there is
    no problem at all, writes the whole file in one transaction
-   (``store.import_systems``). With problems it raises
-   :class:`~haven.errors.ImportFailed` and writes nothing; a dry run reports
-   instead of writing.
+   (``store.import_systems`` fed by :func:`legacy_systems`). With problems it
+   raises :class:`~haven.errors.ImportFailed` and writes nothing; a dry run
+   reports instead of writing.
 
 User-facing description: ``docs/formats/legacy.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +41,7 @@ __all__ = [
     "LegacyRecord",
     "ParsedFile",
     "import_file",
+    "legacy_systems",
     "parse_legacy",
     "read_legacy",
 ]
@@ -48,18 +52,35 @@ OnConflict = Literal["error", "skip", "replace"]
 _ON_CONFLICT = ("error", "skip", "replace")
 
 
+#: ``progress(stage, done, total)``: stage "reading" counts bytes, "checking" and "writing" records.
+Progress = Callable[[str, int, int], None]
+PROGRESS_EVERY = 500  # records between two progress calls
+
+
 @dataclass
 class ParsedFile:
-    """A legacy file mapped and validated: the systems, or why they cannot be imported."""
+    """A legacy file mapped and validated: its systems' names, or why they cannot be imported.
+
+    The systems themselves are not kept (:func:`legacy_systems` reads them again
+    to write them). ``problems`` lists the first :data:`MAX_PROBLEMS`;
+    ``problem_count`` counts them all.
+    """
 
     legacy: LegacyFile
-    entries: list[tuple[str, SystemIn]] = field(default_factory=list)  # (record label, system)
+    names: list[tuple[int, str]] = field(default_factory=list)  # (record index, system name), file order
     problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def systems(self) -> list[SystemIn]:
-        return [s for _, s in self.entries]
+    def add_problem(self, problem: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def listed_problems(self) -> list[str]:
+        """The problems as a report lists them: the first ones, then how many more."""
+        rest = self.problem_count - len(self.problems)
+        return self.problems + ([f"… and {rest} more problems"] if rest else [])
 
 
 @dataclass
@@ -213,7 +234,8 @@ def _unkept_header(legacy: LegacyFile) -> str | None:
 
 
 def parse_legacy(
-    legacy: LegacyFile, *, galaxy: dict[str, Any] | None = None, provenance: str | None = None
+    legacy: LegacyFile, *, galaxy: dict[str, Any] | None = None, provenance: str | None = None,
+    progress: Progress | None = None,
 ) -> ParsedFile:
     """Map and validate every record, collecting every problem in the file.
 
@@ -221,43 +243,20 @@ def parse_legacy(
     lie inside the galaxy's cube. ``provenance`` is given to records that do
     not carry their own (default ``import:<file name>``).
     """
-    if provenance is None:
-        provenance = f"import:{legacy.path.name}"
-    parsed = ParsedFile(legacy=legacy, problems=list(legacy.problems), warnings=list(legacy.warnings))
+    parsed = ParsedFile(legacy=legacy, warnings=list(legacy.warnings))
+    for problem in legacy.problems:
+        parsed.add_problem(problem)
     unkept = _unkept_header(legacy)
     if unkept:
         parsed.warnings.append(unkept)
     first_index: dict[str, int] = {}
-    for record in legacy.records:
-        mapped = system_from_legacy(record.value, key=record.key, provenance=provenance)
-        if mapped.region_marker:
-            v = record.value
-            parsed.warnings.append(
-                f"record #{record.index}: region marker {v.get('region')!r} at "
-                f"({v.get('x')}, {v.get('y')}, {v.get('z')}) was not imported; "
-                "Haven keeps regions by the name on each system"
-            )
-            continue
-        raw_name = mapped.data.get("name") if mapped.data else None
-        label = record_label(record, raw_name)
-        problems = list(mapped.problems)
-        system: SystemIn | None = None
-        if mapped.data is not None:
-            try:
-                system = SystemIn.model_validate(mapped.data)
-            except ValidationError as exc:
-                model_problems = _model_problems(exc, mapped.renamed)
-                if mapped.problems:
-                    # the mapping already named the exact unstorable value inside `extra`
-                    model_problems = [(p, m) for p, m in model_problems if not p.endswith("extra")]
-                problems += model_problems
-            else:
-                problems += _semantic_problems(system, galaxy)
+    for done, record in enumerate(legacy.records(), start=1):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress("checking", done, legacy.record_count)
+        label, system, problems, warning = _parse_record(legacy, record, galaxy, provenance)
+        if warning is not None:
+            parsed.warnings.append(warning)
         if system is not None:
-            label = record_label(record, system.name)
-            if system.name == "_meta" and legacy.shape == SHAPE_NAME_KEYED:
-                problems.append(("name", 'a system named "_meta" cannot be kept in a name-keyed file, where '
-                                         "that key is the file's header: rename it"))
             earlier = first_index.get(system.name)
             if earlier is not None:
                 problems.append(("name", f'"{system.name}" is also the name of record #{earlier}; '
@@ -265,10 +264,76 @@ def parse_legacy(
             else:
                 first_index[system.name] = record.index
         if problems:
-            parsed.problems += [_problem(label, p, m) for p, m in problems]
+            for path, message in problems:
+                parsed.add_problem(_problem(label, path, message))
         elif system is not None:
-            parsed.entries.append((label, system))
+            parsed.names.append((record.index, system.name))
+    if progress is not None:
+        progress("checking", legacy.record_count, legacy.record_count)
     return parsed
+
+
+def legacy_systems(
+    legacy: LegacyFile, *, galaxy: dict[str, Any] | None = None, provenance: str | None = None,
+    progress: Progress | None = None,
+) -> Iterator[SystemIn]:
+    """The systems of a file that :func:`parse_legacy` found no problem in, read from it again.
+
+    A problem now means the file changed after it was checked: :class:`ImportFailed`,
+    raised inside the import's transaction, so nothing is written.
+    """
+    total = legacy.record_count
+    for done, record in enumerate(legacy.records(), start=1):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress("writing", done, total)
+        label, system, problems, _ = _parse_record(legacy, record, galaxy, provenance)
+        if problems:
+            raise ImportFailed(f"{legacy.path.name}: changed while it was being imported; nothing was imported",
+                               [_problem(label, path, message) for path, message in problems])
+        if system is not None:
+            yield system
+    if progress is not None:
+        progress("writing", total, total)
+
+
+def _parse_record(
+    legacy: LegacyFile, record: LegacyRecord, galaxy: dict[str, Any] | None, provenance: str | None
+) -> tuple[str, SystemIn | None, list[tuple[str, str]], str | None]:
+    """One record as ``(label, system or None, problems, warning or None)``.
+
+    A region marker is no system and no problem, only a warning.
+    """
+    if provenance is None:
+        provenance = f"import:{legacy.path.name}"
+    mapped = system_from_legacy(record.value, key=record.key, provenance=provenance, plain=record.plain)
+    if mapped.region_marker:
+        v = record.value
+        return record_label(record), None, [], (
+            f"record #{record.index}: region marker {v.get('region')!r} at "
+            f"({v.get('x')}, {v.get('y')}, {v.get('z')}) was not imported; "
+            "Haven keeps regions by the name on each system"
+        )
+    raw_name = mapped.data.get("name") if mapped.data else None
+    label = record_label(record, raw_name)
+    problems = list(mapped.problems)
+    system: SystemIn | None = None
+    if mapped.data is not None:
+        try:
+            system = SystemIn.model_validate(mapped.data)
+        except ValidationError as exc:
+            model_problems = _model_problems(exc, mapped.renamed)
+            if mapped.problems:
+                # the mapping already named the exact unstorable value inside `extra`
+                model_problems = [(p, m) for p, m in model_problems if not p.endswith("extra")]
+            problems += model_problems
+        else:
+            problems += _semantic_problems(system, galaxy)
+    if system is not None:
+        label = record_label(record, system.name)
+        if system.name == "_meta" and legacy.shape == SHAPE_NAME_KEYED:
+            problems.append(("name", 'a system named "_meta" cannot be kept in a name-keyed file, where '
+                                     "that key is the file's header: rename it"))
+    return label, system, problems, None
 
 
 def new_galaxy_preview(name: str) -> dict[str, Any]:
@@ -280,13 +345,6 @@ def new_galaxy_preview(name: str) -> dict[str, Any]:
         raise InvalidInput(f"the galaxy name {exc}", field="galaxy") from None
     return {"name": name, "system_count": 0, "half_size_ly": DEFAULT_HALF_SIZE_LY,
             "centre_x_ly": 0.0, "centre_y_ly": 0.0, "centre_z_ly": 0.0}
-
-
-def _cap(problems: list[str]) -> list[str]:
-    if len(problems) <= MAX_PROBLEMS:
-        return problems
-    rest = len(problems) - MAX_PROBLEMS
-    return problems[:MAX_PROBLEMS] + [f"… and {rest} more problems"]
 
 
 def _exists(store: Any, galaxy: str, name: str) -> bool:
@@ -305,6 +363,7 @@ def import_file(
     dry_run: bool = False,
     on_conflict: OnConflict = "error",
     provenance: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a legacy file into ``galaxy``: all of it, or nothing.
 
@@ -316,10 +375,11 @@ def import_file(
       without raising for problems in the file.
     * Otherwise the systems are written in one transaction.
 
-    The galaxy must exist (:class:`NotFound`), except on a dry run: a galaxy that
-    does not exist yet is what a real import would create, an empty one with the
-    default cube, and the file is checked against that (nothing is created). The
-    file must exist.
+    The file is read three times (shape, checks, write), one record at a time;
+    ``progress`` hears about each stage. The galaxy must exist
+    (:class:`NotFound`), except on a dry run: a galaxy that does not exist yet
+    is what a real import would create, an empty one with the default cube, and
+    the file is checked against that (nothing is created). The file must exist.
     """
     if on_conflict not in _ON_CONFLICT:
         raise InvalidInput(f"on_conflict must be one of {', '.join(_ON_CONFLICT)}", field="on_conflict")
@@ -333,8 +393,10 @@ def import_file(
     path = Path(path)
     report = ImportReport(file=path.name, galaxy=g["name"], dry_run=dry_run, on_conflict=on_conflict,
                           galaxy_exists=exists)
+    size = path.stat().st_size if path.is_file() else 0
+    on_bytes = None if progress is None else (lambda done: progress("reading", done, size))
     try:
-        legacy = read_legacy(path)
+        legacy = read_legacy(path, on_bytes=on_bytes)
     except ImportFailed as exc:
         if dry_run:
             report.problems = list(exc.problems)
@@ -342,47 +404,46 @@ def import_file(
         raise
     report.shape = legacy.shape
     report.meta = legacy.meta
-    report.records = len(legacy.records)
-    parsed = parse_legacy(legacy, galaxy=g, provenance=provenance)
-    report.systems = len(parsed.entries)
+    report.records = legacy.record_count
+    parsed = parse_legacy(legacy, galaxy=g, provenance=provenance, progress=progress)
+    report.systems = len(parsed.names)
     report.warnings = parsed.warnings
-    problems = parsed.problems
 
     existing: set[str] = set()
-    for label, s in parsed.entries:
-        if exists and _exists(store, galaxy, s.name):
-            existing.add(s.name)
+    for index, name in parsed.names:
+        if exists and _exists(store, galaxy, name):
+            existing.add(name)
             if on_conflict == "error":
-                problems.append(_problem(
-                    label, "name",
-                    f'a system named "{s.name}" already exists in galaxy "{g["name"]}" '
+                parsed.add_problem(_problem(
+                    record_label(LegacyRecord(index=index, value=None), name), "name",
+                    f'a system named "{name}" already exists in galaxy "{g["name"]}" '
                     "(import with on-conflict skip or replace)",
                 ))
-    report.problems = _cap(problems)
-    if problems:
+    report.problems = parsed.listed_problems()
+    if parsed.problem_count:
         if dry_run:
             return report
-        raise ImportFailed(
-            f"{path.name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}; nothing was imported",
-            report.problems,
-        )
+        count = parsed.problem_count
+        raise ImportFailed(f"{path.name}: {count} problem{'s' if count != 1 else ''}; nothing was imported",
+                           report.problems)
 
-    for _, s in parsed.entries:
-        if s.name not in existing:
-            report.names.append(s.name)
+    for _, name in parsed.names:
+        if name not in existing:
+            report.names.append(name)
         elif on_conflict == "skip":
-            report.skipped_names.append(s.name)
+            report.skipped_names.append(name)
         else:
-            report.names.append(s.name)
-            report.replaced_names.append(s.name)
+            report.names.append(name)
+            report.replaced_names.append(name)
     if dry_run:
         report.skipped = len(report.skipped_names)
         report.replaced = len(report.replaced_names)
         report.created = len(report.names) - report.replaced
         return report
 
+    systems = legacy_systems(legacy, galaxy=g, provenance=provenance, progress=progress)
     try:
-        result = store.import_systems(galaxy, parsed.systems, on_conflict=on_conflict)
+        result = store.import_systems(galaxy, systems, on_conflict=on_conflict)
     except InvalidInput as exc:
         # Checked above; only reachable if the store has rules this module does not know.
         raise ImportFailed(f"{path.name}: nothing was imported", [f"{path.name}: {exc.message}"]) from None

@@ -18,6 +18,7 @@ import → export → import is lossless:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,28 +88,49 @@ def is_region_marker(value: Any) -> bool:
 
 
 def scan_json(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
-    """Problems no model would notice: repeated keys and text that is not valid Unicode."""
-    stack: list[tuple[Any, str]] = [(value, path)]
+    """Problems no model would notice: repeated keys and text that is not valid Unicode.
+
+    Every value of a record is visited, so a value's path is kept as a chain of
+    ``(parent, key)`` pairs and written out only for a value with a problem.
+    """
+    stack: list[tuple[Any, Any]] = [(value, path)]
     while stack:
-        v, p = stack.pop()
+        v, at = stack.pop()
         if isinstance(v, str):
-            if _has_surrogate(v):
-                problems.append((p, "contains an unpaired surrogate escape (\\ud800–\\udfff); not valid Unicode"))
+            if _SURROGATE.search(v):
+                problems.append((_path(at), "contains an unpaired surrogate escape (\\ud800–\\udfff); "
+                                            "not valid Unicode"))
         elif isinstance(v, dict):
             if isinstance(v, DupDict):
                 for key in v.duplicate_keys:
-                    problems.append((_join(p, key), "this key appears more than once in the same object"))
+                    problems.append((_join(_path(at), key), "this key appears more than once in the same object"))
             for k, item in v.items():
-                if _has_surrogate(k):
-                    problems.append((p, f"a key ({k!r}) contains an unpaired surrogate escape; not valid Unicode"))
-                stack.append((item, _join(p, k)))
+                if _SURROGATE.search(k):
+                    problems.append((_path(at), f"a key ({k!r}) contains an unpaired surrogate escape; "
+                                                "not valid Unicode"))
+                stack.append((item, (at, k)))
         elif isinstance(v, list):
-            for i, item in enumerate(v):
-                stack.append((item, _join(p, i)))
+            stack.extend((item, (at, i)) for i, item in enumerate(v))
+
+
+def _path(at: Any) -> str:
+    """The field path of a ``(parent, key)`` chain built by :func:`scan_json`."""
+    keys: list[str | int] = []
+    while isinstance(at, tuple):
+        at, key = at
+        keys.append(key)
+    path = at
+    for key in reversed(keys):
+        path = _join(path, key)
+    return path
+
+
+# Unpaired surrogates reach a str only through ``\\ud800``-style escapes in JSON text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _has_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def check_storable(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
@@ -238,13 +260,15 @@ def _station(ctx: _Ctx, raw: Any, path: str) -> dict[str, Any] | None:
     return out
 
 
-def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | None = None) -> Mapped:
+def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | None = None,
+                       plain: bool = False) -> Mapped:
     """Turn one raw legacy record into a dict ready for :class:`SystemIn`.
 
     ``key`` is the record's key in a name-keyed file: it is the name when the
     record has none; when both exist and differ, the record's ``name`` wins and
     the key is kept in ``extra["legacy_key"]``. ``provenance`` is set unless
-    the record carries a ``provenance`` key of its own.
+    the record carries a ``provenance`` key of its own. ``plain`` says the record's
+    text had no repeated key and no surrogate escape, which spares the scan for them.
     """
     if is_region_marker(value):
         return Mapped(region_marker=True)
@@ -252,7 +276,8 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
     if not isinstance(value, dict):
         ctx.problem("", f"a system must be an object, not {describe_type(value)}")
         return Mapped(problems=ctx.problems)
-    scan_json(value, "", ctx.problems)
+    if not plain:
+        scan_json(value, "", ctx.problems)
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for k, v in value.items():

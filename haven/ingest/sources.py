@@ -19,13 +19,16 @@ what else is in it" for the four shapes users bring:
 from __future__ import annotations
 
 import json
+import re
 import sys
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from haven.errors import ImportFailed, InvalidInput, NotFound
+from haven.ingest.jsonstream import OPENED, Entry, JsonSyntaxError, NotUtf8, TextWindow, object_entries
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -34,6 +37,7 @@ SHAPE_ARRAY = "array"
 SHAPE_EMPTY = "empty"
 SHAPE_SQLITE = "sqlite"
 
+MAX_LISTED = 1000  # problems of one kind listed one by one; the rest are counted
 # Tables of the legacy schema that hold what Haven imports, or legacy bookkeeping.
 _LEGACY_TABLES = {"systems", "planets", "moons", "space_stations", "_metadata", "sqlite_sequence"}
 
@@ -72,23 +76,50 @@ class LegacyRecord:
 
     ``index`` is 1-based in file order (``_meta`` is not counted); ``key`` is
     the object key in a name-keyed file (``None`` otherwise); ``value`` is the
-    raw JSON value or, for SQLite, a dict assembled from the rows.
+    raw JSON value or, for SQLite, a dict assembled from the rows. ``plain``
+    says the record's JSON text held no repeated key and no ``\\ud800``-style
+    escape, so its values need no scan for either.
     """
 
     index: int
     value: Any
     key: str | None = None
+    plain: bool = False
 
 
 @dataclass
 class LegacyFile:
+    """What a legacy file holds: its shape, header and records, read again on each :meth:`records` call.
+
+    A JSON file is not kept in memory: each call of :meth:`records` reads it
+    anew, one record at a time, so a file of millions of systems is checked and
+    imported with the memory of a few.
+    """
+
     path: Path
     shape: str
     meta: dict[str, Any] = field(default_factory=dict)
-    records: list[LegacyRecord] = field(default_factory=list)
+    record_count: int = 0  # entries in the file (``_meta`` not counted)
     warnings: list[str] = field(default_factory=list)
     # Problems found while reading that belong to the file, not to one record.
     problems: list[str] = field(default_factory=list)
+    _read: Callable[[], Iterator[LegacyRecord]] = field(default=lambda: iter(()), repr=False)
+    _stamp: tuple[int, int] | None = field(default=None, repr=False)  # size and mtime when first read
+
+    def records(self) -> Iterator[LegacyRecord]:
+        """Every record in file order, read from the file again.
+
+        Raises :class:`ImportFailed` if the file changed since :func:`read_legacy`
+        read it, before the first record or after the last, so an import never
+        writes records that were not the ones it checked.
+        """
+        self._check_unchanged()
+        yield from self._read()
+        self._check_unchanged()
+
+    def _check_unchanged(self) -> None:
+        if self._stamp is not None and _stamp(self.path) != self._stamp:
+            raise _fail(self.path, "changed while it was being imported; run the import again")
 
 
 def check_input_file(path: Path) -> None:
@@ -105,20 +136,27 @@ def check_input_file(path: Path) -> None:
                            "imports read their file more than once, so save it to a file first", field="path")
 
 
-def read_legacy(path: Path | str) -> LegacyFile:
-    """Detect the shape of ``path`` and read its records.
+def read_legacy(path: Path | str, *, on_bytes: Callable[[int], None] | None = None) -> LegacyFile:
+    """Detect the shape of ``path``, read its header and count its records.
 
-    Raises :class:`NotFound` if the file does not exist and
-    :class:`ImportFailed` if it is not a file Haven can read (broken JSON
-    names the line and column).
+    A JSON file is read through once here (``on_bytes`` is told how many bytes
+    so far) and again by each :meth:`LegacyFile.records`. Raises
+    :class:`NotFound` if the file does not exist and :class:`ImportFailed` if
+    it is not a file Haven can read (broken JSON names the line and column).
     """
     path = Path(path)
     check_input_file(path)
+    stamp = _stamp(path)
     with path.open("rb") as fh:
         head = fh.read(len(SQLITE_MAGIC))
-    if head == SQLITE_MAGIC:
-        return _read_sqlite(path)
-    return _read_json(path)
+    legacy = _read_sqlite(path) if head == SQLITE_MAGIC else _read_json(path, on_bytes)
+    legacy._stamp = stamp
+    return legacy
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _fail(path: Path, problem: str) -> ImportFailed:
@@ -138,79 +176,135 @@ def _read_int(text: str) -> int | float:
     return int(text)
 
 
-def _loads_legacy(text: str) -> Any:
-    """Parse with Python's own ``int``; only a file with an integer beyond the digit limit
-    (rare) is parsed again with :func:`_read_int`, a Python call per integer."""
-    try:
-        return json.loads(text, object_pairs_hook=_object_hook)
-    except json.JSONDecodeError:
-        raise
-    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
-        return json.loads(text, object_pairs_hook=_object_hook, parse_int=_read_int)
+class _RecordDecoder:
+    """Decodes one JSON value at a time and remembers whether the last one was plain.
+
+    Objects keep repeated keys (:class:`DupDict`); integers past the interpreter's
+    digit limit (rare) are read again with :func:`_read_int`.
+    """
+
+    def __init__(self) -> None:
+        self._duplicates = 0
+        self._decoder = json.JSONDecoder(object_pairs_hook=self._hook)
+        self._long_int_decoder = json.JSONDecoder(object_pairs_hook=self._hook, parse_int=_read_int)
+        self.last_plain = False
+
+    def _hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = _object_hook(pairs)
+        if type(value) is DupDict:
+            self._duplicates += 1
+        return value
+
+    def __call__(self, text: str, pos: int) -> tuple[Any, int]:
+        duplicates = self._duplicates
+        try:
+            value, end = self._decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+            value, end = self._long_int_decoder.raw_decode(text, pos)
+        self.last_plain = self._duplicates == duplicates and not _SURROGATE_ESCAPE.search(text, pos, end)
+        return value, end
 
 
-def _read_json(path: Path) -> LegacyFile:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _fail(path, f"is not UTF-8 text (bad byte at offset {exc.start}); "
-                          "expected a legacy data.json or haven.db") from None
-    stripped = text.lstrip()
-    if not stripped:
-        raise _fail(path, "is empty; expected a legacy data.json or haven.db")
-    if stripped[0] not in "{[":
-        raise _fail(path, "is neither JSON nor a SQLite database; expected a legacy data.json or haven.db")
-    try:
-        doc = _loads_legacy(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(path, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise _fail(path, "invalid JSON: nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise _fail(
-            path,
-            "the top level is a JSON array; expected an object with system names as keys, "
-            'or {"_meta": {...}, "data": [...]}',
-        )
-    return _classify(path, doc)
+# The only way text decoded from UTF-8 holds a lone surrogate (U+D800–U+DFFF).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_DATA = "data"
+_META = "_meta"
 
 
-def _top_level_pairs(doc: dict[str, Any]) -> list[tuple[str, Any]]:
-    return list(doc.pairs) if isinstance(doc, DupDict) else list(doc.items())
+def _json_entries(path: Path, *, open_data: bool,
+                  on_bytes: Callable[[int], None] | None = None) -> Iterator[tuple[Entry, bool]]:
+    """The top-level entries of a JSON map file, each with whether its value was plain
+    (:attr:`LegacyRecord.plain`); the items of a ``"data"`` array one by one when
+    ``open_data``. Errors in the text become :class:`ImportFailed` naming line and column."""
+    with path.open("rb") as fh:
+        window = TextWindow(fh)
+        decode = _RecordDecoder()
+        try:
+            first = window.skip_whitespace()
+            if not first:
+                raise _fail(path, "is empty; expected a legacy data.json or haven.db")
+            if first == "[":
+                raise _fail(path, "the top level is a JSON array; expected an object with system names "
+                                  'as keys, or {"_meta": {...}, "data": [...]}')
+            if first != "{":
+                raise _fail(path, "is neither JSON nor a SQLite database; expected a legacy data.json "
+                                  "or haven.db")
+            told = 0
+            for entry in object_entries(window, decode, open_arrays=(_DATA,) if open_data else ()):
+                if on_bytes is not None and window.bytes_read != told:  # once per chunk read
+                    told = window.bytes_read
+                    on_bytes(told)
+                yield entry, decode.last_plain
+        except NotUtf8 as exc:
+            raise _fail(path, f"is not UTF-8 text (bad byte at offset {exc.offset}); "
+                              "expected a legacy data.json or haven.db") from None
+        except JsonSyntaxError as exc:
+            raise _fail(path, f"line {exc.line}, column {exc.column}: invalid JSON: {exc.message}") from None
 
 
-def _classify(path: Path, doc: dict[str, Any]) -> LegacyFile:
-    if isinstance(doc.get("$schema"), str):
-        raise _fail(path, "is a JSON Schema, not a map; import the data.json it describes")
-    pairs = _top_level_pairs(doc)
-    metas = [v for k, v in pairs if k == "_meta"]
+def _read_json(path: Path, on_bytes: Callable[[int], None] | None = None) -> LegacyFile:
+    """Read the file through once to learn its shape, header and record count; keep no record."""
+    meta_count = data_count = other_count = entry_count = items = 0
+    meta: Any = None
+    data_is_array = False
+    others: list[str] = []  # keys next to "data", the first MAX_LISTED of them
+    for entry, _ in _json_entries(path, open_data=True, on_bytes=on_bytes):
+        if entry.item:
+            items += 1
+            continue
+        if entry.key == "$schema" and isinstance(entry.value, str):
+            raise _fail(path, "is a JSON Schema, not a map; import the data.json it describes")
+        if entry.key == _META:
+            meta_count += 1
+            meta = entry.value
+            continue
+        entry_count += 1
+        if entry.key == _DATA:
+            data_count += 1
+            data_is_array = entry.value is OPENED or isinstance(entry.value, list)
+        else:
+            other_count += 1
+            if len(others) < MAX_LISTED:
+                others.append(entry.key)
     out = LegacyFile(path=path, shape=SHAPE_NAME_KEYED)
-    if len(metas) > 1:
-        out.problems.append(f"{path.name}: the top-level key \"_meta\" appears {len(metas)} times")
-    if metas:
-        meta = metas[-1]
-        if isinstance(meta, dict):
-            out.meta = dict(meta)
-        elif meta is not None:
-            out.problems.append(f"{path.name}: _meta must be an object")
-    data = [v for k, v in pairs if k == "data"]
-    if len(data) == 1 and isinstance(data[0], list):
-        out.shape = SHAPE_ARRAY
-        others = [k for k, _ in pairs if k not in ("_meta", "data")]
+    if meta_count > 1:
+        out.problems.append(f"{path.name}: the top-level key \"_meta\" appears {meta_count} times")
+    if isinstance(meta, dict):
+        out.meta = dict(meta)
+    elif meta is not None:
+        out.problems.append(f"{path.name}: _meta must be an object")
+    if data_count == 1 and data_is_array:
+        out.shape, out.record_count = SHAPE_ARRAY, items
         for key in others:
             out.problems.append(
                 f"{path.name}: unexpected top-level key {key!r} next to \"data\"; "
                 "a file holds either a \"data\" array or systems keyed by name, not both"
             )
-        out.records = [LegacyRecord(index=i, value=v) for i, v in enumerate(data[0], start=1)]
-        return out
-    entries = [(k, v) for k, v in pairs if k != "_meta"]
-    if not entries:
+        if other_count > len(others):
+            out.problems.append(f"{path.name}: … and {other_count - len(others)} more top-level keys next to \"data\"")
+        out._read = lambda: _array_records(path)
+    elif entry_count:
+        out.record_count = entry_count
+        out._read = lambda: _name_keyed_records(path)
+    else:
         out.shape = SHAPE_EMPTY
-        return out
-    out.records = [LegacyRecord(index=i, value=v, key=k) for i, (k, v) in enumerate(entries, start=1)]
     return out
+
+
+def _array_records(path: Path) -> Iterator[LegacyRecord]:
+    for entry, plain in _json_entries(path, open_data=True):
+        if entry.key == _DATA and entry.item:
+            yield LegacyRecord(index=entry.item, value=entry.value, plain=plain)
+
+
+def _name_keyed_records(path: Path) -> Iterator[LegacyRecord]:
+    index = 0
+    for entry, plain in _json_entries(path, open_data=False):
+        if entry.key != _META:
+            index += 1
+            yield LegacyRecord(index=index, value=entry.value, key=entry.key, plain=plain)
 
 
 # -- SQLite -----------------------------------------------------------------
@@ -318,5 +412,7 @@ def _read_legacy_db(path: Path, conn: sqlite3.Connection, tables: set[str]) -> L
             continue
         if count:
             out.warnings.append(f"table {name!r} has {count} rows; Haven does not import it")
-    out.records = [LegacyRecord(index=i, value=s) for i, s in enumerate(systems, start=1)]
+    records = [LegacyRecord(index=i, value=s) for i, s in enumerate(systems, start=1)]
+    out.record_count = len(records)
+    out._read = lambda: iter(records)
     return out

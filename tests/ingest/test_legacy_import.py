@@ -431,7 +431,7 @@ def test_problem_list_is_capped(store, tmp_path):
 
 def test_read_legacy_accepts_str_path(fixtures_dir):
     legacy = read_legacy(str(Path(fixtures_dir) / "array.json"))
-    assert legacy.shape == "array" and [r.index for r in legacy.records] == [1, 2, 3]
+    assert legacy.shape == "array" and [r.index for r in legacy.records()] == [1, 2, 3]
 
 
 def test_file_level_problems(store, tmp_path):
@@ -497,3 +497,62 @@ def test_the_files_own_header_is_named_in_a_warning_but_not_haven_exports_own(st
                                     "data": [{"name": "E", "x": 1, "y": 2, "z": 3}]}))
     store.ensure_galaxy("Other")
     assert import_file(store, "Other", exported).warnings == []
+
+
+# -- large files: read a record at a time -------------------------------------
+
+
+def _big_file(path: Path, count: int, *, notes_chars: int) -> Path:
+    """A haven-json file whose text is mostly notes, so its size dwarfs the names kept."""
+    with path.open("w") as fh:
+        fh.write('{"_meta": {"format": "haven-json"},\n"data": [\n')
+        fh.write(",\n".join(json.dumps({"name": f"BIG {i}", "x": i % 100, "y": 0, "z": 0, "region": "R",
+                                        "planets": [{"name": "P", "notes": "n" * notes_chars}]})
+                            for i in range(count)))
+        fh.write("\n]}\n")
+    return path
+
+
+def test_a_large_file_is_imported_without_holding_it(store, tmp_path, monkeypatch):
+    import tracemalloc
+
+    from haven.ingest import jsonstream
+
+    monkeypatch.setattr(jsonstream, "CHUNK_BYTES", 1 << 16)  # a window of tens of kB, not 1 MiB
+    path = _big_file(tmp_path / "big.json", 2000, notes_chars=4000)
+    size = path.stat().st_size  # about 8 MB
+    tracemalloc.start()
+    try:
+        report = import_file(store, GALAXY, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.created == 2000
+    assert store.system_by_name(GALAXY, "BIG 1999")["planets"][0]["notes"] == "n" * 4000
+    assert peak < size / 4  # the file held in memory (as text, then parsed) took several times its size
+
+
+def test_progress_names_each_stage_and_ends_complete(store, tmp_path):
+    path = _big_file(tmp_path / "big.json", 1200, notes_chars=10)
+    calls: list[tuple[str, int, int]] = []
+    import_file(store, GALAXY, path, progress=lambda stage, done, total: calls.append((stage, done, total)))
+    stages = [c[0] for c in calls]
+    assert stages == sorted(stages, key=["reading", "checking", "writing"].index)
+    last = {stage: (done, total) for stage, done, total in calls}
+    assert last == {"reading": (path.stat().st_size,) * 2, "checking": (1200, 1200), "writing": (1200, 1200)}
+
+
+def test_a_file_changed_after_its_check_writes_nothing(store, tmp_path):
+    seed(store, "KEEP")
+    before = state(store)
+    path = _big_file(tmp_path / "big.json", 600, notes_chars=10)
+
+    def edit_after_the_check(stage: str, done: int, total: int) -> None:
+        if stage == "checking" and done == total:
+            with path.open("a") as fh:
+                fh.write(" ")
+
+    with pytest.raises(ImportFailed) as info:
+        import_file(store, GALAXY, path, progress=edit_after_the_check)
+    assert "changed while it was being imported" in info.value.problems[0]
+    assert state(store) == before
