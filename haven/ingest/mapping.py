@@ -25,6 +25,9 @@ from typing import Any
 from haven.ingest.sources import DupDict
 from haven.model import BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MoonIn, PlanetIn, StationIn, SystemIn
 
+#: Epoch zero, which the store keeps as "no known time" (``timeutil.UNKNOWN_MS``).
+UNKNOWN_TIME = "1970-01-01T00:00:00Z"
+
 # Keys of a system record that map straight onto a SystemIn field.
 SYSTEM_DIRECT = frozenset(SystemIn.model_fields) - {"version", "extra", "planets", "space_station"}
 PLANET_DIRECT = frozenset(PlanetIn.model_fields) - {"extra", "moons"}
@@ -267,7 +270,8 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
     ``key`` is the record's key in a name-keyed file: it is the name when the
     record has none; when both exist and differ, the record's ``name`` wins and
     the key is kept in ``extra["legacy_key"]``. ``provenance`` is set unless
-    the record carries a ``provenance`` key of its own. ``plain`` says the record's
+    the record carries a ``provenance`` key of its own. A time given as ``null``
+    stays unknown (a missing one means "now" to the store). ``plain`` says the record's
     text had no repeated key and no surrogate escape, which spares the scan for them.
     """
     if is_region_marker(value):
@@ -312,6 +316,9 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
     out["space_station"] = _station(ctx, value.get("space_station"), "space_station")
     _merge_nested_extra(ctx, value, extra, "")
     out["extra"] = extra
+    for when in ("created_at", "modified_at"):
+        if when in value and value[when] is None:
+            out[when] = UNKNOWN_TIME  # written as null: not known, which is not "now"
     if provenance is not None and "provenance" not in value:
         out["provenance"] = provenance
     _check_extras(ctx, out)

@@ -229,3 +229,28 @@ def test_haven_json_writes_stored_percents_as_before(store):
     export_galaxy(store, GALAXY, buf, fmt="haven-json")
     station = json.loads(buf.getvalue())["data"][0]["space_station"]
     assert station["sell_percent"] == 80 and isinstance(station["sell_percent"], float)
+
+
+@pytest.mark.parametrize("fmt", ["haven-json", "legacy-json"])
+def test_unknown_times_stay_unknown_through_an_export(store, tmp_path, fmt):
+    """Generated systems have no known creation time; an edited one has a known modification time."""
+    from haven.ingest.bulk import generate_galaxy
+    from haven.model import SystemPatch
+
+    generate_galaxy(store, GALAXY, 20, seed=4)
+    edited = store.page(GALAXY, limit=1).items[0]
+    store.patch(edited["id"], SystemPatch.model_validate({"fauna": "Rich"}))
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    export_galaxy(store, GALAXY, first, fmt=fmt)
+    store.ensure_galaxy(COPY)
+    import_file(store, COPY, first)
+    export_galaxy(store, COPY, second, fmt=fmt)
+
+    def systems(path):
+        doc = json.loads(path.read_text())
+        return doc["data"] if fmt == "haven-json" else {k: v for k, v in doc.items() if k != "_meta"}
+
+    assert systems(second) == systems(first)
+    again = store.system_by_name(COPY, edited["name"])
+    assert again["created_at"] is None and again["modified_at"] is not None
+    assert store.system_by_name(COPY, store.page(GALAXY, limit=2).items[1]["name"])["modified_at"] is None
