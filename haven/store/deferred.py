@@ -59,8 +59,12 @@ def deferred_record(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return orjson.loads(row[0]) if row is not None else None
 
 
-def unfinished_load_message(record: dict[str, Any]) -> str:
-    """What a user reads when a database's indexes are still deferred."""
+def unfinished_load_message(record: dict[str, Any], *, running: bool = False) -> str:
+    """What a user reads when a database's indexes are still deferred.
+
+    ``running``: the load is going on now (another process holds the load lock),
+    so the advice is to wait for it, not to run it again.
+    """
     names = ", ".join(name for name, _ in record["indexes"])
     job = str(record["job"])
     source = record.get("source")  # "csv:gen.csv", "procgen n=… seed=…"; absent in older records
@@ -70,6 +74,9 @@ def unfinished_load_message(record: dict[str, Any]) -> str:
         what, again = f"a bulk load of {source!r}", "`haven generate`"
     else:
         what, again = "a bulk load", "`haven generate` or `haven import`"
+    if running:
+        return (f"{what} ({job}) is running: its indexes ({names}) are built when it ends; "
+                "wait for it to finish, then run this again")
     return (f"{what} ({job}) has not finished: its indexes ({names}) are built when it ends; "
             f"run the same {again} again to finish it")
 

@@ -2,11 +2,13 @@
 
 Two pairs of operations must never run at once on one database:
 
-* **A restore and a bulk load.** A restore replaces the whole database under
-  every open connection. A bulk load running meanwhile would go on writing its
-  batches, octree and side name index into the restored content, whose job table
-  no longer knows it. Loads hold ``<database>-load.lock`` shared (two loads into
-  different galaxies may run at once); a restore holds it alone.
+* **A bulk load and a restore, or another bulk load.** A restore replaces the
+  whole database under every open connection. A bulk load running meanwhile
+  would go on writing its batches, octree and side name index into the restored
+  content, whose job table no longer knows it. Two loads would share the one
+  side name index file beside the database (and two runs of one job would write
+  the same batches). A load and a restore each hold ``<database>-load.lock``
+  alone.
 * **A schema change and a server.** A server checks the schema revision when it
   opens the database. A downgrade under it would leave it querying tables and
   indexes that are gone. Servers hold ``<database>-serve.lock`` shared;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +134,8 @@ _LOADS_AND_RESTORES = _Pair(
     _LOAD,
     shared_holders="a bulk load (haven generate or haven import) is writing to {db}; "
                    "let it finish or stop it, then run this again",
-    exclusive_holder="a restore or a schema change is rewriting {db}; run this again when it has finished",
+    exclusive_holder="a bulk load (haven generate or haven import), a restore or a schema change is writing "
+                     "to {db}; let it finish, then run this again",
 )
 _SERVERS_AND_SCHEMA_CHANGES = _Pair(
     _SERVE,
@@ -142,9 +146,67 @@ _SERVERS_AND_SCHEMA_CHANGES = _Pair(
 )
 
 
-def loading(db_path: Path | str | None) -> FileLock | None:
-    """What a bulk load holds while it runs (None for a database that is not a file)."""
-    return _LOADS_AND_RESTORES.lock(db_path, exclusive=False) if _is_file_database(db_path) else None
+class _CountedLock:
+    """One process's hold of a lock that several of its parts take in turn (a load's entry point,
+    then its loader): the lock is let go when the last part releases it."""
+
+    def __init__(self, lock: FileLock, key: str) -> None:
+        self._lock, self._key, self.count = lock, key, 1
+
+    def release(self) -> None:
+        with _HOLDS_GUARD:
+            self.count -= 1
+            if self.count == 0:
+                _LOAD_HOLDS.pop(self._key, None)
+                self._lock.release()
+
+
+_LOAD_HOLDS: dict[str, _CountedLock] = {}
+_HOLDS_GUARD = threading.Lock()
+
+
+class _LoadHold:
+    """A part's share of the process's load lock; :meth:`release` once."""
+
+    def __init__(self, counted: _CountedLock) -> None:
+        self._counted: _CountedLock | None = counted
+
+    def release(self) -> None:
+        if self._counted is not None:
+            self._counted.release()
+            self._counted = None
+
+
+def loading(db_path: Path | str | None) -> _LoadHold | None:
+    """What a bulk load holds while it runs: the load lock alone, so one load at a time writes to a
+    database (None for a database that is not a file). Taking it again in the same process shares
+    the hold."""
+    if not is_file_database(db_path):
+        return None
+    key = os.path.realpath(db_path)  # type: ignore[arg-type]
+    with _HOLDS_GUARD:
+        counted = _LOAD_HOLDS.get(key)
+        if counted is None:
+            counted = _LOAD_HOLDS[key] = _CountedLock(_LOADS_AND_RESTORES.lock(db_path, exclusive=True), key)
+        else:
+            counted.count += 1
+        return _LoadHold(counted)
+
+
+def load_running(db_path: Path | str) -> bool:
+    """Whether another process holds the load lock now: a bulk load (or, briefly, a restore or a
+    schema change) is running."""
+    try:
+        fd = os.open(f"{os.path.realpath(db_path)}{_LOAD}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also lets go of the shared lock, if it was had
+    return False
 
 
 def restoring(db_path: Path | str) -> FileLock:
@@ -154,7 +216,7 @@ def restoring(db_path: Path | str) -> FileLock:
 
 def serving(db_path: Path | str | None) -> FileLock | None:
     """What a server holds while it has the database open (None for a database that is not a file)."""
-    return _SERVERS_AND_SCHEMA_CHANGES.lock(db_path, exclusive=False) if _is_file_database(db_path) else None
+    return _SERVERS_AND_SCHEMA_CHANGES.lock(db_path, exclusive=False) if is_file_database(db_path) else None
 
 
 def changing_schema(db_path: Path | str) -> FileLock:
@@ -162,6 +224,6 @@ def changing_schema(db_path: Path | str) -> FileLock:
     return _SERVERS_AND_SCHEMA_CHANGES.lock(db_path, exclusive=True)
 
 
-def _is_file_database(db_path: Path | str | None) -> bool:
+def is_file_database(db_path: Path | str | None) -> bool:
     """Whether the store opens ``db_path`` as a file (it never takes URIs; ``:memory:`` is no file)."""
     return db_path is not None and str(db_path) not in ("", ":memory:")

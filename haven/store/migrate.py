@@ -173,7 +173,8 @@ def _refuse_unfinished_load(url: DatabaseUrl) -> None:
     finally:
         conn.close()
     if record is not None:
-        raise Conflict(unfinished_load_message(record), field="database")
+        raise Conflict(unfinished_load_message(record, running=filelocks.load_running(url.location)),
+                       field="database")
 
 
 def current_revision(url: DatabaseUrl) -> str | None:

@@ -373,7 +373,7 @@ def test_restore_is_refused_while_a_bulk_load_writes_and_a_load_while_a_restore_
         assert file_digest(db_path) == before
         loader.close()  # as a load that ends, or is killed, lets go
         with restoring(db_path):
-            with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
+            with pytest.raises(StoreUnavailable, match="a restore or a schema change is writing to"):
                 BulkLoader(store, "Haven", "test:second", kind="import")
         assert_ok(haven("restore", backup, "--yes"))
         assert store.stats("Haven")["total_systems"] == 0
@@ -462,7 +462,7 @@ def test_a_load_refused_during_a_restore_makes_no_galaxy(haven: Invoke, db_path:
     assert_ok(haven("init", "--no-demo"))
     before = file_digest(db_path)
     with restoring(db_path):
-        assert_fails(haven("generate", "--systems", "10", "--galaxy", "NewG"), 1, "a restore or a schema change is rewriting")
+        assert_fails(haven("generate", "--systems", "10", "--galaxy", "NewG"), 1, "a restore or a schema change is writing to")
     assert file_digest(db_path) == before
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -80,6 +82,22 @@ def test_a_killed_deferred_load_keeps_everyone_else_out_until_it_is_run_again(tm
         open_store(target)
     with pytest.raises(Conflict, match="has not finished"):
         migrate.downgrade(target, "-1")
+
+    from haven.store import filelocks
+
+    running = subprocess.Popen([sys.executable, "-c", "import sys, time; from haven.store import filelocks; "
+                                "filelocks.loading(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+                                target.location], stdout=subprocess.PIPE, text=True)
+    try:  # while another process is loading, the advice is to wait for it
+        assert running.stdout.readline().strip() == "held"
+        with pytest.raises(StoreUnavailable, match=r"is running: .* wait for it to finish"):
+            open_store(target)
+        with pytest.raises(Conflict, match="is running"):
+            migrate.downgrade(target, "-1")
+    finally:
+        running.kill()
+        running.wait()
+    assert not filelocks.load_running(target.location)
 
     resumed = init_store(target, bulk=True)
     summary = generate(resumed)

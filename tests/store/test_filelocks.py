@@ -10,17 +10,36 @@ from haven.errors import StoreUnavailable
 from haven.store import filelocks
 
 
-def test_loads_share_their_lock_and_a_restore_waits_for_none_of_them(tmp_path: Path) -> None:
+def test_parts_of_one_load_share_its_lock_and_a_restore_waits_for_it(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
-    first, second = filelocks.loading(db), filelocks.loading(db)
+    first, second = filelocks.loading(db), filelocks.loading(db)  # the entry point, then the loader
     with pytest.raises(StoreUnavailable, match="a bulk load .* is writing to"):
         filelocks.restoring(db)
     first.release()
+    with pytest.raises(StoreUnavailable, match="a bulk load .* is writing to"):
+        filelocks.restoring(db)  # held until the last part lets go
     second.release()
+    second.release()  # a second release of one part changes nothing
     with filelocks.restoring(db):
-        with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
+        with pytest.raises(StoreUnavailable, match="a restore or a schema change is writing to"):
             filelocks.loading(db)
     filelocks.loading(db).release()  # released when the restore ended
+
+
+def test_a_second_load_of_a_database_is_refused_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "h.db"
+    assert not filelocks.load_running(db)
+    held = filelocks.loading(db)
+    assert filelocks.load_running(db)
+    other = subprocess.run(
+        [sys.executable, "-c", "import sys; from haven.store import filelocks; filelocks.loading(sys.argv[1])", str(db)],
+        capture_output=True, text=True)
+    assert other.returncode == 1 and "a bulk load (haven generate or haven import)" in other.stderr
+    held.release()
+    assert not filelocks.load_running(db)
 
 
 def test_servers_share_theirs_and_a_schema_change_needs_it_alone(tmp_path: Path) -> None:
@@ -46,7 +65,7 @@ def test_databases_that_are_not_files_take_no_lock() -> None:
 def test_a_second_restore_or_schema_change_is_told_what_holds_the_file(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     with filelocks.restoring(db):
-        with pytest.raises(StoreUnavailable, match="a restore or a schema change is rewriting"):
+        with pytest.raises(StoreUnavailable, match="a restore or a schema change is writing to"):
             filelocks.restoring(db)
     with filelocks.changing_schema(db):
         with pytest.raises(StoreUnavailable, match="is being changed"):

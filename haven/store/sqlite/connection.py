@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from haven.errors import StoreUnavailable
-from haven.store import deferred, search
+from haven.store import deferred, filelocks, search
 
 BUSY_TIMEOUT_MS = 10_000
 CONNECTION_CACHE_KIB = 16_384  # each connection's page cache at most, unless a server's budget allows more
@@ -374,12 +374,12 @@ class Connections:
 
         return remove
 
-    @staticmethod
-    def _refuse_unfinished_load(conn: sqlite3.Connection) -> None:
+    def _refuse_unfinished_load(self, conn: sqlite3.Connection) -> None:
         """A bulk load that deferred the indexes owns the database until it finishes."""
         record = deferred.deferred_record(conn)
         if record is not None:
-            raise StoreUnavailable(deferred.unfinished_load_message(record))
+            running = filelocks.load_running(self.path) if filelocks.is_file_database(self.path) else False
+            raise StoreUnavailable(deferred.unfinished_load_message(record, running=running))
 
     def _read(self) -> "_ReadTransaction":
         """A read transaction: several statements see one snapshot."""
