@@ -40,6 +40,11 @@ def to_iso(ms: int | None) -> str | None:
     """
     if ms is None or ms == UNKNOWN_MS or not MIN_MS <= ms <= MAX_MS:
         return None
+    return iso_text(ms)
+
+
+def iso_text(ms: int) -> str:
+    """An instant in years 1–9999 as ISO 8601 text, epoch zero included (see :func:`to_iso`)."""
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     text = f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}"  # strftime's %Y does not pad years before 1000
     if ms % 1000:

@@ -37,7 +37,7 @@ from haven.ingest.formats import FLAT_FORMATS as FLAT_FORMATS
 from haven.ingest.formats import FLAT_SUFFIXES
 from haven.ingest.mapping import planets_to_legacy, station_to_legacy, system_to_legacy
 from haven.outfile import write_output
-from haven.timeutil import now_ms, to_iso
+from haven.timeutil import MAX_MS, iso_text, now_ms
 
 if TYPE_CHECKING:  # pyarrow is imported by the flat writers only: a server that never writes one does not load it
     import pyarrow as pa
@@ -185,8 +185,9 @@ def exported_at_ms() -> int:
     except ValueError:
         raise InvalidInput(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {fixed!r}",
                            field="SOURCE_DATE_EPOCH") from None
-    if seconds < 0:
-        raise InvalidInput("SOURCE_DATE_EPOCH must not be negative", field="SOURCE_DATE_EPOCH")
+    if not 0 <= seconds * 1000 <= MAX_MS:
+        raise InvalidInput(f"SOURCE_DATE_EPOCH must be seconds from 0 (1970) to {MAX_MS // 1000} (year 9999), "
+                           f"not {fixed}", field="SOURCE_DATE_EPOCH")
     return seconds * 1000
 
 
@@ -195,7 +196,7 @@ def _meta(g: dict[str, Any], fmt: str) -> dict[str, Any]:
         "format": fmt,
         "version": FORMAT_VERSION,
         "generator": f"haven {__version__}",
-        "exported_at": to_iso(exported_at_ms()),
+        "exported_at": iso_text(exported_at_ms()),  # SOURCE_DATE_EPOCH=0 is 1970, not "unknown"
         "galaxy": g["name"],
         # The galaxy's total when the export began (an O(1) counter); the
         # records that follow are what was read, system by system.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -176,12 +177,21 @@ def test_two_generate_runs_export_byte_identical_files(tmp_path, monkeypatch):
     assert b'"exported_at":"2023-11-14T22:13:20Z"' in files[0]
 
 
-def test_a_bad_source_date_epoch_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("epoch", ["yesterday", "-1", "253402300800", "99999999999999"])
+def test_a_bad_source_date_epoch_is_refused(tmp_path, monkeypatch, epoch):
     store = fresh(tmp_path, "bad-epoch")
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
     with pytest.raises(InvalidInput, match="SOURCE_DATE_EPOCH"):
         export_galaxy(store, "Gen", tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(("epoch", "stamp"), [("0", "1970-01-01T00:00:00Z"), ("253402300799", "9999-12-31T23:59:59Z")])
+def test_source_date_epoch_at_either_end_is_written_as_given(tmp_path, monkeypatch, epoch, stamp):
+    store = fresh(tmp_path, "ends")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+    export_galaxy(store, "Gen", tmp_path / "x.json")
+    assert json.loads((tmp_path / "x.json").read_text())["_meta"]["exported_at"] == stamp
 
 
 def test_generate_refuses_a_different_spec_for_the_same_galaxy(tmp_path):
