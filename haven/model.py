@@ -26,8 +26,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what SQLite stores as an INTEGER
 #: or as a change of it in game scans (-40 %). Below -100 or above 1000 is a typo. Values
 #: stored before the range was checked are still restored by undo (``RESTORING``).
 PERCENT_MIN, PERCENT_MAX = -100.0, 1000.0
-#: Validation context for re-reading Haven's own stored state (undo): ranges added later
-#: are not applied to values that were accepted when they were written.
+#: Validation context for re-reading Haven's own stored state (undo): ranges and rules added
+#: later (percent range, unique planet and moon names) are not applied to values that were
+#: accepted when they were written.
 RESTORING = {"restoring": True}
 
 
@@ -189,9 +190,15 @@ class MoonIn(BodyFields):
 
 
 def _unique_names(what: str) -> AfterValidator:
-    """A list validator: no two items share a name (they are addressed by name)."""
+    """A list validator: no two items share a name (they are addressed by name).
 
-    def check(items: list[Any]) -> list[Any]:
+    Not applied when restoring (``RESTORING``): PATCH once let a system's planets
+    share a name, and undo must still bring back the state such a system had.
+    """
+
+    def check(items: list[Any], info: ValidationInfo) -> list[Any]:
+        if info.context and info.context.get("restoring"):
+            return items
         seen: set[str] = set()
         for item in items:
             if item.name in seen:

@@ -274,7 +274,7 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
     stays unknown (a missing one means "now" to the store). ``plain`` says the record's
     text had no repeated key and no surrogate escape, which spares the scan for them.
     """
-    if is_region_marker(value):
+    if key is None and is_region_marker(value):  # in a name-keyed file the key names the system
         return Mapped(region_marker=True)
     ctx = _Ctx()
     if not isinstance(value, dict):

@@ -339,6 +339,21 @@ def test_undo_restores_a_percentage_stored_before_the_range_was_checked(client, 
     assert client.get(f"/api/v1/systems/{created['id']}").json()["space_station"]["buy_percent"] == -4000
 
 
+def test_undo_restores_planet_names_stored_before_they_had_to_differ(client, store):
+    created = client.post("/api/v1/systems", json={**BASE, "name": "Old Names", "planets": [
+        {"name": "A", "moons": [{"name": "m"}, {"name": "n"}]}, {"name": "B"}]}).json()
+    with store.conn:  # as PATCH once stored them
+        store.conn.execute("UPDATE planet SET name = 'A' WHERE system_id = ?", (created["id"],))
+        store.conn.execute("UPDATE moon SET name = 'm'")
+    edited = client.patch(f"/api/v1/systems/{created['id']}", json={"fauna": "edited today"})
+    assert edited.status_code == 200, edited.text
+    r = client.post(f"/api/v1/systems/{created['id']}/undo")
+    assert r.status_code == 200, r.text
+    got = client.get(f"/api/v1/systems/{created['id']}").json()
+    assert [p["name"] for p in got["planets"]] == ["A", "A"] and got["fauna"] != "edited today"
+    assert [m["name"] for m in got["planets"][0]["moons"]] == ["m", "m"]
+
+
 # -- 6. number fields take JSON numbers only ---------------------------------------------------
 
 #: Every field of a system, planet, moon or station that holds a number, by its path in a body.

@@ -88,6 +88,15 @@ def test_name_keyed_data_json(store, fixtures_dir):
         store.system_by_name(GALAXY, "OLD KEY")
 
 
+def test_a_name_keyed_record_shaped_like_a_region_marker_is_a_system(store, tmp_path):
+    path = tmp_path / "keyed.json"
+    path.write_text(json.dumps({"Sol": {"type": "region", "region": "Euclid", "x": 1, "y": 2, "z": 3}}))
+    report = import_file(store, GALAXY, path)
+    assert report.created == 1 and report.warnings == []
+    sol = store.system_by_name(GALAXY, "Sol")
+    assert sol["region"] == "Euclid" and sol["extra"] == {"type": "region"}
+
+
 def test_array_shape_with_region_marker(store, fixtures_dir):
     report = import_file(store, GALAXY, fixtures_dir / "array.json")
     assert report.shape == "array"
