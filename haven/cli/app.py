@@ -375,8 +375,8 @@ def import_(
     url = resolve_url(database)
     if file.suffix.lower() in tabular.SUFFIXES:
         if dry_run or on_conflict is not OnConflict.error:
-            raise InvalidInput("--dry-run and --on-conflict apply to legacy JSON and haven.db files only",
-                               field="file")
+            raise typer.BadParameter("apply to legacy JSON and haven.db files only, not to Parquet, CSV or JSONL",
+                                     param_hint="'--dry-run' / '--on-conflict'")
         bulk_import_command(url, galaxy, file)
         return
     with opened(url) as store, stage_bar(err, file.name) as progress:

@@ -73,6 +73,15 @@ def test_dry_run_writes_nothing(haven: Invoke, db_path: Path, tmp_path: Path) ->
     assert system_count(db_path) == 0
 
 
+def test_legacy_only_options_on_a_flat_file_are_a_usage_error(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    flat = tmp_path / "s.csv"
+    flat.write_text("name,x,y,z\nA,1,2,3\n")
+    for option in (["--dry-run"], ["--on-conflict", "skip"]):
+        assert_fails(haven("import", flat, *option), 2, "apply to legacy JSON and haven.db files only")
+    assert system_count(db_path) == 0
+
+
 def test_bad_records_are_all_named_and_nothing_is_written(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
     assert_ok(haven("init", "--no-demo"))
     bad = dict(LEGACY)
