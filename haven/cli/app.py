@@ -392,10 +392,12 @@ def import_(
         ("Galaxy", report.galaxy if report.galaxy_exists
          else f"{report.galaxy} (does not exist yet; the import would create it)"),
         ("Records", f"{report.records:,} ({report.systems:,} valid)"),
-        ("Created", f"{report.created:,}"),
-        ("Replaced", f"{report.replaced:,}"),
-        ("Skipped", f"{report.skipped:,} (already stored)"),
     ]
+    if report.problems:  # a dry run that found problems: nothing would be created, replaced or skipped
+        rows.append(("Outcome", "the import would fail and write nothing; see the problems below"))
+    else:
+        rows += [("Created", f"{report.created:,}"), ("Replaced", f"{report.replaced:,}"),
+                 ("Skipped", f"{report.skipped:,} (already stored)")]
     out.print(key_value_table(rows, title="Dry run: nothing was written" if dry_run else "Imported"))
     for warning in report.warnings:
         out.print(Text(f"  ! {show_controls(warning)}", style="yellow"))

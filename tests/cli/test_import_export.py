@@ -73,6 +73,16 @@ def test_dry_run_writes_nothing(haven: Invoke, db_path: Path, tmp_path: Path) ->
     assert system_count(db_path) == 0
 
 
+def test_a_dry_run_with_problems_does_not_claim_what_it_would_create(
+        haven: Invoke, db_path: Path, tmp_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    path = _write(tmp_path / "d.json", LEGACY)
+    assert_ok(haven("import", path))
+    result = haven("import", path, "--dry-run")  # every name is taken now
+    assert_fails(result, 1, "already exists")
+    assert "the import would fail and write nothing" in result.output and "Created" not in result.output
+
+
 def test_legacy_only_options_on_a_flat_file_are_a_usage_error(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
     assert_ok(haven("init", "--no-demo"))
     flat = tmp_path / "s.csv"
