@@ -169,12 +169,8 @@ def object_entries(window: TextWindow, decode: Decode, *, open_arrays: Container
                 yield from (Entry(key, value, i) for i, value in enumerate(_array_items(window, decode), start=1))
             else:
                 yield Entry(key, _value(window, decode))
-            after = window.skip_whitespace()
-            window.pos += 1
-            if after == "}":
+            if _at_end(window, "}"):
                 break
-            if after != ",":
-                raise window.fail("Expecting ',' delimiter", window.pos - 1)
     if window.skip_whitespace():
         raise window.fail("Extra data")
 
@@ -185,12 +181,19 @@ def _array_items(window: TextWindow, decode: Decode) -> Iterator[Any]:
         return
     while True:
         yield _value(window, decode)
-        after = window.skip_whitespace()
-        window.pos += 1
-        if after == "]":
+        if _at_end(window, "]"):
             return
-        if after != ",":
-            raise window.fail("Expecting ',' delimiter", window.pos - 1)
+
+
+def _at_end(window: TextWindow, closer: str) -> bool:
+    """Move past the ``,`` after a member (False) or the ``closer`` that ends them (True)."""
+    after = window.skip_whitespace()
+    window.pos += 1
+    if after == closer:
+        return True
+    if after != ",":
+        raise window.fail("Expecting ',' delimiter", window.pos - 1)
+    return False
 
 
 def _value(window: TextWindow, decode: Decode) -> Any:
