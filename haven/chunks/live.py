@@ -61,21 +61,34 @@ class Listener:
         default_factory=lambda: asyncio.Queue(maxsize=LISTENER_QUEUE_MESSAGES)
     )
     behind: bool = False  # a message was dropped: the next one it gets is a resync
+    #: The clock of the last message dropped: the resync is as of it, like a bulk load's.
+    behind_clock: int | None = None
 
     def offer(self, message: dict[str, Any]) -> None:
         """Queue a message, or mark the listener as behind when its queue is full."""
-        if self.behind:
-            return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.behind = True
+        if not self.behind:
+            try:
+                self.queue.put_nowait(message)
+                return
+            except asyncio.QueueFull:
+                self.behind = True
+        if message.get("clock") is not None:
+            self.behind_clock = message["clock"]
 
     async def next_message(self) -> dict[str, Any]:
-        """The next message to send; a ``resync`` once the listener fell behind."""
+        """The next message to send; a ``resync`` once the listener fell behind.
+
+        The resync carries the clock of the last message dropped (as the bulk-load
+        resync carries the feed's): the hierarchy the client reads after it is at
+        least that new, so the client may follow the changes from there.
+        """
         if self.behind and self.queue.empty():
             self.behind = False
-            return {"type": "resync", "reason": "too many changes queued for this connection"}
+            message: dict[str, Any] = {"type": "resync", "reason": "too many changes queued for this connection"}
+            if self.behind_clock is not None:
+                message["clock"] = self.behind_clock
+            self.behind_clock = None
+            return message
         return await self.queue.get()
 
 

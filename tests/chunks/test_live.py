@@ -39,6 +39,26 @@ def test_a_listener_that_falls_behind_gets_one_resync_then_fresh_messages():
     assert got[-1] == {"type": "chunk_updated", "clock": 999}
 
 
+def test_the_resync_of_a_listener_that_fell_behind_carries_the_clock_of_what_it_missed():
+    """Like the bulk-load resync, the overflow resync says how current the tree the client reads next is."""
+
+    async def run() -> list[dict]:
+        listener = Listener("G")
+        for clock in range(100, 100 + LISTENER_QUEUE_MESSAGES + 3):  # the last three are dropped
+            listener.offer({"type": "chunk_updated", "clock": clock, "nodes": []})
+        got = [await listener.next_message() for _ in range(LISTENER_QUEUE_MESSAGES + 1)]
+        # falling behind again later: the next resync has the clock of that round's drops
+        for clock in range(500, 500 + LISTENER_QUEUE_MESSAGES + 1):
+            listener.offer({"type": "chunk_updated", "clock": clock, "nodes": []})
+        got += [await listener.next_message() for _ in range(LISTENER_QUEUE_MESSAGES + 1)]
+        return got
+
+    got = asyncio.run(run())
+    first, second = got[LISTENER_QUEUE_MESSAGES], got[-1]
+    assert first["type"] == "resync" and first["clock"] == 100 + LISTENER_QUEUE_MESSAGES + 2
+    assert second["type"] == "resync" and second["clock"] == 500 + LISTENER_QUEUE_MESSAGES
+
+
 def test_a_write_by_another_process_right_after_subscribing_is_heard(store):
     """The write lands before the hub's first round: nothing wakes the hub but its check for commits."""
     other = type(store)(store.path)

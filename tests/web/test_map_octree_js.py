@@ -1,4 +1,4 @@
-"""The map's octree module under node (tests/web/octree.test.mjs): no browser needed."""
+"""The map's octree and chunk loader modules under node (tests/web/*.test.mjs): no browser needed."""
 
 from __future__ import annotations
 
@@ -9,12 +9,23 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 
 
-def test_the_maps_octree_keeps_what_the_change_feed_said_after_an_older_answer():
+def run_node_test(name: str) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    proc = subprocess.run([node, "--test", str(HERE / "octree.test.mjs")], capture_output=True, text=True,
-                          timeout=120, cwd=HERE.parents[1])
+    proc = subprocess.run([node, "--test", str(HERE / name)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_the_maps_octree_keeps_what_the_change_feed_said_after_an_older_answer():
+    run_node_test("octree.test.mjs")
+
+
+def test_the_maps_chunk_loader_never_draws_a_changed_chunk_it_will_not_fetch_again():
+    if not (ROOT / "node_modules" / "three" / "package.json").is_file():
+        pytest.skip("three.js is not installed in node_modules (`make test` installs it)")
+    run_node_test("chunk_loader.test.mjs")

@@ -74,7 +74,28 @@ export class ChunkLoader {
     for (const [key, req] of this.requests) {
       if (req.kind === "chunk" && !this.wantedKeys.has(key)) req.controller.abort();
     }
+    this.dropUnwantedStale();
     this.pump();
+  }
+
+  /**
+   * A stale chunk (changed on the server, see refresh()) is drawn only while it is wanted,
+   * that is while its new copy is on its way: once the view no longer wants it, that
+   * fetch is cancelled and nothing would replace it, so it goes, and the coarser chunks
+   * cover its space. Otherwise stars deleted since would stay drawn (and clickable).
+   */
+  dropUnwantedStale() {
+    let dropped = false;
+    for (const entry of [...this.chunks.values()]) {
+      if (entry.stale && !this.wantedKeys.has(entry.node.key)) {
+        this.evict(entry);
+        dropped = true;
+      }
+    }
+    if (dropped) {
+      this.refreshVisibility();
+      this.onChange({ chunks: true });
+    }
   }
 
   /** Change the budget; drops chunks at once if they no longer fit. */
@@ -231,7 +252,11 @@ export class ChunkLoader {
     if (!behind) node.version = chunk.version ?? node.version;
     const old = this.chunks.get(node.key);
     if (old) this.evict(old); // a stale copy, drawn until its successor arrived
-    if (chunk.count === 0 || !this.makeRoom(chunk.count)) return;
+    // A stale answer is only drawn while a fetch for its successor can follow (see dropUnwantedStale).
+    if (chunk.count === 0 || (behind && !this.wantedKeys.has(node.key)) || !this.makeRoom(chunk.count)) {
+      if (old) this.refreshVisibility();
+      return;
+    }
     const geometry = new THREE.BufferGeometry();
     geometry.setAttribute("position", new THREE.BufferAttribute(chunk.positions, 3));
     geometry.setAttribute("region", new THREE.BufferAttribute(chunk.colours, 1));
@@ -275,7 +300,8 @@ export class ChunkLoader {
 
   /**
    * A node changed on the server: a wanted chunk is fetched again and drawn as it
-   * was until the new one arrives; an unwanted or emptied one is dropped.
+   * was until the new one arrives (if the view stops wanting it first, setWanted
+   * drops it); an unwanted or emptied one is dropped.
    */
   refresh(key) {
     const inFlight = this.requests.get(key);
@@ -318,9 +344,10 @@ export class ChunkLoader {
     for (const entry of this.chunks.values()) if (entry.points.visible) yield entry;
   }
 
+  /** Wanted chunks not loaded, or drawn stale (their new copy not arrived), plus unknown parts of the tree. */
   get pending() {
     let n = 0;
-    for (const node of this.wanted) if (!this.chunks.has(node.key)) n++;
+    for (const node of this.wanted) if (!this.chunks.has(node.key) || this.chunks.get(node.key).stale) n++;
     for (const node of this.frontier) if (!node.childrenKnown) n++;
     return n;
   }
@@ -329,6 +356,21 @@ export class ChunkLoader {
     let n = 0;
     for (const entry of this.visibleChunks()) n += entry.count;
     return n;
+  }
+
+  /**
+   * Stop (nothing more is fetched) and hand over the loaded chunks as they are: still in
+   * the group and drawn, their buffers now the caller's to dispose. A map reading its
+   * tree again keeps them on screen until the new tree's chunks replace them.
+   */
+  detach() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    for (const req of this.requests.values()) req.controller.abort();
+    const entries = [...this.chunks.values()];
+    this.chunks.clear();
+    this.loadedPoints = 0;
+    return entries;
   }
 
   dispose() {

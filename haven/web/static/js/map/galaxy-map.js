@@ -44,6 +44,22 @@ export function parseBudget(value) {
   return Math.min(MAX_BUDGET, Math.max(MIN_BUDGET, n));
 }
 
+/**
+ * What a click on a star asks the server (see describe()): the system at that index of the
+ * chunk, as of the chunk's version, so a node changed since it was drawn answers
+ * 409 `stale_version` instead of another system.
+ */
+export function pickPath(hit) {
+  const v = hit.version;
+  const version = Number.isSafeInteger(v) && v >= 1 ? v : null;
+  return `/api/v1/chunks/${hit.level}/${hit.cell}/${hit.index}${galaxyQuery({ version })}`;
+}
+
+/** True for the answer to a pick made from a chunk older than its node (see pickPath). */
+export function isStalePick(err) {
+  return err?.status === 409 && err?.code === "stale_version";
+}
+
 export class GalaxyMap {
   /**
    * @param {HTMLElement} container element the canvas fills
@@ -76,6 +92,10 @@ export class GalaxyMap {
     this.liveSockets = 0; // sockets subscribed so far (more than one: the map went back to the socket)
     this.liveSocketFailures = 0; // tries at a socket that failed since the last one that worked
     this.liveNextSocketTryMs = null; // the wait before the next try, while polling
+    // After a resync: the old tree's chunks, drawn until the new tree's replace them (key -> entry).
+    this.retired = new Map();
+    this.retiredPoints = 0;
+    this.retiredUntilFirst = false; // the cube changed: keys do not match, the first new chunk ends them all
 
     // WebGLRenderer throws when the browser cannot draw WebGL; map.js says so on the page.
     this.renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
@@ -140,6 +160,7 @@ export class GalaxyMap {
     if (this.closed) return;
     this.options.onSuccess?.();
     this.resolveGalaxyName(answer.galaxy ?? null);
+    const previous = this.octree;
     this.octree = new Octree(answer);
     this.octree.ingest(answer, 0, 0, HIERARCHY_DEPTH);
     const h = this.octree.halfSize;
@@ -151,7 +172,8 @@ export class GalaxyMap {
       // Until the first stars arrive: the whole cube, seen from above at an angle.
       this.controls.place(new THREE.Vector3(...this.octree.centre), h * 1.1, [0, -0.75, 0.66]);
     }
-    this.loader?.dispose(); // a reload: the old tree's stars stayed drawn until this one arrived
+    // A reload: the old tree's stars stay drawn until this tree's chunks replace them.
+    if (this.loader) this.retire(this.loader, previous);
     this.loader = new ChunkLoader({
       octree: this.octree,
       decoder: this.decoder,
@@ -231,7 +253,62 @@ export class GalaxyMap {
     await this.start();
   }
 
+  /**
+   * Keep a replaced loader's chunks drawn, not pickable (the map's clicks name chunks of the
+   * tree it reads now): each goes when the new tree's chunk of the same node arrives, or
+   * room is needed, and all when the new tree has loaded what the view wants.
+   */
+  retire(loader, previousOctree) {
+    const o = this.octree;
+    const sameCube = !!previousOctree && previousOctree.halfSize === o.halfSize
+      && previousOctree.centre.every((v, a) => v === o.centre[a]);
+    // Retired ones of another cube than the new tree's: their keys name other places.
+    if (!sameCube || this.retiredUntilFirst) this.dropRetired();
+    for (const entry of loader.detach()) {
+      const older = this.retired.get(entry.node.key);
+      if (older) this.dropRetiredEntry(older);
+      this.retired.set(entry.node.key, entry);
+      this.retiredPoints += entry.count;
+    }
+    this.retiredUntilFirst = !sameCube;
+  }
+
+  dropRetiredEntry(entry) {
+    if (this.retired.get(entry.node.key) !== entry) return;
+    this.retired.delete(entry.node.key);
+    this.retiredPoints -= entry.count;
+    this.group.remove(entry.points);
+    entry.geometry.dispose();
+    entry.positions = entry.colours = null;
+    this.dirty = true;
+  }
+
+  dropRetired() {
+    for (const entry of [...this.retired.values()]) this.dropRetiredEntry(entry);
+  }
+
+  /** Retired chunks give way to the new tree's: together they stay within the budget (finest go first). */
+  trimRetired() {
+    const l = this.loader;
+    if (!this.retired.size || !l) return;
+    const over = () => l.loadedPoints + l.reservedPoints + this.retiredPoints > this.budget;
+    if (!over()) return;
+    const finestFirst = [...this.retired.values()].sort((a, b) => b.node.level - a.node.level);
+    for (const entry of finestFirst) {
+      if (!over()) break;
+      this.dropRetiredEntry(entry);
+    }
+  }
+
   chunkAdded(entry) {
+    if (this.retired.size) {
+      if (this.retiredUntilFirst) this.dropRetired();
+      else {
+        const replaced = this.retired.get(entry.node.key);
+        if (replaced) this.dropRetiredEntry(replaced);
+        this.trimRetired();
+      }
+    }
     if (entry.node.level === 0) {
       // Frame the first root chunk with stars only: later ones are live refreshes (any edit
       // in a small galaxy changes the root), and the camera must stay where the user put it.
@@ -279,6 +356,10 @@ export class GalaxyMap {
       this.viewDirty = true;
     }
     if (this.loader && this.viewDirty && now - this.lastSelect >= SELECT_EVERY_MS) this.select(now);
+    // The new tree has loaded what the view wants: what is left of the old one goes.
+    if (this.retired.size && this.loader && !this.viewDirty && this.loader.inFlight === 0 && this.loader.pending === 0) {
+      this.dropRetired();
+    }
     if (this.dirty) this.render(now);
   }
 
@@ -438,10 +519,20 @@ export class GalaxyMap {
     const l = this.loader;
     const modes = { [HIGHLIGHT_NONE]: "none", [HIGHLIGHT_REGION]: "region", [HIGHLIGHT_DIM_ALL]: "dim" };
     let chunksVisible = 0;
+    let retiredDrawn = 0;
     if (l) for (const _ of l.visibleChunks()) chunksVisible++;
+    for (const entry of this.retired.values()) {
+      if (!entry.points.visible) continue;
+      chunksVisible++;
+      retiredDrawn += entry.count;
+    }
     return {
       loadedSystems: l ? l.loadedPoints : 0,
-      drawnSystems: l ? l.drawnPoints : 0,
+      drawnSystems: (l ? l.drawnPoints : 0) + retiredDrawn,
+      retiredSystems: this.retiredPoints, // the old tree's, still drawn after a resync (not pickable)
+      chunksRetired: this.retired.size,
+      sceneChunks: this.group.children.length, // point clouds in the scene (loaded plus retired)
+      sceneChunksVisible: this.group.children.filter((c) => c.visible).length,
       totalSystems: this.octree ? this.octree.totalSystems : 0,
       budget: this.budget,
       reservedSystems: l ? l.reservedPoints : 0,
@@ -454,7 +545,7 @@ export class GalaxyMap {
       wantedSystems: this.selection ? this.selection.points : 0,
       pending: l ? l.pending : 1,
       // Not before the first selection has run: until then `pending` does not know what the view needs.
-      settled: !!l && !this.viewDirty && l.inFlight === 0 && l.pending === 0 && !this.controls.flight,
+      settled: !!l && !this.viewDirty && l.inFlight === 0 && l.pending === 0 && !this.controls.flight && this.retired.size === 0,
       bytesReceived: l ? l.bytesReceived : 0,
       fps: this.fps,
       liveClock: this.liveClock,
@@ -483,6 +574,7 @@ export class GalaxyMap {
     cancelAnimationFrame(this.raf);
     this.resizeObserver.disconnect();
     this.loader?.dispose();
+    this.dropRetired();
     this.decoder.dispose();
     this.controls.dispose();
     this.highlightMarkers.dispose();

@@ -11,6 +11,7 @@
 
 import { api, countOf, formatCount, query } from "../api.js";
 import { GALAXY, galaxyQuery } from "./config.js";
+import { isStalePick, pickPath } from "./galaxy-map.js";
 
 export const MAX_IDS = 1000;
 export const ID_CONCURRENCY = 4;
@@ -131,8 +132,13 @@ export class Highlighter {
         r.tried.add(s.id);
         let found;
         try {
-          found = await api(`/api/v1/chunks/${hit.level}/${hit.cell}/${hit.index}${galaxyQuery()}`);
-        } catch {
+          found = await api(pickPath(hit));
+        } catch (err) {
+          if (token === this.token && isStalePick(err)) {
+            // The chunk drawn is older than its node: fetch it again, and try this one once it is back.
+            r.tried.delete(s.id);
+            this.map.loader?.invalidate(hit.key);
+          }
           continue;
         }
         if (token !== this.token) return;

@@ -13,7 +13,7 @@
 import { api, API_BASE, el, linkSiteNav, systemByName } from "../api.js";
 import { GALAXY, galaxyQuery } from "./config.js";
 import { DetailsPanel } from "./details-panel.js";
-import { DEFAULT_BUDGET, GalaxyMap, MAX_BUDGET, MIN_BUDGET, parseBudget } from "./galaxy-map.js";
+import { DEFAULT_BUDGET, GalaxyMap, MAX_BUDGET, MIN_BUDGET, parseBudget, isStalePick, pickPath } from "./galaxy-map.js";
 import { Highlighter, parseIds } from "./highlight.js";
 import { Hud } from "./hud.js";
 import { SearchBox } from "./search.js";
@@ -97,19 +97,25 @@ async function onStarClick(hit) {
   const seq = ++clickSeq;
   map.markSelection([hit.x, hit.y, hit.z]);
   details.loading();
+  const changed = () => {
+    map.loader.invalidate(hit.key);
+    details.error("This part of the map changed since it was drawn and is being reloaded. Click the star again.");
+  };
   let s;
   try {
-    s = await api(`/api/v1/chunks/${hit.level}/${hit.cell}/${hit.index}${galaxyQuery()}`);
+    s = await api(pickPath(hit));
   } catch (err) {
-    if (seq === clickSeq) details.error(err?.unreachable ? describeError(err) : `That star could not be looked up: ${err?.message ?? err}`);
+    if (seq !== clickSeq) return;
+    // The chunk drawn is older than the node: its indexes may name other systems now.
+    if (isStalePick(err)) changed();
+    else details.error(err?.unreachable ? describeError(err) : `That star could not be looked up: ${err?.message ?? err}`);
     return;
   }
   if (seq !== clickSeq) return;
-  // A star's index names a system only for the chunk version it came from.
+  // A star's index names a system only for the chunk version it came from (a chunk without one: check the position).
   const tol = hit.step * 1.01 + 0.02;
   if (![["x", hit.x], ["y", hit.y], ["z", hit.z]].every(([k, v]) => Math.abs(Number(s?.[k]) - v) <= tol)) {
-    map.loader.invalidate(hit.key);
-    details.error("This part of the map changed since it was drawn and is being reloaded. Click the star again.");
+    changed();
     return;
   }
   await showSystem(s, { colourIndex: hit.colourIndex }, seq);
