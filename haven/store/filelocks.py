@@ -194,8 +194,8 @@ def loading(db_path: Path | str | None) -> _LoadHold | None:
 
 
 def load_running(db_path: Path | str) -> bool:
-    """Whether another process holds the load lock now: a bulk load (or, briefly, a restore or a
-    schema change) is running."""
+    """Whether the load lock is held now (by any process, this one included): a bulk load (or,
+    briefly, a restore or a schema change) is running."""
     try:
         fd = os.open(f"{os.path.realpath(db_path)}{_LOAD}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
