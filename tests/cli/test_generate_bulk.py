@@ -56,4 +56,4 @@ def test_bulk_parquet_import_all_or_nothing(haven: Invoke, db_path: Path, tmp_pa
 def test_bulk_import_rejects_legacy_only_options(haven: Invoke, tmp_path: Path) -> None:
     f = tmp_path / "s.jsonl"
     f.write_text('{"name": "J1", "x": 1, "y": 2, "z": 3}\n')
-    assert_fails(haven("import", str(f), "--dry-run"), 1, "--dry-run")
+    assert_fails(haven("import", str(f), "--dry-run"), 2, "--dry-run")
