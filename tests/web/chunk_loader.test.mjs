@@ -105,12 +105,19 @@ function feed(octree, loader, nodes) {
   for (const key of octree.applyChanges(nodes)) loader.refresh(key);
 }
 
-test("a changed chunk whose refetch the view cancels is dropped, not drawn with its old stars", async (t) => {
-  const { octree, server, loader, root, child } = setUp();
+/** The root and its child loaded and drawn, the child's later answers queued as ``childAnswers``. */
+async function bothLoaded(t, ...childAnswers) {
+  const parts = setUp();
+  const { server, loader, root, child } = parts;
   t.after(() => loader.dispose());
-  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": [{ count: 2, version: 5 }, "hang"] };
+  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": [{ count: 2, version: 5 }, ...childAnswers] };
   loader.setWanted({ wanted: [root, child], frontier: [] });
   await until(() => loader.chunks.size === 2 && loader.inFlight === 0, "both chunks");
+  return parts;
+}
+
+test("a changed chunk whose refetch the view cancels is dropped, not drawn with its old stars", async (t) => {
+  const { octree, server, loader, root, child } = await bothLoaded(t, "hang");
   assert.deepEqual(drawn(loader), ["0/0", "1/0"]);
 
   // A star of 1/0 is deleted: its new copy is asked for, the old one drawn meanwhile.
@@ -139,11 +146,7 @@ test("a changed chunk whose refetch the view cancels is dropped, not drawn with 
 });
 
 test("a changed chunk drawn stale while its refetch fails keeps the loader unsettled", async (t) => {
-  const { octree, server, loader, root, child } = setUp();
-  t.after(() => loader.dispose());
-  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": [{ count: 2, version: 5 }, "fail"] };
-  loader.setWanted({ wanted: [root, child], frontier: [] });
-  await until(() => loader.chunks.size === 2 && loader.inFlight === 0, "both chunks");
+  const { octree, server, loader } = await bothLoaded(t, "fail");
   assert.equal(loader.pending, 0);
 
   feed(octree, loader, [{ level: 1, cell: 0, count: 1, version: 6 }]);
@@ -171,11 +174,7 @@ test("an answer older than the tree is dropped once the view no longer wants it"
 });
 
 test("an unchanged chunk the view stops wanting stays cached", async (t) => {
-  const { server, loader, root, child } = setUp();
-  t.after(() => loader.dispose());
-  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": [{ count: 2, version: 5 }] };
-  loader.setWanted({ wanted: [root, child], frontier: [] });
-  await until(() => loader.chunks.size === 2 && loader.inFlight === 0, "both chunks");
+  const { loader, root } = await bothLoaded(t);
   loader.setWanted({ wanted: [root], frontier: [] });
   assert.equal(loader.chunks.has("1/0"), true);
   assert.equal(loader.pending, 0);
