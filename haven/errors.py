@@ -84,5 +84,12 @@ class StoreUnavailable(HavenError):
     status = 503
 
 
+class StoreReadOnly(HavenError):
+    """A write through a store opened read-only (``haven stats``, ``export``, ``map`` and ``backup`` open it so)."""
+
+    code = "read_only"
+    status = 403
+
+
 class JobVanished(StoreUnavailable):
     """A bulk load's job row is gone: the database file was replaced while the load ran."""

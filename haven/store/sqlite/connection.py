@@ -9,7 +9,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from haven.errors import StoreUnavailable
+from haven.errors import StoreReadOnly, StoreUnavailable
 from haven.store import deferred, filelocks, search
 
 BUSY_TIMEOUT_MS = 10_000
@@ -161,11 +161,12 @@ class Connections:
             if conn.in_transaction:  # never: every transaction ends in its with-block; cheap to be sure
                 conn.execute("ROLLBACK")
             return conn
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=512)
+        conn = self._connect(cached_statements=512)
         conn.row_factory = sqlite3.Row
         search.register_functions(conn)  # the name index's triggers call them
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        if not self.read_only:  # a read-only store keeps the file's own journal mode (a backup's is DELETE)
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA cache_size = -{int(self.cache_kib):d}")
@@ -174,6 +175,19 @@ class Connections:
             self._connections.append(conn)
             self._owners.append((thread, conn))
         return conn
+
+    def _connect(self, *, cached_statements: int = 128) -> sqlite3.Connection:
+        """A new connection to the store's file; read-only (SQLite's ``mode=ro``) for a read-only store.
+
+        A read-only connection cannot change the file in any way, not even its
+        journal mode, so reading a backup or a write-protected copy leaves it as it was.
+        """
+        if self.read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   cached_statements=cached_statements)
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               cached_statements=cached_statements)
 
     def connection_count(self) -> int:
         """How many connections this store holds open (for tests and operators)."""
@@ -189,7 +203,7 @@ class Connections:
         know what happened before) and whenever it cannot tell (the database is
         busy or closed), so a caller never misses a change.
         """
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = self._connect()
         conn.execute("PRAGMA busy_timeout = 0")
         with self._lock:
             self._connections.append(conn)
@@ -228,6 +242,8 @@ class Connections:
         includes a big segment takes thousands of steps, and stopping halfway
         leaves every later write's small segment for each search to visit.
         """
+        if self.read_only:  # nothing to checkpoint or merge, and no right to
+            return
         with self._lock:
             if self._maintenance is not None:
                 return
@@ -335,6 +351,8 @@ class Connections:
         a cache write (a stored chunk) that changes no system, so the commit
         listeners are not called.
         """
+        if self.read_only:
+            raise StoreReadOnly(f"{self.path} was opened read-only; nothing can be written through it")
         got_turn = self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if wait else self._writer.acquire(blocking=False)
         if not got_turn:
             raise WriterBusy("database is locked: another write of this process is under way")

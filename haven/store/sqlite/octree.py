@@ -53,8 +53,11 @@ class Octree:
     def store_chunk(self, galaxy: str, level: int, cell: int, version: int, body: bytes) -> bool:
         """Keep a node's freshly built chunk; skipped (False) rather than waiting if a writer holds the lock.
 
-        A reader must never queue behind a bulk load just to save a cache entry.
+        A reader must never queue behind a bulk load just to save a cache entry, and a
+        read-only store (``haven map`` of a backup) keeps nothing.
         """
+        if self.read_only:
+            return False
         galaxy_id = self._galaxy_key(galaxy).id
         conn = self.conn
         conn.execute("PRAGMA busy_timeout = 0")

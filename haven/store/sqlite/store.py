@@ -24,9 +24,10 @@ class SQLiteStore(Connections, Galaxies, Reads, Space, Octree, Writes, Undo):
     """The store contract over one SQLite file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", bulk: bool = False,
-                 cache_kib: int = CONNECTION_CACHE_KIB) -> None:
+                 cache_kib: int = CONNECTION_CACHE_KIB, read_only: bool = False) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.read_only = read_only  # every connection opened with mode=ro: the file is never changed
         if cache_kib < 1:
             raise ValueError(f"cache_kib must be at least 1, not {cache_kib!r}")
         self.cache_kib = cache_kib  # each connection's page cache at most
