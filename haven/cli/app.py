@@ -39,12 +39,27 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+#: What a command interrupted with Ctrl-C kept, and how to go on (every other command: "Interrupted.").
+INTERRUPTED = {
+    "import": "A haven-json or legacy file imports all or nothing: nothing of it was imported. A Parquet, "
+              "CSV or JSONL import keeps the batches it committed: run the same command again to finish it.",
+    "generate": "The batches committed so far are kept: run the same `haven generate` again to finish.",
+    "init": "Run `haven init` again: it finishes seeding the demo where it stopped.",
+    "export": "The output file was not written (an export appears only once complete).",
+    "backup": "No backup was written (a backup appears only once complete).",
+}
+
+
 class HavenGroup(TyperGroup):
     """Turns every error Haven reports into a red message and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: say so, and what was kept, instead of exiting silently
+            hint = INTERRUPTED.get(ctx.invoked_subcommand or "")
+            err.print(Text(f"Interrupted. {hint}" if hint else "Interrupted.", style="bold red"))
+            raise typer.Exit(130) from None
         except HavenError as exc:
             print_error(exc)
             raise typer.Exit(getattr(exc, "exit_code", 1)) from None
@@ -157,10 +172,10 @@ def resolve_url(database: str | None) -> DatabaseUrl:
 
 
 @contextmanager
-def opened(url: DatabaseUrl, *, bulk: bool = False) -> Iterator[SQLiteStore]:
-    """The store at ``url`` (its schema must be current), closed afterwards (``bulk``: see ``open_store``)."""
+def opened(url: DatabaseUrl, *, bulk: bool = False, read_only: bool = False) -> Iterator[SQLiteStore]:
+    """The store at ``url`` (its schema must be current), closed afterwards (``bulk``, ``read_only``: see ``open_store``)."""
     try:
-        store = open_store(url, bulk=bulk)
+        store = open_store(url, bulk=bulk, read_only=read_only)
     except ValueError as exc:  # HAVEN_SQLITE_SYNCHRONOUS out of range
         raise typer.BadParameter(str(exc), param_hint="HAVEN_SQLITE_SYNCHRONOUS") from None
     except sqlite3.DatabaseError as exc:
@@ -511,15 +526,19 @@ def export(
     its planets. Every format imports back with `haven import`. A file is replaced only
     once the export is complete.
     """
-    from haven.ingest.export import export_galaxy, format_for_path
+    from haven.ingest.export import export_galaxy, exported_at_ms, format_for_path
 
+    try:
+        exported_at_ms()  # a malformed SOURCE_DATE_EPOCH is bad usage, refused before any work
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint="SOURCE_DATE_EPOCH") from None
     fmt = format.value if format is not None else (format_for_path(output) if output != "-" else None) or "haven-json"
     url = resolve_url(database)
     if output == "-" and fmt == "parquet":
         raise typer.BadParameter("parquet is a binary format; write it to a file with --output",
                                  param_hint="'--format'")
     target = None if output == "-" else output_file(Path(output))  # a bad path: refused before any work
-    with opened(url) as store:
+    with opened(url, read_only=True) as store:
         total = store.galaxy(galaxy)["system_count"]  # an unknown galaxy: refused before any folder is made
         if target is None:
             export_galaxy(store, galaxy, sys.stdout, fmt=fmt)
@@ -638,7 +657,7 @@ def map_(
     elif system is not None:
         target = map_target(output, web_export.default_filename("system", system))
         galaxy = galaxy or DEFAULT_GALAXY
-        with opened(resolve_url(database)) as store:
+        with opened(resolve_url(database), read_only=True) as store:
             found = store.system_by_name(galaxy, system)
         page = web_export.system_page(found, galaxy=galaxy)
         what = f"system {found['name']} ({len(found.get('planets') or [])} planets)"
@@ -646,7 +665,7 @@ def map_(
         assert region is not None
         galaxy = galaxy or DEFAULT_GALAXY
         target = map_target(output, web_export.default_filename("region", region))
-        with opened(resolve_url(database)) as store:
+        with opened(resolve_url(database), read_only=True) as store:
             data = map_region_data(web_export, store, galaxy, region)
         page = web_export.region_page(data)
         what = f"region {region} ({data['count']:,} systems)"
@@ -694,7 +713,7 @@ def stats(
 ) -> None:
     """Totals for a galaxy: systems, systems per region, database size (from counters, instant)."""
     url = resolve_url(database)
-    with opened(url) as store:
+    with opened(url, read_only=True) as store:
         s = store.stats(galaxy)
     if as_json:
         typer.echo(json.dumps(s, ensure_ascii=False, indent=2))
@@ -744,7 +763,7 @@ def bench(
     database: Annotated[
         Optional[Path],
         typer.Option("--database", "-d", metavar="PATH", show_default=False,
-                     help="Benchmark file to use instead of DATA_DIR/haven-N.db (never HAVEN_DATABASE_URL)."),
+                     help="Use this file instead of the one in --data-dir. HAVEN_DATABASE_URL is never used."),
     ] = None,
 ) -> None:
     """Time Haven on a generated galaxy: pages, search, detail, spheres, chunks, writes, sizes, memory.
@@ -768,14 +787,24 @@ def bench(
 
 @app.command()
 def backup(
-    path: Annotated[Path, typer.Argument(show_default=False, help="New file to write the copy to (must not exist).")],
+    target: Annotated[
+        str, typer.Argument(metavar="PATH", show_default=False,
+                            help="New file to write the copy to (must not exist), or a folder to write it in.")
+    ],
     database: DatabaseOption = None,
 ) -> None:
-    """Copy the live database while it is in use, then verify the copy with PRAGMA integrity_check."""
-    from haven.cli.backups import check_file
+    """Copy the live database while it is in use, then verify the copy with PRAGMA integrity_check.
+
+    Given a folder (one that exists, or a path ending in /), the copy is named after the
+    database and the time, e.g. backups/haven-20261123-101500.db.
+    """
+    from haven.cli.backups import check_file, timestamped_name
 
     url = resolve_url(database)
-    with opened(url) as store:
+    path = Path(target)
+    if target.endswith(("/", os.sep)) or path.is_dir():
+        path = path / timestamped_name(url.sqlite_path)
+    with opened(url, read_only=True) as store:
         started = time.perf_counter()
         store.backup(path)
         elapsed = time.perf_counter() - started
@@ -894,8 +923,10 @@ def db_downgrade(
     if before is None:
         raise InvalidInput(f"{url.location} has no schema to downgrade", field="revision")
     if not yes:
+        target = migrate.downgrade_target(before, revision)
+        shown = "base (an empty schema)" if target == "base" else target
         typer.confirm(
-            f"Downgrade {url.location} from revision {before} to {revision}? "
+            f"Downgrade {url.location} from revision {before} to {shown}? "
             "Data in dropped tables is lost (take a `haven backup` first).",
             abort=True,
         )
@@ -906,4 +937,8 @@ def db_downgrade(
 
 def main() -> None:
     """Entry point of the ``haven`` script."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside a command (while parsing or loading): no traceback
+        err.print(Text("Interrupted.", style="bold red"))
+        sys.exit(130)

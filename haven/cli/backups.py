@@ -35,6 +35,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from haven.config import DatabaseUrl
@@ -103,6 +104,13 @@ def live_system_total(path: Path) -> int | None:
         return _system_total(conn) or 0
     finally:
         conn.close()
+
+
+def timestamped_name(live: Path, when: datetime | None = None) -> str:
+    """A backup's file name when only its folder is given: the database's name and the UTC time,
+    ``haven-20261123-101500.db``, so backups sort by age and a later one never meets an earlier one."""
+    when = when or datetime.now(timezone.utc)
+    return f"{live.stem}-{when:%Y%m%d-%H%M%S}{live.suffix or '.db'}"
 
 
 def check_file(path: Path) -> DatabaseFileReport:

@@ -70,6 +70,25 @@ def known_revisions() -> list[str]:
     return [rev.revision for rev in _scripts().walk_revisions()]
 
 
+def downgrade_target(current: str, revision: str) -> str:
+    """The revision a downgrade from ``current`` to ``revision`` ends at: ``-N`` counted back, others as given.
+
+    So a confirmation can name where it goes ("0010", or "base" for an empty
+    schema) instead of the relative step. A step past the oldest revision is
+    left as given, for Alembic to refuse.
+    """
+    steps = revision[1:]
+    if revision.startswith("-") and steps.isdigit():
+        order = known_revisions()  # newest first: the history is one line
+        if current in order:
+            i = order.index(current) + int(steps)
+            if i < len(order):
+                return order[i]
+            if i == len(order):
+                return "base"
+    return revision
+
+
 def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
     if url.engine == "sqlite":
         Path(url.location).resolve().parent.mkdir(parents=True, exist_ok=True)

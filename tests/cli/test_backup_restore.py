@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -76,6 +77,20 @@ def test_backup_refuses_an_existing_target(haven: Invoke, tmp_path: Path) -> Non
     target.write_bytes(b"precious")
     assert_fails(haven("backup", target), 1, "already exists")
     assert target.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("folder_exists", [True, False])
+def test_backup_into_a_folder_names_the_copy_after_the_database_and_time(
+    haven: Invoke, tmp_path: Path, folder_exists: bool
+) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    folder = tmp_path / "backups"
+    if folder_exists:
+        folder.mkdir()
+    assert_ok(haven("backup", f"{folder}/" if not folder_exists else folder))
+    (copy,) = folder.iterdir()
+    assert re.fullmatch(r"haven-\d{8}-\d{6}\.db", copy.name), copy.name
+    assert _integrity(copy) == "ok"
 
 
 def test_backup_of_a_missing_database(haven: Invoke, tmp_path: Path) -> None:

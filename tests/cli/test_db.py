@@ -47,6 +47,19 @@ def test_downgrade_asks_first(haven: Invoke, db_path: Path) -> None:
     assert migrate.current_revision(url) == migrate.head_revision()
 
 
+def test_the_confirmation_names_the_revision_a_step_back_reaches(haven: Invoke, db_path: Path) -> None:
+    url = DatabaseUrl("sqlite", str(db_path))
+    assert_ok(haven("init", "--no-demo"))
+    head, previous = migrate.known_revisions()[:2]
+    asked = haven("db", "downgrade", input="n\n")
+    assert f"from revision {head} to {previous}?" in " ".join(asked.output.split())
+    asked = haven("db", "downgrade", "base", input="n\n")
+    assert "to base (an empty schema)?" in " ".join(asked.output.split())
+    assert migrate.downgrade_target(migrate.known_revisions()[-1], "-1") == "base"
+    assert migrate.downgrade_target(head, "-99") == "-99"  # past the oldest: Alembic refuses it
+    assert migrate.current_revision(url) == head
+
+
 def test_commands_refuse_an_old_schema(haven: Invoke) -> None:
     assert_ok(haven("init", "--no-demo"))
     assert_ok(haven("db", "downgrade", "--yes"))

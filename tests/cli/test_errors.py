@@ -95,3 +95,29 @@ def test_an_errors_notes_are_printed_under_it(capsys: pytest.CaptureFixture[str]
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("Error: line 9: name:")
     assert lines[1] == "  the 8 systems of the batches before it are stored (and on the map)"
+
+
+def test_ctrl_c_during_an_import_says_nothing_was_imported(haven: Invoke, db_path: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from haven.ingest import legacy
+
+    assert_ok(haven("init"))
+    exported = tmp_path / "demo.json"
+    assert_ok(haven("export", "-o", exported))
+    real_import = legacy.import_file
+    stages: list[str] = []
+
+    def import_until_writing(*args, progress, **kwargs):
+        def interrupt_while_writing(stage: str, done: int, total: int) -> None:
+            stages.append(stage)
+            if stage == "writing" and done:
+                raise KeyboardInterrupt  # what Ctrl-C raises, halfway through the write
+            progress(stage, done, total)
+
+        return real_import(*args, progress=interrupt_while_writing, **kwargs)
+
+    monkeypatch.setattr(legacy, "import_file", import_until_writing)
+    result = haven("import", exported, "--galaxy", "Copy")
+    assert_fails(result, 130, "Interrupted.", "nothing of it was imported")
+    assert "writing" in stages
+    assert_fails(haven("stats", "--galaxy", "Copy"), 1, "Copy")  # no galaxy, no systems left behind

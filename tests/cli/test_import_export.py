@@ -217,6 +217,13 @@ def test_export_errors(haven: Invoke, tmp_path: Path) -> None:
     assert not any(p.name.startswith(("x.", ".x.")) for p in tmp_path.iterdir())
 
 
+def test_a_malformed_source_date_epoch_is_bad_usage(haven: Invoke, tmp_path: Path, monkeypatch) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "abc")
+    assert_fails(haven("export", "-o", tmp_path / "x.json"), 2, "SOURCE_DATE_EPOCH", "'abc'")
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_demo_file_imports_with_the_legacy_importer(haven: Invoke, db_path: Path) -> None:
     from haven.demo import DEMO_FILE, handmade_systems
 
