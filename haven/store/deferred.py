@@ -78,7 +78,8 @@ def unfinished_load_message(record: dict[str, Any], *, running: bool = False) ->
         return (f"{what} ({job}) is running: its indexes ({names}) are built when it ends; "
                 "wait for it to finish, then run this again")
     return (f"{what} ({job}) has not finished: its indexes ({names}) are built when it ends; "
-            f"run the same {again} again to finish it")
+            f"run the same {again} again to finish it (or, to give it up, delete the database file: "
+            "such a load only starts in a database without systems, so it holds nothing else)")
 
 
 def _job_source(conn: sqlite3.Connection, job_key: str) -> str | None:

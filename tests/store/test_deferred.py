@@ -279,4 +279,5 @@ def test_the_message_of_an_unfinished_import_names_its_file():
     message = unfinished_load_message(record)
     assert message.startswith("a bulk load of 'gen.csv' (import:Haven:2f5f) has not finished")
     assert "run the same `haven import` of that file, unchanged, again" in message
+    assert "to give it up, delete the database file" in message  # a way out when the file is gone
     assert "of 'gen.csv'" not in unfinished_load_message({**record, "source": None})
