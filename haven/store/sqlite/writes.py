@@ -133,11 +133,10 @@ class Writes:
         if "name" in fields and fields["name"] != current["name"]:
             if self._name_taken(conn, galaxy_id, fields["name"], except_id=current["id"]):
                 raise Conflict(f"a system named {fields['name']!r} already exists", field="name")
-        chunk_changed = moved = False  # what the system's chunk shows: position and region colour
+        moved = False
         if {"x", "y", "z"} & fields.keys():
             cube = self._galaxy_key_by_id(galaxy_id).cube
             pos = [fields.get(k, current[k]) for k in ("x", "y", "z")]
-            chunk_changed = pos != [current[k] for k in ("x", "y", "z")]
             fields["code"] = self._position(cube, *pos)
             if fields["code"] != current["code"]:
                 self._move_in_octree(conn, current, fields["code"])
@@ -147,9 +146,11 @@ class Writes:
             if region_id != current["region_id"]:
                 conn.execute("UPDATE region SET system_count = system_count - 1 WHERE id = ?", (current["region_id"],))
                 conn.execute("UPDATE region SET system_count = system_count + 1 WHERE id = ?", (region_id,))
-                chunk_changed = True
             fields["region_id"] = region_id
-        if chunk_changed and not moved and not _pending_lod(current):  # a move stamped both nodes already
+        # Every edit gives the system's node a new version, not only those its chunk shows (position,
+        # region colour): live maps learn of a rename or a new planet from the change feed, and an
+        # open details panel fetches the system again. A move stamped both nodes already.
+        if not moved and not _pending_lod(current):
             self._lod(conn, galaxy_id).touch(current["lod_level"], current["lod_cell"])
         if "extra" in fields:
             fields["extra"] = _json_or_null(fields["extra"] or {})
