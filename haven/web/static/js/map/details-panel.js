@@ -1,5 +1,9 @@
 // The panel that shows the system behind a clicked star. Names and every other
 // field from the server are put in as text, never as markup.
+//
+// While it is open it keeps the id and last record of its system (`followId`, `last`),
+// so the page can ask for the system again when a live edit may have changed it
+// (map.js), show the new record, or say that it was deleted.
 
 import { API_BASE, el } from "../api.js";
 import { SYSTEM_FIELDS } from "../labels.js";
@@ -39,7 +43,10 @@ export class DetailsPanel {
       this.closeButton,
       this.body,
     );
-    this.system = null;
+    this.system = null; // the record on show; null while loading, after an error, or once deleted
+    this.followId = null; // the system the panel is about (still set once it was deleted)
+    this.last = null; // its last record, for its place and name after a delete
+    this.extra = {};
     container.append(this.element);
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && !this.element.hidden) this.hide();
@@ -51,19 +58,36 @@ export class DetailsPanel {
     this.element.hidden = false;
   }
 
-  loading(text = "Loading system…") {
+  /** The panel is about no system any more (a new one is on its way, or it failed, or closed). */
+  forget() {
     this.system = null;
+    this.followId = null;
+    this.last = null;
+    this.extra = {};
+  }
+
+  loading(text = "Loading system…") {
+    this.forget();
     this.show(el("p", { className: "map-muted" }, text));
   }
 
   error(text) {
-    this.system = null;
+    this.forget();
     this.show(el("p", { className: "map-panel-error", role: "alert" }, text));
   }
 
   hide() {
     this.element.hidden = true;
+    this.forget();
+  }
+
+  /** The system shown was deleted: say so instead of its old fields, and keep following its id (an undo brings it back). */
+  showDeleted() {
     this.system = null;
+    this.show(
+      el("h2", { className: "map-details-name" }, String(this.last?.name ?? "")),
+      el("p", { className: "map-panel-error", role: "status" }, "This system was deleted."),
+    );
   }
 
   /**
@@ -72,7 +96,9 @@ export class DetailsPanel {
    * @param {{colourIndex?: number|null, note?: string}} [extra]
    */
   showSystem(s, extra = {}) {
-    this.system = s;
+    this.system = this.last = s;
+    this.followId = s.id;
+    this.extra = extra;
     const rows = [];
     const swatch =
       extra.colourIndex !== undefined && extra.colourIndex !== null

@@ -11,12 +11,13 @@
 
 import * as THREE from "three";
 import { api, sleep } from "../api.js";
+import { nodeBounds } from "../chnk.js";
 import { ChunkLoader, DEFAULT_MAX_IN_FLIGHT } from "./chunk-loader.js";
 import { galaxyQuery } from "./config.js";
 import { MapControls } from "./controls.js";
 import { createDecoder } from "./decode.js";
 import { selectNodes } from "./lod.js";
-import { HIERARCHY_DEPTH, Octree } from "./octree.js";
+import { HIERARCHY_DEPTH, MAX_MAP_LEVEL, Octree } from "./octree.js";
 import { followChanges } from "./live-feed.js";
 import { findLoadedPoint, nearestStar, screenPosition, worldPosition } from "./picking.js";
 import {
@@ -66,7 +67,8 @@ export class GalaxyMap {
    * @param {{budget?: number, maxInFlight?: number,
    *          onError?: (err: any) => void, onSuccess?: () => void,
    *          onStarClick?: (hit: object) => void, onStarDoubleClick?: (hit: object) => void,
-   *          onChunk?: (entry: object) => void, onEmpty?: () => void}} options
+   *          onChunk?: (entry: object) => void, onEmpty?: () => void,
+   *          onLiveChange?: (change: {nodes: object[], reset: boolean}) => void}} options
    */
   constructor(container, options = {}) {
     this.container = container;
@@ -204,7 +206,8 @@ export class GalaxyMap {
    * else polling): changed nodes the map draws are fetched again (the old points
    * stay until the new ones arrive), new nodes join the known tree, emptied ones
    * go. A reset (a bulk load rebuilt the octree) reads the tree again from the
-   * root, keeping the camera.
+   * root, keeping the camera. Each batch, once applied, goes to `onLiveChange`
+   * (the page's details panel follows the system it shows with it).
    */
   followLiveEdits(clock) {
     this.liveClock = clock;
@@ -215,6 +218,11 @@ export class GalaxyMap {
         if (feed.reset) await this.reloadTree();
         else this.applyChanges(feed.nodes);
         if (feed.clock !== undefined) this.liveClock = feed.clock;
+        try {
+          this.options.onLiveChange?.({ nodes: feed.nodes ?? [], reset: !!feed.reset });
+        } catch (err) {
+          console.error(err); // the page's trouble: the feed must still move on to the next batch
+        }
       },
       isClosed: () => this.closed,
       onTransport: (name) => {
@@ -245,6 +253,29 @@ export class GalaxyMap {
       this.liveUpdates++;
       this.viewDirty = this.dirty = true;
     }
+  }
+
+  /**
+   * Whether a change to any of `nodes` ({level, cell} from the change feed) may have changed
+   * a system at (x, y, z): a node holds only systems inside its cube. Cells below the levels
+   * a JavaScript number holds exactly count as touching (a refetch too many, never one too few).
+   */
+  changeTouches(nodes, x, y, z) {
+    const o = this.octree;
+    if (!o) return false;
+    const p = [Number(x), Number(y), Number(z)];
+    return (nodes ?? []).some((n) => {
+      const level = Number(n.level);
+      if (!(level <= MAX_MAP_LEVEL)) return true;
+      let box;
+      try {
+        box = nodeBounds(level, Number(n.cell), o.centre, o.halfSize);
+      } catch {
+        return true; // a node the map cannot place: assume it touches
+      }
+      const slack = box.side * 1e-9; // a point on a face belongs to one of two cells: take both
+      return p.every((v, a) => v >= box.min[a] - slack && v <= box.min[a] + box.side + slack);
+    });
   }
 
   /** Read the octree again, where the camera is; the stars drawn stay until the new tree replaces them. */

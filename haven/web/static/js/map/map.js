@@ -19,6 +19,8 @@ import { Hud } from "./hud.js";
 import { SearchBox } from "./search.js";
 
 const FOCUS_DISTANCE_LY = 120;
+/** Live changes this close together share one request for the system the panel shows. */
+const FOLLOW_COALESCE_MS = 150;
 
 const params = new URLSearchParams(location.search);
 linkSiteNav(GALAXY);
@@ -76,8 +78,11 @@ const details = new DetailsPanel(overlay, {
 // Each click or search choice gets a number; an answer for an older one is ignored.
 let clickSeq = 0;
 
-/** Show a system's details (fetching the full record when `s` is a list item). */
-async function showSystem(s, extra = {}, seq = ++clickSeq) {
+/**
+ * Show a system's details (fetching the full record when `s` is a list item). `since`: the
+ * map's live clock before `s` was read; if edits were applied since, `s` may predate them.
+ */
+async function showSystem(s, extra = {}, seq = ++clickSeq, since = map?.liveClock) {
   map?.markSelection([s.x, s.y, s.z]);
   let full = s;
   if (!Array.isArray(s.planets)) {
@@ -89,12 +94,78 @@ async function showSystem(s, extra = {}, seq = ++clickSeq) {
       return;
     }
   }
-  if (seq === clickSeq) details.showSystem(full, extra);
+  if (seq !== clickSeq) return;
+  details.showSystem(full, extra);
+  if (map && map.liveClock !== since) followShown();
+}
+
+// The open panel follows its system. The live feed names the octree nodes a write changed
+// (every edit gives its system's node a new version, a plain rename too): when one of them
+// holds the system's place (it was edited or deleted, or a neighbour was), or the tree was
+// read again after a resync, the system is asked for again. Changes that arrive together
+// share one request, and one request is under way at a time.
+let followTimer = null;
+let followBusy = false;
+let followAgain = false;
+
+function onLiveChange({ nodes, reset }) {
+  const s = details.last;
+  if (details.followId === null || !s) return;
+  if (reset || map.changeTouches(nodes, s.x, s.y, s.z)) followShown();
+}
+
+function followShown() {
+  if (followBusy) {
+    followAgain = true; // once the answer under way is in, ask once more
+    return;
+  }
+  if (followTimer !== null) return; // a request is due: this change rides along with it
+  followTimer = setTimeout(async () => {
+    followTimer = null;
+    followBusy = true;
+    try {
+      await refetchShown();
+    } finally {
+      followBusy = false;
+      if (followAgain) {
+        followAgain = false;
+        followShown();
+      }
+    }
+  }, FOLLOW_COALESCE_MS);
+}
+
+/** Ask for the panel's system again; show it if it changed, or say that it was deleted. */
+async function refetchShown() {
+  const id = details.followId;
+  if (id === null) return;
+  const seq = clickSeq;
+  const still = () => seq === clickSeq && details.followId === id; // not closed or replaced meanwhile
+  let s;
+  try {
+    s = await api(`/api/v1/systems/${encodeURIComponent(id)}${galaxyQuery()}`);
+  } catch (err) {
+    if (!still()) return;
+    if (err?.status === 404 && err?.field !== "galaxy" && details.system) {
+      details.showDeleted();
+      map?.markSelection(null);
+    }
+    return; // unreachable or busy: the next change (or the catch-up after a reconnect) asks again
+  }
+  if (!still()) return;
+  const shown = details.system;
+  if (shown && s?.version !== undefined && shown.version === s.version) return; // unchanged: leave the panel be
+  // The swatch is the clicked star's colour: right for the same region only (chunks name no regions).
+  const extra = { ...details.extra };
+  if (s?.region !== details.last?.region) delete extra.colourIndex;
+  map?.markSelection([s.x, s.y, s.z]);
+  details.showSystem(s, extra);
 }
 
 /** A click on a star: ask the server which system it is, then show it. */
 async function onStarClick(hit) {
   const seq = ++clickSeq;
+  const since = map.liveClock;
   map.markSelection([hit.x, hit.y, hit.z]);
   details.loading();
   const changed = () => {
@@ -118,7 +189,7 @@ async function onStarClick(hit) {
     changed();
     return;
   }
-  await showSystem(s, { colourIndex: hit.colourIndex }, seq);
+  await showSystem(s, { colourIndex: hit.colourIndex }, seq, since);
 }
 
 function buildToolbar(highlighter) {
@@ -171,6 +242,7 @@ function start() {
       onStarDoubleClick: (hit) => map.flyTo(hit.x, hit.y, hit.z, Math.min(map.controls.distance, FOCUS_DISTANCE_LY * 2)),
       onChunk: () => highlighter?.onChunk(),
       onEmpty: () => hud.notice("This galaxy has no systems yet."),
+      onLiveChange,
     });
   } catch (err) {
     hud.error(`This browser cannot draw the map (WebGL is not available): ${err?.message ?? err}`);
