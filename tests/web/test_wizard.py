@@ -529,6 +529,7 @@ def test_markup_in_user_text_stays_text_in_the_wizard(page, base: str, store) ->
     step(page, "planets")
     expect(field(page, "planets[0].name")).to_have_value(XSS)
     expect(field(page, "planets[0].notes")).to_have_value(XSS)
+    field(page, "planets[0].notes").fill(f"{XSS} again")  # a change, so Save sends the markup back
     step(page, "review")
     expect(page.locator("#review")).to_contain_text(f"{XSS} — 1 moon: {XSS}")
     expect(page.locator("#review-station")).to_have_text(f"{XSS} — {XSS}")

@@ -8,6 +8,13 @@
 // number. Text in a number field that is not plain decimal is sent as it is, so the server's
 // validation names the field and the wizard can show its message there; a required name
 // left empty is sent as "" for the same reason.
+//
+// A draft with unsaved changes is kept in the tab's sessionStorage (see `draftKey`,
+// `storedDraft` and `readStoredDraft`) with the system as it was loaded, so a reload,
+// Back or a stray click never loses it, and an edit still saves with the version it
+// started from.
+
+import { parseJson } from "./api.js";
 
 /** @typedef {{key: string, label: string, number?: boolean, required?: boolean, maxlength?: number,
  *   hint?: string, wide?: boolean, multiline?: boolean, list?: string, percent?: boolean}} FieldSpec */
@@ -196,4 +203,85 @@ export function tidyMessage(message, field) {
   let text = String(message ?? "");
   if (field && text.startsWith(`${field}: `)) text = text.slice(field.length + 2);
   return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+/**
+ * The indices of the items whose name (trimmed, as the server compares them) another item
+ * also has; empty names are left to the "must not be empty" check.
+ * @param {string[]} names
+ * @returns {number[]}
+ */
+export function duplicateNames(names) {
+  const byName = new Map();
+  names.forEach((name, i) => {
+    const key = String(name ?? "").trim();
+    if (!key) return;
+    if (!byName.has(key)) byName.set(key, []);
+    byName.get(key).push(i);
+  });
+  return [...byName.values()].filter((at) => at.length > 1).flat().sort((a, b) => a - b);
+}
+
+// ---- unsaved changes ------------------------------------------------------------------------
+
+/** What saving `draft` would send, as text (without the version): two drafts that send the same are the same. */
+export function bodyText(draft) {
+  return JSON.stringify(bodyFrom(draft, null));
+}
+
+/** Whether saving `draft` would change `base` (the system as loaded, or null for a new one). */
+export function hasChanges(draft, base) {
+  return bodyText(draft) !== bodyText(draftFrom(base));
+}
+
+/** Bumped when what is stored changes shape; a draft in another shape is ignored. */
+export const DRAFT_FORMAT = 1;
+
+/**
+ * The sessionStorage key of the draft for system `id` (null: a new system) opened with
+ * `galaxy` (the page's ?galaxy=, null for none). JSON keeps any galaxy name unambiguous.
+ */
+export function draftKey(galaxy, id) {
+  return `haven.wizard-draft:${JSON.stringify([galaxy ?? "", id === null || id === undefined ? "new" : String(id)])}`;
+}
+
+/** The text stored for a draft: the draft and the system it started from (null for a new one). */
+export function storedDraft(base, draft) {
+  return JSON.stringify({ format: DRAFT_FORMAT, base: base ?? null, draft });
+}
+
+const isObject = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
+
+function validPart(p) {
+  return isObject(p) && isObject(p.values) && Object.values(p.values).every((v) => typeof v === "string")
+    && isObject(p.orig) && isObject(p.extra);
+}
+
+function validDraft(d) {
+  return isObject(d) && validPart(d.system) && Array.isArray(d.planets)
+    && d.planets.every((p) => validPart(p) && Array.isArray(p.moons) && p.moons.every(validPart))
+    && (d.station === null || validPart(d.station)) && typeof d.hasStation === "boolean";
+}
+
+/**
+ * A stored draft read back: `{base, draft}`, or null when the text is not a draft of this
+ * format for system `id` (null: a new system). Numbers under `extra` keep their text
+ * (see api.js `parseJson`), so they are saved back exactly as they were loaded.
+ */
+export function readStoredDraft(text, id) {
+  if (typeof text !== "string" || !text) return null;
+  let data;
+  try {
+    data = parseJson(text);
+  } catch {
+    return null;
+  }
+  if (!isObject(data) || data.format !== DRAFT_FORMAT || !validDraft(data.draft)) return null;
+  const base = isObject(data.base) ? data.base : null;
+  const wanted = id === null || id === undefined ? null : String(id);
+  if ((base ? String(base.id) : null) !== wanted) return null;
+  if (base && !Number.isInteger(base.version)) return null;
+  const draft = data.draft;
+  draft.legacyId ??= null;
+  return { base, draft };
 }

@@ -6,6 +6,10 @@
 // (`planets[0].moons[1].orbit_radius`), and the wizard shows the message next to that
 // input, on whichever step it lives. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
+//
+// Unsaved changes are never lost: they are kept in the tab's sessionStorage (one draft per
+// galaxy and system, or "new"), restored with a note when the page opens again, and leaving
+// the page with unsaved changes asks first. A save that would change nothing is not sent.
 
 import { api, el, linkSiteNav, query, urlGalaxy, withGalaxy } from "./api.js";
 import { confirmWith, describeError, showBanner, showNotice, hideNotice } from "./cr-ui.js";
@@ -20,9 +24,14 @@ import {
   blankPlanet,
   blankStation,
   bodyFrom,
+  bodyText,
   draftFrom,
+  draftKey,
+  duplicateNames,
   localProblem,
   parentPath,
+  readStoredDraft,
+  storedDraft,
   tidyMessage,
 } from "./wizard-model.js";
 
@@ -34,6 +43,12 @@ const form = $("wizard-form");
 let record = null;
 /** What the inputs hold; see wizard-model.js. */
 let draft = draftFrom(null);
+/** What saving the draft as loaded would send (see bodyText): a draft that sends the same has no changes. */
+let baseText = bodyText(draftFrom(null));
+/** The sessionStorage key holding this page's unsaved draft, or null. */
+let storedKey = null;
+/** The duplicate names marked after the server refused them: {list, paths}, or null. */
+let duplicateMarks = null;
 let step = "system";
 let saving = false;
 /** The id whose last change "Undo last change" takes back. */
@@ -116,7 +131,9 @@ function fieldInput(spec, p, path) {
   input.value = p.values[spec.key] ?? "";
   input.addEventListener("input", () => {
     p.values[spec.key] = input.value;
-    clearError(path);
+    if (duplicateMarks?.paths.includes(path)) clearDuplicates();
+    else clearError(path);
+    changed();
   });
   return el(
     "div",
@@ -152,6 +169,7 @@ function errorNodeFor(path) {
 
 /** Show `message` next to the input `field` names, go to its step and focus it. */
 function showFieldError(field, message) {
+  if (field && showDuplicates(field, message)) return true;
   const target = field ? targetFor(field) : null;
   if (!target) return false;
   const { node, path } = target;
@@ -173,6 +191,54 @@ function showFieldError(field, message) {
   return true;
 }
 
+/** The planets (`planets`) or moons (`planets[i].moons`) a list path names, with their noun. */
+function listAt(path) {
+  if (path === "planets") return { items: draft.planets, noun: "planet" };
+  const m = /^planets\[(\d+)\]\.moons$/.exec(path);
+  const planet = m ? draft.planets[Number(m[1])] : null;
+  return planet ? { items: planet.moons, noun: "moon" } : null;
+}
+
+/**
+ * The server refuses two planets (or moons of a planet) with one name by naming the list.
+ * The message stays under the list; each name field that shares its name is marked invalid
+ * and says so, and the first one gets the focus.
+ */
+function showDuplicates(field, message) {
+  const list = listAt(field);
+  if (!list) return false;
+  const paths = duplicateNames(list.items.map((item) => item.values.name)).map((i) => `${field}[${i}].name`);
+  const inputs = paths.map((path) => $(idFor(path)));
+  if (!paths.length || inputs.some((input) => !input)) return false;
+  const line = errorNodeFor(field);
+  if (line) {
+    line.textContent = tidyMessage(message, field);
+    line.hidden = false;
+  }
+  paths.forEach((path, k) => {
+    inputs[k].setAttribute("aria-invalid", "true");
+    const own = errorNodeFor(path);
+    if (own) {
+      own.textContent = `Another ${list.noun} is also named “${inputs[k].value.trim()}”.`;
+      own.hidden = false;
+    }
+  });
+  duplicateMarks = { list: field, paths };
+  markStepError("planets");
+  goToStep("planets", { focus: false });
+  inputs[0].focus();
+  inputs[0].scrollIntoView({ block: "center" });
+  return true;
+}
+
+/** Fixing one of the duplicate names clears the marks on all of them, and the list's message. */
+function clearDuplicates() {
+  if (!duplicateMarks) return;
+  const { list, paths } = duplicateMarks;
+  duplicateMarks = null;
+  for (const path of [list, ...paths]) clearError(path);
+}
+
 function clearError(path) {
   const line = errorNodeFor(path);
   if (line) {
@@ -191,6 +257,7 @@ function clearAllErrors() {
   }
   for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   for (const b of form.querySelectorAll(".steps button")) b.classList.remove("has-error");
+  duplicateMarks = null;
   const box = $("save-error");
   box.hidden = true;
   box.replaceChildren();
@@ -243,6 +310,7 @@ function renderSystem() {
 // ---- step 2: planets and moons --------------------------------------------------------------
 
 function renderPlanets({ focusPath } = {}) {
+  clearDuplicates(); // the fields are made again, numbered anew
   const box = $("planets");
   if (!draft.planets.length) {
     fill(box, el("p", { className: "muted" }, "No planets yet."));
@@ -263,6 +331,7 @@ function planetBlock(p, i) {
       onclick: () => {
         draft.planets.splice(i, 1);
         renderPlanets();
+        changed();
         $("add-planet").focus();
       },
     },
@@ -277,6 +346,7 @@ function planetBlock(p, i) {
       onclick: () => {
         p.moons.push(blankMoon());
         renderPlanets({ focusPath: `${path}.moons[${p.moons.length - 1}].name` });
+        changed();
       },
     },
     "Add moon",
@@ -324,6 +394,7 @@ function moonBlock(planet, m, i, j) {
             onclick: () => {
               planet.moons.splice(j, 1);
               renderPlanets();
+              changed();
               form.querySelector(`[data-add-moon="${i}"]`)?.focus();
             },
           },
@@ -449,6 +520,129 @@ function stepBy(delta) {
   if (i >= 0 && i < STEPS.length) goToStep(STEPS[i]);
 }
 
+// ---- the draft in sessionStorage ---------------------------------------------------------------
+
+/** The tab's sessionStorage, or null where the browser refuses it (the question on leaving still works). */
+function session() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether saving now would change anything. */
+function unsaved() {
+  return bodyText(draft) !== baseText;
+}
+
+/** The key of the draft this page edits now: its galaxy and its system (or "new"). */
+function currentKey() {
+  return draftKey(pageGalaxy, record?.id ?? null);
+}
+
+/**
+ * Keep the draft in sessionStorage while it has unsaved changes, and drop it once it has
+ * none (saved, discarded, reloaded or typed back as it was). Called after every change.
+ */
+function changed() {
+  const store = session();
+  if (!store) return;
+  const key = currentKey();
+  try {
+    if (storedKey && storedKey !== key) store.removeItem(storedKey);
+    if (unsaved()) {
+      store.setItem(key, storedDraft(record, draft));
+      storedKey = key;
+    } else {
+      store.removeItem(key);
+      storedKey = null;
+    }
+  } catch {
+    // Storage full or refused: the question on leaving still protects the draft.
+  }
+}
+
+/** The draft kept for system `id` (null: a new system), or null. */
+function restoredDraft(id) {
+  const key = draftKey(pageGalaxy, id);
+  let text = null;
+  try {
+    text = session()?.getItem(key) ?? null;
+  } catch {
+    return null;
+  }
+  const found = readStoredDraft(text, id);
+  if (text && !found) {
+    try {
+      session()?.removeItem(key); // another shape, or damaged: of no use
+    } catch {
+      // nothing to do
+    }
+  }
+  return found ? { ...found, key } : null;
+}
+
+/** Set the system the draft started from (null: a new one), and what saving it unchanged would send. */
+function setBase(doc) {
+  record = doc;
+  baseText = bodyText(draftFrom(doc));
+}
+
+/** The note on a restored draft, with "Discard them". `current` is the system now (null: deleted). */
+function noteRestored(current) {
+  const parts = ["Restored your unsaved changes from earlier in this tab."];
+  let kind = "notice";
+  if (record && current === null) {
+    parts.push(" This system has since been deleted: saving offers to add it again as a new system.");
+    kind = "warning";
+  } else if (record && current && current.version !== record.version) {
+    parts.push(` They started from version ${record.version}; the system is now at version ${current.version}, `
+      + "so saving will ask what to do.");
+    kind = "warning";
+  }
+  showNotice(parts, {
+    kind,
+    actions: [el("button", { type: "button", className: "btn btn-small", id: "discard-draft", onclick: discardDraft }, "Discard them")],
+  });
+}
+
+/** Drop the unsaved changes: the form shows the system as it is now (or an empty one). */
+async function discardDraft() {
+  const button = $("discard-draft");
+  button?.setAttribute("disabled", "");
+  try {
+    session()?.removeItem(storedKey ?? currentKey());
+  } catch {
+    // nothing to do
+  }
+  storedKey = null;
+  let doc = null;
+  if (record) {
+    try {
+      doc = await loadRecord(record.id);
+    } catch (err) {
+      if (err.status !== 404) {
+        button?.removeAttribute("disabled");
+        showNotice([`Not discarded: ${describeError(err)}`], { kind: "warning" });
+        changed(); // the draft is still unsaved: keep it
+        return;
+      }
+      setBase(null);
+      draft = draftFrom(null);
+      form.hidden = true;
+      hideNotice();
+      showBanner("Discarded your unsaved changes. This system no longer exists: it was deleted.", null);
+      return;
+    }
+  }
+  const keepStep = step;
+  useRecord(doc);
+  goToStep(keepStep);
+  $("saved").hidden = true;
+  showNotice(["Discarded your unsaved changes."]);
+}
+
 // ---- loading and saving ------------------------------------------------------------------
 
 function renderAll() {
@@ -466,26 +660,46 @@ function renderAll() {
 }
 
 function useRecord(doc) {
-  record = doc;
+  setBase(doc);
   if (typeof doc?.galaxy === "string" && doc.galaxy) targetGalaxy = doc.galaxy;
   draft = draftFrom(doc);
   clearAllErrors();
   renderAll();
+  changed();
 }
 
 async function loadRecord(id) {
   return api(`/api/v1/systems/${id}`);
 }
 
+/**
+ * Fill the region suggestions of `galaxy`. Resolves to false when the galaxy does not
+ * exist (the server answers 404 naming `galaxy`), else true: the suggestions are optional.
+ */
 async function loadRegionList(galaxy) {
   try {
     const data = await api(`/api/v1/regions${query({ galaxy })}`);
     const list = el("datalist", { id: "region-list" }, ...data.items.map((r) => el("option", { value: r.name })));
     $("region-list")?.remove();
     document.body.append(list);
-  } catch {
+  } catch (err) {
+    if (err?.status === 404 && err.field === "galaxy") return false;
     // Suggestions only: the field works without them.
   }
+  return true;
+}
+
+/** A new system for a galaxy the database does not have: say so at once, with the way back. */
+function showGalaxyMissing() {
+  controlRoom = "/";
+  backTo = safeBack(params.get("back"));
+  $("back-link").href = backTo;
+  $("galaxy-missing-message").textContent = pageGalaxy
+    ? `There is no galaxy named “${pageGalaxy}” in this database.`
+    : "The server's galaxy is not in this database.";
+  $("galaxy-missing-home").href = backTo;
+  $("galaxy-missing").hidden = false;
+  $("loading").hidden = true;
 }
 
 function showSaveError(parts, ...actions) {
@@ -493,6 +707,7 @@ function showSaveError(parts, ...actions) {
   fill(box, el("span", { className: "message" }, ...parts), ...actions);
   box.hidden = false;
   goToStep("review", { focus: false });
+  box.focus();
 }
 
 async function save() {
@@ -505,6 +720,10 @@ async function save() {
     return;
   }
   const editing = Boolean(record);
+  if (editing && !unsaved()) {
+    await nothingToSave();
+    return;
+  }
   const body = bodyFrom(draft, editing ? record.version : null);
   saving = true;
   $("save").disabled = true;
@@ -522,7 +741,46 @@ async function save() {
   } finally {
     saving = false;
     $("save").disabled = false;
+    // Save was disabled while it worked, which sent the focus to <body>.
+    if (!document.activeElement || document.activeElement === document.body) $("save").focus();
   }
+}
+
+/**
+ * Save pressed on an edit that changes nothing: nothing is sent (a new version would only
+ * fill the history and make other editors conflict). The system is looked up, so a
+ * deletion or someone else's newer version is still reported.
+ */
+async function nothingToSave() {
+  saving = true;
+  let doc;
+  try {
+    doc = await loadRecord(record.id);
+  } catch (err) {
+    await saveFailed(err, true);
+    return;
+  } finally {
+    saving = false;
+  }
+  const box = $("saved");
+  box.className = "notice";
+  const newer = doc.version !== record.version;
+  fill(
+    box,
+    el(
+      "span",
+      { className: "message" },
+      "No changes to save.",
+      newer ? ` Someone else has saved this system since you opened it: it is now at version ${doc.version}.` : "",
+    ),
+    newer
+      ? el("button", { type: "button", className: "btn btn-small", onclick: reloadCurrent }, "Reload current version")
+      : null,
+    !newer && undoId === record.id && undoVersion === record.version ? undoButton() : null,
+  );
+  box.hidden = false;
+  goToStep("review", { focus: false });
+  box.focus();
 }
 
 async function saveFailed(err, editing) {
@@ -542,9 +800,10 @@ async function saveFailed(err, editing) {
 }
 
 function saveAsNew() {
-  record = null;
+  setBase(null);
   draft.legacyId = null;
   renderAll();
+  changed();
   save();
 }
 
@@ -583,6 +842,10 @@ function savedLinks(doc) {
   ];
 }
 
+function undoButton() {
+  return el("button", { type: "button", className: "btn btn-small", id: "undo-last", onclick: undoLast }, "Undo last change");
+}
+
 function showSaved(doc, verb) {
   history.replaceState(null, "", wizardUrl(doc.id));
   const box = $("saved");
@@ -591,9 +854,10 @@ function showSaved(doc, verb) {
     box,
     el("span", { className: "message" }, `${verb} “${doc.name}” (version ${doc.version}).`),
     ...savedLinks(doc),
-    el("button", { type: "button", className: "btn btn-small", id: "undo-last", onclick: undoLast }, "Undo last change"),
+    undoButton(),
   );
   box.hidden = false;
+  box.focus();
 }
 
 async function undoLast() {
@@ -631,10 +895,12 @@ async function undoLast() {
       ...savedLinks(result.system),
     );
   } else {
-    // The undone change was the creation: the system is gone; the form keeps what was entered.
-    record = null;
+    // The undone change was the creation: the system is gone; the form keeps what was entered
+    // (an unsaved new system now, kept as a draft like any other).
+    setBase(null);
     draft.legacyId = null;
     renderAll();
+    changed();
     goToStep("review", { focus: false });
     history.replaceState(null, "", wizardUrl(null));
     box.className = "notice";
@@ -668,12 +934,14 @@ function wire() {
     draft.planets.push(blankPlanet());
     clearError("planets");
     renderPlanets({ focusPath: `planets[${draft.planets.length - 1}].name` });
+    changed();
   });
   $("has-station").addEventListener("change", (e) => {
     draft.hasStation = e.target.checked;
     clearError("space_station");
     renderStation();
     if (draft.hasStation) $(idFor("space_station.name"))?.focus();
+    changed();
   });
   document.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "s") {
@@ -686,6 +954,14 @@ function wire() {
     if (STEPS.includes(name) && name !== step) goToStep(name);
   });
   for (const link of [$("back-link")]) link.href = backTo;
+  // Unsaved changes: the browser asks before a reload, Back, a link or closing the tab
+  // (the draft is in sessionStorage too, for when the answer is "Leave").
+  window.addEventListener("beforeunload", (e) => {
+    if (form.hidden || !unsaved()) return;
+    changed();
+    e.preventDefault();
+    e.returnValue = "";
+  });
 }
 
 /**
@@ -704,36 +980,53 @@ function followRecordGalaxy(galaxy) {
 async function start() {
   wire();
   const idText = params.get("id");
-  if (idText === null) loadRegionList(pageGalaxy);
-  if (idText !== null) {
-    if (!/^[1-9]\d*$/.test(idText)) {
-      $("loading").hidden = true;
-      showBanner(`“${idText}” is not a system id. Open a system from the Control Room to edit it.`, null);
+  if (idText !== null && !/^[1-9]\d*$/.test(idText)) {
+    $("loading").hidden = true;
+    showBanner(`“${idText}” is not a system id. Open a system from the Control Room to edit it.`, null);
+    return;
+  }
+  const id = idText === null ? null : Number(idText);
+  const kept = restoredDraft(id);
+  /** The system as the server has it now: null for a new system, or one deleted since the draft. */
+  let current = null;
+  if (id === null) {
+    // New systems go to the page's galaxy: make sure it exists before anything is typed.
+    if (!(await loadRegionList(pageGalaxy))) {
+      showGalaxyMissing();
       return;
     }
+  } else {
     try {
-      record = await loadRecord(idText);
+      current = await loadRecord(id);
     } catch (err) {
-      $("loading").hidden = true;
-      if (err.status === 404) {
-        showBanner(`There is no system with id ${idText}. It may have been deleted.`, null);
-      } else {
-        showBanner(err, () => location.reload());
+      // A draft of a system deleted since is still restored: saving offers to add it as new.
+      if (!(err.status === 404 && kept)) {
+        $("loading").hidden = true;
+        if (err.status === 404) {
+          showBanner(`There is no system with id ${idText}. It may have been deleted.`, null);
+        } else {
+          showBanner(err, () => location.reload());
+        }
+        return;
       }
-      return;
     }
   }
+  // A restored edit keeps the version it started from, so the save still meets a newer one.
+  setBase(kept ? kept.base : current);
+  draft = kept ? kept.draft : draftFrom(record);
+  storedKey = kept ? kept.key : null;
   if (typeof record?.galaxy === "string" && record.galaxy) targetGalaxy = record.galaxy;
   if (record) {
     followRecordGalaxy(record.galaxy);
     loadRegionList(targetGalaxy);
   }
-  draft = draftFrom(record);
   renderAll();
   $("loading").hidden = true;
   form.hidden = false;
   const fromHash = location.hash.slice(1);
   goToStep(STEPS.includes(fromHash) ? fromHash : "system");
+  if (kept && unsaved()) noteRestored(current);
+  else changed(); // a kept draft with nothing unsaved is of no use
 }
 
 start();
