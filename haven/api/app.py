@@ -43,6 +43,7 @@ from haven.config import DEFAULT_GALAXY, cache_mib, database_url, worker_threads
 from haven.errors import InvalidInput
 from haven.store import SQLiteStore, filelocks, open_store
 from haven.store.sqlite import connection_cache_kib, sqlite_memory_limit
+from haven.web import PageRedirects
 
 log = logging.getLogger("haven.api")
 
@@ -372,6 +373,8 @@ def create_app(
         app.mount("/vendor/three", StaticFiles(directory=three_dir), name="three")
     web_dir = static_dir if static_dir is not None else WEB_STATIC_DIR
     if web_dir.is_dir():
+        # /map, /wizard, /system, /control-room and /x.html/ redirect to their page (GET only)
+        app.router.routes.append(PageRedirects(web_dir))
         app.mount("/static", StaticFiles(directory=web_dir), name="static")
         if (web_dir / "index.html").is_file():
             app.router.routes.append(WebFrontEnd("/", app=StaticFiles(directory=web_dir, html=True), name="web"))

@@ -11,7 +11,9 @@
 // circle their planet at distances that follow their `orbit_radius` (on a log
 // scale, so wide and tight orbits both stay visible) and at speeds that follow
 // their `orbit_speed` (radians per second, halved, at most 1.5). The station sits
-// beyond the outermost orbit, towards its recorded x/y/z when it has one.
+// beyond the outermost orbit, towards where it is recorded from the star: its x/y/z
+// and the system's are both galaxy positions in light years, so the direction is
+// their difference (see stationDirection).
 //
 // Clicking a body (or its entry in the list) shows its details; every name and
 // field is set as text.
@@ -113,6 +115,32 @@ function moonLayout(planets) {
   };
 }
 
+const DEFAULT_STATION_DIRECTION = [1, 0.25, 0.6];
+
+/**
+ * Which way the station lies from the star, as a unit vector in the view's axes.
+ * The station's x/y/z and the system's are galaxy positions in light years (a station is
+ * usually within a light year or two of its star), so the direction is the station's
+ * position minus the system's. The distance is not drawn to scale: only the direction is
+ * used. With no usable offset (a coordinate missing or not finite, or the station at the
+ * star's own position) the station gets a default direction.
+ */
+export function stationDirection(system, station) {
+  const fallback = new THREE.Vector3(...DEFAULT_STATION_DIRECTION).normalize();
+  const coords = [station?.x, station?.y, station?.z, system?.x, system?.y, system?.z];
+  if (!coords.every(finite)) return fallback;
+  // Halves first, so that even the largest doubles (±1.8e308) cannot overflow when subtracted.
+  const offset = [station.x / 2 - system.x / 2, station.y / 2 - system.y / 2, station.z / 2 - system.z / 2];
+  const scale = Math.max(...offset.map(Math.abs));
+  if (!(scale > 0 && Number.isFinite(scale))) return fallback;
+  // Divided by the largest component first: squared, an offset such as 1e300 overflows to
+  // Infinity, and normalizing by an infinite length gives a zero vector (the star's centre).
+  const [dx, dy, dz] = offset.map((v) => v / scale);
+  // galaxy axes (z up) to the view's (y up)
+  const dir = new THREE.Vector3(dx, dz, -dy);
+  return dir.lengthSq() > 0 ? dir.normalize() : fallback;
+}
+
 function fieldRows(obj, fields) {
   const rows = [];
   for (const [key, label] of fields) {
@@ -126,10 +154,13 @@ function fieldRows(obj, fields) {
  * Draw `system` into `container`.
  * @param {HTMLElement} container
  * @param {object} system JSON of /api/v1/systems/{id}
- * @param {{panel?: HTMLElement, animate?: boolean, mapHref?: (system: object) => string|null}} [options]
+ * @param {{panel?: HTMLElement, animate?: boolean, mapHref?: (system: object) => string|null,
+ *          actions?: Node[], extra?: Node[]}} [options]
  *   panel: where the body list and details go (default: a panel inside the container);
  *   animate: start with the orbits moving (default true);
- *   mapHref: link for "Show on the galaxy map" (none when absent).
+ *   mapHref: link for "Show on the galaxy map" (none when absent);
+ *   actions: more links or buttons, next to that one (the system page's Edit);
+ *   extra: nodes put under them, before the list of bodies (the system page's notices and history).
  * @returns handle {bodies(), select(id), selected, screenPositionOf(id), setPaused(bool), paused, ready, dispose()}
  */
 export function mountSystemView(container, system, options = {}) {
@@ -163,6 +194,10 @@ export function mountSystemView(container, system, options = {}) {
   const list = el("ul", { className: "system-bodies", id: "system-bodies", "aria-label": "Bodies" });
   const mapHref = options.mapHref ? options.mapHref(system) : null;
   const present = (...nodes) => nodes.filter((n) => n !== null && n !== undefined && n !== false);
+  const actions = present(
+    mapHref ? el("a", { className: "btn", href: mapHref, id: "show-on-map" }, "Show on the galaxy map") : null,
+    ...(options.actions ?? []),
+  );
   panel.replaceChildren(...present(
     el("h1", { id: "system-name" }, String(system.name ?? "")),
     el(
@@ -171,7 +206,8 @@ export function mountSystemView(container, system, options = {}) {
       `${system.region ? `Region ${system.region} · ` : ""}${formatNumber(system.x)}, ${formatNumber(system.y)}, ${formatNumber(system.z)} LY`,
     ),
     system.derived ? el("p", { className: "map-muted" }, "Planets, moons and station are derived from this system's seed.") : null,
-    mapHref ? el("p", {}, el("a", { className: "btn", href: mapHref, id: "show-on-map" }, "Show on the galaxy map")) : null,
+    actions.length ? el("p", { className: "map-actions" }, ...actions) : null,
+    ...present(...(options.extra ?? [])),
     el("h2", {}, "Bodies"),
     list,
     details,
@@ -284,13 +320,7 @@ export function mountSystemView(container, system, options = {}) {
     const core = new THREE.Mesh(track(new THREE.OctahedronGeometry(1.3), geometries), sMaterial);
     const ring = new THREE.Mesh(track(new THREE.TorusGeometry(2.0, 0.25, 8, 32), geometries), sMaterial);
     group.add(core, ring);
-    let dir = new THREE.Vector3(1, 0.25, 0.6);
-    if ([station.x, station.y, station.z].every(finite)) {
-      // galaxy axes (z up) to the view's (y up)
-      const v = new THREE.Vector3(station.x, station.z, -station.y);
-      if (v.lengthSq() > 0) dir = v;
-    }
-    group.position.copy(dir.normalize().multiplyScalar(outer + 10));
+    group.position.copy(stationDirection(system, station).multiplyScalar(outer + 10));
     scene.add(group);
     bodies.set("station", {
       id: "station",
