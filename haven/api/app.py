@@ -19,13 +19,14 @@ from typing import AsyncIterator
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -51,11 +52,44 @@ log = logging.getLogger("haven.api")
 WEB_STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
+def npm_package_dir(package: str, marker: str, variable: str) -> Path | None:
+    """Where an npm package `make` installed is: the folder ``variable`` names, else the checkout's
+    node_modules; None unless its ``marker`` file is there."""
+    configured = os.environ.get(variable)
+    candidate = Path(configured) if configured else WEB_STATIC_DIR.parents[2] / "node_modules" / package
+    return candidate if (candidate / marker).is_file() else None
+
+
 def three_js_dir() -> Path | None:
     """Where the three.js npm package is: ``HAVEN_THREE_DIR``, else the checkout's node_modules."""
-    configured = os.environ.get("HAVEN_THREE_DIR")
-    candidate = Path(configured) if configured else WEB_STATIC_DIR.parents[2] / "node_modules" / "three"
-    return candidate if (candidate / "build" / "three.module.js").is_file() else None
+    return npm_package_dir("three", "build/three.module.js", "HAVEN_THREE_DIR")
+
+
+def swagger_ui_dir() -> Path | None:
+    """Where the swagger-ui-dist npm package is (``/docs`` draws with it): ``HAVEN_SWAGGER_UI_DIR``, else node_modules."""
+    return npm_package_dir("swagger-ui-dist", "swagger-ui-bundle.js", "HAVEN_SWAGGER_UI_DIR")
+
+
+def api_reference_page(swagger_dir: Path | None) -> HTMLResponse:
+    """``/docs``: Swagger UI from the server's own copy, so the reference opens without the internet.
+
+    FastAPI's default page loads it from a CDN, which shows a blank page offline.
+    """
+    if swagger_dir is None:
+        return HTMLResponse(
+            "<!doctype html><title>Haven API</title><h1>Haven API</h1>"
+            "<p>Swagger UI is not installed (run <code>make</code>, which installs it from npm). "
+            'The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>; '
+            "docs/api.md in the repository describes every route.</p>",
+            status_code=503,
+        )
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Haven API",
+        swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/vendor/swagger-ui/favicon-32x32.png",
+    )
 
 
 class QueryStringCheck:
@@ -292,7 +326,7 @@ def create_app(
         version=getattr(haven, "__version__", "0.1.0"),
         description="World-state server for star maps. Haven's API is under /api/v1; "
         "the original Haven routes are under /api.",
-        docs_url="/docs",
+        docs_url=None,  # served below, from the server's own copy of Swagger UI
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -345,6 +379,10 @@ def create_app(
             return json_response({"status": "unavailable", "error": "the database cannot be read"}, status_code=503)
         return json_response({"status": "ok", "galaxy": g["name"], "total_systems": g["system_count"]})
 
+    swagger_dir = swagger_ui_dir()  # /docs: the API reference, drawn by the server's own Swagger UI (step 5)
+    app.add_api_route("/docs", lambda: api_reference_page(swagger_dir), include_in_schema=False,
+                      response_class=HTMLResponse)
+
     # 3. Haven's API, then 4. the original API (specific routes before {name:path}).
     # Another router (e.g. chunks) is added to this tuple; order is match order.
     routers = (v1.router, live.router, chunks.router, legacy.router, maps.router)
@@ -366,11 +404,14 @@ def create_app(
 
     # 5. ---- web front end ------------------------------------------------------------------
     # Static assets are served from haven/web/static at /static, and that folder's pages
-    # (index.html is the Control Room) at /. three.js, installed from npm by `make`, is
-    # served at /vendor/three. Mounted last so API routes always win.
+    # (index.html is the Control Room) at /. three.js and Swagger UI, installed from npm by
+    # `make`, are served at /vendor/three and /vendor/swagger-ui. Mounted last so API routes
+    # always win.
     three_dir = three_js_dir()
     if three_dir is not None:
         app.mount("/vendor/three", StaticFiles(directory=three_dir), name="three")
+    if swagger_dir is not None:
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger_dir), name="swagger-ui")
     web_dir = static_dir if static_dir is not None else WEB_STATIC_DIR
     if web_dir.is_dir():
         # /map, /wizard, /system, /control-room and /x.html/ redirect to their page (GET only)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from haven.api import create_app
@@ -34,6 +36,23 @@ def test_openapi_documents_every_route_and_the_bodies(client):
     assert {"SystemIn", "SystemPatch", "PlanetIn", "MoonIn", "StationIn"} <= set(schemas)
     assert "#/$defs" not in r.text  # every reference resolves inside components
     assert client.get("/docs").status_code == 200
+
+
+def test_the_reference_page_loads_swagger_ui_from_this_server(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r"""(?:src|href)=["']?([^"' >]+)""", page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert "/vendor/swagger-ui/swagger-ui-bundle.js" in assets
+    for asset in assets:
+        assert asset.startswith("/"), f"{asset} is not on this server"
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_without_swagger_ui_the_reference_page_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("HAVEN_SWAGGER_UI_DIR", str(tmp_path))  # no swagger-ui-bundle.js there
+    page = TestClient(create_app()).get("/docs")
+    assert page.status_code == 503
+    assert "run <code>make</code>" in page.text and 'href="/openapi.json"' in page.text
 
 
 def test_routes_are_built_when_the_app_is_created():
