@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
@@ -27,9 +29,14 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what SQLite stores as an INTEGER
 #: stored before the range was checked are still restored by undo (``RESTORING``).
 PERCENT_MIN, PERCENT_MAX = -100.0, 1000.0
 #: Validation context for re-reading Haven's own stored state (undo): ranges and rules added
-#: later (percent range, unique planet and moon names) are not applied to values that were
-#: accepted when they were written.
+#: later (percent range, unique planet and moon names, the characters names refuse beyond C0
+#: controls) are not applied to values that were accepted when they were written.
 RESTORING = {"restoring": True}
+
+
+def _restoring(info: ValidationInfo) -> bool:
+    """Whether a validation re-reads Haven's own stored state (``RESTORING``)."""
+    return bool(info.context and info.context.get("restoring"))
 
 
 def _is_int64(value: int) -> bool:
@@ -79,8 +86,7 @@ def _finite(value: Any) -> Any:
 def _percent(value: Any, info: ValidationInfo) -> Any:
     """A station price: a finite number from :data:`PERCENT_MIN` to :data:`PERCENT_MAX`, or null."""
     value = _finite(value)
-    restoring = bool(info.context and info.context.get("restoring"))
-    if isinstance(value, (int, float)) and not restoring and not PERCENT_MIN <= value <= PERCENT_MAX:
+    if isinstance(value, (int, float)) and not _restoring(info) and not PERCENT_MIN <= value <= PERCENT_MAX:
         raise ValueError(f"must be a percentage from {PERCENT_MIN:g} to {PERCENT_MAX:g}")
     return value
 
@@ -136,12 +142,84 @@ def _shallow_json(value: dict[str, Any]) -> dict[str, Any]:
 Extra = Annotated[dict[str, Any], AfterValidator(_shallow_json)]
 
 
-#: What no name holds (C0 controls: a line break or NUL in a name breaks files and terminals).
+#: What no name has ever held (C0 controls: a line break or NUL in a name breaks files and
+#: terminals). Lookups (``?galaxy=``, ``?region=``, ``/by-name/``, search) refuse these too.
 CONTROL_CHARS = re.compile("[\x00-\x1f]")
+#: Refused in names since they were first checked, so names stored before may hold them (undo
+#: restores those, lookups still find them): C1 controls and the line and paragraph separators
+#: (they break lines in terminals, CSV viewers and logs), and the bidirectional embedding,
+#: override and isolate controls (they reorder the text shown after the name: spoofed listings).
+#: The marks LRM, RLM and ALM (U+200E, U+200F, U+061C) reorder nothing after them and stay allowed.
+REFUSED_NAME_CHARS = re.compile("[\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Characters that render as nothing, besides spaces and format characters (category Cf, such as
+#: U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, U+00AD SOFT HYPHEN): the Hangul and
+#: halfwidth fillers (letters that draw blank), the Braille blank, and the default-ignorable
+#: marks (combining grapheme joiner, Khmer inherent vowels, Mongolian and other variation selectors).
+_BLANK_CHARS = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+    + "".join(map(chr, range(0xFE00, 0xFE10))) + "".join(map(chr, range(0xE0100, 0xE01F0))))
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
 
 
-def clean_name(value: Any) -> str:
-    """Names are trimmed, non-empty, at most ``NAME_MAX_CHARS`` characters, without C0 controls; any other Unicode is fine."""
+def _code_point(char: str) -> str:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: a character as a message names it (controls have no name)."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} ({name})" if name else f"the control character U+{ord(char):04X}"
+
+
+def _invisible(char: str) -> bool:
+    """Whether ``char`` draws nothing on its own: a space, a format or control character, a filler."""
+    return char.isspace() or char in _BLANK_CHARS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+
+
+def name_problem(value: str, *, restoring: bool = False) -> str | None:
+    """What is wrong with a trimmed, non-empty name, or None; the one rule of every name.
+
+    Besides C0 controls, a name must not hold :data:`REFUSED_NAME_CHARS` and must hold a
+    visible character (one made only of U+200B looks empty in every list). Inside a name,
+    invisible characters are fine: ZWJ and ZWNJ join emoji and Persian or Indic letters.
+    ``restoring`` (undo, ``RESTORING``) applies only the rules names have always had, so a
+    name stored before the others were checked comes back.
+    """
+    if CONTROL_CHARS.search(value):
+        return "must not contain control characters"
+    if restoring:
+        return None
+    refused = REFUSED_NAME_CHARS.search(value)
+    if refused:
+        return f"must not contain {_code_point(refused.group())}"
+    if all(map(_invisible, value)):  # stops at the first visible character: usually the first
+        hidden = next((c for c in value if not c.isspace()), None)
+        return "must contain a visible character" + (
+            f", not only invisible ones such as {_code_point(hidden)}" if hidden else "")
+    return None
+
+
+def first_bad_name(names: Sequence[str]) -> tuple[int, str] | None:
+    """The index and :func:`name_problem` of the first bad one of many trimmed, non-empty names.
+
+    For bulk loads: two searches of the joined names, then a look only at the names that
+    start with something other than printable ASCII (only those can lack a visible
+    character), rather than :func:`name_problem` on each of a million generated names.
+    """
+    spaced = " ".join(names)
+    if CONTROL_CHARS.search(spaced) or REFUSED_NAME_CHARS.search(spaced):
+        suspects: Iterable[int] = range(len(names))
+    else:
+        suspects = (i for i, name in enumerate(names) if not "!" <= name[:1] <= "~")
+    for i in suspects:
+        problem = name_problem(names[i])
+        if problem:
+            return i, problem
+    return None
+
+
+def clean_name(value: Any, *, restoring: bool = False) -> str:
+    """Names are trimmed, non-empty, at most ``NAME_MAX_CHARS`` characters, visible, without
+    controls (:func:`name_problem`); any other Unicode is fine (emoji, RTL scripts, combining marks).
+
+    A bad name is refused, never rewritten: only the surrounding whitespace is trimmed.
+    """
     if not isinstance(value, str):
         raise ValueError("must be text")
     value = value.strip()
@@ -149,20 +227,31 @@ def clean_name(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(value) > NAME_MAX_CHARS:
         raise ValueError(f"must be at most {NAME_MAX_CHARS} characters")
-    if CONTROL_CHARS.search(value):
-        raise ValueError("must not contain control characters")
+    problem = name_problem(value, restoring=restoring)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-Name = Annotated[str, BeforeValidator(clean_name)]
+def _name(value: Any, info: ValidationInfo) -> str:
+    """A name field: :func:`clean_name`, with only the old rules when restoring."""
+    return clean_name(value, restoring=_restoring(info))
 
 
-def clean_region(value: str | None) -> str | None:
-    """A region name: trimmed, at most 200 characters, no control characters; empty means none."""
-    return clean_name(value) if value is not None and value.strip() else None
+Name = Annotated[str, BeforeValidator(_name)]
 
 
-Region = Annotated[Text, AfterValidator(clean_region)]
+def clean_region(value: str | None, *, restoring: bool = False) -> str | None:
+    """A region name: the rules of every name (:func:`clean_name`); empty means none."""
+    return clean_name(value, restoring=restoring) if value is not None and value.strip() else None
+
+
+def _region(value: str | None, info: ValidationInfo) -> str | None:
+    """The ``region`` field: :func:`clean_region`, with only the old rules when restoring."""
+    return clean_region(value, restoring=_restoring(info))
+
+
+Region = Annotated[Text, AfterValidator(_region)]
 
 
 class _Input(BaseModel):
@@ -197,7 +286,7 @@ def _unique_names(what: str) -> AfterValidator:
     """
 
     def check(items: list[Any], info: ValidationInfo) -> list[Any]:
-        if info.context and info.context.get("restoring"):
+        if _restoring(info):
             return items
         seen: set[str] = set()
         for item in items:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from haven.errors import ImportFailed, InvalidInput, NotFound
 from haven.ingest.mapping import describe_type, system_from_legacy
 from haven.ingest.sources import SHAPE_NAME_KEYED, SHAPE_SQLITE, LegacyFile, LegacyRecord, read_legacy
-from haven.model import SystemIn, clean_name, field_path
+from haven.model import REFUSED_NAME_CHARS, SystemIn, clean_name, field_path
 from haven.spatial.morton import Cube
 from haven.store.sqlite import DEFAULT_HALF_SIZE_LY
 from haven.timeutil import parse_ms
@@ -120,11 +120,18 @@ def show_controls(text: str) -> str:
 
     Names and keys come from the file as they are; one holding ESC would otherwise
     reach the terminal that prints the problem as a live escape sequence (clearing
-    the screen, setting the window title). C0 and C1 controls and DEL are escaped.
+    the screen, setting the window title). C0 and C1 controls and DEL are escaped, and so
+    are the line separators and bidirectional controls names refuse (``\\u202e``): a
+    right-to-left override would reverse the rest of the printed line.
     """
     if text.isprintable():
         return text
-    return "".join(_ESCAPES.get(ch, f"\\x{ord(ch):02x}") if _is_control(ch) else ch for ch in text)
+    return "".join(_ESCAPES.get(ch, _escape(ch)) if _is_control(ch) else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -132,7 +139,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def _is_control(ch: str) -> bool:
     code = ord(ch)
-    return code < 0x20 or 0x7F <= code < 0xA0
+    return code < 0x20 or 0x7F <= code < 0xA0 or REFUSED_NAME_CHARS.match(ch) is not None
 
 
 def record_label(record: LegacyRecord, name: Any = None) -> str:

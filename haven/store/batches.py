@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
 
 from haven.errors import InvalidInput
-from haven.model import (CONTROL_CHARS, NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
-                          clean_region, validation_message)
+from haven.model import (NAME_MAX_CHARS, NUL_MESSAGE, TEXT_MAX_CHARS, Extra, PlanetIn, StationIn,
+                          clean_region, first_bad_name, validation_message)
 from haven.spatial.morton import Cube
 from haven.store import search
 from haven.timeutil import MAX_MS, MIN_MS
@@ -129,9 +129,9 @@ def prepare_batch(loader: BulkLoader, batch_index: int, columns: Mapping[str, An
                 raise fail(i, "name", f"{v!r} is also the name of {label(first[v])}; names must be unique")
             first[v] = i
 
-    if CONTROL_CHARS.search(" ".join(names_arr.to_pylist())):
-        bad = next(i for i, v in enumerate(names_arr.to_pylist()) if CONTROL_CHARS.search(v))
-        raise fail(bad, "name", "must not contain control characters")
+    bad_name = first_bad_name(names_arr.to_pylist())
+    if bad_name is not None:
+        raise fail(bad_name[0], "name", bad_name[1])
 
     # coordinates: finite numbers inside the galaxy cube
     cube: Cube = loader.cube

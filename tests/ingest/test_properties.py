@@ -20,7 +20,7 @@ from haven.config import DatabaseUrl
 from haven.errors import ImportFailed
 from haven.ingest import export_galaxy, import_file
 from haven.ingest.mapping import MOON_RESERVED, PLANET_RESERVED, STATION_RESERVED, SYSTEM_RESERVED
-from haven.model import BODY_TEXT_FIELDS, validate_system
+from haven.model import BODY_TEXT_FIELDS, name_problem, validate_system
 from haven.store import init_store
 
 SETTINGS = settings(
@@ -49,7 +49,7 @@ def fresh_galaxy(store) -> str:
 name_text = st.one_of(
     st.text(st.characters(min_codepoint=32, exclude_categories=("Cs",)), min_size=1, max_size=20),
     st.sampled_from(["AMOT 16/O5", "a/b/c", "  padded  name ", "Ünïcødé ✨", "日本語の星", "%2F/?#&=", "data"]),
-).filter(lambda s: s.strip() != "")
+).filter(lambda s: s.strip() != "" and name_problem(s.strip()) is None)  # the model's name rules
 
 #: Text a text field holds: any Unicode but U+0000, which text fields refuse.
 field_chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
