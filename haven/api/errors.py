@@ -78,6 +78,7 @@ CODE_BY_STATUS = {
     429: "too_many_requests",
     500: "internal",
     503: "store_unavailable",
+    507: "store_unavailable",
 }
 
 
@@ -220,6 +221,23 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(request, status, code, message, None, headers=headers)
 
 
+def storage_failure(exc: Exception) -> tuple[int, str] | None:
+    """(status, message) when SQLite could not write because of where the database lives, else None.
+
+    A full disk (``SQLITE_FULL``) is ``507 Insufficient Storage``; a file or folder the
+    server may not write (``SQLITE_READONLY``, a read-only share) is ``503``. Told by
+    SQLite's error code, not its words. Either way SQLite rolled the write back.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return 507, "the disk holding the database is full; nothing was written (free some space, then retry)"
+    if code & 0xFF == sqlite3.SQLITE_READONLY:
+        return 503, "the database is read-only for this server; nothing was written"
+    return None
+
+
 async def database_error_handler(request: Request, exc: Exception) -> Response:
     """SQLite errors that escape the store. "locked"/"busy" past the store's busy
     timeout is load, not a bug: a 503 the client may retry; so is an index that a
@@ -229,6 +247,11 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
         return error_response(
             request, 503, "store_unavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
         )
+    storage = storage_failure(exc)
+    if storage is not None:  # the disk, not the request: the write was rolled back and can be retried later
+        status, message = storage
+        log.error("%s on %s %s: %s", message, request.method, request.scope.get("path"), exc)
+        return error_response(request, status, "store_unavailable", message, headers={"Retry-After": "60"})
     if isinstance(exc, sqlite3.OperationalError) and "no such index" in str(exc).lower():
         # a bulk load into this database has its indexes out until it finishes (haven/store/deferred.py)
         log.warning("index missing on %s %s: %s", request.method, request.scope.get("path"), exc)

@@ -39,6 +39,35 @@ def test_the_background_thread_copies_the_wal_into_the_database(store):
     assert store.path.stat().st_size > size_before  # pages reached the main file without a commit doing it
 
 
+def test_the_background_thread_empties_a_wal_that_grew_past_its_bound(store, monkeypatch):
+    from haven.store.sqlite import connection
+
+    monkeypatch.setattr(connection, "WAL_TRUNCATE_BYTES", 256 << 10)
+    wal = store.path.with_name(store.path.name + "-wal")
+    stop = threading.Event()
+
+    def steady_reads() -> None:  # a server's readers: the WAL is never free for long
+        while not stop.is_set():
+            store.page(GALAXY, limit=5)
+
+    reader = threading.Thread(target=steady_reads)
+    reader.start()
+    try:
+        store.import_systems(GALAXY, [validate_system({"name": f"S{i:05d}", "x": i, "y": 0, "z": 0,
+                                                       "materials": "x" * 200}) for i in range(3000)])
+        grown = wal.stat().st_size
+        assert grown > 256 << 10
+        store.start_background_maintenance(interval_s=0.05)
+        deadline = time.monotonic() + 30
+        while wal.stat().st_size > 256 << 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert wal.stat().st_size <= 256 << 10, (grown, wal.stat().st_size)
+    finally:
+        stop.set()
+        reader.join()
+    assert store.stats(GALAXY)["total_systems"] == 3000
+
+
 def test_close_stops_the_thread(store):
     store.start_background_maintenance(interval_s=0.05)
     thread = store._maintenance

@@ -47,6 +47,9 @@ class Galaxies:
             raise InvalidInput("half_size_ly must be a positive number", field="half_size_ly")
         if not 1 <= lod_capacity <= 1_000_000:
             raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
+        if self.conn.execute("SELECT 1 FROM galaxy WHERE name = ?", (name,)).fetchone() is not None:
+            # there already: no write at all, so a server starts on a database it may only read
+            return self.galaxy(name), False
         with self._write() as conn:
             created = conn.execute(
                 "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at, lod_clock) "
