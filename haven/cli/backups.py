@@ -5,8 +5,10 @@ check. The steps:
 
 1. The file must exist and start with the SQLite header.
 2. It is copied to a staging file beside the live database (the user's backup
-   is never modified) and checked there: ``PRAGMA integrity_check`` must say
-   ``ok`` and ``alembic_version`` must name a revision this Haven knows.
+   is never modified), with the backup's ``-wal`` file if one is beside it (its
+   transactions are folded into the copy), and checked there: ``PRAGMA
+   integrity_check`` must say ``ok`` and ``alembic_version`` must name a
+   revision this Haven knows.
 3. A staging copy at an older revision is upgraded to the newest one, so the
    live database always ends at the schema the running code expects.
 4. The staging copy replaces the live database:
@@ -25,6 +27,8 @@ Restoring over a live database also moves the map's versions forward
 key of the server's chunk cache and the position in the change feed. A backup's
 clocks are older than the live ones, so without this the next write after a
 restore would hand out a version that was already served with other content.
+System versions (the ``If-Match`` ETags and what an undo names) move past the
+live ones the same way, with their history (:func:`advance_system_versions`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +56,9 @@ BUSY_TIMEOUT_MS = 30_000
 #: clocks are read just before the pages are copied; a server may commit a write or two in
 #: between (each one moves a clock by one), and the margin keeps the restored clock past those.
 CLOCK_MARGIN = 1_000
+#: How far past the live database's version of the same id a restored system's version starts,
+#: for the same reason: a server may commit edits of a system between the read and the copy.
+VERSION_MARGIN = 1_000
 
 
 class BackupRefused(InvalidInput):
@@ -140,6 +147,8 @@ class Restore:
         self.upgraded_from: str | None = None
         #: Galaxy name → the ``lod_clock`` it was given past the live one (set by :meth:`commit`).
         self.advanced: dict[str, int] = {}
+        #: How many systems (and deleted systems with history) got versions past the live ones.
+        self.versions_moved = 0
 
     def __enter__(self) -> Restore:
         return self
@@ -164,6 +173,12 @@ class Restore:
         # (a copy staged by a restore that was killed is removed here)
         self.staging = self._held.enter_context(scratch_copy(live.parent, f".{live.name}.restore-"))
         shutil.copyfile(backup, self.staging)
+        wal = Path(f"{backup}-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            # Transactions committed to the WAL only (no checkpoint since): SQLite replays the
+            # copy's WAL when it opens the copy, and journal_mode = DELETE below folds it in.
+            # The -shm is not copied: SQLite rebuilds it from the WAL.
+            shutil.copyfile(wal, f"{self.staging}-wal")
         try:
             conn = sqlite3.connect(self.staging)
             try:
@@ -235,6 +250,7 @@ class Restore:
                 src.execute(f"PRAGMA page_size = {int(live_page_size)}")
                 src.execute("VACUUM")
             self.advanced = advance_octree_versions(src, self.live)
+            self.versions_moved = advance_system_versions(src, self.live)
             src.backup(dst)
         finally:
             src.close()
@@ -319,12 +335,7 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
     A live database without galaxy clocks (not Haven's, or older than revision
     0002) changes nothing.
     """
-    staging.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    staging.execute("PRAGMA synchronous = OFF")  # a scratch copy: the backup API copies it, durably
-    staging.execute("ATTACH DATABASE ? AS live", (str(live),))
-    previous_isolation = staging.isolation_level
-    staging.isolation_level = None  # explicit transaction: the live clocks and the stamps in one snapshot
-    try:
+    with _live_attached(staging, live):
         try:
             ready = _has_octree(staging, "main") and _has_octree(staging, "live")
         except sqlite3.DatabaseError:  # a live file that is not a database: the copy replaces it as before
@@ -343,6 +354,116 @@ def advance_octree_versions(staging: sqlite3.Connection, live: Path) -> dict[str
             advanced = dict(staging.execute("SELECT name, clock FROM temp.restore_clock ORDER BY name"))
             staging.execute("DROP TABLE temp.restore_clock")
         return advanced
+
+
+@contextmanager
+def _live_attached(staging: sqlite3.Connection, live: Path) -> Iterator[None]:
+    """The live database attached to the staged copy as ``live``, the copy's connection in autocommit
+    mode, so each explicit transaction reads the live database and changes the copy in one snapshot."""
+    staging.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    staging.execute("PRAGMA synchronous = OFF")  # a scratch copy: the backup API copies it, durably
+    staging.execute("ATTACH DATABASE ? AS live", (str(live),))
+    previous_isolation = staging.isolation_level
+    staging.isolation_level = None
+    try:
+        yield
     finally:
         staging.execute("DETACH DATABASE live")
         staging.isolation_level = previous_isolation
+
+
+def _tables(conn: sqlite3.Connection, schema: str) -> set[str]:
+    return {row[0] for row in conn.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
+
+
+#: The highest version a history entry tells of: the version its change made, or for a delete
+#: recorded before entries kept it, one above the version its snapshot kept (as the undo reads it).
+_RECORDED_VERSION = (
+    "coalesce(version_after, CASE WHEN op = 'delete' AND json_valid(CAST(before AS TEXT)) "
+    "AND json_type(CAST(before AS TEXT), '$.version') = 'integer' "
+    "THEN json_extract(CAST(before AS TEXT), '$.version') + 1 END)"
+)
+# Every id with history in the copy or the live database: the highest version each one recorded
+# (NULL where that database has no history of it). At most the kept history, 100,000 entries each.
+_SEEN_IN_BACKUP = f"""
+INSERT INTO temp.restore_seen (system_id, in_backup)
+SELECT system_id, coalesce(max({_RECORDED_VERSION}), 0) FROM main.system_change GROUP BY system_id
+"""
+_SEEN_LIVE = f"""
+INSERT INTO temp.restore_seen (system_id, in_live)
+SELECT system_id, coalesce(max({_RECORDED_VERSION}), 0) FROM live.system_change WHERE true GROUP BY system_id
+ON CONFLICT (system_id) DO UPDATE SET in_live = excluded.in_live
+"""
+# How far an id with history moves: past the larger of the live versions (its row's, its
+# history's) plus the margin, from the larger of the copy's. Only ids the copy has.
+_SEEN_SHIFT = """
+UPDATE temp.restore_seen SET shift = max(
+    max(coalesce((SELECT l.version FROM live.system AS l WHERE l.id = restore_seen.system_id), 0),
+        coalesce(in_live, 0))
+    - max(coalesce((SELECT b.version FROM main.system AS b WHERE b.id = restore_seen.system_id), 0),
+          coalesce(in_backup, 0)),
+    0) + :margin
+WHERE in_backup IS NOT NULL OR EXISTS (SELECT 1 FROM main.system AS b WHERE b.id = restore_seen.system_id)
+"""
+# The entries move with their system, the version their snapshot kept too (a delete recorded
+# before entries kept their own version is undone one above it).
+_SHIFT_HISTORY = """
+UPDATE main.system_change SET
+    version_after = version_after + s.shift,
+    before = CASE WHEN json_valid(CAST(before AS TEXT)) AND json_type(CAST(before AS TEXT), '$.version') = 'integer'
+        THEN CAST(json_set(CAST(before AS TEXT), '$.version', json_extract(CAST(before AS TEXT), '$.version') + s.shift)
+                  AS BLOB)
+        ELSE before END
+FROM temp.restore_seen AS s
+WHERE s.system_id = system_change.system_id AND s.shift IS NOT NULL
+"""
+# Every system: one pass over the table, a primary-key look-up in the live one per row (and in
+# the small table of ids with history).
+_SHIFT_SYSTEMS = """
+UPDATE main.system SET version = version + coalesce(
+    (SELECT s.shift FROM temp.restore_seen AS s WHERE s.system_id = system.id),
+    max(coalesce((SELECT l.version FROM live.system AS l WHERE l.id = system.id), 0) - version, 0) + :margin)
+"""
+
+
+def advance_system_versions(staging: sqlite3.Connection, live: Path) -> int:
+    """Move every restored system's version past the live database's; returns how many ids moved.
+
+    A system's ``version`` is its ETag: ``If-Match`` and ``?version=`` compare it, and an
+    undo names the version the change to undo made. A backup's versions are older than
+    the live ones, so if they came back as they were, an editor still holding a version
+    the live database handed out could match the restored system once someone edits it
+    there, and overwrite or undo an edit they never saw. So, in one transaction on the
+    copy, every system of the copy, and every deleted one its history keeps, moves up
+    by the same amount as its history entries (the version each change made, the
+    version each snapshot kept), so the restored history can still be undone: by
+    :data:`VERSION_MARGIN`, plus how far the live database's version of the same id
+    (its row's, or the latest its live history recorded, a deletion's included) is
+    ahead of the copy's. Every system moves, not only those the live database has: the
+    live database may have forgotten (history is trimmed) an id it gave out, or create
+    one while the copy waits to write. One pass over ``system`` and set-based updates
+    of the (at most 100,000 entries of) history: no statement per system.
+
+    A live database without a ``system`` table (not Haven's) changes nothing.
+    """
+    with _live_attached(staging, live):
+        try:
+            live_tables = _tables(staging, "live")
+        except sqlite3.DatabaseError:  # a live file that is not a database: the copy replaces it as before
+            return 0
+        if "system" not in live_tables or not {"system", "system_change"} <= _tables(staging, "main"):
+            return 0
+        with transaction(staging):
+            staging.execute("CREATE TEMP TABLE restore_seen "
+                            "(system_id INTEGER PRIMARY KEY, in_backup INTEGER, in_live INTEGER, shift INTEGER)")
+            staging.execute(_SEEN_IN_BACKUP)
+            if "system_change" in live_tables:
+                staging.execute(_SEEN_LIVE)
+            staging.execute(_SEEN_SHIFT, {"margin": VERSION_MARGIN})
+            staging.execute(_SHIFT_HISTORY)
+            moved = staging.execute(_SHIFT_SYSTEMS, {"margin": VERSION_MARGIN}).rowcount
+            moved += staging.execute(
+                "SELECT count(*) FROM temp.restore_seen AS s WHERE s.shift IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM main.system AS b WHERE b.id = s.system_id)").fetchone()[0]
+            staging.execute("DROP TABLE temp.restore_seen")
+        return moved

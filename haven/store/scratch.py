@@ -77,7 +77,8 @@ def remove_left_over_copies(folder: Path, prefix: str) -> None:
     """Delete the copies named ``<prefix>…`` in ``folder`` that no running process holds."""
     for path in folder.glob(f"{glob.escape(prefix)}*"):
         if path.name.endswith(_COMPANIONS):
-            continue  # goes with its copy
+            _remove_if_orphaned(path)  # otherwise it goes with its copy
+            continue
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)  # for writing: an exclusive flock on NFS needs it
         except OSError:
@@ -90,6 +91,18 @@ def remove_left_over_copies(folder: Path, prefix: str) -> None:
             pass  # a run is still writing it
         finally:
             os.close(fd)
+
+
+def _remove_if_orphaned(companion: Path) -> None:
+    """Delete a journal, WAL, shared-memory or lock file whose copy is gone (a run killed while it
+    removed its copy: the copy goes first). Nobody writes it: a run's companions exist only while
+    its copy does, and every run makes a copy of a new name."""
+    name = companion.name
+    for suffix in ("-journal", "-wal", "-shm", *filelocks.LOCK_SUFFIXES):
+        if name.endswith(suffix):
+            if not (companion.parent / name[: -len(suffix)]).exists():
+                companion.unlink(missing_ok=True)
+            return
 
 
 def _same_file(fd: int, path: Path) -> bool:
