@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,16 @@ from typing import Any
 import pytest
 import uvicorn
 
+
 from haven.api import create_app
 from haven.config import DEFAULT_GALAXY, DatabaseUrl
 from haven.store import SQLiteStore, init_store
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # for the webhelpers_cr module, whatever pytest's import mode
+    sys.path.insert(0, HERE)
+
+from webhelpers_cr import new_tab  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -120,18 +128,6 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh tab; JavaScript dialogs are dismissed and recorded, page errors recorded."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    tab = context.new_page()
-    tab.dialogs = []  # type: ignore[attr-defined]
-    tab.page_errors = []  # type: ignore[attr-defined]
-
-    def on_dialog(dialog: Any) -> None:
-        tab.dialogs.append((dialog.type, dialog.message))  # type: ignore[attr-defined]
-        dialog.dismiss()
-
-    tab.on("dialog", on_dialog)
-    tab.on("pageerror", lambda exc: tab.page_errors.append(str(exc)))  # type: ignore[attr-defined]
-    tab.set_default_timeout(15_000)
-    yield tab
-    context.close()
+    """A fresh tab (:func:`new_tab`): dialogs dismissed and recorded, page errors recorded."""
+    with new_tab(browser) as tab:
+        yield tab

@@ -27,6 +27,7 @@ if str(HERE) not in sys.path:  # for the webhelpers_cr module
     sys.path.insert(0, str(HERE))
 
 from webhelpers_cr import (  # noqa: E402
+    new_tab,
     GALAXY,
     XSS,
     create,
@@ -56,25 +57,9 @@ def store(module_web_store):
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:
-    """Like ``page``, but the "leave this page?" question (beforeunload) is answered "Leave"
-    (and recorded in ``tab.dialogs``), so reloads and Back go ahead."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    t = context.new_page()
-    t.dialogs = []  # type: ignore[attr-defined]
-    t.page_errors = []  # type: ignore[attr-defined]
-
-    def on_dialog(dialog: Any) -> None:
-        t.dialogs.append((dialog.type, dialog.message))  # type: ignore[attr-defined]
-        if dialog.type == "beforeunload":
-            dialog.accept()
-        else:
-            dialog.dismiss()
-
-    t.on("dialog", on_dialog)
-    t.on("pageerror", lambda exc: t.page_errors.append(str(exc)))  # type: ignore[attr-defined]
-    t.set_default_timeout(15_000)
-    yield t
-    context.close()
+    """Like ``page``, but "leave this page?" (beforeunload) is answered "Leave", so reloads and Back go ahead."""
+    with new_tab(browser, leave_pages=True) as t:
+        yield t
 
 
 def fill_system(page, name: str, x: str = "1", y: str = "2", z: str = "3") -> None:

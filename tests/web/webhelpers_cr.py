@@ -6,6 +6,8 @@ The test modules put this folder on sys.path before importing it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -134,3 +136,29 @@ def no_script_ran(page: Page) -> None:
     assert page.dialogs == []  # type: ignore[attr-defined]
     assert page.page_errors == []  # type: ignore[attr-defined]
     assert page.locator("img").count() == 0
+
+
+@contextmanager
+def new_tab(browser: Any, *, leave_pages: bool = False) -> Iterator[Any]:
+    """A fresh tab in its own context; JavaScript dialogs are recorded in ``tab.dialogs`` and
+    dismissed, page errors recorded in ``tab.page_errors``. ``leave_pages``: the "leave this
+    page?" question (beforeunload) is answered "Leave", so reloads and Back go ahead."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.dialogs = []  # type: ignore[attr-defined]
+    tab.page_errors = []  # type: ignore[attr-defined]
+
+    def on_dialog(dialog: Any) -> None:
+        tab.dialogs.append((dialog.type, dialog.message))  # type: ignore[attr-defined]
+        if leave_pages and dialog.type == "beforeunload":
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    tab.on("pageerror", lambda exc: tab.page_errors.append(str(exc)))  # type: ignore[attr-defined]
+    tab.set_default_timeout(15_000)
+    try:
+        yield tab
+    finally:
+        context.close()
