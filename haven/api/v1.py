@@ -546,7 +546,8 @@ def export(
                                                       "`haven import` reads at bulk speed.")] = "jsonl",
 ) -> Response:
     """What `haven export` writes, as a download. The answer is streamed a batch at a time
-    (memory does not grow with the galaxy); each batch is read in its own snapshot."""
+    (memory does not grow with the galaxy), every batch from one snapshot: the galaxy as it
+    was when the download began, each system exactly once, whatever is written meanwhile."""
     name = request_galaxy(request, galaxy)
     chunks = export_stream(get_store(request), name, format)  # checks the galaxy before the first byte
     media_type, suffix = DOWNLOADS[format]

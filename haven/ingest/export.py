@@ -15,7 +15,9 @@ with the columns ``haven import`` reads back at bulk speed; a generated system's
 ``parquet``, ``csv``, ``jsonl``
 
 Systems are read in keyset batches and written as they come, so memory does not
-grow with the galaxy. Writing to a path goes through a temporary file that
+grow with the galaxy; all the batches of one export are read in one snapshot
+(the store's ``iter_systems`` and ``stored_batches``), so an export is the
+galaxy as it was at one moment, whatever is written meanwhile. Writing to a path goes through a temporary file that
 replaces the target only when complete (a symlink's target is the file
 replaced; a FIFO or a device is written directly: see :mod:`haven.outfile`).
 """
@@ -26,6 +28,7 @@ import functools
 import io
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TextIO
 
@@ -198,10 +201,27 @@ def _meta(g: dict[str, Any], fmt: str) -> dict[str, Any]:
         "generator": f"haven {__version__}",
         "exported_at": iso_text(exported_at_ms()),  # SOURCE_DATE_EPOCH=0 is 1970, not "unknown"
         "galaxy": g["name"],
-        # The galaxy's total when the export began (an O(1) counter); the
-        # records that follow are what was read, system by system.
+        # The galaxy's total when the export began (an O(1) counter), read just
+        # before the records' snapshot starts (at their first page): writes in
+        # between can make the two differ.
         "count": g.get("system_count"),
     }
+
+
+@contextmanager
+def _ended(iterator: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """``with``: the store's iteration, closed on leaving (its read snapshot ends at once).
+
+    A chunk stream stopped early (a download cut off, a failed write) is closed or
+    dropped with the store's generator still paused inside its snapshot; closing it
+    here ends that snapshot now instead of whenever the generator is collected.
+    """
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) -> Iterator[bytes]:
@@ -210,16 +230,17 @@ def _json_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progress) ->
     yield b'{"_meta": ' + dumps(_meta(g, fmt)) + (b',\n"data": [' if fmt == "haven-json" else b"")
     count = 0
     part: list[bytes] = []
-    for s in store.iter_systems(g["name"]):
-        if fmt == "haven-json":
-            part.append((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
-        else:
-            part.append(b",\n" + dumps(s["name"]) + b": " + dumps(whole_percents(system_to_legacy(s))))
-        count += 1
-        if count % PROGRESS_EVERY == 0:
-            yield b"".join(part)
-            part.clear()
-            progress(count)
+    with _ended(store.iter_systems(g["name"])) as systems:  # one snapshot for the whole export
+        for s in systems:
+            if fmt == "haven-json":
+                part.append((b"\n" if count == 0 else b",\n") + dumps(system_to_legacy(s)))
+            else:
+                part.append(b",\n" + dumps(s["name"]) + b": " + dumps(whole_percents(system_to_legacy(s))))
+            count += 1
+            if count % PROGRESS_EVERY == 0:
+                yield b"".join(part)
+                part.clear()
+                progress(count)
     part.append(b"\n]}\n" if fmt == "haven-json" else b"\n}\n")
     yield b"".join(part)
     progress(count)
@@ -271,12 +292,13 @@ def flat_record(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flat_batches(store: Any, g: dict[str, Any], progress: Progress) -> Iterator[list[dict[str, Any]]]:
-    """The galaxy's systems in stored batches, reporting progress as each one is done with."""
+    """The galaxy's systems in stored batches (one snapshot), reporting progress as each one is done with."""
     count = 0
-    for batch in store.stored_batches(g["name"]):
-        yield batch
-        count += len(batch)
-        progress(count)
+    with _ended(store.stored_batches(g["name"])) as batches:
+        for batch in batches:
+            yield batch
+            count += len(batch)
+            progress(count)
 
 
 def _arrow_batch(systems: list[dict[str, Any]], *, text_times: bool) -> pa.RecordBatch:
@@ -304,15 +326,16 @@ def _text_flat_chunks(store: Any, g: dict[str, Any], fmt: str, progress: Progres
 
     if fmt == "csv":
         yield ",".join(f'"{name}"' for name, _ in FLAT_COLUMNS).encode() + b"\n"
-    for systems in _flat_batches(store, g, progress):
-        if fmt == "csv":
-            buf = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([_arrow_batch(systems, text_times=True)]), buf,
-                            pacsv.WriteOptions(include_header=False))
-            yield buf.getvalue()
-        else:
-            yield b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
-                           for s in systems)
+    with _ended(_flat_batches(store, g, progress)) as batches:
+        for systems in batches:
+            if fmt == "csv":
+                buf = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_batches([_arrow_batch(systems, text_times=True)]), buf,
+                                pacsv.WriteOptions(include_header=False))
+                yield buf.getvalue()
+            else:
+                yield b"".join(orjson.dumps({k: v for k, v in flat_record(s).items() if v is not None}) + b"\n"
+                               for s in systems)
 
 
 class _Chunks:
@@ -357,8 +380,9 @@ def _parquet_chunks(store: Any, g: dict[str, Any], progress: Progress) -> Iterat
     pending: list[pa.RecordBatch] = []
     sink = _Chunks()
     # Page checksums let a reader (Haven's import does) refuse a page damaged after it was written.
-    with pq.ParquetWriter(sink, schema, compression="zstd", write_page_checksum=True) as writer:
-        for systems in _flat_batches(store, g, progress):
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_page_checksum=True) as writer, \
+            _ended(_flat_batches(store, g, progress)) as batches:
+        for systems in batches:
             pending.append(_arrow_batch(systems, text_times=False))
             if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
                 table = pa.Table.from_batches(pending, schema)  # one full row group; the rest waits for more

@@ -96,10 +96,10 @@ class Store(Protocol):
         """Systems inside an axis-aligned box, nearest to its centre first."""
 
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every system of a galaxy with its children, in name order (exports)."""
+        """Every system of a galaxy with its children, in name order, all from one read snapshot (exports)."""
 
     def stored_batches(self, galaxy: str, *, batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-        """Every system of a galaxy as stored, in id order, a batch per read snapshot (flat exports)."""
+        """Every system of a galaxy as stored, in id order, in batches, all from one read snapshot (flat exports)."""
 
     # -- writes (each one transaction; ``version`` checks are optimistic)
     def create(self, galaxy: str, system: SystemIn) -> dict[str, Any]:

@@ -90,3 +90,66 @@ def test_every_export_format_has_a_download_type():
     from haven.ingest.export import DOWNLOADS, FORMATS
 
     assert set(DOWNLOADS) == set(FORMATS)  # a format without one would fail at download time
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "haven-json", "legacy-json"])
+def test_a_download_is_one_snapshot_while_others_write(client, store, galaxy, monkeypatch, fmt):
+    """Systems renamed, deleted, created or given new planets while the answer streams are not in it:
+    every system comes exactly once, as it was when the download began."""
+    import csv
+
+    from haven.model import SystemPatch
+
+    real_iter, real_batches = store.iter_systems, store.stored_batches
+    ids = {name: store.system_by_name(GALAXY, name)["id"] for name in ("Exp 003", "Exp 050", "Exp 060", "Exp 100")}
+    before = sorted(f"Exp {i:03d}" for i in range(120))
+
+    def edit():  # between the first page of 10 and the second, on whichever thread streams the answer
+        store.patch(ids["Exp 100"], SystemPatch(name="A early"))  # unread, now before the cursor
+        store.patch(ids["Exp 003"], SystemPatch(name="Z late"))  # read, now after the cursor
+        store.delete(ids["Exp 050"])
+        store.create(GALAXY, validate_system({"name": "Exp 050 new", "x": 0, "y": 0, "z": 0}))
+        store.replace(ids["Exp 060"], validate_system({"name": "Exp 060", "x": 60, "y": -60, "z": 0.5,
+                                                       "planets": [{"name": "new"}]}))
+
+    def iter_systems(galaxy):
+        it = real_iter(galaxy, batch_size=10)
+        try:
+            for i, s in enumerate(it):
+                yield s
+                if i == 9:
+                    edit()
+        finally:
+            it.close()
+
+    def stored_batches(galaxy):
+        it = real_batches(galaxy, batch_size=10)
+        try:
+            for i, batch in enumerate(it):
+                yield batch
+                if i == 0:
+                    edit()
+        finally:
+            it.close()
+
+    monkeypatch.setattr(store, "iter_systems", iter_systems)
+    monkeypatch.setattr(store, "stored_batches", stored_batches)
+    r = client.get("/api/v1/export", params={"format": fmt})
+    assert r.status_code == 200, r.text
+    if fmt == "parquet":
+        records = pq.read_table(io.BytesIO(r.content)).to_pylist()
+    elif fmt == "csv":
+        records = list(csv.DictReader(io.StringIO(r.text)))
+    elif fmt == "jsonl":
+        records = [json.loads(line) for line in r.text.splitlines()]
+    elif fmt == "haven-json":
+        records = r.json()["data"]
+    else:
+        pairs = json.loads(r.text, object_pairs_hook=lambda kv: kv)  # a repeated name stays twice
+        records = [{**dict(v), "name": k} for k, v in pairs if k != "_meta"]
+    names = [rec["name"] for rec in records]
+    assert sorted(names) == before  # each exactly once, none renamed, deleted or created since
+    planets = [rec["planets"] for rec in records if rec["name"] == "Exp 060"][0]
+    planets = json.loads(planets) if isinstance(planets, str) else planets
+    assert [p["name"] if isinstance(p, dict) else dict(p)["name"] for p in planets] == ["p"]
+    assert store.system_by_name(GALAXY, "A early")  # the writes did happen meanwhile

@@ -68,6 +68,35 @@ def test_the_background_thread_empties_a_wal_that_grew_past_its_bound(store, mon
     assert store.stats(GALAXY)["total_systems"] == 3000
 
 
+def test_a_reader_that_keeps_the_wal_makes_the_thread_try_less_often(store, monkeypatch):
+    import sqlite3
+
+    from haven.store.sqlite import connection
+
+    monkeypatch.setattr(connection, "WAL_TRUNCATE_BYTES", 256 << 10)
+    monkeypatch.setattr(connection, "WAL_TRUNCATE_BACKOFF_S", (0.2, 0.4))
+    wal = store.path.with_name(store.path.name + "-wal")
+    export = sqlite3.connect(store.path, isolation_level=None)  # a long export: one snapshot held open
+    export.execute("BEGIN")
+    export.execute("SELECT count(*) FROM system").fetchone()
+    try:
+        store.import_systems(GALAXY, [validate_system({"name": f"S{i:05d}", "x": i, "y": 0, "z": 0,
+                                                       "materials": "x" * 200}) for i in range(3000)])
+        store.start_background_maintenance(interval_s=0.02)
+        deadline = time.monotonic() + 30
+        while store._wal_truncate_pause < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store._wal_truncate_pause == 0.4  # doubled after each try the reader kept out, then capped
+        assert wal.stat().st_size > 256 << 10
+    finally:
+        export.execute("COMMIT")
+        export.close()
+    deadline = time.monotonic() + 30
+    while wal.stat().st_size > 256 << 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wal.stat().st_size <= 256 << 10 and store._wal_truncate_pause == 0.0  # emptied once it was let go
+
+
 def test_close_stops_the_thread(store):
     store.start_background_maintenance(interval_s=0.05)
     thread = store._maintenance

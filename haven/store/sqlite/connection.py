@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -23,6 +24,7 @@ CLOSE_MERGE_STEPS = 32  # at most this many merge steps when a store that wrote 
 #: in between readers; below it, the WAL is reused from its start and keeps its size.
 WAL_TRUNCATE_BYTES = 64 << 20
 WAL_TRUNCATE_WAIT_MS = 100  # how long that checkpoint may wait for readers (writers wait behind it)
+WAL_TRUNCATE_BACKOFF_S = (1.0, 30.0)  # after a try that readers kept out: first pause, longest pause
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +292,14 @@ class Connections:
         still uses it, so under steady reads and writes the file only grows (to 800 MB
         for a 47 MB database under eight writing clients, kept after they stopped). A
         TRUNCATE checkpoint waits up to :data:`WAL_TRUNCATE_WAIT_MS` for the readers of
-        the moment to finish, copies everything back and empties the file; if readers
-        stay, it gives up until the next round.
+        the moment to finish, copies everything back and empties the file. Writers wait
+        behind it, so when a reader stays (a long export holds one snapshot for minutes)
+        the next try waits twice as long as the last pause, up to 30 s: writes are held
+        up for 100 ms now and then, not every round.
         """
+        now = time.monotonic()
+        if now < self._wal_truncate_after:
+            return
         try:
             wal_bytes = os.stat(f"{self.path}-wal").st_size
         except OSError:
@@ -302,9 +309,13 @@ class Connections:
         conn.execute(f"PRAGMA busy_timeout = {WAL_TRUNCATE_WAIT_MS}")
         try:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            log.debug("WAL of %d bytes %s", wal_bytes, "left for the next round" if busy else "emptied")
         finally:
             conn.execute("PRAGMA busy_timeout = 0")
+        first, longest = WAL_TRUNCATE_BACKOFF_S
+        self._wal_truncate_pause = min(longest, self._wal_truncate_pause * 2 or first) if busy else 0.0
+        self._wal_truncate_after = time.monotonic() + self._wal_truncate_pause
+        log.debug("WAL of %d bytes %s", wal_bytes,
+                  f"kept by a reader; next try in {self._wal_truncate_pause:g} s" if busy else "emptied")
 
     @staticmethod
     def _merge_search_segments(conn: sqlite3.Connection, pages: int = SEARCH_MERGE_PAGES) -> bool:

@@ -10,6 +10,7 @@ from haven.model import CONTROL_CHARS, END_OF_NAMES, NAME_MAX_CHARS
 from haven.store import search
 from haven.store.base import MAX_OFFSET, MIN_SEARCH_CHARS, Page
 
+from .connection import BUSY_TIMEOUT_MS
 from .rows import (
     SYSTEM_COLUMNS, SYSTEM_FROM, _body_row, _check_limit, _derived_children, _fetch_systems, _finish_system,
 )
@@ -356,28 +357,52 @@ class Reads:
         galaxy_id = self._galaxy_key(galaxy).id
         return self._detail("s.galaxy_id = ? AND s.name = ?", (galaxy_id, name), f"no system named {name!r}")
 
+    def _export_snapshot(self) -> "_Snapshot":
+        """A connection of its own in one read transaction, for an iteration that spans many pages.
+
+        See :class:`_Snapshot`. Nothing is opened until it is entered.
+        """
+        return _Snapshot(self)
+
+    #: One page of :meth:`iter_systems`: the next names after a cursor, on the
+    #: ``(galaxy_id, name)`` index, with the seed that says whether the children are derived.
+    ITER_FIRST_PAGE_SQL = (f"SELECT {SYSTEM_COLUMNS}, s.seed AS seed FROM {SYSTEM_FROM} "
+                           "WHERE s.galaxy_id = ? ORDER BY s.name LIMIT ?")
+    ITER_PAGE_SQL = (f"SELECT {SYSTEM_COLUMNS}, s.seed AS seed FROM {SYSTEM_FROM} "
+                     "WHERE s.galaxy_id = ? AND s.name > ? ORDER BY s.name LIMIT ?")
+
     def iter_systems(self, galaxy: str, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every system of a galaxy with its children (derived ones for generated systems), in name order."""
+        """Every system of a galaxy with its children (derived ones for generated systems), in name order.
+
+        The whole iteration is one snapshot: every system exactly once, as it
+        was when the first page was read, its children with it, whatever is
+        written meanwhile. Pages of ``batch_size`` are read as they are consumed,
+        so memory does not grow with the galaxy; they are all read in one read
+        transaction on a connection of the iteration's own (see :class:`_Snapshot`),
+        so a long export holds one snapshot open: in WAL mode writers keep going,
+        but the WAL cannot be reset past it (it grows under heavy writes) until
+        the iteration ends, is closed, or is dropped.
+        """
+        if batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1", field="batch_size")
+        galaxy_id = self._galaxy_key(galaxy).id
         after: str | None = None
-        while True:
-            page = self.page(galaxy, after=after, limit=batch_size)
-            if not page.items:
-                return
-            ids = [s["id"] for s in page.items]
-            with self._read() as conn:
-                children = self._children(conn, ids)
-                seeds = dict(conn.execute(
-                    f"SELECT id, seed FROM system WHERE id IN ({','.join('?' * len(ids))}) AND seed IS NOT NULL",
-                    ids,
-                ).fetchall())
-            for s in page.items:
-                seed = seeds.get(s["id"])
-                # a generated system's details are derived, as GET /systems/{id} shows them
-                s.update(children[s["id"]] if seed is None else _derived_children(seed, s))
-                yield s
-            if not page.has_more:
-                return
-            after = page.items[-1]["name"]
+        with self._export_snapshot() as conn:
+            while True:
+                if after is None:
+                    page = _fetch_systems(conn, self.ITER_FIRST_PAGE_SQL, (galaxy_id, batch_size))
+                else:
+                    page = _fetch_systems(conn, self.ITER_PAGE_SQL, (galaxy_id, after, batch_size))
+                children = self._children(conn, [s["id"] for s in page if s["seed"] is None])
+                for s in page:
+                    seed = s.pop("seed")
+                    # a generated system's details are derived, as GET /systems/{id} shows them
+                    s.update(children[s["id"]] if seed is None else _derived_children(seed, s))
+                if page:
+                    after = page[-1]["name"]
+                yield from page
+                if len(page) < batch_size:
+                    return
 
     #: One batch of :meth:`stored_batches`: a range of the primary key. ``+s.galaxy_id``
     #: keeps the planner off the indexes that start with ``galaxy_id``, which would read
@@ -386,27 +411,94 @@ class Reads:
                         "WHERE s.id > ? AND +s.galaxy_id = ? ORDER BY s.id LIMIT ?")
 
     def stored_batches(self, galaxy: str, *, batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-        """Every system of a galaxy as stored, in id order, ``batch_size`` per read snapshot.
+        """Every system of a galaxy as stored, in id order, ``batch_size`` at a time, all from one snapshot.
 
         Unlike :meth:`iter_systems`, a generated system comes with its ``seed``
         and no planets (they are derived from the seed, so the seed stands for
         them); a stored system comes with its stored planets, moons and station
         and ``seed`` None. Each batch is one key range of the primary key, so a
-        galaxy of any size streams in O(batch) memory.
+        galaxy of any size streams in O(batch) memory. As for :meth:`iter_systems`,
+        every batch is read in one read transaction of the iteration's own
+        connection: the batches together are the galaxy as it was at one moment.
         """
         if batch_size < 1:
             raise InvalidInput("batch_size must be at least 1", field="batch_size")
         galaxy_id = self._galaxy_key(galaxy).id
         sql = self.STORED_BATCH_SQL
         after = 0
-        while True:
-            with self._read() as conn:
+        with self._export_snapshot() as conn:
+            while True:
                 batch = _fetch_systems(conn, sql, (after, galaxy_id, batch_size))
                 children = self._children(conn, [s["id"] for s in batch if s["seed"] is None])
-            for s in batch:
-                s.update(children.get(s["id"], {"planets": [], "space_station": None}))
-            if batch:
-                yield batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1]["id"]
+                for s in batch:
+                    s.update(children.get(s["id"], {"planets": [], "space_station": None}))
+                if batch:
+                    after = batch[-1]["id"]
+                    yield batch
+                if len(batch) < batch_size:
+                    return
+
+
+class _Snapshot:
+    """``with``: a new connection of the store's, in one read transaction (``BEGIN`` … ``COMMIT``), closed on leaving.
+
+    For iterations that yield between their reads (exports): their pages must all
+    see one snapshot, and the consumer may advance them from any thread (a
+    streamed HTTP answer's ``next()`` runs on whichever worker thread is free), so
+    they cannot hold a transaction open on a thread's own connection. The
+    connection is opened like the store's others (read-only for a read-only store,
+    rows as :class:`sqlite3.Row`, the search functions, the busy timeout and page
+    cache) and listed among them while it is open, so :meth:`Connections.close`
+    closes it too and ``connection_count()`` counts it. Leaving, also by an
+    exception or by a generator's ``close()`` (``GeneratorExit``, a consumer that
+    stopped early or was dropped), ends the transaction and closes the connection.
+
+    The snapshot starts at the first read inside (``BEGIN`` is deferred) and is
+    held until the end: in WAL mode writers keep going meanwhile, and checkpoints
+    copy what they can, but the WAL cannot be reset past the snapshot, so it may
+    grow until the iteration ends. On a database in a rollback-journal mode (a
+    read-only backup), the read lock keeps writers out until then.
+    """
+
+    __slots__ = ("store", "conn")
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self.store
+        conn = store._connect()
+        try:
+            conn.row_factory = sqlite3.Row
+            search.register_functions(conn)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA cache_size = -{int(store.cache_kib):d}")
+            conn.execute("BEGIN")
+        except BaseException:
+            conn.close()
+            raise
+        with store._lock:
+            store._connections.append(conn)
+        self.conn = conn
+        return conn
+
+    def __exit__(self, *exc_info: object) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        store = self.store
+        with store._lock:
+            # Not listed any more: the store was closed meanwhile, and closed it.
+            mine = any(c is conn for c in store._connections)
+            if mine:
+                store._connections[:] = [c for c in store._connections if c is not conn]
+        if not mine:
+            return
+        try:
+            if conn.in_transaction:
+                conn.execute("COMMIT")  # a read transaction: nothing to write, the snapshot is let go
+        except sqlite3.Error:
+            pass  # closing ends it anyway
+        finally:
+            conn.close()

@@ -47,6 +47,8 @@ class SQLiteStore(Connections, Galaxies, Reads, Space, Octree, Writes, Undo):
         self._autocheckpoint_pages = DEFAULT_AUTOCHECKPOINT_PAGES
         self._maintenance: threading.Thread | None = None
         self._stop_maintenance = threading.Event()
+        self._wal_truncate_after = 0.0  # monotonic time before which the WAL is not emptied (a reader kept it)
+        self._wal_truncate_pause = 0.0
         self._commit_listeners: list[Callable[[], None]] = []
         self._wrote = False  # committed a write since opening: close() tidies the search index
         revision = self.conn.execute(
