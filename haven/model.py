@@ -220,6 +220,8 @@ def clean_name(value: Any, *, restoring: bool = False) -> str:
 
     A bad name is refused, never rewritten: only the surrounding whitespace is trimmed.
     """
+    if value is None:
+        raise ValueError("is required")
     if not isinstance(value, str):
         raise ValueError("must be text")
     value = value.strip()
@@ -254,6 +256,28 @@ def _region(value: str | None, info: ValidationInfo) -> str | None:
 Region = Annotated[Text, AfterValidator(_region)]
 
 
+#: What an answer holds that a write does not set: accepted in a body, so a system can be
+#: sent back as ``GET`` answered it, and ignored (the server assigns ids, a system never
+#: changes galaxy, ``derived`` describes an answer). ``version``, ``created_at`` and
+#: ``modified_at`` are fields of their own (:class:`SystemIn`).
+READ_ONLY_FIELDS = ("id", "galaxy", "derived")
+#: The same for a planet and a moon: their ids.
+READ_ONLY_CHILD_FIELDS = ("id",)
+
+
+def _read_only_doc(fields: Sequence[str], what: str) -> Any:
+    """``json_schema_extra`` listing read-only keys in a body model's OpenAPI schema (any value)."""
+
+    def add(schema: dict[str, Any]) -> None:
+        props = schema.setdefault("properties", {})
+        for name in fields:
+            props[name] = {"title": name.replace("_", " ").title(),
+                           "description": f"Read-only: accepted so that {what} can be sent back as GET "
+                                          "answers it, and ignored (whatever its value)."}
+
+    return add
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -274,6 +298,8 @@ class BodyFields(_Input):
 
 
 class MoonIn(BodyFields):
+    model_config = ConfigDict(json_schema_extra=_read_only_doc(READ_ONLY_CHILD_FIELDS, "a moon"))
+
     orbit_radius: OptionalNumber = None
     orbit_speed: OptionalNumber = None
 
@@ -299,6 +325,8 @@ def _unique_names(what: str) -> AfterValidator:
 
 
 class PlanetIn(BodyFields):
+    model_config = ConfigDict(json_schema_extra=_read_only_doc(READ_ONLY_CHILD_FIELDS, "a planet"))
+
     moons: Annotated[list[MoonIn], _unique_names("moon")] = Field(
         default_factory=list, max_length=MAX_MOONS_PER_PLANET)
 
@@ -322,6 +350,8 @@ class StationIn(_Input):
 
 class SystemIn(_Input):
     """A star system as a user creates or replaces it."""
+
+    model_config = ConfigDict(json_schema_extra=_read_only_doc(READ_ONLY_FIELDS, "a system"))
 
     name: Name
     x: Coordinate
@@ -349,6 +379,8 @@ class SystemIn(_Input):
 
 class SystemPatch(_Input):
     """A partial update: only the fields present change; ``planets`` replaces the list."""
+
+    model_config = ConfigDict(json_schema_extra=_read_only_doc(READ_ONLY_FIELDS, "a system"))
 
     name: Name | None = None
     x: Coordinate | None = None
@@ -397,26 +429,194 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def invalid_from_validation(exc: ValidationError, prefix: str = "", *, has_extra: bool = True) -> InvalidInput:
-    """Turn pydantic's first error into an :class:`InvalidInput` naming the field.
+#: At most this many problems are listed in one error (:class:`InvalidFields`): the last of
+#: a longer list says how many more there were.
+MAX_PROBLEMS = 50
+
+
+class InvalidFields(InvalidInput):
+    """Input with one or more bad fields: ``message`` and ``field`` name the first problem (as
+    every :class:`InvalidInput` does), ``problems`` in :meth:`to_dict` lists them all.
+
+    ``field_problems`` holds ``(field, message)`` pairs, each message starting with its field
+    as ``message`` does (``x: is required``); the first is the error's own."""
+
+    def __init__(self, problems: Sequence[tuple[str | None, str]]) -> None:
+        field, message = problems[0]
+        super().__init__(message, field=field)
+        self.field_problems = list(problems)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["problems"] = problem_dicts(self.field_problems)
+        return d
+
+
+def problem_dicts(problems: Sequence[tuple[str | None, str]]) -> list[dict[str, str | None]]:
+    """``problems`` as an answer lists them: ``{"field", "message"}`` each, at most
+    :data:`MAX_PROBLEMS`, the last of a longer list saying how many more there are."""
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - (MAX_PROBLEMS - 1)
+        problems = [*problems[: MAX_PROBLEMS - 1], (None, f"… and {more} more problems")]
+    return [{"field": field, "message": message} for field, message in problems]
+
+
+def describe_value(value: Any) -> str:
+    """What a value is, as a message says it: ``must be a number, not text``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _bound(value: Any) -> str:
+    """A limit as a message shows it: ``1`` (not ``1.0``), ``0.5``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _count(n: Any, noun: str) -> str:
+    """``20,000 characters``, ``1 item``."""
+    if not isinstance(n, int):
+        return f"{n} {noun}"
+    return f"{n:,} {noun}" if n != 1 else f"1 {noun.removesuffix('s')}"
+
+
+#: pydantic's lead for the messages it has no type of its own for (``Input should be ...``).
+_SHOULD = re.compile(r"^[A-Za-z]+ should ")
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def plain_message(err: Any) -> str:
+    """One of pydantic's errors (an item of ``ValidationError.errors()``, or of FastAPI's
+    ``RequestValidationError``) in plain words, without the field it is about.
+
+    The one place where pydantic's wording ("Input should be a valid number", "String should
+    have at most 20000 characters", "Value error, ...") becomes Haven's: the API, the
+    importers and the CLI all say ``x: is required``, ``notes: must be at most 20,000 characters``.
+    """
+    kind, ctx = err.get("type"), err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "missing" or (given is None and kind in (
+            "float_type", "int_type", "string_type", "bool_type", "decimal_type")):
+        return "is required"  # null for a value that must be there says the same as no value
+    if kind in ("float_type", "decimal_type"):
+        return f"must be a number, not {describe_value(given)}"
+    if kind == "int_type":
+        return f"must be a whole number, not {describe_value(given)}"
+    if kind in ("float_parsing", "decimal_parsing"):
+        return "must be a number"
+    if kind in ("int_parsing", "int_from_float", "int_parsing_size"):
+        return "must be a whole number"
+    if kind == "finite_number":
+        return "must be a finite number (not NaN or Infinity)"
+    if kind == "string_type":
+        return f"must be text, not {describe_value(given)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind in ("list_type", "tuple_type", "set_type", "frozen_set_type", "iterable_type"):
+        return f"must be a list, not {describe_value(given)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be an object, not {describe_value(given)}"
+    if kind == "less_than_equal":
+        return f"must be at most {_bound(ctx.get('le'))}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_bound(ctx.get('ge'))}"
+    if kind == "less_than":
+        return f"must be less than {_bound(ctx.get('lt'))}"
+    if kind == "greater_than":
+        return f"must be more than {_bound(ctx.get('gt'))}"
+    if kind == "string_too_long":
+        return f"must be at most {_count(ctx.get('max_length'), 'characters')}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length")
+        return "must not be empty" if n == 1 else f"must be at least {_count(n, 'characters')}"
+    if kind in ("too_long", "too_short"):
+        most = kind == "too_long"
+        limit = _count(ctx.get("max_length" if most else "min_length"), "items")
+        actual = ctx.get("actual_length")
+        return f"must have at {'most' if most else 'least'} {limit}" + (f", not {actual}" if actual is not None else "")
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind in ("literal_error", "enum") and ctx.get("expected"):
+        return f"must be {ctx['expected']}"
+    msg = str(err.get("msg") or "is not valid")
+    for prefix in _PREFIXES:
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return _SHOULD.sub("must ", msg, count=1)
+
+
+def error_path(loc: Sequence[Any], prefix: str = "") -> str:
+    """The field path of a pydantic error's ``loc``, under ``prefix`` (pydantic's own
+    ``function-...`` steps left out)."""
+    path = field_path(tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-"))))
+    if prefix:
+        path = f"{prefix}.{path}" if path else prefix
+    return path
+
+
+def field_problems(exc: ValidationError, prefix: str = "", *, has_extra: bool = True) -> list[tuple[str | None, str]]:
+    """Every error of ``exc`` as ``(field, "field: message")``, in pydantic's order (the order of
+    the fields, depth first), messages in plain words (:func:`plain_message`).
 
     ``has_extra``: the object has an ``extra`` field, which an unknown field's message points to.
     """
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    path = field_path(loc)
-    if prefix:
-        path = f"{prefix}.{path}" if path else prefix
-    msg = validation_message(exc)
-    if err["type"] == "extra_forbidden":
-        msg = "is not a known field" + (" (put custom data under 'extra')" if has_extra else "")
-    return InvalidInput(f"{path or 'body'}: {msg}", field=path or None)
+    out: list[tuple[str | None, str]] = []
+    for err in exc.errors():
+        path = error_path(err["loc"], prefix)
+        msg = plain_message(err)
+        if err["type"] == "extra_forbidden" and has_extra:
+            msg += " (put custom data under 'extra')"
+        out.append((path or None, f"{path or 'body'}: {msg}"))
+    return out
+
+
+def invalid_from_validation(exc: ValidationError, prefix: str = "", *, has_extra: bool = True) -> InvalidFields:
+    """Turn pydantic's errors into an :class:`InvalidFields`: the first names the field (its
+    ``message`` and ``field``), ``problems`` lists them all.
+
+    ``has_extra``: the object has an ``extra`` field, which an unknown field's message points to.
+    """
+    return InvalidFields(field_problems(exc, prefix, has_extra=has_extra))
 
 
 def validation_message(exc: ValidationError) -> str:
-    """Pydantic's first error message without its "Value error, " lead (the caller names the field)."""
-    msg: str = exc.errors()[0]["msg"]
-    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    """Pydantic's first error in plain words (:func:`plain_message`; the caller names the field)."""
+    return plain_message(exc.errors()[0])
+
+
+def without_read_only(data: Any) -> Any:
+    """A body with the read-only keys (:data:`READ_ONLY_FIELDS`, planets' and moons' ids) left out.
+
+    Only objects are touched (anything else is left for the model to refuse), and only copies:
+    the caller's body is not changed."""
+    if not isinstance(data, dict):
+        return data
+    out = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+    planets = out.get("planets")
+    if isinstance(planets, list):
+        out["planets"] = [_child_without_ids(p, moons=True) for p in planets]
+    return out
+
+
+def _child_without_ids(item: Any, *, moons: bool) -> Any:
+    if not isinstance(item, dict):
+        return item
+    out = {k: v for k, v in item.items() if k not in READ_ONLY_CHILD_FIELDS}
+    if moons and isinstance(out.get("moons"), list):
+        out["moons"] = [_child_without_ids(m, moons=False) for m in out["moons"]]
+    return out
 
 
 def validate_system(data: Any) -> SystemIn:
@@ -424,7 +624,7 @@ def validate_system(data: Any) -> SystemIn:
     if not isinstance(data, dict):
         raise InvalidInput("a system must be a JSON object", field=None)
     try:
-        return SystemIn.model_validate(data)
+        return SystemIn.model_validate(without_read_only(data))
     except ValidationError as exc:
         raise invalid_from_validation(exc) from None
 
@@ -432,11 +632,13 @@ def validate_system(data: Any) -> SystemIn:
 def validate_patch(data: Any) -> SystemPatch:
     if not isinstance(data, dict):
         raise InvalidInput("a patch must be a JSON object", field=None)
+    # name, x, y and z are the patch's first fields: their problems come first
+    nulls: list[tuple[str | None, str]] = [
+        (key, f"{key}: cannot be null") for key in ("name", "x", "y", "z") if key in data and data[key] is None]
     try:
-        patch = SystemPatch.model_validate(data)
+        patch = SystemPatch.model_validate(without_read_only(data))
     except ValidationError as exc:
-        raise invalid_from_validation(exc) from None
-    for key in ("name", "x", "y", "z"):
-        if key in data and data[key] is None:
-            raise InvalidInput(f"{key}: cannot be null", field=key)
+        raise InvalidFields(nulls + field_problems(exc)) from None
+    if nulls:
+        raise InvalidFields(nulls)
     return patch

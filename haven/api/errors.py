@@ -6,7 +6,11 @@ wrong methods, unparsable parameters) to JSON answers in two shapes:
 
 - ``/api/v1/...`` and everything that is not a legacy route::
 
-      {"error": {"code": "invalid", "message": "limit: ...", "field": "limit"}}
+      {"error": {"code": "invalid", "message": "limit: ...", "field": "limit",
+                 "problems": [{"field": "limit", "message": "limit: ..."}]}}
+
+  An ``invalid`` error lists every problem the request has in ``problems`` (at most
+  :data:`haven.model.MAX_PROBLEMS`); ``message`` and ``field`` are the first one's.
 
 - legacy routes (``/api/...`` but not ``/api/v1``), the original shape::
 
@@ -32,7 +36,7 @@ from starlette.types import Scope
 
 from haven.api.schemas import ErrorOut, LegacyErrorOut
 from haven.errors import HavenError
-from haven.model import field_path
+from haven.model import InvalidFields, field_path, plain_message
 from haven.store.sqlite import is_busy
 
 log = logging.getLogger("haven.api")
@@ -137,15 +141,29 @@ def error_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Answer an error in the shape the route family expects."""
+    """Answer an error in the shape the route family expects.
+
+    On Haven's own routes an ``invalid`` error always lists its problems (``problems``, each
+    ``{"field", "message"}``): the ones ``extra`` gives, else the error itself as the only one."""
     if is_legacy_path(route_path(request.scope)):
         body: dict[str, Any] = {"error": message}
     else:
         detail: dict[str, Any] = {"code": code, "message": message, "field": field}
         if extra:
             detail.update(extra)
+        if code == "invalid" or "problems" in detail:
+            detail["problems"] = _problems(detail.get("problems"), field, message)
         body = {"error": detail}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _problems(given: Any, field: str | None, message: str) -> list[dict[str, Any]]:
+    """An answer's ``problems``: one shape whoever made them. ``{"field", "message"}`` items pass
+    as they are; text (:class:`haven.errors.ImportFailed` lists lines) becomes a message with no
+    field; none at all is the error itself."""
+    if not isinstance(given, list) or not given:
+        return [{"field": field, "message": message}]
+    return [p if isinstance(p, dict) else {"field": None, "message": str(p)} for p in given]
 
 
 async def haven_error_handler(request: Request, exc: Exception) -> Response:
@@ -167,19 +185,16 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's checks of parameters: every problem, in plain words (:func:`haven.model.plain_message`)."""
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if not errors:
+    problems: list[tuple[str | None, str]] = []
+    for err in exc.errors():
+        field = _loc_to_field(tuple(err.get("loc", ())))
+        msg = plain_message(err)
+        problems.append((field, f"{field}: {msg}" if field else msg))
+    if not problems:
         return error_response(request, 400, "invalid", "the request is not valid")
-    err = errors[0]
-    field = _loc_to_field(tuple(err.get("loc", ())))
-    msg = str(err.get("msg", "is not valid"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    if err.get("type") == "missing":
-        msg = "is required"
-    message = f"{field}: {msg}" if field else msg
-    return error_response(request, 400, "invalid", message, field)
+    return await haven_error_handler(request, InvalidFields(problems))
 
 
 def _allowed_methods(request: Request) -> str | None:

@@ -249,10 +249,21 @@ class Changes(_Answer):
 # -- errors ------------------------------------------------------------------------------
 
 
+class Problem(_Answer):
+    """One problem of an ``invalid`` request."""
+
+    field: str | None = Field(description="The parameter, header or body field at fault, when there is one.")
+    message: str = Field(description="What is wrong, starting with the field: `x: is required`.")
+
+
 class ErrorDetail(_Answer):
     code: str = Field(description="invalid, not_found, conflict, stale_version, too_large, ...")
-    message: str
+    message: str = Field(description="What is wrong; for `invalid`, the first of `problems`.")
     field: str | None = Field(description="The parameter, header or body field at fault, when there is one.")
+    problems: list[Problem] = only_some(
+        "invalid only: every problem the request has, in the order of the fields (at most 50; when "
+        "there are more, the last item says how many, with a null field). The first is `field` and "
+        "`message`.")
     current_version: int | None = only_some(
         "stale_version only: the current version (of the system, or of the octree node for a map pick); "
         "null when the system is deleted (an undo that named a change made before the delete).")

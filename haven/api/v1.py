@@ -373,7 +373,9 @@ def system_by_name(request: Request, name: str, galaxy: Galaxy = None) -> Respon
 def create_system(request: Request, body: Any = Depends(read_json_body), galaxy: Galaxy = None) -> Response:
     """Create a system with its planets, moons and station; answers it in full (201)."""
     system = validate_system(body)
-    created = get_store(request).create(request_galaxy(request, galaxy), system)
+    target = request_galaxy(request, galaxy)
+    check_body_galaxy(body, target)
+    created = get_store(request).create(target, system)
     headers = {"Location": f"{PREFIX}/systems/{created['id']}", **etag(created.get("version"))}
     return json_response(created, status_code=201, headers=headers)
 
@@ -388,6 +390,16 @@ def _scoped_galaxy(request: Request, galaxy: str | None) -> str | None:
 
 def _not_in(system_id: int, galaxy: str) -> NotFound:
     return NotFound(f"no system with id {system_id} in galaxy {galaxy!r}")
+
+
+def check_body_galaxy(body: Any, galaxy: str | None) -> None:
+    """A body's ``galaxy`` (a GET answer sent back) is read-only: fine when it names the galaxy
+    written to, refused otherwise, so a copy never lands in another galaxy unnoticed.
+    ``galaxy`` None: the system does not exist (the write answers 404)."""
+    given = body.get("galaxy") if isinstance(body, dict) else None
+    if given is not None and galaxy is not None and given != galaxy:
+        raise InvalidInput(f"the body names galaxy {given!r}, but this writes to galaxy {galaxy!r}: a system "
+                           "never changes galaxy; leave galaxy out, or choose one with ?galaxy=", field="galaxy")
 
 
 def check_in_galaxy(request: Request, system_id: int, galaxy: str | None) -> None:
@@ -425,6 +437,7 @@ def replace_system(
     """Replace every field and child. ``version`` (body or ``If-Match``) must be current, else 409."""
     system = validate_system(merge_version(body, parse_if_match(if_match)))
     check_in_galaxy(request, system_id, galaxy)
+    check_body_galaxy(body, get_store(request).system_galaxy(system_id))
     updated = get_store(request).replace(system_id, system)
     return json_response(updated, headers=etag(updated.get("version")))
 

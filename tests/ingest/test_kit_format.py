@@ -143,7 +143,7 @@ def damage_details(tmp_path: Path, rows: list[dict], change) -> Path:
         (lambda d: d[0]["planets"][0]["moons"][1].update(orbit_radius="far"),
          "details.jsonl line 1: planets[0].moons[1].orbit_radius: must be a number, not text"),
         (lambda d: d[1]["space_station"].pop("name"),
-         "details.jsonl line 2: space_station.name: Field required"),
+         "details.jsonl line 2: space_station.name: is required"),
         (lambda d: d[1]["planets"][1].update(moons={"name": "x"}),
          "details.jsonl line 2: planets[1].moons: must be a list, not an object"),
         (lambda d: d[0].update(planet_count=2),

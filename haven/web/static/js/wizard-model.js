@@ -7,7 +7,8 @@
 // number stays that number); a changed one is converted: empty → null, numeric text →
 // number. Text in a number field that is not plain decimal is sent as it is, so the server's
 // validation names the field and the wizard can show its message there; a required name
-// left empty is sent as "" for the same reason.
+// left empty is sent as "" for the same reason. Decimal text too large for a number ("1e400")
+// is refused before sending (`localProblems`): it could only be sent as text.
 //
 // A draft with unsaved changes is kept in the tab's sessionStorage (see `draftKey`,
 // `storedDraft` and `readStoredDraft`) with the system as it was loaded, so a reload,
@@ -176,20 +177,42 @@ export const PERCENT_MIN = -100;
 export const PERCENT_MAX = 1000;
 
 /**
- * Checks made before sending, so the step with the problem opens at once: percentages
- * in the server's range.
- * @returns {{field: string, message: string} | null} the first problem
+ * A number field whose text is plain decimal but too large for a number ("1e400" reads as
+ * Infinity): it could only be sent as text, and the server would call it text.
  */
-export function localProblem(draft) {
-  if (!draft.hasStation || !draft.station) return null;
-  for (const spec of STATION_FIELDS) {
-    if (!spec.percent) continue;
-    const v = valueOf(spec, draft.station);
-    if (typeof v === "number" && (v < PERCENT_MIN || v > PERCENT_MAX)) {
-      return { field: `space_station.${spec.key}`, message: `${spec.label} must be between ${PERCENT_MIN} and ${PERCENT_MAX}.` };
+function tooLarge(spec, p) {
+  if (!spec.number) return false;
+  const text = (p.values[spec.key] ?? "").trim();
+  return DECIMAL.test(text) && !Number.isFinite(Number(text));
+}
+
+/**
+ * Checks made before sending, so the step with the problem opens at once: numbers too large
+ * to hold (at every level) and percentages in the server's range.
+ * @returns {{field: string, message: string}[]} every problem, in the order of the fields
+ */
+export function localProblems(draft) {
+  const out = [];
+  const check = (p, specs, prefix) => {
+    for (const spec of specs) {
+      const field = `${prefix}${spec.key}`;
+      if (tooLarge(spec, p)) {
+        out.push({ field, message: `${spec.label} is too large to be a number (beyond ±1.8e308).` });
+        continue;
+      }
+      const v = spec.percent ? valueOf(spec, p) : null;
+      if (typeof v === "number" && (v < PERCENT_MIN || v > PERCENT_MAX)) {
+        out.push({ field, message: `${spec.label} must be between ${PERCENT_MIN} and ${PERCENT_MAX}.` });
+      }
     }
-  }
-  return null;
+  };
+  check(draft.system, SYSTEM_FIELDS, "");
+  draft.planets.forEach((planet, i) => {
+    check(planet, PLANET_FIELDS, `planets[${i}].`);
+    planet.moons.forEach((moon, j) => check(moon, MOON_FIELDS, `planets[${i}].moons[${j}].`));
+  });
+  if (draft.hasStation && draft.station) check(draft.station, STATION_FIELDS, "space_station.");
+  return out;
 }
 
 /** "planets[0].moons[1].name" → "planets[0].moons[1]" → "planets[0].moons" → "planets[0]" → "planets" → "". */

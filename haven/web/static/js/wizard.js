@@ -4,7 +4,8 @@
 //
 // The server is the judge of what is valid: its error names a field path
 // (`planets[0].moons[1].orbit_radius`), and the wizard shows the message next to that
-// input, on whichever step it lives. Edits are sent with the version they started
+// input, on whichever step it lives; when it lists several problems (`error.problems`),
+// each is shown at its input and the first gets the focus. Edits are sent with the version they started
 // from, so a change made meanwhile by someone else is refused (409) instead of lost.
 //
 // Unsaved changes are never lost: they are kept in the tab's sessionStorage (one draft per
@@ -28,7 +29,7 @@ import {
   draftFrom,
   draftKey,
   duplicateNames,
-  localProblem,
+  localProblems,
   parentPath,
   readStoredDraft,
   storedDraft,
@@ -189,6 +190,17 @@ function showFieldError(field, message) {
   node.focus();
   node.scrollIntoView({ block: "center" });
   return true;
+}
+
+/**
+ * Show every problem (`{field, message}`, as the server's `error.problems` lists them) at its
+ * field. Last to first, since each opens its step and takes the focus: the first ends up in view.
+ * @returns {boolean} whether any was shown
+ */
+function showFieldErrors(problems) {
+  let shown = false;
+  for (const p of [...problems].reverse()) if (p?.field && showFieldError(p.field, p.message)) shown = true;
+  return shown;
 }
 
 /** The planets (`planets`) or moons (`planets[i].moons`) a list path names, with their noun. */
@@ -714,9 +726,9 @@ async function save() {
   if (saving) return;
   clearAllErrors();
   hideNotice();
-  const problem = localProblem(draft);
-  if (problem) {
-    showFieldError(problem.field, problem.message);
+  const local = localProblems(draft);
+  if (local.length) {
+    showFieldErrors(local);
     return;
   }
   const editing = Boolean(record);
@@ -795,6 +807,8 @@ async function saveFailed(err, editing) {
     );
     return;
   }
+  const problems = err.body?.error?.problems;
+  if (err.status && err.status < 500 && Array.isArray(problems) && problems.length > 1 && showFieldErrors(problems)) return;
   if (err.status && err.status < 500 && err.field && showFieldError(err.field, err.message)) return;
   showSaveError([describeError(err)]);
 }
