@@ -17,20 +17,26 @@ with a regular file (its target never written) and a FIFO or a device node
 * anything else (a new file, or a regular file) is replaced only when complete:
   bytes go to a temporary file that is flushed and renamed over it. A replaced
   file keeps its permission bits.
+
+The temporary file is a scratch copy (:func:`haven.store.scratch.scratch_copy`),
+``.<name>.partial-<pid>-<random>`` beside the file: each run holds a lock on its
+own while it writes, and every run removes the ones nobody holds, so what a
+killed run left (possibly gigabytes) goes with the next write to that file, and
+a file another run is still writing is never taken for a left-over.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from haven.errors import InvalidInput
+from haven.store.scratch import scratch_copy
 
-__all__ = ["OutputTarget", "output_target", "write_output"]
+__all__ = ["OutputTarget", "output_target", "temp_prefix", "write_output"]
 
 #: Paths whose files stand for descriptors or devices: written to, never replaced.
 _SPECIAL_ROOTS = ("/dev/", "/proc/")
@@ -82,8 +88,10 @@ def output_target(path: Path | str) -> OutputTarget:
 def write_output(path: Path | str, chunks: Iterable[bytes]) -> int:
     """Write ``chunks`` to ``path`` as described in the module docstring; returns the bytes written.
 
-    Replacing a file creates its missing parent folders. A failure (or Ctrl-C)
-    while replacing leaves the old file as it was and removes the temporary one.
+    Replacing a file creates its missing parent folders and first removes the
+    temporary files that killed writes to the same file left. A failure (or
+    Ctrl-C) while replacing leaves the old file as it was and removes the
+    temporary one.
     """
     target = output_target(path)
     if target.direct:
@@ -99,11 +107,10 @@ def write_output(path: Path | str, chunks: Iterable[bytes]) -> int:
         keep_mode: int | None = stat.S_IMODE(os.stat(real).st_mode)
     except FileNotFoundError:
         keep_mode = None
-    temp = real.parent / f".{real.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     written = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    # removes what killed runs left for this file; gone again on any error or Ctrl-C
+    with scratch_copy(real.parent, temp_prefix(real)) as temp:
+        with open(temp, "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
                 written += len(chunk)
@@ -112,7 +119,9 @@ def write_output(path: Path | str, chunks: Iterable[bytes]) -> int:
         if keep_mode is not None:
             os.chmod(temp, keep_mode)
         os.replace(temp, real)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return written
+
+
+def temp_prefix(real: Path) -> str:
+    """How the temporary files of a write to ``real`` begin: ``.<name>.partial-`` (then ``<pid>-<random>``)."""
+    return f".{real.name}.partial-"

@@ -382,7 +382,6 @@ def import_(
     batches; a killed import resumes where it stopped when run again.
     """
     from haven.ingest import tabular
-    from haven.ingest.galaxies import galaxy_for_import
     from haven.ingest.legacy import import_file
     from haven.ingest.sources import check_input_file
 
@@ -399,9 +398,10 @@ def import_(
             report = import_file(store, galaxy, file, dry_run=True, on_conflict=on_conflict.value,
                                  progress=progress)
         else:
-            # a failed or interrupted import does not leave a new, empty galaxy (one transaction: no resume)
-            with galaxy_for_import(store, galaxy, resumable=False):
-                report = import_file(store, galaxy, file, on_conflict=on_conflict.value, progress=progress)
+            # a missing galaxy is created in the import's one transaction: a failed, interrupted
+            # or killed import leaves no new, empty galaxy
+            report = import_file(store, galaxy, file, on_conflict=on_conflict.value, progress=progress,
+                                 create_galaxy=True)
     rows: list[tuple[str, str | Text]] = [
         ("File", f"{file} ({report.shape or 'unreadable'})"),
         ("Galaxy", report.galaxy if report.galaxy_exists

@@ -23,7 +23,7 @@ from haven.ingest.galaxies import galaxy_for_import
 from haven.ingest.sources import check_input_file
 from haven.timeutil import UNKNOWN_MS
 from haven.procgen import BATCH_SIZE, GalaxySpec, batch_range, generate_batch, n_batches, region_names
-from haven.store import filelocks
+from haven.store import deferred, filelocks
 from haven.store.bulk import BulkLoader, BulkRowError, PreparedBatch, ProgressCallback, pipelined
 from haven.store.deferred import DEFERRED_INDEXES_KEY
 from haven.store.gcpause import gc_paused
@@ -93,11 +93,31 @@ def generate_galaxy(
         spec = GalaxySpec(n_systems=n_systems, seed=seed, batch_size=batch_size)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="n_systems" if "n_systems" in str(exc) else "seed") from None
+    key = f"generate:{galaxy}:n={n_systems}:seed={seed}:batch={batch_size}:rows={write_rows}"
     with load_lock(store):  # before the galaxy is made: a load refused during a restore writes nothing
-        return _generate_galaxy(store, galaxy, spec, progress, write_rows)
+        refuse_if_another_load_unfinished(store, key)  # and so does one refused for another's deferred indexes
+        return _generate_galaxy(store, galaxy, spec, key, progress, write_rows)
 
 
-def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, progress: ProgressCallback | None,
+def refuse_if_another_load_unfinished(store: Any, job_key: str) -> None:
+    """Refuse a load (:class:`~haven.errors.Conflict`) while another job's indexes are still deferred.
+
+    Checked before the load creates anything (its galaxy, a generated galaxy's
+    spec in ``meta``, its ``bulk_job`` row), so a refused load changes nothing:
+    only the unfinished job may write until it has finished, and a galaxy made
+    meanwhile could not even be removed again (:meth:`drop_empty_galaxy` leaves
+    galaxies alone while a load holds the indexes back). Call it holding the
+    load lock (:func:`load_lock`): then no other load can start or finish
+    meanwhile, so the unfinished one was stopped and is not running.
+    :meth:`BulkLoader.defer_indexes <haven.store.bulk.BulkLoader.defer_indexes>`
+    checks the same again where it decides.
+    """
+    record = deferred.deferred_record(store.conn)
+    if record is not None and record["job"] != job_key:
+        raise Conflict(deferred.unfinished_load_message(record), field="job")
+
+
+def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, key: str, progress: ProgressCallback | None,
                      write_rows: int) -> dict[str, Any]:
     n_systems, seed, batch_size = spec.n_systems, spec.seed, spec.batch_size
     store.ensure_galaxy(galaxy)
@@ -121,7 +141,6 @@ def _generate_galaxy(store: Any, galaxy: str, spec: GalaxySpec, progress: Progre
     t0 = time.perf_counter()
     per_batch = -(-min(batch_size, n_systems) // write_rows)  # write batches per procgen batch
     total = sum(-(-(hi - lo) // write_rows) for lo, hi in (batch_range(spec, b) for b in range(n_batches(spec))))
-    key = f"generate:{galaxy}:n={n_systems}:seed={seed}:batch={batch_size}:rows={write_rows}"
     loader = BulkLoader(
         store, galaxy, key, kind="generate", total_batches=total,
         source=f"procgen n={n_systems} seed={seed}", params={**wanted, "write_rows": write_rows},
@@ -237,17 +256,20 @@ def bulk_import(
         raise InvalidInput("batch_rows must be between 1 and 10,000,000", field="batch_rows")
     fmt = tabular.detect_format(path, fmt)
     tabular.check_columns(path, fmt)  # an unreadable file or a missing column: refused before the galaxy is made
-    # A galaxy this import creates is removed again if the import fails before storing a system.
-    with load_lock(store), galaxy_for_import(store, galaxy):
-        return _bulk_import(store, galaxy, path, fmt, progress, batch_rows, check_first)
+    with load_lock(store):  # before the galaxy is made: a load refused during a restore writes nothing
+        t0 = time.perf_counter()  # the job's time includes hashing the file, as it always did
+        checksum = file_checksum(path)
+        key = f"import:{galaxy}:{checksum}"
+        refuse_if_another_load_unfinished(store, key)  # and so does one refused for another's deferred indexes
+        # A galaxy this import creates is removed again if the import fails before storing a system.
+        with galaxy_for_import(store, galaxy):
+            return _bulk_import(store, galaxy, path, fmt, key, checksum, t0, progress, batch_rows, check_first)
 
 
-def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, progress: ProgressCallback | None,
-                 batch_rows: int, check_first: bool) -> dict[str, Any]:
-    checksum = file_checksum(path)
-    t0 = time.perf_counter()
+def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, key: str, checksum: str, t0: float,
+                 progress: ProgressCallback | None, batch_rows: int, check_first: bool) -> dict[str, Any]:
     loader = BulkLoader(
-        store, galaxy, f"import:{galaxy}:{checksum}", kind="import",
+        store, galaxy, key, kind="import",
         source=f"{fmt}:{path.name}", source_checksum=checksum, params={"batch_rows": batch_rows, "format": fmt},
         progress=progress,
     )

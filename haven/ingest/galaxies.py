@@ -1,8 +1,11 @@
-"""The galaxy an import writes into: created when missing, and gone again if the import fails.
+"""The galaxy a bulk import writes into: created when missing, and gone again if the import fails.
 
-``haven import`` creates its galaxy when it does not exist. An import that then
-fails (a bad file, a bad record) must leave the database as it found it, so the
-galaxy it created is removed again, provided it still holds no system.
+A bulk import (Parquet, CSV, JSONL, ``haven generate``) writes in many
+transactions and can be run again to finish, so it creates its galaxy first, on
+its own. An import that then fails (a bad file, a bad record) must leave the
+database as it found it, so the galaxy it created is removed again, provided it
+still holds no system. (A legacy JSON import is one transaction and creates its
+galaxy in it: ``store.import_systems(..., create_galaxy=True)``.)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ __all__ = ["galaxy_for_import"]
 
 
 @contextmanager
-def galaxy_for_import(store: Any, galaxy: str, *, resumable: bool = True) -> Iterator[dict[str, Any]]:
+def galaxy_for_import(store: Any, galaxy: str) -> Iterator[dict[str, Any]]:
     """Ensure ``galaxy`` exists for the block; remove it again if this call created it and the block fails.
 
     Yields the galaxy (as ``store.galaxy()`` returns it). The galaxy is removed only
@@ -27,10 +30,8 @@ def galaxy_for_import(store: Any, galaxy: str, *, resumable: bool = True) -> Ite
     another writer, keep it). Its bookkeeping rows go with it (bulk jobs, chunks and
     change entries cascade; octree nodes are deleted).
 
-    Ctrl-C (``KeyboardInterrupt``, any ``BaseException``) keeps the galaxy of a
-    ``resumable`` import: a bulk import run again continues into it. An import that
-    is one transaction (the legacy importer: ``resumable=False``) has nothing to
-    resume, so Ctrl-C removes its new, empty galaxy too.
+    Ctrl-C (``KeyboardInterrupt``) and ``kill -9`` keep the galaxy: the import run
+    again continues into it.
     """
     g, created = store.add_galaxy(galaxy)  # "created" is decided in the insert: no race with another writer
     try:
@@ -39,10 +40,6 @@ def galaxy_for_import(store: Any, galaxy: str, *, resumable: bool = True) -> Ite
         raise
     except Exception:  # bad input, a conflict…
         if created:
-            _remove_if_empty(store, g["id"])
-        raise
-    except BaseException:  # Ctrl-C: a resumable import keeps its galaxy to continue into
-        if created and not resumable:
             _remove_if_empty(store, g["id"])
         raise
 

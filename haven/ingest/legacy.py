@@ -11,7 +11,8 @@ at each step rather than holding it, so memory does not grow with the file:
    keeping only the names;
 3. :func:`import_file` checks names against the store and, only if there is
    no problem at all, writes the whole file in one transaction
-   (``store.import_systems`` fed by :func:`legacy_systems`). With problems it
+   (``store.import_systems`` fed by :func:`legacy_systems`; a galaxy the
+   import creates is created in that same transaction). With problems it
    raises :class:`~haven.errors.ImportFailed` and writes nothing; a dry run
    reports instead of writing.
 
@@ -28,9 +29,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from haven.errors import ImportFailed, InvalidInput, NotFound
-from haven.ingest.mapping import describe_type, system_from_legacy
+from haven.ingest.mapping import system_from_legacy
 from haven.ingest.sources import SHAPE_NAME_KEYED, SHAPE_SQLITE, LegacyFile, LegacyRecord, read_legacy
-from haven.model import REFUSED_NAME_CHARS, SystemIn, clean_name, field_path
+from haven.model import REFUSED_NAME_CHARS, SystemIn, clean_name, field_path, plain_message
 from haven.spatial.morton import Cube
 from haven.store.sqlite import DEFAULT_HALF_SIZE_LY
 from haven.timeutil import parse_ms
@@ -176,32 +177,8 @@ def _model_problems(exc: ValidationError, renamed: dict[str, str]) -> list[tuple
 
 
 def _message(err: Any) -> str:
-    """Pydantic's wording, in the voice of the rest of Haven's messages."""
-    kind, ctx, given = err["type"], err.get("ctx") or {}, describe_type(err.get("input"))
-    if kind in ("float_type", "float_parsing", "int_type", "int_parsing"):
-        return f"must be a number, not {given}"
-    if kind == "finite_number":
-        return "must be a finite number (not NaN or Infinity)"
-    if kind == "string_type":
-        return f"must be text, not {given}"
-    if kind == "list_type":
-        return f"must be a list, not {given}"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be an object, not {given}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} items"
-    if kind == "missing":
-        return "is missing"
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    msg = err["msg"]
-    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    """Pydantic's wording, in the voice of the rest of Haven's messages (one place: the model's)."""
+    return plain_message(err)
 
 
 def _semantic_problems(s: SystemIn, galaxy: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -371,6 +348,7 @@ def import_file(
     on_conflict: OnConflict = "error",
     provenance: str | None = None,
     progress: Progress | None = None,
+    create_galaxy: bool = False,
 ) -> ImportReport:
     """Import a legacy file into ``galaxy``: all of it, or nothing.
 
@@ -386,7 +364,10 @@ def import_file(
     ``progress`` hears about each stage. The galaxy must exist
     (:class:`NotFound`), except on a dry run: a galaxy that does not exist yet
     is what a real import would create, an empty one with the default cube, and
-    the file is checked against that (nothing is created). The file must exist.
+    the file is checked against that (nothing is created). With
+    ``create_galaxy`` a real import creates that galaxy itself, in the one
+    transaction that writes its systems, so a failed, interrupted or killed
+    import leaves no galaxy. The file must exist.
     """
     if on_conflict not in _ON_CONFLICT:
         raise InvalidInput(f"on_conflict must be one of {', '.join(_ON_CONFLICT)}", field="on_conflict")
@@ -394,7 +375,7 @@ def import_file(
         g = store.galaxy(galaxy)
         exists = True
     except NotFound:
-        if not dry_run:
+        if not (dry_run or create_galaxy):
             raise
         g, exists = new_galaxy_preview(galaxy), False
     path = Path(path)
@@ -450,10 +431,12 @@ def import_file(
 
     systems = legacy_systems(legacy, galaxy=g, provenance=provenance, progress=progress)
     try:
-        result = store.import_systems(galaxy, systems, on_conflict=on_conflict)
+        result = store.import_systems(galaxy, systems, on_conflict=on_conflict, create_galaxy=not exists)
+        report.galaxy_exists = True
     except InvalidInput as exc:
         # Checked above; only reachable if the store has rules this module does not know.
         raise ImportFailed(f"{path.name}: nothing was imported", [f"{path.name}: {exc.message}"]) from None
     report.created, report.replaced, report.skipped = result.created, result.replaced, result.skipped
     report.names = list(result.names)
     return report
+

@@ -115,8 +115,9 @@ class Store(Protocol):
         """Delete a system and its children; returns the version the deletion made."""
 
     def import_systems(self, galaxy: str, systems: Iterable[SystemIn], *,
-                       on_conflict: OnConflict = "error") -> ImportResult:
-        """Write a batch in one transaction: all of it or, on any error, none of it."""
+                       on_conflict: OnConflict = "error", create_galaxy: bool = False) -> ImportResult:
+        """Write a batch in one transaction: all of it or, on any error, none of it (``create_galaxy``:
+        a missing galaxy is created in that transaction)."""
 
     def history(self, system_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
         """A system's recorded changes, newest first."""

@@ -267,7 +267,7 @@ def test_dry_run_into_a_galaxy_that_does_not_exist_yet(haven: Invoke, db_path: P
 
 
 def test_ctrl_c_during_a_legacy_import_leaves_no_new_galaxy(haven: Invoke, db_path: Path, tmp_path: Path) -> None:
-    """A legacy import is one transaction: interrupted, it removes the galaxy it created (nothing to resume)."""
+    """A legacy import is one transaction, which also creates its galaxy: interrupted, it leaves no galaxy."""
     import signal
     import sqlite3
     import subprocess
@@ -284,16 +284,20 @@ def test_ctrl_c_during_a_legacy_import_leaves_no_new_galaxy(haven: Invoke, db_pa
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            conn = sqlite3.connect(db_path)
-            try:
-                made = conn.execute("SELECT 1 FROM galaxy WHERE name = 'New Gal'").fetchone()
+            conn = sqlite3.connect(db_path, timeout=0)
+            try:  # the import holds the write lock once its one transaction (galaxy and systems) has begun
+                conn.execute("BEGIN IMMEDIATE")
+                conn.rollback()
+                writing = False
+            except sqlite3.OperationalError:
+                writing = True
             finally:
                 conn.close()
-            if made:
+            if writing:
                 break
             time.sleep(0.01)
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-        proc.send_signal(signal.SIGINT)  # while the file is read and checked, before its one transaction
+        proc.send_signal(signal.SIGINT)  # inside its one transaction: the galaxy goes with the systems
         output = proc.communicate(timeout=60)[0].decode()
     finally:
         if proc.poll() is None:

@@ -38,8 +38,19 @@ class Galaxies:
         self, name: str, *, half_size_ly: float | None = None, lod_capacity: int = DEFAULT_CAPACITY
     ) -> tuple[dict[str, Any], bool]:
         """:meth:`ensure_galaxy`, and whether this call created the galaxy (decided in its own write)."""
+        name, half, capacity = self._galaxy_spec(name, half_size_ly, lod_capacity)
+        if self.conn.execute("SELECT 1 FROM galaxy WHERE name = ?", (name,)).fetchone() is not None:
+            # there already: no write at all, so a server starts on a database it may only read
+            return self.galaxy(name), False
+        with self._write() as conn:
+            created = self._insert_galaxy(conn, name, half, capacity) is not None
+        return self.galaxy(name), created
+
+    @staticmethod
+    def _galaxy_spec(name: str, half_size_ly: float | None, lod_capacity: int) -> tuple[str, float, int]:
+        """A new galaxy's name, cube half size and node capacity, checked (:class:`InvalidInput`)."""
         try:
-            name = clean_name(name)  # the rules of every name: trimmed, 1-200 characters, no control characters
+            name = clean_name(name)  # the rules of every name: trimmed, 1-200 characters, visible, no controls
         except ValueError as exc:
             raise InvalidInput(f"the galaxy name {exc}", field="galaxy") from None
         half = DEFAULT_HALF_SIZE_LY if half_size_ly is None else half_size_ly
@@ -47,16 +58,18 @@ class Galaxies:
             raise InvalidInput("half_size_ly must be a positive number", field="half_size_ly")
         if not 1 <= lod_capacity <= 1_000_000:
             raise InvalidInput("lod_capacity must be between 1 and 1,000,000", field="lod_capacity")
-        if self.conn.execute("SELECT 1 FROM galaxy WHERE name = ?", (name,)).fetchone() is not None:
-            # there already: no write at all, so a server starts on a database it may only read
-            return self.galaxy(name), False
-        with self._write() as conn:
-            created = conn.execute(
-                "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at, lod_clock) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                (next_row_id(conn, "galaxy"), name, half, lod_capacity, now_ms(), first_clock()),
-            ).rowcount > 0
-        return self.galaxy(name), created
+        return name, half, lod_capacity
+
+    @staticmethod
+    def _insert_galaxy(conn: sqlite3.Connection, name: str, half_size_ly: float, lod_capacity: int) -> int | None:
+        """Insert a galaxy in the caller's write unless one has the name; its id, or None when it existed."""
+        galaxy_id = next_row_id(conn, "galaxy")
+        inserted = conn.execute(
+            "INSERT INTO galaxy (id, name, half_size_ly, lod_capacity, created_at, lod_clock) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            (galaxy_id, name, half_size_ly, lod_capacity, now_ms(), first_clock()),
+        ).rowcount > 0
+        return galaxy_id if inserted else None
 
     def drop_empty_galaxy(self, galaxy_id: int) -> bool:
         """Remove a galaxy that holds no system (the one a failed import created); True if it was removed.

@@ -11,7 +11,7 @@ from haven.model import BODY_TEXT_FIELDS, SYSTEM_TEXT_FIELDS, PlanetIn, StationI
 from haven.spatial import Cube
 from haven.store import history
 from haven.store.ids import next_row_id, note_deleted
-from haven.store.lod import LodTree, Member, next_clock, priority_of
+from haven.store.lod import DEFAULT_CAPACITY, LodTree, Member, next_clock, priority_of
 from haven.store.base import ImportResult, OnConflict
 from haven.store.derived import materialize_seeded
 from haven.timeutil import now_ms, parse_ms
@@ -238,28 +238,50 @@ class Writes:
         self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
 
     def import_systems(
-        self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error"
+        self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error",
+        create_galaxy: bool = False,
     ) -> ImportResult:
-        """Write a batch in one transaction: all of it or, on any error, none of it."""
-        galaxy_id, cube, _ = self._galaxy_key(galaxy)
+        """Write a batch in one transaction: all of it or, on any error, none of it.
+
+        ``create_galaxy``: a missing galaxy is created (default cube and node capacity)
+        in that same transaction, so an import that fails, is interrupted or is killed
+        leaves no empty galaxy behind.
+        """
+        if not create_galaxy:
+            self._galaxy_key(galaxy)  # a missing galaxy: NotFound before any write
+        spec = self._galaxy_spec(galaxy, None, DEFAULT_CAPACITY) if create_galaxy else None
         result = ImportResult()
-        with self._write() as conn:
-            lod = self._lod(conn, galaxy_id)
-            for s in systems:
-                row = conn.execute(
-                    "SELECT id, galaxy_id, region_id, lod_level, lod_cell FROM system WHERE galaxy_id = ? AND name = ?",
-                    (galaxy_id, s.name),
-                ).fetchone()
-                if row is not None:
-                    if on_conflict == "error":
-                        raise Conflict(f"a system named {s.name!r} already exists", field="name")
-                    if on_conflict == "skip":
-                        result.skipped += 1
-                        continue
-                    self._delete_row(conn, row, lod)
-                    result.replaced += 1
-                else:
-                    result.created += 1
-                self._insert_system(conn, galaxy_id, cube, s, lod)
-                result.names.append(s.name)
+        created_id: int | None = None
+        try:
+            with self._write() as conn:
+                if spec is not None:
+                    created_id = self._insert_galaxy(conn, *spec)
+                self._import_rows(conn, spec[0] if spec else galaxy, systems, on_conflict, result)
+        except BaseException:
+            if created_id is not None:
+                self._forget_galaxy(created_id)  # rolled back with the systems: drop its cached key
+            raise
         return result
+
+    def _import_rows(self, conn: sqlite3.Connection, galaxy: str, systems: Iterable[SystemIn],
+                     on_conflict: OnConflict, result: ImportResult) -> None:
+        """:meth:`import_systems`' rows, inside its write."""
+        galaxy_id, cube, _ = self._galaxy_key(galaxy)  # this connection sees a galaxy created in this write
+        lod = self._lod(conn, galaxy_id)
+        for s in systems:
+            row = conn.execute(
+                "SELECT id, galaxy_id, region_id, lod_level, lod_cell FROM system WHERE galaxy_id = ? AND name = ?",
+                (galaxy_id, s.name),
+            ).fetchone()
+            if row is not None:
+                if on_conflict == "error":
+                    raise Conflict(f"a system named {s.name!r} already exists", field="name")
+                if on_conflict == "skip":
+                    result.skipped += 1
+                    continue
+                self._delete_row(conn, row, lod)
+                result.replaced += 1
+            else:
+                result.created += 1
+            self._insert_system(conn, galaxy_id, cube, s, lod)
+            result.names.append(s.name)
