@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haven.ingest.sources import DupDict
-from haven.model import BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MoonIn, PlanetIn, StationIn, SystemIn
+from haven.model import (BODY_TEXT_FIELDS, INT64_MAX, INT64_MIN, MoonIn, PlanetIn, StationIn, SystemIn,
+                         describe_value)
 
 #: Epoch zero, which the store keeps as "no known time" (``timeutil.UNKNOWN_MS``).
 UNKNOWN_TIME = "1970-01-01T00:00:00Z"
@@ -58,22 +59,6 @@ class Mapped:
     # Model field path → the path the user wrote (``planets[0].sentinel`` → ``planets[0].sentinels``).
     renamed: dict[str, str] = field(default_factory=dict)
     region_marker: bool = False
-
-
-def describe_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _join(path: str, key: str | int) -> str:
@@ -156,7 +141,7 @@ def check_storable(value: Any, path: str, problems: list[tuple[str, str]]) -> No
             for i, item in enumerate(v):
                 stack.append((item, _join(p, i)))
         else:
-            problems.append((p, f"{describe_type(v)} cannot be stored in extra"))
+            problems.append((p, f"{describe_value(v)} cannot be stored in extra"))
 
 
 class _Ctx:
@@ -211,7 +196,7 @@ def _body(ctx: _Ctx, raw: Any, path: str, *, moon: bool) -> dict[str, Any] | Non
     if isinstance(raw, str):
         return {"name": raw}
     if not isinstance(raw, dict):
-        ctx.problem(path, f"a {what} must be an object or a {what} name, not {describe_type(raw)}")
+        ctx.problem(path, f"a {what} must be an object or a {what} name, not {describe_value(raw)}")
         return None
     direct = MOON_DIRECT if moon else PLANET_DIRECT
     out: dict[str, Any] = {}
@@ -235,7 +220,7 @@ def _bodies(ctx: _Ctx, value: Any, path: str, *, moon: bool) -> list[dict[str, A
     if value is None:
         return []
     if not isinstance(value, list):
-        ctx.problem(path, f"must be a list, not {describe_type(value)}")
+        ctx.problem(path, f"must be a list, not {describe_value(value)}")
         return []
     out = []
     for i, item in enumerate(value):
@@ -249,7 +234,7 @@ def _station(ctx: _Ctx, raw: Any, path: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        ctx.problem(path, f"must be an object, not {describe_type(raw)}")
+        ctx.problem(path, f"must be an object, not {describe_value(raw)}")
         return None
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -278,7 +263,7 @@ def system_from_legacy(value: Any, *, key: str | None = None, provenance: str | 
         return Mapped(region_marker=True)
     ctx = _Ctx()
     if not isinstance(value, dict):
-        ctx.problem("", f"a system must be an object, not {describe_type(value)}")
+        ctx.problem("", f"a system must be an object, not {describe_value(value)}")
         return Mapped(problems=ctx.problems)
     if not plain:
         scan_json(value, "", ctx.problems)
