@@ -497,6 +497,15 @@ _SHOULD = re.compile(r"^[A-Za-z]+ should ")
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
+#: Pydantic's bound errors: the key of the bound in the error's ``ctx``, and how a message says it.
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "greater_than": ("gt", "more than"),
+}
+
+
 def plain_message(err: Any) -> str:
     """One of pydantic's errors (an item of ``ValidationError.errors()``, or of FastAPI's
     ``RequestValidationError``) in plain words, without the field it is about.
@@ -528,14 +537,9 @@ def plain_message(err: Any) -> str:
         return f"must be a list, not {describe_value(given)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"must be an object, not {describe_value(given)}"
-    if kind == "less_than_equal":
-        return f"must be at most {_bound(ctx.get('le'))}"
-    if kind == "greater_than_equal":
-        return f"must be at least {_bound(ctx.get('ge'))}"
-    if kind == "less_than":
-        return f"must be less than {_bound(ctx.get('lt'))}"
-    if kind == "greater_than":
-        return f"must be more than {_bound(ctx.get('gt'))}"
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"must be {words} {_bound(ctx.get(key))}"
     if kind == "string_too_long":
         return f"must be at most {_count(ctx.get('max_length'), 'characters')}"
     if kind == "string_too_short":

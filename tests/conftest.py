@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -46,3 +48,38 @@ def haven(db_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     invoke.db = db_path
     return invoke
+
+
+@pytest.fixture
+def edit_between_pages(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``edit_between_pages(store, batch, edit)``: the store's export iterations (``iter_systems``,
+    ``stored_batches``) read pages of ``batch``, and ``edit()`` runs once their first page is
+    consumed: a write in the middle of one export, on whichever thread advances it."""
+
+    def arrange(store: SQLiteStore, batch: int, edit: Callable[[], None]) -> None:
+        real_iter, real_batches = store.iter_systems, store.stored_batches
+
+        def iter_systems(galaxy: str) -> Iterator[dict[str, Any]]:
+            it = real_iter(galaxy, batch_size=batch)
+            try:
+                for i, s in enumerate(it):
+                    yield s
+                    if i == batch - 1:
+                        edit()
+            finally:
+                it.close()
+
+        def stored_batches(galaxy: str) -> Iterator[list[dict[str, Any]]]:
+            it = real_batches(galaxy, batch_size=batch)
+            try:
+                for i, rows in enumerate(it):
+                    yield rows
+                    if i == 0:
+                        edit()
+            finally:
+                it.close()
+
+        monkeypatch.setattr(store, "iter_systems", iter_systems)
+        monkeypatch.setattr(store, "stored_batches", stored_batches)
+
+    return arrange

@@ -93,14 +93,13 @@ def test_every_export_format_has_a_download_type():
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "haven-json", "legacy-json"])
-def test_a_download_is_one_snapshot_while_others_write(client, store, galaxy, monkeypatch, fmt):
+def test_a_download_is_one_snapshot_while_others_write(client, store, galaxy, edit_between_pages, fmt):
     """Systems renamed, deleted, created or given new planets while the answer streams are not in it:
     every system comes exactly once, as it was when the download began."""
     import csv
 
     from haven.model import SystemPatch
 
-    real_iter, real_batches = store.iter_systems, store.stored_batches
     ids = {name: store.system_by_name(GALAXY, name)["id"] for name in ("Exp 003", "Exp 050", "Exp 060", "Exp 100")}
     before = sorted(f"Exp {i:03d}" for i in range(120))
 
@@ -112,28 +111,7 @@ def test_a_download_is_one_snapshot_while_others_write(client, store, galaxy, mo
         store.replace(ids["Exp 060"], validate_system({"name": "Exp 060", "x": 60, "y": -60, "z": 0.5,
                                                        "planets": [{"name": "new"}]}))
 
-    def iter_systems(galaxy):
-        it = real_iter(galaxy, batch_size=10)
-        try:
-            for i, s in enumerate(it):
-                yield s
-                if i == 9:
-                    edit()
-        finally:
-            it.close()
-
-    def stored_batches(galaxy):
-        it = real_batches(galaxy, batch_size=10)
-        try:
-            for i, batch in enumerate(it):
-                yield batch
-                if i == 0:
-                    edit()
-        finally:
-            it.close()
-
-    monkeypatch.setattr(store, "iter_systems", iter_systems)
-    monkeypatch.setattr(store, "stored_batches", stored_batches)
+    edit_between_pages(store, 10, edit)
     r = client.get("/api/v1/export", params={"format": fmt})
     assert r.status_code == 200, r.text
     if fmt == "parquet":

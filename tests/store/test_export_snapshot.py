@@ -12,7 +12,7 @@ import gc
 import io
 import json
 from collections import Counter
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -83,35 +83,6 @@ def test_stored_batches_are_one_snapshot(store: SQLiteStore, galaxy: dict[str, d
         assert s["version"] == galaxy[s["name"]]["version"]
 
 
-def small_batches_then_edit(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch,
-                            edit: Callable[[], None] = lambda: None) -> None:
-    """The store's export iterations read pages of ``BATCH``; ``edit`` runs once the first page is consumed."""
-    real_iter, real_batches = store.iter_systems, store.stored_batches
-
-    def iter_systems(galaxy: str) -> Iterator[dict[str, Any]]:
-        it = real_iter(galaxy, batch_size=BATCH)
-        try:
-            for i, s in enumerate(it):
-                yield s
-                if i == BATCH - 1:
-                    edit()
-        finally:
-            it.close()
-
-    def stored_batches(galaxy: str) -> Iterator[list[dict[str, Any]]]:
-        it = real_batches(galaxy, batch_size=BATCH)
-        try:
-            for i, batch in enumerate(it):
-                yield batch
-                if i == 0:
-                    edit()
-        finally:
-            it.close()
-
-    monkeypatch.setattr(store, "iter_systems", iter_systems)
-    monkeypatch.setattr(store, "stored_batches", stored_batches)
-
-
 def names_and_s20_planets(fmt: str, body: bytes) -> tuple[list[str], list[str]]:
     """The exported names (with repeats) and the planets exported for ``S 20``, from any text format."""
     if fmt == "haven-json":
@@ -130,8 +101,8 @@ def names_and_s20_planets(fmt: str, body: bytes) -> tuple[list[str], list[str]]:
 
 @pytest.mark.parametrize("fmt", ["haven-json", "legacy-json", "jsonl"])
 def test_export_galaxy_is_one_snapshot(store: SQLiteStore, galaxy: dict[str, dict[str, Any]],
-                                       monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    small_batches_then_edit(store, monkeypatch, lambda: edit_everywhere(store))
+                                       edit_between_pages, fmt: str) -> None:
+    edit_between_pages(store, BATCH, lambda: edit_everywhere(store))
     out = io.StringIO()
     assert export_galaxy(store, GALAXY, out, fmt=fmt) == SYSTEMS
     assert_the_snapshot(*names_and_s20_planets(fmt, out.getvalue().encode()), galaxy)

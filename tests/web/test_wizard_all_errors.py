@@ -11,15 +11,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # for the webhelpers_cr module
     sys.path.insert(0, HERE)
 
+from webhelpers_cr import base_fixture, store_fixture  # noqa: E402,F401 (the modules' base and store)
 from webhelpers_cr import (  # noqa: E402
-    GALAXY,
+    total,
+    fill_system,
     current_step,
     expect_saved,
     field,
@@ -30,28 +31,6 @@ from webhelpers_cr import (  # noqa: E402
     show_more,
     step,
 )
-
-
-@pytest.fixture
-def base(module_server: str) -> str:
-    return module_server
-
-
-@pytest.fixture
-def store(module_web_store):
-    """The store behind ``module_server`` (shadows the fresh per-test store)."""
-    return module_web_store
-
-
-def total(store) -> int:
-    return store.galaxy(GALAXY)["system_count"]
-
-
-def fill_system(page, name: str, x: str = "1", y: str = "2", z: str = "3") -> None:
-    field(page, "name").fill(name)
-    field(page, "x").fill(x)
-    field(page, "y").fill(y)
-    field(page, "z").fill(z)
 
 
 def saves(page) -> list[str]:

@@ -26,7 +26,9 @@ ROOT = HERE.parents[1]
 if str(HERE) not in sys.path:  # for the webhelpers_cr module
     sys.path.insert(0, str(HERE))
 
+from webhelpers_cr import base_fixture, store_fixture  # noqa: E402,F401 (the modules' base and store)
 from webhelpers_cr import (  # noqa: E402
+    fill_system,
     new_tab,
     GALAXY,
     XSS,
@@ -45,28 +47,10 @@ from webhelpers_cr import (  # noqa: E402
 
 
 @pytest.fixture
-def base(module_server: str) -> str:
-    return module_server
-
-
-@pytest.fixture
-def store(module_web_store):
-    """The store behind ``module_server``."""
-    return module_web_store
-
-
-@pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:
     """Like ``page``, but "leave this page?" (beforeunload) is answered "Leave", so reloads and Back go ahead."""
     with new_tab(browser, leave_pages=True) as t:
         yield t
-
-
-def fill_system(page, name: str, x: str = "1", y: str = "2", z: str = "3") -> None:
-    field(page, "name").fill(name)
-    field(page, "x").fill(x)
-    field(page, "y").fill(y)
-    field(page, "z").fill(z)
 
 
 def stored_drafts(page) -> list[str]:

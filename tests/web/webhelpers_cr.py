@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from haven.config import DEFAULT_GALAXY as GALAXY
@@ -162,3 +163,32 @@ def new_tab(browser: Any, *, leave_pages: bool = False) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
+
+
+# -- the wizard's test modules: one shared server and its store ---------------------------
+# (each module imports the two fixtures, so pytest finds them there as ``base`` and ``store``)
+
+
+@pytest.fixture(name="base")
+def base_fixture(module_server: str) -> str:
+    """The base URL of the module's server."""
+    return module_server
+
+
+@pytest.fixture(name="store")
+def store_fixture(module_web_store: Any) -> Any:
+    """The store behind ``module_server`` (shadows the fresh per-test store)."""
+    return module_web_store
+
+
+def total(store: Any) -> int:
+    """Systems in the wizard tests' galaxy."""
+    return store.galaxy(GALAXY)["system_count"]
+
+
+def fill_system(page: Page, name: str, x: str = "1", y: str = "2", z: str = "3") -> None:
+    """Name and position of a new system on the wizard's first step."""
+    field(page, "name").fill(name)
+    field(page, "x").fill(x)
+    field(page, "y").fill(y)
+    field(page, "z").fill(z)
