@@ -403,6 +403,22 @@ def test_on_conflict_replace_overwrites(store, fixtures_dir):
     assert store.stats(GALAXY)["total_systems"] == 6
 
 
+def test_replace_keeps_the_id_and_undo_brings_the_old_system_back(store, fixtures_dir):
+    seed(store, "ZOLA 7")
+    before = store.system_by_name(GALAXY, "ZOLA 7")
+    import_file(store, GALAXY, fixtures_dir / "name_keyed.json", on_conflict="replace")
+    after = store.system_by_name(GALAXY, "ZOLA 7")
+    assert after["id"] == before["id"]  # links, ETags and history still name it
+    assert after["version"] == before["version"] + 1
+    assert after["created_at"] == before["created_at"]  # the record gives no creation time
+    assert after["modified_at"] >= before["modified_at"]
+    assert [h["op"] for h in store.history(before["id"])] == ["update", "create"]
+    store.undo(before["id"])
+    undone = store.system_by_name(GALAXY, "ZOLA 7")
+    assert undone["region"] == "Seed" and undone["space_station"] is None
+    assert store.stats(GALAXY)["total_systems"] == 6
+
+
 def test_record_provenance_is_kept(store, tmp_path):
     path = tmp_path / "prov.json"
     path.write_text(json.dumps({"data": [

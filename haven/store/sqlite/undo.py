@@ -9,7 +9,7 @@ import orjson
 
 from haven.errors import Conflict, NotFound, StaleVersion
 from haven.store import history
-from haven.timeutil import to_iso
+from haven.timeutil import now_ms, to_iso
 
 from .rows import _check_limit
 
@@ -97,7 +97,7 @@ class Undo:
                     raise Conflict(f"cannot undo the delete: a system named {system.name!r} exists now", field="name")
                 cube = self._galaxy_key_by_id(galaxy_id).cube
                 self._insert_system(conn, galaxy_id, cube, system, self._lod(conn, galaxy_id),
-                                    system_id=system_id, seed=seed, created_ms=created_ms,
+                                    system_id=system_id, seed=seed, created_ms=created_ms, modified_ms=now_ms(),
                                     version=self._version_after_undone_delete(
                                         conn, system_id, _deletion_version(entry)))
             else:

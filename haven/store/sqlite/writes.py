@@ -68,15 +68,19 @@ class Writes:
     def _insert_system(
         self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, s: SystemIn, lod: LodTree,
         *, system_id: int | None = None, seed: int | None = None, created_ms: int | None = None,
-        version: int = 1,
+        modified_ms: int | None = None, version: int = 1,
     ) -> int:
-        """Insert one system with its children; ``system_id``/``seed``/``created_ms`` restore an undone delete."""
+        """Insert one system with its children.
+
+        ``system_id``/``seed``/``version`` write a known system again (an undone delete, an
+        import's replace); ``created_ms``/``modified_ms`` override the record's times, which
+        otherwise default to now and to the creation time.
+        """
         code = self._position(cube, s.x, s.y, s.z)
         region_id = self._region_id(conn, galaxy_id, s.region)
-        now = now_ms()
         created = created_ms if created_ms is not None else (
-            parse_ms(s.created_at, "created_at") if s.created_at else now)
-        modified = now if created_ms is not None else (
+            parse_ms(s.created_at, "created_at") if s.created_at else now_ms())
+        modified = modified_ms if modified_ms is not None else (
             parse_ms(s.modified_at, "modified_at") if s.modified_at else created)
         if system_id is None:
             system_id = next_row_id(conn)
@@ -230,12 +234,30 @@ class Writes:
         assert deleted_as is not None
         return deleted_as
 
-    def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree) -> None:
+    def _delete_row(self, conn: sqlite3.Connection, current: sqlite3.Row, lod: LodTree, *,
+                    id_reused: bool = False) -> None:
+        """Delete a system row (its children go with it); ``id_reused``: the caller writes the
+        same id again in this transaction, so it is not a freed id."""
         if not _pending_lod(current):
             lod.remove(current["lod_level"], current["lod_cell"], current["id"])
         conn.execute("DELETE FROM system WHERE id = ?", (current["id"],))
-        note_deleted(conn, current["id"])
+        if not id_reused:
+            note_deleted(conn, current["id"])
         self._bump_counts(conn, current["galaxy_id"], current["region_id"], -1)
+
+    def _replace_from_import(self, conn: sqlite3.Connection, galaxy_id: int, cube: Cube, system_id: int,
+                             s: SystemIn, lod: LodTree) -> None:
+        """An import's record overwrites the stored system of the same name: the system keeps
+        its id (links and ETags name it), its history gains an update that undo reverts, and
+        it keeps its creation time unless the record gives one."""
+        current = self._write_row(conn, system_id)
+        assert current is not None
+        version = self._record_change(conn, current, "update")
+        created_ms = conn.execute("SELECT created_at FROM system WHERE id = ?", (system_id,)).fetchone()[0]
+        self._delete_row(conn, current, lod, id_reused=True)
+        self._insert_system(conn, galaxy_id, cube, s, lod, system_id=system_id, version=version or 1,
+                            created_ms=None if s.created_at else created_ms,
+                            modified_ms=None if s.modified_at else now_ms())
 
     def import_systems(
         self, galaxy: str, systems: Iterable[SystemIn], *, on_conflict: OnConflict = "error",
@@ -279,9 +301,9 @@ class Writes:
                 if on_conflict == "skip":
                     result.skipped += 1
                     continue
-                self._delete_row(conn, row, lod)
+                self._replace_from_import(conn, galaxy_id, cube, row["id"], s, lod)
                 result.replaced += 1
             else:
+                self._insert_system(conn, galaxy_id, cube, s, lod)
                 result.created += 1
-            self._insert_system(conn, galaxy_id, cube, s, lod)
             result.names.append(s.name)
