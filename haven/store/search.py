@@ -50,6 +50,7 @@ still be exact, just slower.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import sqlite3
@@ -57,6 +58,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from haven.errors import InvalidInput
 
 #: Keys of a term that go into each index's candidate query.
 CANDIDATE_KEYS = 3
@@ -194,11 +197,28 @@ def is_long(term: str) -> bool:
     return len(term.casefold()) >= LONG_KEY_CHARS
 
 
+def is_galaxy_key(key: str) -> bool:
+    """Whether ``key`` has the shape of a :func:`galaxy_key`, which every row of a galaxy holds."""
+    return (len(key) == 3 and ord(key[0]) == _GALAXY_MARK
+            and ord(key[1]) >= _PLANE_16 and ord(key[2]) >= _PLANE_16)
+
+
 def term_keys(term: str) -> dict[str, list[str]]:
-    """For each index, the keys every row containing ``term`` holds (the name index's as stored)."""
+    """For each index, the keys every row containing ``term`` holds (the name index's as stored).
+
+    A key shaped like a galaxy's is left out: asked for, it would make every system
+    of a galaxy a candidate. The other keys and the check of each candidate still
+    find every row that holds the term. A term with no other key is refused.
+    """
     folded = term.casefold()
     name_keys = trigrams(name_grams(folded) or "") if is_long(term) else trigrams(folded)
-    return {TEXT_INDEX: trigrams(term), NAME_INDEX: name_keys}
+    keys = {TEXT_INDEX: trigrams(term), NAME_INDEX: name_keys}
+    kept = {index: [k for k in index_keys if not is_galaxy_key(k)] for index, index_keys in keys.items()}
+    if any(index_keys and not kept[index] for index, index_keys in keys.items()):
+        raise InvalidInput(
+            "q is made of characters the search index reserves (U+10FFFD followed by two characters "
+            "of plane 16); add a character before or after them", field="q")
+    return kept
 
 
 def _stored_key(index: str, key: str) -> bytes:
@@ -256,15 +276,52 @@ def candidate_matches(conn: sqlite3.Connection, term: str, galaxy_id: int | None
             for index, keys in term_keys(term).items() if keys]
 
 
+def _letter_key(ch: str) -> str:
+    """The one character standing for ``ch``'s case forms: its case fold, or its lower case
+    where the fold is longer (``ß`` and ``ẞ`` fold to ``ss``, both lower to ``ß``)."""
+    for form in (ch.casefold(), ch.lower()):
+        if len(form) == 1:
+            return form
+    return ch
+
+
+@functools.cache
+def _case_forms() -> dict[str, frozenset[str]]:
+    """Characters by :func:`_letter_key`, for the keys that more than one character has."""
+    forms: dict[str, set[str]] = {}
+    for point in range(_PLANE_1 * 2):  # every cased letter is in the first two planes
+        ch = chr(point)
+        key = _letter_key(ch)
+        if key != ch:
+            forms.setdefault(key, {key}).add(ch)
+    return {key: frozenset(chars) for key, chars in forms.items()}
+
+
 def prefix_variants(term: str) -> list[str]:
-    """Every way of writing a short ``term`` with its letters in upper, lower or title case.
+    """Every way of writing a short ``term`` with each letter in any of its case forms.
 
     A name index is in binary order, so "names starting with ``ab``, ignoring case" is one
-    range per spelling (``ab``, ``aB``, ``Ab``, ``AB``). Meant for the short terms search
-    answers from the name index (two characters: at most nine spellings).
+    range per spelling (``ab``, ``aB``, ``Ab``, ``AB``). A letter's forms are the single
+    characters with the same case fold (``k``, ``K`` and the Kelvin sign ``K``; ``ß`` and
+    ``ẞ``) and the spellings of a longer fold (``ß``: ``ss``, ``SS``, ``ſs``…). Meant for the
+    short terms search answers from the name index (two characters: a few spellings, at
+    most a few hundred for two ligatures).
     """
-    choices = [dict.fromkeys((ch, ch.lower(), ch.upper(), ch.title())) for ch in term]
-    return ["".join(spelling) for spelling in itertools.product(*choices)]
+    spellings = {"".join(parts) for parts in itertools.product(*(_spellings(ch) for ch in term))}
+    # a spelling that starts with another is inside that one's range: its names would come twice
+    return sorted(s for s in spellings if not any(s != t and s.startswith(t) for t in spellings))
+
+
+def _spellings(ch: str) -> list[str]:
+    """``ch``'s case forms and, for a letter that folds to several (``ß`` to ``ss``), every
+    spelling of its fold: a name's case is compared by its fold (:func:`fold`)."""
+    forms = _case_forms()
+    found = forms.get(_letter_key(ch), frozenset()) | {ch}
+    folded = ch.casefold()
+    if len(folded) > 1:
+        found |= {"".join(p) for p in itertools.product(*(sorted(forms.get(_letter_key(c), frozenset()) | {c})
+                                                        for c in folded))}
+    return sorted(found)
 
 
 def prefix_end(prefix: str) -> str | None:

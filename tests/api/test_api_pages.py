@@ -253,7 +253,8 @@ def test_search_cursor_is_bound_to_the_term(client, store):
 
 
 @pytest.mark.parametrize("params, field", [({}, "q"), ({"q": ""}, "q"), ({"q": "   "}, "q"), ({"q": "x" * 201}, "q"),
-                                            ({"q": "abc", "limit": 0}, "limit")])
+                                            ({"q": "abc", "limit": 0}, "limit"), ({"q": "a\x00b"}, "q"),
+                                            ({"q": "\U0010fffd\U00100000\U00100001"}, "q")])
 def test_search_bad_input(client, params, field):
     r = client.get("/api/v1/systems/search", params=params)
     assert r.status_code == 400

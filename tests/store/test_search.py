@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from haven.config import DEFAULT_GALAXY as GALAXY
 from haven.config import DatabaseUrl
+from haven.errors import InvalidInput
 from haven.model import validate_patch, validate_system
 from haven.store import init_store, migrate, search
 
@@ -381,7 +382,7 @@ def test_prefix_pages_read_backwards_end_every_spelling_at_the_bound(store):
                     "ac", "zab", "Other", "SSa 1", "SsA", "ßair", "ßA", "SS", "ssa", "ß", "Sa"])
     for name in every:
         store.create(GALAXY, validate_system({"name": name, "x": 0, "y": 0, "z": 0}))
-    for term, count in (("ab", 9), ("AB", 9), ("Ab", 9), ("ßa", 4), ("Ss", 4)):
+    for term, count in (("ab", 9), ("AB", 9), ("Ab", 9), ("ßa", 5), ("Ss", 4)):
         found = [n for n in every if any(n.startswith(v) for v in search.prefix_variants(term))]
         assert names(store.search(GALAXY, term)) == found and len(found) == count, term
         for limit in (1, 2, 3, 100):
@@ -442,3 +443,38 @@ def test_a_short_term_finds_names_that_go_on_after_the_highest_character(store):
     assert found("a") == sorted(names)
     assert prefix_end("a\U0010ffff") == "b" and prefix_end("\U0010ffff") is None
     assert prefix_end("\ud7ff") == "\ue000"  # never a surrogate, which is no text
+
+
+def test_a_short_term_finds_every_case_form_of_its_letters(store):
+    add(store, {"name": "ẞig Sharp"}, {"name": "ßeta Prime"}, {"name": "ssa Major"}, {"name": "SSo"},
+        {"name": "Kelvin"}, {"name": "\u212aappa"}, {"name": "Sigma"})
+    assert sorted(names(store.search(GALAXY, "ß"))) == ["SSo", "ssa Major", "ßeta Prime", "ẞig Sharp"]
+    assert names(store.search(GALAXY, "ßi")) == ["ẞig Sharp"]
+    assert names(store.search(GALAXY, "ẞ")) == names(store.search(GALAXY, "ß"))
+    assert sorted(names(store.search(GALAXY, "k"))) == ["Kelvin", "\u212aappa"]
+
+
+def test_no_spelling_of_a_short_term_is_searched_twice():
+    for term in ("ß", "ßs", "ss", "ﬃ", "ab"):
+        spellings = search.prefix_variants(term)
+        assert not [s for s in spellings for t in spellings if s != t and s.startswith(t)], term
+
+
+def test_a_galaxy_key_in_a_term_is_never_asked_of_the_index(store):
+    gk = search.galaxy_key(1)
+    add(store, {"name": f"Odd{gk}x"}, {"name": "Plain"})
+    for keys in search.term_keys(f"d{gk}x").values():
+        assert gk not in keys and keys  # the other keys still narrow the candidates
+    assert names(store.search(GALAXY, f"d{gk}x")) == [f"Odd{gk}x"]
+    with pytest.raises(InvalidInput) as info:  # only the galaxy's key: it would match the whole galaxy
+        store.search(GALAXY, gk)
+    assert info.value.field == "q" and "reserves" in str(info.value)
+
+
+def test_a_term_may_hold_the_line_breaks_stored_text_holds(store):
+    add(store, {"name": "Rough", "attributes": "Cluster\nDistance: far"}, {"name": "Other"})
+    assert names(store.search(GALAXY, "Cluster\nDistance")) == ["Rough"]
+    assert names(store.search(GALAXY, "\tcluster\n")) == ["Rough"]  # white space at the ends is ignored
+    with pytest.raises(InvalidInput) as info:
+        store.search(GALAXY, "Clu\x00ster")
+    assert info.value.field == "q" and "U+0000" in str(info.value)
