@@ -7,7 +7,7 @@ self-contained map page (see :mod:`haven.web.export`); ``/maps/{filename}``
 serves it from :mod:`haven.api.maps`.
 
 In legacy system objects ``id`` is the imported ``legacy_id`` when there is
-one, else the integer id as a string.
+one (even an empty one, as exports write it), else the integer id as a string.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ STATION_FIELDS = ("name", "x", "y", "z", "race", "sell_percent", "buy_percent")
 
 def legacy_system(s: dict[str, Any]) -> dict[str, Any]:
     """A store row as the original flat system object."""
-    out: dict[str, Any] = {"id": s.get("legacy_id") or str(s["id"])}
+    legacy_id = s.get("legacy_id")
+    out: dict[str, Any] = {"id": str(s["id"]) if legacy_id is None else legacy_id}
     for key in SYSTEM_FIELDS:
         out[key] = s.get(key)
     if "distance" in s:

@@ -234,6 +234,7 @@ def parse_legacy(
     if unkept:
         parsed.warnings.append(unkept)
     first_index: dict[str, int] = {}
+    first_with_id: dict[str, int] = {}
     for done, record in enumerate(legacy.records(), start=1):
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress("checking", done, legacy.record_count)
@@ -247,6 +248,11 @@ def parse_legacy(
                                          "names must be unique"))
             else:
                 first_index[system.name] = record.index
+            if system.legacy_id is not None:
+                same_id = first_with_id.setdefault(system.legacy_id, record.index)
+                if same_id != record.index:  # the original tool's primary key: say so, keep both
+                    parsed.warnings.append(f"{label}: id {system.legacy_id!r} is also the id of record "
+                                           f"#{same_id}; legacy routes show both systems with it")
         if problems:
             for path, message in problems:
                 parsed.add_problem(_problem(label, path, message))

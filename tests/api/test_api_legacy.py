@@ -174,3 +174,9 @@ def test_visible_distance_and_limit(client, store):
     assert [s["name"] for s in body] == ["L0", "L1", "L2"]
     assert [s["distance"] for s in body] == [0.5, 0.5, 1.5]
     assert math.isclose(body[2]["distance"], 1.5)
+
+
+def test_an_empty_legacy_id_is_answered_as_stored(client, store):
+    """The export writes ``"id": ""`` for it; the legacy routes say the same."""
+    store.create("Haven", validate_system({"name": "Blank Id", "x": 0, "y": 0, "z": 0, "legacy_id": ""}))
+    assert client.get("/api/systems/Blank Id").json()["id"] == ""

@@ -581,3 +581,15 @@ def test_a_file_changed_after_its_check_writes_nothing(store, tmp_path):
         import_file(store, GALAXY, path, progress=edit_after_the_check)
     assert "changed while it was being imported" in info.value.problems[0]
     assert state(store) == before
+
+
+def test_a_repeated_id_is_kept_with_a_warning(store, tmp_path):
+    """The original tool's id was its primary key: two records sharing one is worth saying."""
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps({"P1": {"id": "SYS_1", "x": 1, "y": 2, "z": 3},
+                                "P7": {"id": "SYS_1", "x": 1, "y": 2, "z": 3},
+                                "P8": {"id": "SYS_8", "x": 1, "y": 2, "z": 3}}))
+    report = import_file(store, GALAXY, path)
+    assert report.created == 3
+    assert [w for w in report.warnings if "SYS_1" in w] == [
+        "record \"P7\" (#2): id 'SYS_1' is also the id of record #1; legacy routes show both systems with it"]
