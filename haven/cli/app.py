@@ -8,8 +8,10 @@ User errors never print a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sqlite3
 import sys
 import time
@@ -297,6 +299,26 @@ def init(
     out.print("Next: [bold]haven serve[/bold], then open http://127.0.0.1:8000/")
 
 
+def refuse_an_address_in_use(host: str, port: int) -> None:
+    """Exit 3 (as uvicorn does when it cannot start) if ``host:port`` cannot be listened on.
+
+    Checked before the schema is upgraded and the banner printed, so a port in use changes
+    nothing and is the only thing said. uvicorn binds again right after (another process
+    could take the port in between; uvicorn then reports it).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses and binds
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except (OSError, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            hint = ("; another program (another `haven serve`?) listens there: stop it or choose "
+                    "another --port") if getattr(exc, "errno", None) == errno.EADDRINUSE else ""
+            err.print(Text(f"Cannot listen on {host}:{port}: {reason}{hint}"))
+            raise typer.Exit(3) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
@@ -311,6 +333,7 @@ def serve(
             read()  # the server reads them as it starts: refuse a bad one before anything changes
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint=variable) from None
+    refuse_an_address_in_use(host, port)
     before, after = upgrade_schema(url)
     with filelocks.serving(url.location) or nullcontext(), opened(url):
         pass  # a database the app cannot open (a schema change, an unfinished bulk load) is refused here, clearly

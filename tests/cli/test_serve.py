@@ -86,3 +86,16 @@ def test_serve_creates_the_schema(tmp_path: Path) -> None:
     finally:
         log = _stop(proc)
     assert "created" in log
+
+
+def test_serve_on_a_port_in_use_says_so_and_changes_nothing(haven: Invoke, tmp_path: Path) -> None:
+    target = tmp_path / "new.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = haven("serve", "--port", port, "--database", target)
+    assert result.exit_code == 3
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.output and "another --port" in result.output
+    assert "Haven at" not in result.output  # no banner for a server that never started
+    assert not target.exists()  # nothing created or upgraded
