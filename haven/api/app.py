@@ -284,6 +284,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        live.BadTextFrames.install()  # after uvicorn has set up its loggers
         # What startup opens is closed again, in reverse order, however far startup got.
         async with AsyncExitStack() as opened_here:
             if owns_store:

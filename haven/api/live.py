@@ -28,6 +28,7 @@ galaxy closes it (code 1008) after saying so.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import sqlite3
 import struct
@@ -283,6 +284,26 @@ class _Connection:
         if self.listener is not None:
             self.hub.forget(self.listener)
             self.listener = None
+
+
+class BadTextFrames(logging.Filter):
+    """uvicorn closes a socket that sends a text frame of invalid UTF-8 with 1007, as it
+    should, and logs a traceback as if the server had failed: one warning line says it."""
+
+    MESSAGE = "Invalid UTF-8 sequence received from client."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == self.MESSAGE and record.exc_info:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "WebSocket closed (1007): a client sent a text frame that is not UTF-8", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        logger = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
 
 
 async def refuse(websocket: WebSocket, exc: HavenError) -> None:

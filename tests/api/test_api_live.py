@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
+import sys
 from typing import Any
 
 import orjson
@@ -295,3 +297,19 @@ def test_a_message_nested_too_deep_is_refused_by_its_depth(client, map_galaxy):
                                         "message": "the message is nested deeper than 64 levels"}
         send(ws, {"type": "subscribe"})
         assert receive(ws)["type"] == "subscribed"
+
+
+def test_a_text_frame_that_is_not_utf8_is_one_warning_not_a_traceback(client):
+    """uvicorn closes such a socket with 1007 itself; the app's startup words its log line."""
+    logger = logging.getLogger("uvicorn.error")
+    assert any(isinstance(f, live.BadTextFrames) for f in logger.filters)  # installed as the app started
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        exc_info = sys.exc_info()
+    record = logger.makeRecord("uvicorn.error", logging.ERROR, __file__, 1, live.BadTextFrames.MESSAGE, (), exc_info)
+    assert live.BadTextFrames().filter(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None and "1007" in record.getMessage()
+    other = logger.makeRecord("uvicorn.error", logging.ERROR, __file__, 1, "something else", (), exc_info)
+    live.BadTextFrames().filter(other)
+    assert other.levelno == logging.ERROR and other.exc_info is exc_info  # other errors untouched
