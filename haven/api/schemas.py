@@ -166,8 +166,10 @@ class StatsOut(_Answer):
     galaxy: str
     total_systems: int
     regions: list[RegionCount]
-    database_size_bytes: int
+    database_size_bytes: int = Field(description="The database's pages, committed writes included.")
     database_size_mb: float = Field(description="The same in MiB (2^20 bytes), to three decimals.")
+    wal_size_bytes: int = Field(description="The write-ahead log file beside the database (disk it holds "
+                                            "until the next checkpoint empties it); 0 when there is none.")
 
 
 class GalaxyOut(_Answer):

@@ -747,7 +747,8 @@ def stats(
                 ("Galaxy", s["galaxy"]),
                 ("Systems", f"{s['total_systems']:,}"),
                 ("Regions", f"{len(s['regions']):,}"),
-                ("Database", f"{url.location} ({fmt_bytes(s['database_size_bytes'])})"),
+                ("Database", f"{url.location} ({fmt_bytes(s['database_size_bytes'])}"
+                             + (f", write-ahead log {fmt_bytes(s['wal_size_bytes'])})" if s["wal_size_bytes"] else ")")),
             ]
         )
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from haven.config import DatabaseUrl
 from haven.demo import DEMO_GENERATED_SYSTEMS, handmade_systems
+from haven.model import validate_system
 from haven.store import migrate, open_store
 
 from cli_helpers import Invoke, assert_ok, system_count
@@ -113,3 +114,17 @@ def test_stats_table_and_json(haven: Invoke) -> None:
     assert data["total_systems"] == DEMO_TOTAL
     assert sum(r["system_count"] for r in data["regions"]) == DEMO_TOTAL
     assert data["database_size_bytes"] > 0
+
+
+def test_stats_shows_the_write_ahead_log_apart(haven: Invoke, db_path: Path) -> None:
+    assert_ok(haven("init", "--no-demo"))
+    assert json.loads(haven("stats", "--json").stdout)["wal_size_bytes"] == 0  # folded in when the last store closed
+    store = open_store(DatabaseUrl("sqlite", str(db_path)))  # stays open: its writes stay in the log
+    try:
+        store.create("Haven", validate_system({"name": "Logged", "x": 0, "y": 0, "z": 0}))
+        wal = Path(f"{db_path}-wal").stat().st_size
+        data = json.loads(haven("stats", "--json").stdout)
+        assert data["wal_size_bytes"] == wal > 0 and data["total_systems"] == 1
+        assert "write-ahead log" in haven("stats").output
+    finally:
+        store.close()

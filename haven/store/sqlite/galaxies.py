@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from typing import Any, NamedTuple
 
@@ -166,14 +167,21 @@ class Galaxies:
         return [dict(r) for r in rows]
 
     def stats(self, galaxy: str) -> dict[str, Any]:
+        """Counters and sizes: the database's pages as of now, and the write-ahead log's file
+        beside it (which the next checkpoint folds in and empties)."""
         g = self.galaxy(galaxy)
         page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
         page_count = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        try:
+            wal_bytes = os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            wal_bytes = 0
         return {
             "galaxy": g["name"],
             "total_systems": g["system_count"],
             "regions": self.regions(galaxy),
             "database_size_bytes": page_size * page_count,
+            "wal_size_bytes": wal_bytes,
         }
 
     def _bump_counts(self, conn: sqlite3.Connection, galaxy_id: int, region_id: int | None, delta: int) -> None:
