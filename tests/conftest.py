@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from haven.config import DatabaseUrl
 from haven.store import SQLiteStore, init_store
 
 from haven.config import DEFAULT_GALAXY as GALAXY
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # for the dbfiles module shared by the test folders
+    sys.path.insert(0, HERE)
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_init_and_upgrade_leave_another_programs_database_alone(haven: Invoke, t
     """The original tool's haven.db is imported, never upgraded in place with Haven's tables beside its own."""
     import sqlite3
 
-    from cli_helpers import file_digest
+    from dbfiles import file_digest
 
     old = tmp_path / "haven.db"
     _foreign_db(old)

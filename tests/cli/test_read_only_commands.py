@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import Invoke, assert_ok, file_digest
-
-
-def _journal_mode(path: Path) -> str:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        conn.close()
+from cli_helpers import Invoke, assert_ok
+from dbfiles import file_digest, journal_mode
 
 
 @pytest.fixture
@@ -24,7 +17,7 @@ def backup_copy(haven: Invoke, tmp_path: Path) -> Path:
     assert_ok(haven("init"))
     target = tmp_path / "backups" / "copy.db"
     assert_ok(haven("backup", target))
-    assert _journal_mode(target) == "delete"
+    assert journal_mode(target) == "delete"
     return target
 
 
@@ -48,7 +41,7 @@ def test_read_commands_leave_a_backup_unchanged(haven: Invoke, backup_copy: Path
     for args in _read_commands(out):
         assert_ok(haven(*args, "--database", backup_copy))
     assert file_digest(backup_copy) == before
-    assert _journal_mode(backup_copy) == "delete"
+    assert journal_mode(backup_copy) == "delete"
     assert sorted(p.name for p in backup_copy.parent.iterdir()) == ["copy.db"]  # no -wal, -shm or lock files
 
 

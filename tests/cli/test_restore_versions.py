@@ -14,7 +14,8 @@ from haven.errors import StaleVersion
 from haven.model import SystemPatch, validate_system
 from haven.store import open_store
 
-from cli_helpers import Invoke, assert_ok, file_digest, system_count
+from cli_helpers import Invoke, assert_ok, system_count
+from dbfiles import file_digest
 
 
 def _add(store, name: str, x: float = 0.0) -> dict:

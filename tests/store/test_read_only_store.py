@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -13,17 +12,7 @@ from haven.errors import StoreReadOnly
 from haven.model import validate_system
 from haven.store import SQLiteStore, open_store
 
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _journal_mode(path: Path) -> str:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        conn.close()
+from dbfiles import file_digest, journal_mode
 
 
 @pytest.fixture
@@ -36,8 +25,8 @@ def backup_copy(store: SQLiteStore, tmp_path: Path) -> Path:
 
 
 def test_reads_leave_a_backup_byte_for_byte_as_it_was(backup_copy: Path) -> None:
-    before = _digest(backup_copy)
-    assert _journal_mode(backup_copy) == "delete"
+    before = file_digest(backup_copy)
+    assert journal_mode(backup_copy) == "delete"
     store = open_store(DatabaseUrl("sqlite", str(backup_copy)), read_only=True)
     try:
         assert store.system_by_name(GALAXY, "KEEP 1/A")["x"] == 1.0
@@ -47,13 +36,13 @@ def test_reads_leave_a_backup_byte_for_byte_as_it_was(backup_copy: Path) -> None
         assert store._maintenance is None
     finally:
         store.close()
-    assert _digest(backup_copy) == before
-    assert _journal_mode(backup_copy) == "delete"  # a writable open would have switched it to WAL
+    assert file_digest(backup_copy) == before
+    assert journal_mode(backup_copy) == "delete"  # a writable open would have switched it to WAL
     assert sorted(p.name for p in backup_copy.parent.glob("copy.db*")) == ["copy.db"]
 
 
 def test_a_write_is_refused_with_a_typed_error_and_changes_nothing(backup_copy: Path) -> None:
-    before = _digest(backup_copy)
+    before = file_digest(backup_copy)
     store = open_store(DatabaseUrl("sqlite", str(backup_copy)), read_only=True)
     try:
         with pytest.raises(StoreReadOnly, match="read-only") as refused:
@@ -64,5 +53,5 @@ def test_a_write_is_refused_with_a_typed_error_and_changes_nothing(backup_copy: 
             store.conn.execute("DELETE FROM system")
     finally:
         store.close()
-    assert _digest(backup_copy) == before
+    assert file_digest(backup_copy) == before
 
