@@ -4,7 +4,9 @@
 // server: `fetch` and the decoder are stand-ins, three.js objects are real (nothing
 // is rendered). A chunk that changed on the server is drawn as it was only while
 // its new copy is on its way; once the view stops wanting it (and so cancels that
-// fetch) it must go, and while it is drawn stale the loader is not settled.
+// fetch) it must go, and while it is drawn stale the loader is not settled. A failed
+// chunk is retried at its own time whatever fails after it, and one the server no longer
+// has (404) is asked for once, not in a loop.
 
 import test from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +20,7 @@ const CUBE = { centre_ly: [0, 0, 0], half_size_ly: 1024 };
 /**
  * A fake chunk server. `answers[key]` is a list of what the next requests for the chunk
  * get, one item each (the last one repeats): {count, version}, "hang" (until the request
- * is cancelled) or "fail" (a 500).
+ * is cancelled), "fail" (a 500) or "gone" (a 404: the node was emptied).
  */
 class FakeServer {
   constructor() {
@@ -45,6 +47,11 @@ class FakeServer {
     if (answer === "fail") {
       return Promise.resolve(new Response(JSON.stringify({ error: "boom" }), { status: 500 }));
     }
+    if (answer === "gone") {
+      const error = { code: "not_found", message: "no such node" };
+      const res = new Response(JSON.stringify({ error }), { status: 404 });
+      return new Promise((resolve) => setTimeout(() => resolve(res), 1)); // as a network does: timers still run
+    }
     const body = new TextEncoder().encode(JSON.stringify(answer));
     return Promise.resolve(new Response(body, { status: 200 }));
   }
@@ -66,25 +73,42 @@ const decoder = {
   },
 };
 
-/** A root with 4 systems and one child (1/0) with 2, as a hierarchy answer says. */
+/**
+ * A root with 4 systems and children 1/0 (2 systems) and 1/1 (3), as a hierarchy answer says.
+ * `banner` follows what the loader reports, as the page's error box does.
+ */
 function setUp({ childVersion = 5 } = {}) {
-  const octree = new Octree({ galaxy: "G", cube: CUBE, capacity: 4, total_systems: 6 });
-  octree.ingest({ clock: 10, total_systems: 6, nodes: [
+  const octree = new Octree({ galaxy: "G", cube: CUBE, capacity: 4, total_systems: 9 });
+  octree.ingest({ clock: 10, total_systems: 9, nodes: [
     { level: 0, cell: 0, count: 4, version: 5 },
     { level: 1, cell: 0, count: 2, version: childVersion },
+    { level: 1, cell: 1, count: 3, version: 5 },
   ] }, 0, 0, 3);
   const server = new FakeServer();
+  const banner = { shown: false, changes: [] };
   const loader = new ChunkLoader({
     octree,
     decoder,
     group: new THREE.Group(),
     material: new THREE.PointsMaterial(),
     budget: 1000,
-    onError: () => {},
+    retryBaseMs: 20, // pauses of 20, 40, 80 ms... instead of seconds
+    onError: () => {
+      banner.shown = true;
+    },
+    onSuccess: () => {
+      banner.shown = false;
+    },
+    onChange: (change) => banner.changes.push(change),
   });
   const root = octree.nodes.get("0/0");
   const child = octree.nodes.get("1/0");
-  return { octree, server, loader, root, child };
+  const sibling = octree.nodes.get("1/1");
+  return { octree, server, loader, root, child, sibling, banner };
+}
+
+function asked(server, key) {
+  return server.asked.filter((k) => k === key).length;
 }
 
 /** Let fetches, decodes and their follow-ups run until `done()` (or fail after a while). */
@@ -178,4 +202,63 @@ test("an unchanged chunk the view stops wanting stays cached", async (t) => {
   loader.setWanted({ wanted: [root], frontier: [] });
   assert.equal(loader.chunks.has("1/0"), true);
   assert.equal(loader.pending, 0);
+});
+
+test("every failed chunk is retried at its own time, and the error stands until all have loaded", async (t) => {
+  const { server, loader, root, child, sibling, banner } = setUp();
+  t.after(() => loader.dispose());
+  // 1/0 fails three times (its next try is 80 ms away), then 1/1 fails once (20 ms).
+  server.answers = {
+    "0/0": [{ count: 4, version: 5 }],
+    "1/0": ["fail", "fail", "fail", { count: 2, version: 5 }],
+    "1/1": ["fail", { count: 3, version: 5 }],
+  };
+  loader.setWanted({ wanted: [root, child], frontier: [] });
+  await until(() => asked(server, "1/0") === 3 && loader.inFlight === 0, "three failures of 1/0");
+  loader.setWanted({ wanted: [root, child, sibling], frontier: [] });
+  await until(() => loader.chunks.has("1/1"), "1/1 on its second try");
+  // 1/1 loaded, 1/0 has not: the error is not over.
+  assert.equal(loader.chunks.has("1/0"), false);
+  assert.equal(banner.shown, true, "another chunk's success cleared the error of one still failing");
+  assert.equal(loader.pending, 1);
+
+  // 1/1's failure must not have cancelled 1/0's retry.
+  await until(() => loader.chunks.has("1/0"), "1/0 asked again at its own time");
+  assert.equal(asked(server, "1/0"), 4);
+  assert.equal(loader.pending, 0);
+  assert.equal(banner.shown, false);
+});
+
+test("the error of a failed chunk goes once the view no longer wants it", async (t) => {
+  const { server, loader, root, child, banner } = setUp();
+  t.after(() => loader.dispose());
+  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": ["fail"] };
+  loader.setWanted({ wanted: [root, child], frontier: [] });
+  await until(() => asked(server, "1/0") === 1 && loader.inFlight === 0, "the failure");
+  assert.equal(banner.shown, true);
+  loader.setWanted({ wanted: [root], frontier: [] });
+  assert.equal(banner.shown, false);
+});
+
+test("a chunk the server no longer has is asked for once, then its node counts as empty", async (t) => {
+  const { server, loader, root, child, banner } = setUp();
+  t.after(() => loader.dispose());
+  server.answers = { "0/0": [{ count: 4, version: 5 }], "1/0": ["gone"] };
+  loader.setWanted({ wanted: [root, child], frontier: [] });
+  await until(() => asked(server, "1/0") >= 1, "the request");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(asked(server, "1/0"), 1, "the emptied node was asked for again and again");
+  assert.equal(child.count, 0);
+  assert.equal(loader.pending, 0, "an emptied node is nothing left to load");
+  assert.equal(banner.shown, false);
+  // The map selects again (the tree changed), and that selection leaves the node out.
+  assert.ok(banner.changes.some((c) => c.tree), "no new selection was asked for");
+
+  // Until the change feed says the node holds systems again.
+  server.answers["1/0"] = [{ count: 1, version: 8 }];
+  const { octree } = loader;
+  feed(octree, loader, [{ level: 1, cell: 0, count: 1, version: 8 }]);
+  loader.setWanted({ wanted: [root, child], frontier: [] });
+  await until(() => loader.chunks.has("1/0"), "the node's new chunk");
+  assert.equal(asked(server, "1/0"), 2);
 });

@@ -1,4 +1,4 @@
-"""The map's octree and chunk loader modules under node (tests/web/*.test.mjs): no browser needed."""
+"""The map's octree, selection, chunk loader and framing modules under node (tests/web/*.test.mjs): no browser needed."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def test_the_maps_chunk_loader_never_draws_a_changed_chunk_it_will_not_fetch_aga
     if not (ROOT / "node_modules" / "three" / "package.json").is_file():
         pytest.skip("three.js is not installed in node_modules (`make test` installs it)")
     run_node_test("chunk_loader.test.mjs")
+
+
+def test_the_maps_octree_and_selection_reach_level_21_with_exact_cells():
+    if not (ROOT / "node_modules" / "three" / "package.json").is_file():
+        pytest.skip("three.js is not installed in node_modules (`make test` installs it)")
+    run_node_test("lod.test.mjs")
+
+
+def test_the_map_fits_systems_into_the_narrower_field_of_view():
+    if not (ROOT / "node_modules" / "three" / "package.json").is_file():
+        pytest.skip("three.js is not installed in node_modules (`make test` installs it)")
+    run_node_test("map_framing.test.mjs")

@@ -6,12 +6,15 @@
 // * Chunks the view no longer wants stay cached (hidden or shown) until their
 //   room is needed; then the least recently wanted go first, their GPU buffers
 //   disposed. Eviction counts points, not chunks.
-// * A failed request is retried later, with growing pauses.
+// * A failed request is retried later, with growing pauses: each on its own timer.
+//   The error it reported stands until every request the view still needs has answered.
+// * A chunk the server no longer has (404: emptied since the tree was read) makes its
+//   node empty: it is not asked for again until the tree or the change feed says otherwise.
 
 import * as THREE from "three";
 import { api, ApiError } from "../api.js";
 import { galaxyQuery } from "./config.js";
-import { HIERARCHY_DEPTH } from "./octree.js";
+import { HIERARCHY_DEPTH, parseTreeJson } from "./octree.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 6;
 const RETRY_BASE_MS = 1000;
@@ -21,9 +24,11 @@ export class ChunkLoader {
   /**
    * @param {{octree: import("./octree.js").Octree, decoder: {decode: Function},
    *          group: THREE.Object3D, material: THREE.Material, budget: number,
-   *          maxInFlight?: number, onChange?: Function, onError?: Function, onSuccess?: Function}} options
+   *          maxInFlight?: number, retryBaseMs?: number, onChange?: Function, onError?: Function,
+   *          onSuccess?: Function}} options
    *   onChange({tree, chunks}) after anything changed; onError(err) for a failed request;
-   *   onSuccess() after any request answered; onAdd(entry) when a chunk is loaded.
+   *   onSuccess() once no request the view needs is failing any more (the error is over);
+   *   onAdd(entry) when a chunk is loaded. retryBaseMs: the first pause before a retry.
    */
   constructor(options) {
     this.octree = options.octree;
@@ -32,6 +37,7 @@ export class ChunkLoader {
     this.material = options.material;
     this.budget = options.budget;
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.retryBaseMs = options.retryBaseMs ?? RETRY_BASE_MS;
     this.onChange = options.onChange ?? (() => {});
     this.onError = options.onError ?? (() => {});
     this.onSuccess = options.onSuccess ?? (() => {});
@@ -40,7 +46,11 @@ export class ChunkLoader {
     this.chunks = new Map();
     /** key -> {kind, controller, reserved} */
     this.requests = new Map();
+    /** key -> {attempts, retryAt} of requests that failed (chunk keys, `h:` + key for the tree) */
     this.failures = new Map();
+    /** key -> the timer that asks again once its pause is over */
+    this.retryTimers = new Map();
+    this.errorShown = false; // onError was called and no onSuccess since
     this.wanted = [];
     this.wantedKeys = new Set();
     this.frontier = [];
@@ -49,7 +59,6 @@ export class ChunkLoader {
     this.bytesReceived = 0;
     this.maxLoadedPoints = 0;
     this.maxInFlightSeen = 0;
-    this.retryTimer = null;
     this.refreshes = 0; // chunks fetched again because they changed on the server
     this.closed = false;
   }
@@ -76,6 +85,7 @@ export class ChunkLoader {
     }
     this.dropUnwantedStale();
     this.pump();
+    this.reportRecovery(); // a failed chunk the view no longer wants is no longer an error
   }
 
   /**
@@ -125,6 +135,7 @@ export class ChunkLoader {
     }
     for (const node of this.wanted) {
       if (this.requests.size >= this.maxInFlight) return;
+      if (node.count <= 0) continue; // emptied since the selection listed it: nothing to fetch
       const key = node.key;
       if ((this.chunks.has(key) && !this.chunks.get(key).stale) || this.requests.has(key) || this.backingOff(key, now)) {
         continue;
@@ -162,15 +173,50 @@ export class ChunkLoader {
     return fits();
   }
 
+  /** A request failed: ask again after its own pause (doubling with each failure), and say so. */
   fail(key, err) {
     const f = this.failures.get(key) ?? { attempts: 0, retryAt: 0 };
     f.attempts += 1;
-    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (f.attempts - 1));
+    const delay = Math.min(RETRY_MAX_MS, this.retryBaseMs * 2 ** (f.attempts - 1));
     f.retryAt = performance.now() + delay;
     this.failures.set(key, f);
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.pump(), delay + 20);
+    // One timer per request: a later failure must not cancel an earlier one's retry.
+    clearTimeout(this.retryTimers.get(key));
+    this.retryTimers.set(key, setTimeout(() => {
+      this.retryTimers.delete(key);
+      this.pump();
+    }, delay + 20));
+    this.errorShown = true;
     this.onError(err);
+  }
+
+  /** A request answered: it is no longer failing. */
+  succeeded(key) {
+    this.clearFailure(key);
+    this.reportRecovery();
+  }
+
+  /** Forget a request's failures (and its pending retry): the next try is now, its pause starts over. */
+  clearFailure(key) {
+    this.failures.delete(key);
+    clearTimeout(this.retryTimers.get(key));
+    this.retryTimers.delete(key);
+  }
+
+  /** Whether a request the view still needs has failed (and waits for its retry). */
+  get failing() {
+    for (const key of this.failures.keys()) {
+      if (this.wantedKeys.has(key)) return true;
+      if (this.frontier.some((n) => !n.childrenKnown && `h:${n.key}` === key)) return true;
+    }
+    return false;
+  }
+
+  /** Clear the error once nothing the view needs is failing: another chunk's success is not enough. */
+  reportRecovery() {
+    if (!this.errorShown || this.failing) return;
+    this.errorShown = false;
+    this.onSuccess();
   }
 
   async fetchHierarchy(node, key) {
@@ -181,9 +227,8 @@ export class ChunkLoader {
       const res = await api(path, { raw: true, signal: controller.signal });
       const text = await res.text();
       this.bytesReceived += Number(res.headers.get("content-length")) || text.length;
-      this.octree.ingest(JSON.parse(text), node.level, node.cell, HIERARCHY_DEPTH);
-      this.failures.delete(key);
-      this.onSuccess();
+      this.octree.ingest(parseTreeJson(text), node.level, node.cell, HIERARCHY_DEPTH);
+      this.succeeded(key);
     } catch (err) {
       if (err?.name !== "AbortError") this.fail(key, err);
     } finally {
@@ -208,8 +253,7 @@ export class ChunkLoader {
         halfSize: this.octree.halfSize,
         cell: node.cell,
       });
-      this.failures.delete(key);
-      this.onSuccess();
+      this.succeeded(key);
       if (controller.signal.aborted || this.closed) return;
       this.reservedPoints -= reserved;
       added = true;
@@ -217,19 +261,29 @@ export class ChunkLoader {
     } catch (err) {
       if (err?.name === "AbortError" || controller.signal.aborted) return;
       if (err instanceof ApiError && err.status === 404) {
-        node.count = 0; // the node was emptied since the tree was read
-        const old = this.chunks.get(key);
-        if (old) this.evict(old);
-        this.octree.generation++;
-        this.onSuccess();
+        this.emptied(node);
         return;
       }
       this.fail(key, err);
     } finally {
       if (!added) this.reservedPoints -= reserved;
       this.untrack(key);
-      if (!this.closed) this.onChange({ chunks: true });
+      // An emptied node changes what the view wants: the map selects again (tree: true).
+      if (!this.closed) this.onChange({ chunks: true, tree: node.count <= 0 });
     }
+  }
+
+  /**
+   * The server has no chunk for `node` (emptied since the tree was read): it counts as empty,
+   * so neither pump() nor the next selection asks for it, until the tree or feed says otherwise.
+   */
+  emptied(node) {
+    node.count = 0;
+    const old = this.chunks.get(node.key);
+    if (old) this.evict(old);
+    this.octree.generation++;
+    this.succeeded(node.key);
+    this.refreshVisibility();
   }
 
   track(key, req) {
@@ -310,7 +364,7 @@ export class ChunkLoader {
     if (!entry || entry.version === entry.node.version) return;
     if (this.wantedKeys.has(key) && entry.node.count > 0) {
       entry.stale = true;
-      this.failures.delete(key);
+      this.clearFailure(key);
       this.refreshes += 1;
       this.pump();
     } else {
@@ -322,7 +376,7 @@ export class ChunkLoader {
   invalidate(key) {
     const entry = this.chunks.get(key);
     if (entry) this.evict(entry);
-    this.failures.delete(key);
+    this.clearFailure(key);
     this.refreshVisibility();
     this.onChange({ chunks: true, tree: true });
   }
@@ -347,7 +401,9 @@ export class ChunkLoader {
   /** Wanted chunks not loaded, or drawn stale (their new copy not arrived), plus unknown parts of the tree. */
   get pending() {
     let n = 0;
-    for (const node of this.wanted) if (!this.chunks.has(node.key) || this.chunks.get(node.key).stale) n++;
+    for (const node of this.wanted) {
+      if (node.count > 0 && (!this.chunks.has(node.key) || this.chunks.get(node.key).stale)) n++;
+    }
     for (const node of this.frontier) if (!node.childrenKnown) n++;
     return n;
   }
@@ -358,6 +414,11 @@ export class ChunkLoader {
     return n;
   }
 
+  stopRetries() {
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
   /**
    * Stop (nothing more is fetched) and hand over the loaded chunks as they are: still in
    * the group and drawn, their buffers now the caller's to dispose. A map reading its
@@ -365,7 +426,7 @@ export class ChunkLoader {
    */
   detach() {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.stopRetries();
     for (const req of this.requests.values()) req.controller.abort();
     const entries = [...this.chunks.values()];
     this.chunks.clear();
@@ -375,7 +436,7 @@ export class ChunkLoader {
 
   dispose() {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.stopRetries();
     for (const req of this.requests.values()) req.controller.abort();
     for (const entry of [...this.chunks.values()]) this.evict(entry);
   }

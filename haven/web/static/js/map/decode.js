@@ -24,7 +24,7 @@ export function decodeForMap(buffer, options) {
   const version = c.metadata?.version;
   return {
     level: c.level,
-    cell: Number(c.cell),
+    cell: c.cell, // a BigInt deep in the tree (beyond 2^53)
     count: c.count,
     positions: c.positions,
     colours: c.colours,

@@ -27,10 +27,12 @@ export function systemViewHref(id) {
 export class DetailsPanel {
   /**
    * @param {HTMLElement} container
-   * @param {{onFly?: (system: object) => void}} options
+   * @param {{onFly?: (system: object) => void, onHide?: () => void}} options
+   *   onHide: the panel was closed (Esc or ×): the page clears the selection ring
    */
-  constructor(container, { onFly } = {}) {
+  constructor(container, { onFly, onHide } = {}) {
     this.onFly = onFly ?? (() => {});
+    this.onHide = onHide ?? (() => {});
     this.body = el("div", { className: "map-details-body" });
     this.closeButton = el(
       "button",
@@ -49,7 +51,8 @@ export class DetailsPanel {
     this.extra = {};
     container.append(this.element);
     document.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && !this.element.hidden) this.hide();
+      // An Esc another control used (the search box closing its suggestions) is not for the panel.
+      if (e.key === "Escape" && !e.defaultPrevented && !this.element.hidden) this.hide();
     });
   }
 
@@ -79,6 +82,7 @@ export class DetailsPanel {
   hide() {
     this.element.hidden = true;
     this.forget();
+    this.onHide();
   }
 
   /** The system shown was deleted: say so instead of its old fields, and keep following its id (an undo brings it back). */

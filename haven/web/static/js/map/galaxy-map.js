@@ -17,7 +17,7 @@ import { galaxyQuery } from "./config.js";
 import { MapControls } from "./controls.js";
 import { createDecoder } from "./decode.js";
 import { selectNodes } from "./lod.js";
-import { HIERARCHY_DEPTH, MAX_MAP_LEVEL, Octree } from "./octree.js";
+import { HIERARCHY_DEPTH, Octree, toCell } from "./octree.js";
 import { followChanges } from "./live-feed.js";
 import { findLoadedPoint, nearestStar, screenPosition, worldPosition } from "./picking.js";
 import {
@@ -56,6 +56,17 @@ export function pickPath(hit) {
   return `/api/v1/chunks/${hit.level}/${hit.cell}/${hit.index}${galaxyQuery({ version })}`;
 }
 
+/**
+ * How far from the centre of a sphere of `radius` the camera must be to have all of it in
+ * view. The narrower of the vertical and horizontal fields of view decides: in a portrait
+ * window the horizontal one is the narrower.
+ */
+export function fitDistance(radius, fovDeg, aspect) {
+  const halfV = THREE.MathUtils.degToRad(fovDeg) / 2;
+  const halfH = Math.atan(Math.tan(halfV) * aspect);
+  return radius / Math.tan(Math.min(halfV, halfH));
+}
+
 /** True for the answer to a pick made from a chunk older than its node (see pickPath). */
 export function isStalePick(err) {
   return err?.status === 409 && err?.code === "stale_version";
@@ -67,7 +78,7 @@ export class GalaxyMap {
    * @param {{budget?: number, maxInFlight?: number,
    *          onError?: (err: any) => void, onSuccess?: () => void,
    *          onStarClick?: (hit: object) => void, onStarDoubleClick?: (hit: object) => void,
-   *          onChunk?: (entry: object) => void, onEmpty?: () => void,
+   *          onChunk?: (entry: object) => void, onEmptyChange?: (empty: boolean) => void,
    *          onLiveChange?: (change: {nodes: object[], reset: boolean}) => void}} options
    */
   constructor(container, options = {}) {
@@ -79,6 +90,7 @@ export class GalaxyMap {
     this.octree = null;
     this.loader = null;
     this.autoFrame = true;
+    this.empty = false; // the galaxy has no systems (see checkEmpty)
     this.dirty = true;
     this.viewDirty = true;
     this.lastSelect = -Infinity;
@@ -191,12 +203,21 @@ export class GalaxyMap {
       onSuccess: () => this.options.onSuccess?.(),
       onAdd: (entry) => this.chunkAdded(entry),
     });
-    if (this.octree.root.count === 0 && this.octree.totalSystems === 0) {
-      this.options.onEmpty?.();
-      this.resolveReady(this);
-    }
+    this.checkEmpty();
     this.viewDirty = true;
     if (answer.clock !== undefined && this.liveClock === null) this.followLiveEdits(answer.clock);
+  }
+
+  /**
+   * Tell the page (onEmptyChange) whenever the galaxy becomes empty or stops being so, at
+   * start and after live edits. An empty galaxy is ready at once: it has nothing to draw.
+   */
+  checkEmpty() {
+    const empty = this.octree.root.count === 0 && this.octree.totalSystems === 0;
+    if (empty === this.empty) return;
+    this.empty = empty;
+    if (empty) this.resolveReady(this);
+    this.options.onEmptyChange?.(empty);
   }
 
   // ---- live edits ---------------------------------------------------------------------
@@ -217,6 +238,7 @@ export class GalaxyMap {
         if (feed.total_systems !== undefined) this.octree.totalSystems = Number(feed.total_systems);
         if (feed.reset) await this.reloadTree();
         else this.applyChanges(feed.nodes);
+        this.checkEmpty(); // the first system arrived, or the last one went
         if (feed.clock !== undefined) this.liveClock = feed.clock;
         try {
           this.options.onLiveChange?.({ nodes: feed.nodes ?? [], reset: !!feed.reset });
@@ -257,8 +279,8 @@ export class GalaxyMap {
 
   /**
    * Whether a change to any of `nodes` ({level, cell} from the change feed) may have changed
-   * a system at (x, y, z): a node holds only systems inside its cube. Cells below the levels
-   * a JavaScript number holds exactly count as touching (a refetch too many, never one too few).
+   * a system at (x, y, z): a node holds only systems inside its cube. A node the map cannot
+   * place counts as touching (a refetch too many, never one too few).
    */
   changeTouches(nodes, x, y, z) {
     const o = this.octree;
@@ -266,10 +288,9 @@ export class GalaxyMap {
     const p = [Number(x), Number(y), Number(z)];
     return (nodes ?? []).some((n) => {
       const level = Number(n.level);
-      if (!(level <= MAX_MAP_LEVEL)) return true;
       let box;
       try {
-        box = nodeBounds(level, Number(n.cell), o.centre, o.halfSize);
+        box = nodeBounds(level, toCell(level, n.cell), o.centre, o.halfSize);
       } catch {
         return true; // a node the map cannot place: assume it touches
       }
@@ -360,8 +381,7 @@ export class GalaxyMap {
     const c = [0, 1, 2].map((a) => pts.reduce((s, p) => s + p[a], 0) / n);
     const d = pts.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])).sort((a, b) => a - b);
     const r = Math.max(d[Math.floor(0.95 * (n - 1))], 50);
-    const fov = THREE.MathUtils.degToRad(this.camera.fov);
-    this.controls.place(new THREE.Vector3(...c), (r / Math.tan(fov / 2)) * 1.05, [0, -0.75, 0.66]);
+    this.controls.place(new THREE.Vector3(...c), this.fitDistance(r) * 1.05, [0, -0.75, 0.66]);
     this.viewDirty = this.dirty = true;
     return true;
   }
@@ -510,8 +530,12 @@ export class GalaxyMap {
     if (!positions.length) return Promise.resolve(false);
     const c = [0, 1, 2].map((a) => positions.reduce((s, p) => s + p[a], 0) / positions.length);
     const r = Math.max(...positions.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])));
-    const fov = THREE.MathUtils.degToRad(this.camera.fov);
-    return this.flyTo(c[0], c[1], c[2], Math.max(minDistance, (r / Math.tan(fov / 2)) * 1.3));
+    return this.flyTo(c[0], c[1], c[2], Math.max(minDistance, this.fitDistance(r) * 1.3));
+  }
+
+  /** The camera distance that fits a sphere of `radius` into this window (see fitDistance). */
+  fitDistance(radius) {
+    return fitDistance(radius, this.camera.fov, this.camera.aspect);
   }
 
   setBudget(budget) {
@@ -592,6 +616,7 @@ export class GalaxyMap {
       highlightMode: modes[this.highlightMode],
       highlightRegionIndex: this.highlightRegion,
       markers: this.highlightMarkers.count,
+      selectionMarked: this.selectionMarker.count > 0, // the ring around the selected star
       camera: {
         position: this.camera.position.toArray(),
         target: this.controls.target.toArray(),

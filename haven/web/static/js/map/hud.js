@@ -99,6 +99,11 @@ export class Hud {
     this.status.textContent = text ?? "";
   }
 
+  /** Clear the notice if it still says `text` (another notice has taken its place otherwise). */
+  clearNotice(text) {
+    if (this.status.textContent === text) this.notice("");
+  }
+
   /** A plain, visible error ("" or null hides it). */
   error(text) {
     this.banner.textContent = text ?? "";

@@ -10,6 +10,7 @@
 
 import { API_BASE, api, sleep } from "../api.js";
 import { galaxyQuery } from "./config.js";
+import { parseTreeJson } from "./octree.js";
 
 /** How often the map asks the server which nodes changed when it has no socket. */
 export const LIVE_POLL_MS = 1000;
@@ -109,7 +110,9 @@ function startPolling(getClock, { enqueue, isClosed, onPollError, onPollSuccess 
       if (done()) return;
       let feed;
       try {
-        feed = await api(`/api/v1/chunks/changes${galaxyQuery({ since: getClock() })}`);
+        // Read as text: deep cells exceed what a JSON number parsed by the browser keeps exact.
+        const res = await api(`/api/v1/chunks/changes${galaxyQuery({ since: getClock() })}`, { raw: true });
+        feed = parseTreeJson(await res.text());
       } catch (err) {
         if (!done()) {
           failing = true;
@@ -170,7 +173,7 @@ function openSocket(getClock, { enqueue, isClosed, register }) {
     if (typeof event.data !== "string") return;
     let message;
     try {
-      message = JSON.parse(event.data);
+      message = parseTreeJson(event.data);
     } catch {
       return;
     }

@@ -10,7 +10,7 @@
 // and children always come after their parent.
 
 import * as THREE from "three";
-import { MAX_MAP_LEVEL } from "./octree.js";
+import { MAX_LEVEL } from "./octree.js";
 
 /** Nodes smaller than this on screen (pixels) are not refined further. */
 export const DEFAULT_REFINE_PX = 180;
@@ -115,7 +115,7 @@ export function selectNodes(octree, camera, { budget, heightPx, refinePx = DEFAU
       continue;
     }
     const size = projectedSize(node, camera, heightPx);
-    if (size < refinePx || node.level >= MAX_MAP_LEVEL) continue;
+    if (size < refinePx || node.level >= MAX_LEVEL) continue;
     if (!frustum.intersectsBox(nodeBox(node))) continue;
     if (!node.childrenKnown) {
       frontier.push(node);

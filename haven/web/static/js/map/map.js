@@ -19,6 +19,7 @@ import { Hud } from "./hud.js";
 import { SearchBox } from "./search.js";
 
 const FOCUS_DISTANCE_LY = 120;
+const EMPTY_NOTICE = "This galaxy has no systems yet.";
 /** Live changes this close together share one request for the system the panel shows. */
 const FOLLOW_COALESCE_MS = 150;
 
@@ -69,14 +70,18 @@ const hud = new Hud(overlay, {
   },
 });
 
+// Each click or search choice gets a number; an answer for an older one is ignored.
+let clickSeq = 0;
+
 const details = new DetailsPanel(overlay, {
   onFly: (s) => {
     map?.flyTo(s.x, s.y, s.z, Math.min(map.controls.distance, FOCUS_DISTANCE_LY * 2));
   },
+  onHide: () => {
+    clickSeq++; // a lookup still on its way must not reopen the panel, nor ring its star
+    map?.markSelection(null);
+  },
 });
-
-// Each click or search choice gets a number; an answer for an older one is ignored.
-let clickSeq = 0;
 
 /**
  * Show a system's details (fetching the full record when `s` is a list item). `since`: the
@@ -241,7 +246,7 @@ function start() {
       onStarClick,
       onStarDoubleClick: (hit) => map.flyTo(hit.x, hit.y, hit.z, Math.min(map.controls.distance, FOCUS_DISTANCE_LY * 2)),
       onChunk: () => highlighter?.onChunk(),
-      onEmpty: () => hud.notice("This galaxy has no systems yet."),
+      onEmptyChange: (empty) => (empty ? hud.notice(EMPTY_NOTICE) : hud.clearNotice(EMPTY_NOTICE)),
       onLiveChange,
     });
   } catch (err) {

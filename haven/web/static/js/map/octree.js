@@ -8,14 +8,39 @@
 
 import { nodeBounds } from "../chnk.js";
 
-/** Cells are JavaScript numbers: exact down to level 17 (8^17 = 2^51). */
-export const MAX_MAP_LEVEL = 17;
+/** The deepest level of the octree (docs/formats/chnk.md: 21 bits per axis). */
+export const MAX_LEVEL = 21;
+
+/**
+ * Down to this level a cell is a JavaScript number (8^17 = 2^51, exact and fast); deeper
+ * cells exceed 2^53 and are BigInts. A node's key is the same decimal text either way.
+ */
+export const MAX_NUMBER_CELL_LEVEL = 17;
 
 /** Levels of the tree asked for at once, below a node whose children are unknown. */
 export const HIERARCHY_DEPTH = 3;
 
 export function nodeKey(level, cell) {
   return `${level}/${cell}`;
+}
+
+/** The cell (a number, string or BigInt, exact) as the map keeps it at `level`. */
+export function toCell(level, cell) {
+  return level > MAX_NUMBER_CELL_LEVEL ? BigInt(cell) : Number(cell);
+}
+
+/** The cell of the parent (one level up) of node (level, cell). */
+export function parentCell(level, cell) {
+  if (typeof cell !== "bigint") return Math.floor(cell / 8);
+  return toCell(level - 1, cell >> 3n);
+}
+
+/**
+ * JSON.parse for the tree's answers (hierarchy, change feed): a `cell` too long for a
+ * JavaScript number is kept as its digits (toCell makes it exact), not rounded.
+ */
+export function parseTreeJson(text) {
+  return JSON.parse(String(text).replace(/("cell"\s*:\s*)(\d{16,})/g, '$1"$2"'));
 }
 
 export class Octree {
@@ -33,7 +58,8 @@ export class Octree {
   }
 
   /** The node (level, cell), created (empty, children unknown) if not seen before. */
-  node(level, cell) {
+  node(level, rawCell) {
+    const cell = toCell(level, rawCell);
     const key = nodeKey(level, cell);
     let n = this.nodes.get(key);
     if (!n) {
@@ -48,8 +74,8 @@ export class Octree {
         side,
         centre: [min[0] + side / 2, min[1] + side / 2, min[2] + side / 2],
         children: [],
-        childrenKnown: false,
-        parent: level > 0 ? nodeKey(level - 1, Math.floor(cell / 8)) : null,
+        childrenKnown: level >= MAX_LEVEL, // the deepest level has no children
+        parent: level > 0 ? nodeKey(level - 1, parentCell(level, cell)) : null,
       };
       this.nodes.set(key, n);
     }
@@ -72,7 +98,7 @@ export class Octree {
     // Every node above the deepest level of the answer now has a known child list.
     const known = [top];
     for (const item of answer.nodes ?? []) {
-      const n = this.node(Number(item.level), Number(item.cell));
+      const n = this.node(Number(item.level), item.cell);
       if (!newer(n)) {
         n.count = Number(item.count);
         n.version = item.version ?? null;
@@ -86,7 +112,7 @@ export class Octree {
     for (const item of answer.nodes ?? []) {
       const lvl = Number(item.level);
       if (lvl <= level) continue;
-      const n = this.nodes.get(nodeKey(lvl, Number(item.cell)));
+      const n = this.nodes.get(nodeKey(lvl, toCell(lvl, item.cell)));
       const parent = this.nodes.get(n.parent);
       if (parent && parent.childrenKnown && !parent.children.includes(n)) parent.children.push(n);
     }
@@ -102,10 +128,10 @@ export class Octree {
     const changed = [];
     for (const item of nodes ?? []) {
       const level = Number(item.level);
-      const cell = Number(item.cell);
-      if (level > MAX_MAP_LEVEL) continue;
+      if (!(level >= 0 && level <= MAX_LEVEL)) continue;
+      const cell = toCell(level, item.cell);
       const key = nodeKey(level, cell);
-      const parent = level > 0 ? this.nodes.get(nodeKey(level - 1, Math.floor(cell / 8))) : null;
+      const parent = level > 0 ? this.nodes.get(nodeKey(level - 1, parentCell(level, cell))) : null;
       if (!this.nodes.has(key) && level > 0 && !parent?.childrenKnown) continue;
       const n = this.node(level, cell);
       if (parent?.childrenKnown && !parent.children.includes(n)) parent.children.push(n);
@@ -123,10 +149,10 @@ export class Octree {
     const h = this.halfSize;
     const side = (2 * h) / 2 ** level;
     const g = [x, y, z].map((v, a) => Math.min(2 ** level - 1, Math.max(0, Math.floor((v - (this.centre[a] - h)) / side))));
-    let cell = 0;
+    let cell = 0n;
     for (let i = level - 1; i >= 0; i--) {
       const digit = (((g[0] >> i) & 1) | (((g[1] >> i) & 1) << 1) | (((g[2] >> i) & 1) << 2));
-      cell = cell * 8 + digit;
+      cell = cell * 8n + BigInt(digit);
     }
     return this.nodes.get(nodeKey(level, cell)) ?? null;
   }

@@ -141,7 +141,10 @@ export class SearchBox {
       this.typed.cancel(); // searched here and now: the search typing scheduled would reopen the list later
       if (this.itemsQuery !== this.input.value.trim() || !this.items.length) await this.search(this.input.value);
       if (this.items.length) this.choose(Math.max(0, this.active));
-    } else if (e.key === "Escape") {
+    } else if (e.key === "Escape" && !this.list.hidden) {
+      e.preventDefault(); // this Esc closes the suggestions only, not the details panel too
+      this.typed.cancel(); // and a search still on its way must not reopen them
+      this.controller?.abort();
       this.close();
     }
   }
