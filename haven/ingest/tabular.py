@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -92,15 +93,17 @@ def total_rows(path: Path, fmt: str) -> int | None:
 def check_columns(path: Path, fmt: str) -> None:
     """Refuse a file whose columns cannot be imported, before anything else happens.
 
-    Reads only the Parquet footer or the CSV header line (JSONL has no header; its
-    lines are checked one by one). Raises :class:`InvalidInput` naming the file: not
-    a readable Parquet file, not UTF-8 text, a column named twice, a required
-    column missing.
+    Reads only the Parquet footer, or the CSV header line and the file's quoting
+    (JSONL has no header; its lines are checked one by one). Raises
+    :class:`InvalidInput` naming the file: not a readable Parquet file, not UTF-8
+    text, a column named twice, a required column missing, a quoted CSV value
+    with text after its closing quote.
     """
     if fmt == "parquet":
         _check_column_names(path, _parquet_schema(path, _open_parquet(path)).names)
     elif fmt == "csv":
         _check_column_names(path, _csv_header(path))
+        _check_csv_quoting(path)
 
 
 def _check_column_names(path: Path, names: list[str]) -> None:
@@ -206,6 +209,9 @@ def _damaged_where(path: Path) -> str:
     return ""
 
 
+_NOT_UTF8 = "not UTF-8 text (byte 0x{byte:02x} at position {at} of the line); save the file as UTF-8"
+
+
 def _not_utf8(path: Path) -> InvalidInput | None:
     """The error naming the first line that is not UTF-8 text, or None if every line is.
 
@@ -217,10 +223,8 @@ def _not_utf8(path: Path) -> InvalidInput | None:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return InvalidInput(
-                    f"{path.name} line {line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position "
-                    f"{exc.start + 1} of the line); save the file as UTF-8", field="file",
-                )
+                return InvalidInput(f"{path.name} line {line_no}: "
+                                    + _NOT_UTF8.format(byte=raw[exc.start], at=exc.start + 1), field="file")
     return None
 
 
@@ -235,6 +239,34 @@ def _csv_header(path: Path) -> list[str]:
     if not header:
         raise InvalidInput(f"{path.name}: the CSV file has no header line", field="file")
     return header
+
+
+def _check_csv_quoting(path: Path) -> None:
+    """Refuse text after a quoted value's closing quote, naming its row.
+
+    Arrow reads ``"unclosed`` up to the next quote anywhere later in the file and
+    keeps what follows that quote, so a stray quote silently merges the rows
+    between into one value. Python's own reader, strict, refuses it (about 0.8 s
+    per million rows); a file without any quote has nothing to check.
+    """
+    with path.open("rb") as fh:
+        if not any(b'"' in block for block in iter(lambda: fh.read(CSV_BLOCK_BYTES), b"")):
+            return
+    limit = csv.field_size_limit(sys.maxsize)  # a value may be long (planets, extra): Arrow reads it
+    try:
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
+            reader = csv.reader(fh, strict=True)
+            records = last_line = 0  # read so far, the header included: the failing one is row ``records``
+            try:
+                for _ in reader:
+                    records, last_line = records + 1, reader.line_num
+            except csv.Error as exc:
+                raise InvalidInput(
+                    f"{path.name} row {records} (from line {last_line + 1}): {exc}; a quoted value must end "
+                    "at a comma or at the end of its line (write a quote inside it as two quotes: \"\")",
+                    field="file") from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 #: Bytes of CSV text Arrow reads at a time (a longer record is read whole all the same).
@@ -963,6 +995,10 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
                 fld = field_path(found[1])
                 problem = _NOT_FINITE if type(found[0]) is float else _BEYOND_INT64_IN_LINE
                 raise _line_error(b, where, fld, f"{fld}: {problem}") from None
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise _line_error(b, where, None, _NOT_UTF8.format(byte=raw[bad.start], at=bad.start + 1)) from None
             raise _line_error(b, where, None, f"not valid JSON ({exc})") from None
         try:
             keys = count_keys(d, max_depth=MAX_JSON_DEPTH, what="the line")
@@ -1044,9 +1080,12 @@ def _jsonl_records(path: Path, b: FileBatch, lines: list[tuple[int, bytes]]) -> 
     # details-only lines: {"id": …, "planets": […], "space_station": {…}}
     for j, (line_no, d) in enumerate(attach_raw):
         row = n + j
-        legacy_id = d.get("id", d.get("legacy_id"))
+        own = d.get("legacy_id")  # as on a system line: legacy_id, when it has a value, is the id
+        legacy_id = d.get("id") if own is None else own
         if legacy_id is None or isinstance(legacy_id, (dict, list, bool)):
             raise fail(row, "id", "a details line needs the id of its system")
+        if own is not None and d.get("id") is not None and d["id"] != own:
+            raise fail(row, "id", "a details line gives id and legacy_id different values; give one of them")
         unknown = set(d) - {"id", "legacy_id", *NESTED}
         if unknown:
             raise fail(row, sorted(unknown)[0], "a details line (no name) holds only id, planets and "

@@ -235,3 +235,49 @@ def test_parquet_text_that_is_no_number_names_its_row_in_any_text_type(store, tm
 
     assert info.value.message.startswith("s.parquet row 2: x: must be a number, not 'far'")
     assert systems_stored(store) == 0
+
+
+# -- 5. what Arrow alone would let through ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text, where", [
+    # a quote never closed on its line swallows the rows up to the next quote
+    ('name,x,y,z,attributes\nA,1,2,3,"unclosed\nB,4,5,6,ok\nC,7,8,9,"x"\nD,1,1,1,d\n', "row 1 (from line 2)"),
+    ('name,x,y,z,attributes\nA,1,2,3,ok\nB,1,2,3,"Bobs "big" base"\n', "row 2 (from line 3)"),
+], ids=["unclosed", "inner-quotes"])
+def test_text_after_a_closing_quote_is_refused_naming_its_row(haven, tmp_path, text, where):
+    assert haven("init", "--no-demo").exit_code == 0
+    path = tmp_path / "quotes.csv"
+    path.write_text(text, encoding="utf-8")
+    import_refused(haven, [path], [f"quotes.csv {where}", "',' expected after '\"'", "two quotes"], db_state)
+
+
+def test_quotes_written_as_csv_writes_them_import(store, tmp_path):
+    path = write_csv(tmp_path / "fine.csv", ["name", "x", "y", "z", "attributes", "extra"],
+                     [["A", 1, 1, 1, 'say "hi"\nthere', ""],
+                      ["B", 1, 1, 1, "", json.dumps({"long": "x" * 200_000})]])  # past csv's 128 KiB default
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('C,1,1,1,plain "quoted" text,\n')  # a quote inside an unquoted value is text
+    bulk_import(store, GALAXY, path)
+    assert store.system_by_name(GALAXY, "A")["attributes"] == 'say "hi"\nthere'
+    assert store.system_by_name(GALAXY, "C")["attributes"] == 'plain "quoted" text'
+
+
+def test_a_details_line_takes_its_id_as_a_system_line_does(store, tmp_path):
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "systems.jsonl", [
+        {"name": "S1", "x": 1, "y": 1, "z": 1, "legacy_id": "L1"},
+        {"name": "S2", "x": 2, "y": 1, "z": 1, "legacy_id": "L2"}]))
+    bulk_import(store, GALAXY, write_jsonl(tmp_path / "details.jsonl", [
+        {"id": None, "legacy_id": "L1", "planets": [{"name": "P"}]}]))
+    assert [p["name"] for p in store.system_by_name(GALAXY, "S1")["planets"]] == ["P"]
+    with pytest.raises(BulkRowError, match="different values"):
+        bulk_import(store, GALAXY, write_jsonl(tmp_path / "both.jsonl", [
+            {"id": "L2", "legacy_id": "L1", "planets": [{"name": "Q"}]}]))
+    assert [p["name"] for p in store.system_by_name(GALAXY, "S2")["planets"]] != ["Q"]
+
+
+def test_a_jsonl_line_that_is_not_utf8_names_the_byte(haven, tmp_path):
+    assert haven("init", "--no-demo").exit_code == 0
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"name":"Caf\xe9","x":1,"y":2,"z":3}\n')
+    import_refused(haven, [path], ["latin1.jsonl line 1: not UTF-8 text (byte 0xe9 at position 13"], db_state)
