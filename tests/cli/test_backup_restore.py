@@ -14,7 +14,8 @@ from haven.config import DatabaseUrl
 from haven.model import validate_system
 from haven.store import open_store
 
-from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+from cli_helpers import Invoke, assert_fails, assert_ok, system_count
+from dbfiles import file_digest
 
 
 def _add(store, name: str, x: float = 0.0) -> None:

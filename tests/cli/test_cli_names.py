@@ -11,7 +11,8 @@ import pytest
 
 from haven.model import NAME_MAX_CHARS
 
-from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+from cli_helpers import Invoke, assert_fails, assert_ok, system_count
+from dbfiles import file_digest
 
 BAD_NAMES = {
     "too long": ("G" * (NAME_MAX_CHARS + 1), f"at most {NAME_MAX_CHARS} characters"),

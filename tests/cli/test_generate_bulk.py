@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+from cli_helpers import Invoke, assert_fails, assert_ok, system_count
+from dbfiles import file_digest
 
 
 def test_generate_is_deterministic_and_idempotent(haven: Invoke, db_path: Path, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from haven.config import DatabaseUrl
 from haven.store import open_store
 
-from cli_helpers import Invoke, assert_fails, assert_ok, file_digest, system_count
+from cli_helpers import Invoke, assert_fails, assert_ok, system_count
+from dbfiles import file_digest
 
 LEGACY = {
     "_meta": {"version": "1.0.0", "description": "three systems charted by hand"},
