@@ -64,9 +64,10 @@ def seed(store, n: int, *, seed_value: int = 7, galaxy: str = "Haven") -> list[d
 
 
 def dump(store, galaxy: str = "Haven") -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Everything observable about a galaxy: stats (without file size) and every system with children."""
+    """Everything observable about a galaxy: stats (without file sizes) and every system with children."""
     stats = store.stats(galaxy)
     stats.pop("database_size_bytes", None)
+    stats.pop("wal_size_bytes", None)
     return stats, list(store.iter_systems(galaxy))
 
 

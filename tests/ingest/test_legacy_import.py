@@ -18,6 +18,7 @@ def state(store):
     """Everything a failed import must leave untouched."""
     stats = store.stats(GALAXY)
     stats.pop("database_size_bytes")
+    stats.pop("wal_size_bytes")  # files, not content
     page = store.page(GALAXY, limit=100)
     return stats, [(s["name"], s["version"], s["x"]) for s in page.items], page.total
 
