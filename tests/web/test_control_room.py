@@ -25,11 +25,7 @@ from playwright.sync_api import expect
 from haven.errors import NotFound
 from haven.model import SystemIn, SystemPatch
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_cr module
-    sys.path.insert(0, HERE)
-
-from webhelpers_cr import (  # noqa: E402
+from webhelpers_cr import (
     GALAXY,
     XSS,
     api_requests,

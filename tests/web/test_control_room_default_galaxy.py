@@ -8,19 +8,13 @@ again for that one.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
 from haven.model import SystemIn
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_cr module
-    sys.path.insert(0, HERE)
-
-from webhelpers_cr import (  # noqa: E402
+from webhelpers_cr import (
     GALAXY, XSS, api_requests, names, no_script_ran, open_control_room, open_with_galaxy_picker, status, url_params,
 )
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 from typing import Any
@@ -24,11 +22,7 @@ from playwright.sync_api import expect
 
 from haven.ingest.bulk import generate_galaxy
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_map module
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import (  # noqa: E402
+from webhelpers_map import (
     GALAXY,
     XSS,
     camera_target,

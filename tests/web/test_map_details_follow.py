@@ -13,21 +13,14 @@ an expected failure until the server announces such edits (see its test below).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from haven.ingest.bulk import generate_galaxy
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_map module
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import XSS, create, open_map, wait_settled  # noqa: E402
+from webhelpers_map import XSS, create, open_map, wait_settled
 
 A_SPOT = (700.5, -300.0, 20.0)
 B_SPOT = (-650.0, 420.0, -15.0)

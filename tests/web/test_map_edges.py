@@ -18,7 +18,6 @@ import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # for the webhelpers_map module
     sys.path.insert(0, str(HERE))
 
-from webhelpers_map import GALAXY, create, fly, open_map, stats, wait_settled  # noqa: E402
+from webhelpers_map import GALAXY, create, fly, open_map, stats, wait_settled
 
 ROOT = HERE.parents[1]
 DEEP = "Deep"

@@ -11,8 +11,6 @@ missed nothing that was written in between.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,11 +18,7 @@ from playwright.sync_api import Page, expect
 
 from haven.ingest.bulk import generate_galaxy
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_map module
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import XSS, closed_port, open_map, stats, wait_settled  # noqa: E402
+from webhelpers_map import XSS, closed_port, open_map, stats, wait_settled
 
 #: Installed before the page's scripts: window.__socketGate = {blocked, made, dropAll()}.
 SOCKET_GATE = """

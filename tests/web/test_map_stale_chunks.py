@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,11 +23,7 @@ from playwright.sync_api import expect
 
 from haven.ingest.bulk import generate_galaxy
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_map module
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import open_map, stats, wait_settled  # noqa: E402
+from webhelpers_map import open_map, stats, wait_settled
 
 #: A chunk's data (/api/v1/chunks/L/C), not the hierarchy nor one star (/L/C/I).
 CHUNK_DATA = re.compile(r"/api/v1/chunks/\d+/\d+(\?[^/]*)?$")

@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers modules
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import VIEWPORT, create, open_system  # noqa: E402
+from webhelpers_map import VIEWPORT, create, open_system
 
 REGION = "Station Reach"
 

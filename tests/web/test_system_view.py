@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_map module
-    sys.path.insert(0, HERE)
-
-from webhelpers_map import XSS, closed_port, create, lit_pixels, open_system  # noqa: E402
+from webhelpers_map import XSS, closed_port, create, lit_pixels, open_system
 
 ORRERY = {
     "name": "Orrery",

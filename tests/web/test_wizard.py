@@ -7,8 +7,6 @@ what the store holds after every save.
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,13 +16,10 @@ from haven.errors import NotFound
 from haven.ingest.bulk import generate_galaxy
 from haven.model import SystemIn, SystemPatch
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_cr module
-    sys.path.insert(0, HERE)
-
-from webhelpers_cr import base_fixture, store_fixture  # noqa: E402,F401 (the modules' base and store)
-from webhelpers_cr import (  # noqa: E402
+from webhelpers_cr import base_fixture, store_fixture  # noqa: F401 (the modules' base and store)
+from webhelpers_cr import (
     total,
+    fill_system,
     GALAXY,
     XSS,
     create,
@@ -38,14 +33,6 @@ from webhelpers_cr import (  # noqa: E402
     show_more,
     step,
 )
-
-
-def fill_system(page, name: str, x: str = "1", y: str = "2", z: str = "3", region: str = "") -> None:
-    field(page, "name").fill(name)
-    field(page, "region").fill(region)
-    field(page, "x").fill(x)
-    field(page, "y").fill(y)
-    field(page, "z").fill(z)
 
 
 # -- creating ---------------------------------------------------------------------------

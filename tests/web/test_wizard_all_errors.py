@@ -8,17 +8,11 @@ sending, with a message that says so.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 from playwright.sync_api import expect
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # for the webhelpers_cr module
-    sys.path.insert(0, HERE)
-
-from webhelpers_cr import base_fixture, store_fixture  # noqa: E402,F401 (the modules' base and store)
-from webhelpers_cr import (  # noqa: E402
+from webhelpers_cr import base_fixture, store_fixture  # noqa: F401 (the modules' base and store)
+from webhelpers_cr import (
     total,
     fill_system,
     current_step,

@@ -26,8 +26,8 @@ ROOT = HERE.parents[1]
 if str(HERE) not in sys.path:  # for the webhelpers_cr module
     sys.path.insert(0, str(HERE))
 
-from webhelpers_cr import base_fixture, store_fixture  # noqa: E402,F401 (the modules' base and store)
-from webhelpers_cr import (  # noqa: E402
+from webhelpers_cr import base_fixture, store_fixture  # noqa: F401 (the modules' base and store)
+from webhelpers_cr import (
     fill_system,
     new_tab,
     GALAXY,

@@ -186,9 +186,11 @@ def total(store: Any) -> int:
     return store.galaxy(GALAXY)["system_count"]
 
 
-def fill_system(page: Page, name: str, x: str = "1", y: str = "2", z: str = "3") -> None:
-    """Name and position of a new system on the wizard's first step."""
+def fill_system(page: Page, name: str, x: str = "1", y: str = "2", z: str = "3", region: str | None = None) -> None:
+    """Name and position (and region, when given) of a new system on the wizard's first step."""
     field(page, "name").fill(name)
+    if region is not None:
+        field(page, "region").fill(region)
     field(page, "x").fill(x)
     field(page, "y").fill(y)
     field(page, "z").fill(z)
