@@ -112,10 +112,11 @@ class Writes:
     @staticmethod
     def _write_row(conn: sqlite3.Connection, system_id: int) -> sqlite3.Row | None:
         """The columns a write needs to change a system (position, octree node, version, seed,
-        the id it was imported with, the fields its derived children follow), or None."""
+        the id it was imported with, the fields its derived children follow, its creation
+        time), or None."""
         return conn.execute(
             "SELECT id, galaxy_id, region_id, name, x, y, z, code, priority, lod_level, lod_cell, version, seed, "
-            "legacy_id, materials, fauna, flora, sentinel FROM system WHERE id = ?",
+            "legacy_id, materials, fauna, flora, sentinel, created_at FROM system WHERE id = ?",
             (system_id,),
         ).fetchone()
 
@@ -253,10 +254,9 @@ class Writes:
         current = self._write_row(conn, system_id)
         assert current is not None
         version = self._record_change(conn, current, "update")
-        created_ms = conn.execute("SELECT created_at FROM system WHERE id = ?", (system_id,)).fetchone()[0]
         self._delete_row(conn, current, lod, id_reused=True)
         self._insert_system(conn, galaxy_id, cube, s, lod, system_id=system_id, version=version or 1,
-                            created_ms=None if s.created_at else created_ms,
+                            created_ms=None if s.created_at else current["created_at"],
                             modified_ms=None if s.modified_at else now_ms())
 
     def import_systems(
