@@ -162,6 +162,16 @@ class RegionList(_Answer):
     items: list[RegionCount]
 
 
+class UnfinishedLoad(_Answer):
+    galaxy: str
+    kind: str = Field(description="`generate` or `import`.")
+    source: str | None = Field(description="What it loads: `csv:stars.csv`, `procgen n=… seed=…`.")
+    batches_done: int
+    total_batches: int | None = Field(description="None when the load did not know its batch count.")
+    rows_done: int = Field(description="Systems its committed batches wrote (all stored).")
+    started_at: str | None
+
+
 class StatsOut(_Answer):
     galaxy: str
     total_systems: int
@@ -170,6 +180,11 @@ class StatsOut(_Answer):
     database_size_mb: float = Field(description="The same in MiB (2^20 bytes), to three decimals.")
     wal_size_bytes: int = Field(description="The write-ahead log file beside the database (disk it holds "
                                             "until the next checkpoint empties it); 0 when there is none.")
+    systems_off_map: int = Field(description="Stored systems a bulk load has not placed in the octree yet "
+                                             "(a killed load): readable and searchable, but not in any chunk "
+                                             "until that load runs again.")
+    unfinished_loads: list[UnfinishedLoad] = Field(description="Bulk loads into this galaxy that committed "
+                                                               "some batches and never finished.")
 
 
 class GalaxyOut(_Answer):

@@ -245,6 +245,25 @@ def fmt_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def unfinished_load_note(load: dict[str, Any]) -> str:
+    """One sentence on a bulk load that stopped before its end, and how to finish it."""
+    source = load["source"] or ""
+    if load["kind"] == "import":
+        what = f"import of {source.split(':', 1)[-1]!r}"
+        again = "`haven import` of that file, unchanged,"
+    else:
+        what, again = f"generate ({source})" if source else "generate", "`haven generate`"
+    of = f" of {load['total_batches']:,}" if load["total_batches"] is not None else ""
+    return (f"An unfinished {what} into {load['galaxy']!r} (started {load['started_at']}) stored "
+            f"{load['batches_done']:,}{of} batches ({load['rows_done']:,} systems); "
+            f"run the same {again} again to finish it.")
+
+
+def off_map_note(systems: int) -> str:
+    return (f"{systems:,} stored systems are not on the map yet (a bulk load stopped before placing "
+            "them): they are drawn once that load, or any later load into the galaxy, finishes.")
+
+
 # -- init / serve --------------------------------------------------------------
 
 
@@ -335,8 +354,11 @@ def serve(
             raise typer.BadParameter(str(exc), param_hint=variable) from None
     refuse_an_address_in_use(host, port)
     before, after = upgrade_schema(url)
-    with filelocks.serving(url.location) or nullcontext(), opened(url):
-        pass  # a database the app cannot open (a schema change, an unfinished bulk load) is refused here, clearly
+    with filelocks.serving(url.location) or nullcontext(), opened(url) as store:
+        # a database the app cannot open (a schema change, an unfinished bulk load) is refused here, clearly;
+        # one that opens but holds the stored part of a stopped load is served, with a word about it
+        loads = store.unfinished_loads()
+        off_map = {name: store.stats(name)["systems_off_map"] for name in {load["galaxy"] for load in loads}}
     import uvicorn
 
     from haven.api.app import create_app
@@ -345,6 +367,11 @@ def serve(
     # The app (and, with --reload, each worker process) opens the store named here.
     os.environ["HAVEN_DATABASE_URL"] = f"sqlite:///{Path(url.location).resolve()}"
     err.print(Text(f"Database {url.location}: {schema_change(before, after)}"))
+    for load in loads:
+        err.print(Text(f"Warning: {unfinished_load_note(load)}", style="yellow"))
+    for name, systems in sorted(off_map.items()):
+        if systems:
+            err.print(Text(f"Warning: in {name!r}, {off_map_note(systems)}", style="yellow"))
     err.print(
         Text.assemble(
             ("Haven ", "bold"), "at ", (f"http://{host}:{port}/", "bold cyan"), "  API: /api/v1  docs: /docs"
@@ -750,6 +777,8 @@ def stats(
                 ("Database", f"{url.location} ({fmt_bytes(s['database_size_bytes'])}"
                              + (f", write-ahead log {fmt_bytes(s['wal_size_bytes'])})" if s["wal_size_bytes"] else ")")),
             ]
+            + ([("Off the map", off_map_note(s["systems_off_map"]))] if s["systems_off_map"] else [])
+            + [("Unfinished", unfinished_load_note(load)) for load in s["unfinished_loads"]]
         )
     )
     regions = sorted(s["regions"], key=lambda r: (-r["system_count"], r["name"]))

@@ -66,7 +66,10 @@ class Store(Protocol):
         """A galaxy's regions with their system counts, by name."""
 
     def stats(self, galaxy: str) -> dict[str, Any]:
-        """A galaxy's totals, read from counters (O(1))."""
+        """A galaxy's totals, read from counters (O(1)), and what stopped bulk loads left unfinished."""
+
+    def unfinished_loads(self, galaxy: str | None = None) -> list[dict[str, Any]]:
+        """Bulk loads (of one galaxy, or of all) that committed batches and never finished."""
 
     # -- reads
     def page(self, galaxy: str, *, region: str | None = None, after: str | None = None,

@@ -56,6 +56,7 @@ from haven.store import deferred, filelocks, lod, search, sidenames
 from haven.store.batches import TEXT_COLUMNS, BulkRowError, Details, PreparedBatch, prepare_batch
 from haven.store.derived import materialize_all_seeded, materialize_seeded
 from haven.store.ids import next_row_id
+from haven.store.lod import PENDING_LEVEL
 from haven.store.sqlite import BUSY_TIMEOUT_MS
 from haven.timeutil import now_ms
 
@@ -76,9 +77,9 @@ __all__ = [
 #: A bulk job that adds fewer than 1/INCREMENTAL_RATIO of the galaxy's systems
 #: places them in the octree one by one instead of rebuilding it.
 INCREMENTAL_RATIO = 20
-#: ``lod_level`` of a system a bulk job wrote and has not yet placed in the octree;
-#: its ``lod_cell`` is PENDING_CELL_BASE + batch index (8 bytes, see ``_insert``).
-PENDING_LEVEL = -1
+#: A system a bulk job wrote and has not yet placed in the octree has ``lod_level``
+#: :data:`~haven.store.lod.PENDING_LEVEL`; its ``lod_cell`` is PENDING_CELL_BASE +
+#: batch index (8 bytes, see ``_insert``).
 PENDING_CELL_BASE = -(1 << 62)
 #: Batches of a job that find the systems their details belong to by reading the table once
 #: each; a job with more builds a legacy-id index for the rest (and drops it when it ends).

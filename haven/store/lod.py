@@ -33,6 +33,9 @@ from haven.errors import NotFound
 from haven.spatial.morton import MAX_LEVEL, cell_code_range
 
 DEFAULT_CAPACITY = 4096
+#: ``lod_level`` of a system a bulk load wrote and has not placed in the octree yet
+#: (see :mod:`haven.store.bulk`); it is stored and readable, but in no node.
+PENDING_LEVEL = -1
 #: A new galaxy's clock starts below this: 2**40 leaves 2**53 - 2**40 writes before a
 #: version passes what a JavaScript number holds exactly.
 FIRST_CLOCK_BELOW = 2**40

@@ -12,7 +12,7 @@ from haven.model import clean_name
 from haven.spatial import Cube
 from haven.store import deferred
 from haven.store.ids import next_row_id, note_deleted
-from haven.store.lod import DEFAULT_CAPACITY, first_clock
+from haven.store.lod import DEFAULT_CAPACITY, PENDING_LEVEL, first_clock
 from haven.timeutil import now_ms, to_iso
 
 DEFAULT_HALF_SIZE_LY = 131_072.0  # 2^17 LY: the Milky Way's disk with room to spare
@@ -182,7 +182,27 @@ class Galaxies:
             "regions": self.regions(galaxy),
             "database_size_bytes": page_size * page_count,
             "wal_size_bytes": wal_bytes,
+            "systems_off_map": self.conn.execute(
+                "SELECT count(*) FROM system WHERE galaxy_id = ? AND lod_level = ?", (g["id"], PENDING_LEVEL)
+            ).fetchone()[0],
+            "unfinished_loads": self.unfinished_loads(g["name"]),
         }
+
+    def unfinished_loads(self, galaxy: str | None = None) -> list[dict[str, Any]]:
+        """Bulk loads that wrote some batches and never finished (killed, or stopped by bad input).
+
+        Their systems are stored, counted and searchable; the ones a killed load
+        had not placed are not on the map until the same load runs again (or any
+        later load into the galaxy finishes). ``galaxy``: that galaxy's only.
+        """
+        rows = self.conn.execute(
+            "SELECT g.name AS galaxy, j.kind, j.source, j.batches_done, j.total_batches, j.rows_done, "
+            "j.started_at FROM bulk_job j JOIN galaxy g ON g.id = j.galaxy_id "
+            "WHERE j.state = 'running' AND j.batches_done > 0 AND (? IS NULL OR g.name = ?) "
+            "ORDER BY j.started_at, j.job_key",
+            (galaxy, galaxy),
+        ).fetchall()
+        return [{**dict(r), "started_at": to_iso(r["started_at"])} for r in rows]
 
     def _bump_counts(self, conn: sqlite3.Connection, galaxy_id: int, region_id: int | None, delta: int) -> None:
         conn.execute("UPDATE galaxy SET system_count = system_count + ? WHERE id = ?", (delta, galaxy_id))
