@@ -307,6 +307,9 @@ def _bulk_import(store: Any, galaxy: str, path: Path, fmt: str, key: str, checks
                         continue
                     loader.write_prepared(prepared)
                     attached += len(prepared.attach)
+        if not loader.rows_done and not attached and not finished_before:
+            what = "is empty" if path.stat().st_size == 0 else "holds no systems (a header or blank lines only)"
+            raise InvalidInput(f"{path.name}: {what}; nothing was imported", field="file")
         summary = loader.finish()
     seconds = time.perf_counter() - t0
     summary.update({

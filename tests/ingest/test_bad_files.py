@@ -305,3 +305,26 @@ def test_a_pipe_is_refused_as_not_a_regular_file_not_as_missing(haven, tmp_path,
     pipe = tmp_path / f"piped{suffix}"
     os.mkfifo(pipe)
     refused(haven, pipe, "is not a regular file", "save it to a file first")
+
+
+@pytest.mark.parametrize(("name", "content", "said"), [
+    ("none.jsonl", b"", "none.jsonl: is empty; nothing was imported"),
+    ("blank.jsonl", b"\n  \n\n", "blank.jsonl: holds no systems (a header or blank lines only)"),
+    ("header.csv", b"name,x,y,z,region\n", "header.csv: holds no systems (a header or blank lines only)"),
+    ("rows0.parquet", None, "rows0.parquet: holds no systems"),
+])
+def test_a_file_without_systems_is_refused_and_makes_no_galaxy(haven, tmp_path, name, content, said):
+    """Most likely the wrong file, or one cut short: said so, rather than an empty galaxy and a done job."""
+    path = tmp_path / name
+    if content is None:
+        schema = pa.schema([(c, pa.float64()) for c in "xyz"] + [("name", pa.string())])
+        pq.write_table(schema.empty_table(), path)
+    else:
+        path.write_bytes(content)
+    refused(haven, path, said)
+    import_refused(haven, [path, "-g", "Haven"], [said], db_state)  # into a galaxy that exists: no job either
+    conn = sqlite3.connect(haven.db)
+    try:
+        assert conn.execute("SELECT count(*) FROM bulk_job WHERE source LIKE ?", (f"%{name}",)).fetchone()[0] == 0
+    finally:
+        conn.close()
