@@ -3,6 +3,7 @@
     GET /api/v1/chunks/hierarchy?level&cell&depth   node metadata of a subtree
     GET /api/v1/chunks/changes?since&limit          nodes changed since a clock (live maps)
     GET /api/v1/chunks/{level}/{cell}               one node as CHNK (gzip when accepted)
+    GET /api/v1/chunks/{level}/{cell}/exact         its positions at 32 bits per axis (CHNX)
     GET /api/v1/chunks/{level}/{cell}/{index}       the system at that index (a map click);
                                                     ``?version=`` the node version it was read from
 
@@ -12,7 +13,7 @@ same chunk); a client sending it back in ``If-None-Match`` gets ``304``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
@@ -29,8 +30,9 @@ from haven.api.common import (
 )
 from haven.api.errors import error_responses
 from haven.api.schemas import Changes, Hierarchy, SystemDetail
+from haven.chunks.exact import EXACT_CONTENT_TYPE
 from haven.chunks.geometry import MAX_LEVEL
-from haven.chunks.service import ChunkService
+from haven.chunks.service import Chunk, ChunkService
 from haven.chunks.transfer import CONTENT_TYPE, choose_encoding
 from haven.errors import InvalidInput, NotFound, StaleVersion
 
@@ -42,6 +44,9 @@ router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"], responses=error_res
 Level = Annotated[DigitsInt, Path(ge=0, le=MAX_LEVEL, description=f"Octree level, 0-{MAX_LEVEL}.")]
 Cell = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Cell of the level, 0 to 8^level - 1.")]
 Index = Annotated[DigitsInt, Path(ge=0, le=SQLITE_INT_MAX, description="Position in the node's chunk.")]
+IfNoneMatch = Annotated[str | None, Header(
+    description='The ETag of a copy you hold (e.g. W/"7"): 304 while the node is still at that version.')]
+AcceptEncoding = Annotated[str | None, Header(description="gzip for a compressed body.")]
 
 
 CHUNK_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -51,6 +56,15 @@ CHUNK_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     },
     304: {"description": "The node is still at the version `If-None-Match` names."},
+}
+
+EXACT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The node's positions as CHNX bytes (docs/formats/chnk.md, \"Exact positions\"), in "
+                       "the chunk's order; gzip when the client accepts it. `ETag` is the node version.",
+        "content": {EXACT_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: CHUNK_RESPONSES[304],
 }
 
 
@@ -121,24 +135,51 @@ def chunk(
     level: Level,
     cell: Cell,
     galaxy: str | None = None,
-    if_none_match: Annotated[str | None, Header(
-        description='The ETag of a copy you hold (e.g. W/"7"): 304 while the node is still at that version.')] = None,
-    accept_encoding: Annotated[str | None, Header(description="gzip for a compressed body.")] = None,
+    if_none_match: IfNoneMatch = None,
+    accept_encoding: AcceptEncoding = None,
 ) -> Response:
     service = _service(request)
     name = request_galaxy(request, galaxy)
     node = service.node(name, level, cell)
+    return _node_bytes(node, if_none_match, accept_encoding, CONTENT_TYPE,
+                       lambda encoding: service.get(name, level, cell, encoding, node=node))
+
+
+def _node_bytes(node: dict, if_none_match: str | None, accept_encoding: str | None, media_type: str,
+                build: Callable[[str], Chunk]) -> Response:
+    """A node's bytes (chunk or exact positions): 304 while the client's copy is current, else
+    ``build(encoding)``'s body with the version it was built from as the ETag."""
     etag = _etag(node["version"])
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if _matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     encoding = choose_encoding(accept_encoding)
-    found = service.get(name, level, cell, encoding, node=node)
+    found = build(encoding)
     headers["ETag"] = _etag(found.version)
     if encoding != "identity":
         headers["Content-Encoding"] = encoding
     headers["X-Haven-Count"] = str(found.count)
-    return Response(found.body, media_type=CONTENT_TYPE, headers=headers)
+    return Response(found.body, media_type=media_type, headers=headers)
+
+
+@router.get("/{level}/{cell}/exact", summary="Exact positions of a node's systems (CHNX)", response_class=Response,
+            responses=EXACT_RESPONSES)
+def exact(
+    request: Request,
+    level: Level,
+    cell: Cell,
+    galaxy: str | None = None,
+    if_none_match: IfNoneMatch = None,
+    accept_encoding: AcceptEncoding = None,
+) -> Response:
+    """The node's systems in the order of its chunk, each axis at 32 bits of the node's cube instead
+    of the chunk's 16: for a map zoomed in so close that the chunk's step would show. Same ETag
+    (the node version) as the chunk: use these positions only for the chunk of that version."""
+    service = _service(request)
+    name = request_galaxy(request, galaxy)
+    node = service.node(name, level, cell)
+    return _node_bytes(node, if_none_match, accept_encoding, EXACT_CONTENT_TYPE,
+                       lambda encoding: service.exact(name, level, cell, encoding))
 
 
 def _check_node_version(store: Any, galaxy: str, level: int, cell: int, version: int) -> None:

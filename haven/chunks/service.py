@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from haven.chunks.exact import encode_exact
 from haven.chunks.format import encode_chunk
 from haven.chunks.transfer import compress, decompress
 from haven.errors import HavenError, NotFound
@@ -133,6 +134,27 @@ class ChunkService:
             metadata={"version": m["version"], "galaxy": {"centre": list(centre_ly), "half_size": g["half_size_ly"]}},
         )
         return Chunk(compress(raw, encoding), m["version"], len(m["id"]), encoding)
+
+
+    def exact(self, galaxy: str, level: int, cell: int, encoding: str = "gzip") -> Chunk:
+        """The node's exact positions (CHNX, :mod:`haven.chunks.exact`), cached like its chunk.
+
+        Built from the node's rows on a cache miss: at most a node's capacity of
+        them, and only asked for by a map zoomed in on the node.
+        """
+        node = self.node(galaxy, level, cell)
+        key = (galaxy, level, cell, node["version"], f"exact:{encoding}")
+        found = self.cache.get(key)
+        if found is None:
+            g = self.store.galaxy(galaxy)
+            m = self.store.lod_members(galaxy, level, cell)
+            if not len(m["id"]):
+                raise NotFound(f"node {level}/{cell} holds no systems", field="cell")
+            raw = encode_exact(level, cell, m["version"], (g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]),
+                               g["half_size_ly"], m["x_ly"], m["y_ly"], m["z_ly"])
+            found = Chunk(compress(raw, encoding), m["version"], len(m["id"]), encoding)
+            self.cache.put((galaxy, level, cell, found.version, f"exact:{encoding}"), found)
+        return found
 
 
 class ChunkRefresher:

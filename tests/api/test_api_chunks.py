@@ -7,6 +7,7 @@ import gzip
 import pytest
 
 from haven.chunks import decode_chunk
+from haven.chunks.exact import decode_exact
 
 
 def test_hierarchy_lists_nodes_that_cover_every_system(client, map_galaxy):
@@ -33,6 +34,27 @@ def test_chunk_is_gzip_chnk_with_etag_and_304(client, map_galaxy):
     assert len(gzip.compress(raw)) / chunk.count < 12
 
 
+def test_exact_positions_follow_the_chunk_order_at_32_bits(client, map_galaxy):
+    """A map zoomed in redraws a node from these: the same systems, in the same order, closer."""
+    params = {"galaxy": map_galaxy}
+    chunk = client.get("/api/v1/chunks/1/0", params=params)
+    r = client.get("/api/v1/chunks/1/0/exact", params=params, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.haven.chnx" and r.headers["content-encoding"] == "gzip"
+    assert r.headers["etag"] == chunk.headers["etag"] and r.headers["x-haven-count"] == chunk.headers["x-haven-count"]
+    exact = decode_exact(r.content, (0.0, 0.0, 0.0), 8192.0)
+    coarse = decode_chunk(chunk.content, (0.0, 0.0, 0.0), 8192.0)
+    assert exact.count == coarse.count > 0 and exact.version == coarse.version
+    side = coarse.side_ly
+    for i in range(exact.count):
+        s = client.get(f"/api/v1/chunks/1/0/{i}", params=params).json()
+        got = (exact.x_ly[i], exact.y_ly[i], exact.z_ly[i])
+        assert all(abs(g - w) <= side / 2**33 * 1.001 for g, w in zip(got, (s["x"], s["y"], s["z"])))
+        assert abs(coarse.x_ly[i] - s["x"]) <= coarse.step_ly / 2 + 1e-9  # the chunk's own point i
+    again = client.get("/api/v1/chunks/1/0/exact", params=params, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
 def test_an_edit_changes_the_etag(client, map_galaxy):
     etag = client.get("/api/v1/chunks/0/0", params={"galaxy": map_galaxy}).headers["etag"]
     picked = client.get("/api/v1/chunks/0/0/0", params={"galaxy": map_galaxy}).json()
@@ -52,6 +74,9 @@ def test_an_edit_changes_the_etag(client, map_galaxy):
     ("/api/v1/chunks/0/0/-1", 400),
     ("/api/v1/chunks/0/0/24", 200),
     ("/api/v1/chunks/5/7", 404),
+    ("/api/v1/chunks/5/7/exact", 404),
+    ("/api/v1/chunks/22/0/exact", 400),
+    ("/api/v1/chunks/1/8/exact", 400),
     ("/api/v1/chunks/hierarchy?depth=9", 400),
     ("/api/v1/chunks/hierarchy?level=1&cell=99", 400),
 ])

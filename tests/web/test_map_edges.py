@@ -6,7 +6,9 @@ One server (and SQLite file) for the module; each test uses a galaxy of its own:
 * the server's own galaxy: 300 generated systems plus "West End" and "East End", far apart in x;
 * ``Deep``: 250 systems inside one cell of the octree's deepest level (level 21: 0.125 LY),
   with a node capacity of 8, so that levels 18-21 hold 106 of them;
-* ``Empty Map``: no systems until a test adds one.
+* ``Empty Map``: no systems until a test adds one;
+* ``Close Neighbours``: nine systems a few light years apart around the centre, as the
+  legacy tool's files hold them; all in the root node, whose chunk steps 4 LY.
 
 Pure logic has node tests instead: tests/web/chunk_loader.test.mjs (retries, a 404),
 lod.test.mjs (cells beyond 2^53) and map_framing.test.mjs (the fit distance).
@@ -39,6 +41,10 @@ DEEP_CELL = (1000.0, -500.0, 20.0)
 EMPTY = "Empty Map"
 EMPTY_NOTICE = "This galaxy has no systems yet."
 PORTRAIT = {"width": 375, "height": 667}
+CLOSE = "Close Neighbours"
+#: Positions from a legacy file: on the root chunk's 4 LY grid several share a point.
+CLOSE_SYSTEMS = [(0.7, -1.3, 1.8), (-2.0, 4.0, -1.0), (-1.2, 1.5, -0.9), (3.0, 2.0, 1.0), (1.5, 0.8, 1.2),
+                 (-1.8, -0.6, 1.1), (1.0, -3.0, 2.0), (10.0, 10.0, 0.0), (5.0, 5.0, 0.0)]
 
 
 def no_script_ran(page: Page) -> None:
@@ -57,6 +63,9 @@ def galaxies(module_web_store, module_server) -> SimpleNamespace:
         offset = [0.01 + 0.01 * (i % 10), 0.01 + 0.02 * (i // 10 % 5), 0.01 + 0.02 * (i // 50)]  # a 10×5×5 grid
         create(store, DEEP, name=f"Deep {i}", **{a: c + o for a, c, o in zip("xyz", DEEP_CELL, offset)})
     store.ensure_galaxy(EMPTY)
+    store.ensure_galaxy(CLOSE)
+    for i, (x, y, z) in enumerate(CLOSE_SYSTEMS):
+        create(store, CLOSE, name=f"Close {i}", x=x, y=y, z=z)
     return SimpleNamespace(url=module_server, west=west, east=east)
 
 
@@ -85,6 +94,23 @@ def test_systems_on_levels_deeper_than_17_are_drawn(page, galaxies) -> None:
                        params={"galaxy": DEEP, "version": hit["version"]})
     assert picked.status_code == 200, picked.text
     assert picked.json()["id"] == hit["id"]
+    no_script_ran(page)
+
+
+def test_zoomed_in_close_stars_are_drawn_where_they_are_not_on_the_chunk_grid(page, galaxies) -> None:
+    open_map(page, galaxies.url, f"?galaxy={CLOSE.replace(' ', '%20')}")
+    wait_settled(page)
+    s = fly(page, 1.0, 1.0, 1.0, 30.0)  # the cluster fills the view: a 4 LY step is dozens of pixels
+    assert s["exactChunks"] == 1 and s["exactLoaded"] == 1, s
+    items = httpx.get(f"{galaxies.url}/api/v1/systems", params={"galaxy": CLOSE, "limit": 20}).json()["items"]
+    drawn = set()
+    for system in items:
+        p = page.evaluate("async (id) => await window.havenMap.screenPositionOf(id)", system["id"])
+        assert p is not None, f"{system['name']} is not drawn"
+        for axis in "xyz":
+            assert abs(p[axis] - system[axis]) < 0.02, (system, p)  # was up to 2 LY off
+        drawn.add((round(p["clientX"]), round(p["clientY"])))
+    assert len(drawn) == len(CLOSE_SYSTEMS), "two systems share a point on the screen"
     no_script_ran(page)
 
 

@@ -363,3 +363,57 @@ export function decodeChunk(buf, options = {}) {
     relative,
   };
 }
+
+// ---------------------------------------------------------------------------
+// CHNX: a node's exact positions (docs/formats/chnk.md, "Exact positions: CHNX")
+
+export const EXACT_HEADER_SIZE = 32;
+export const EXACT_QUANT_MAX = 0xffffffff;
+const EXACT_MAGIC = [0x43, 0x48, 0x4e, 0x58]; // "CHNX"
+
+/**
+ * Decode a CHNX: the positions of a node's systems in the order of its CHNK, each axis at
+ * 32 bits of the node's cube. options: {centre, halfSize} (the galaxy cube) and `relative`
+ * as for decodeChunk. Returns {level, cell (a BigInt past 2^53), version, count, positions
+ * (Float32Array, xyz interleaved), origin, side, step}.
+ */
+export function decodeExact(buf, options = {}) {
+  const bytes = asBytes(buf);
+  if (bytes.length < EXACT_HEADER_SIZE) {
+    throw new ChunkFormatError(`truncated CHNX: ${bytes.length} bytes, shorter than the ${EXACT_HEADER_SIZE}-byte header`);
+  }
+  for (let i = 0; i < 4; i++) {
+    if (bytes[i] !== EXACT_MAGIC[i]) throw new ChunkFormatError("bad magic: not a CHNX");
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[4] !== 1) throw new ChunkFormatError(`unsupported CHNX format version ${bytes[4]} (this decoder reads version 1)`);
+  const level = bytes[5];
+  if (level > MAX_LEVEL) throw new ChunkFormatError(`level ${level} is deeper than the maximum ${MAX_LEVEL}`);
+  if (dv.getUint16(6, true) !== 0) throw new ChunkFormatError("CHNX reserved bytes must be 0");
+  const n = dv.getUint32(8, true);
+  if (bytes.length !== EXACT_HEADER_SIZE + 12 * n) {
+    throw new ChunkFormatError(`a CHNX of ${n} points is ${EXACT_HEADER_SIZE + 12 * n} bytes, got ${bytes.length}`);
+  }
+  if (crc32(bytes.subarray(EXACT_HEADER_SIZE)) !== dv.getUint32(12, true)) {
+    throw new ChunkFormatError("CRC-32 mismatch: corrupt CHNX");
+  }
+  const big = dv.getBigUint64(16, true);
+  const cell = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  const v = dv.getBigUint64(24, true);
+  const version = v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  const { min: origin, side } = nodeBounds(level, cell, options.centre, options.halfSize);
+  const step = side / EXACT_QUANT_MAX;
+  const relative = options.relative === true;
+  const positions = new Float32Array(3 * n);
+  let off = bytes.byteOffset + EXACT_HEADER_SIZE;
+  for (let a = 0; a < 3; a++) {
+    const p = [0, 1, 2, 3].map((k) => new Uint8Array(bytes.buffer, off + k * n, n));
+    const base = relative ? 0 : origin[a];
+    for (let i = 0, j = a; i < n; i++, j += 3) {
+      const q = p[0][i] * 16777216 + ((p[1][i] << 16) | (p[2][i] << 8) | p[3][i]);
+      positions[j] = base + q * step;
+    }
+    off += 4 * n;
+  }
+  return { level, cell, version, count: n, positions, origin, side, step };
+}

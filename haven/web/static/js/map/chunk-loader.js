@@ -10,13 +10,23 @@
 //   The error it reported stands until every request the view still needs has answered.
 // * A chunk the server no longer has (404: emptied since the tree was read) makes its
 //   node empty: it is not asked for again until the tree or the change feed says otherwise.
+// * A chunk's positions are 16 bits per axis of its node's cube (4 LY in the root of a
+//   galaxy 262,144 LY across). Once the camera comes so close to a drawn chunk's stars that
+//   a step would cover more than half a pixel, its exact positions (CHNX, 32 bits per axis)
+//   are fetched and replace them (refine()). At most EXACT_IN_FLIGHT such requests are open;
+//   a failed one is tried again after EXACT_RETRY_MS, with no error shown (the chunk stays drawn).
 
 import * as THREE from "three";
 import { api, ApiError } from "../api.js";
+import { decodeExact } from "../chnk.js";
 import { galaxyQuery } from "./config.js";
 import { HIERARCHY_DEPTH, parseTreeJson } from "./octree.js";
 
 export const DEFAULT_MAX_IN_FLIGHT = 6;
+/** A drawn chunk whose step would cover more than this many pixels gets its exact positions. */
+export const EXACT_STEP_PX = 0.5;
+const EXACT_IN_FLIGHT = 2;
+const EXACT_RETRY_MS = 5000;
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -58,6 +68,9 @@ export class ChunkLoader {
     this.reservedPoints = 0;
     this.bytesReceived = 0;
     this.maxLoadedPoints = 0;
+    /** key -> AbortController of an exact-positions request */
+    this.exactRequests = new Map();
+    this.exactLoaded = 0; // chunks redrawn from exact positions, since the start
     this.maxInFlightSeen = 0;
     this.refreshes = 0; // chunks fetched again because they changed on the server
     this.closed = false;
@@ -344,6 +357,62 @@ export class ChunkLoader {
     this.onAdd(entry);
   }
 
+  /**
+   * Fetch exact positions for drawn chunks whose quantization step the camera is close
+   * enough to see: `pixelScale` is pixels per light year at a distance of one light year
+   * (drawing height / 2 / tan(fov / 2)). Nearest first; cheap when nothing is that close.
+   */
+  refine(cameraPosition, pixelScale) {
+    if (this.closed) return;
+    const now = performance.now();
+    const cam = [cameraPosition.x, cameraPosition.y, cameraPosition.z];
+    const candidates = [];
+    for (const entry of this.visibleChunks()) {
+      if (entry.exact || entry.stale || entry.count === 0 || this.exactRequests.has(entry.node.key)) continue;
+      if ((entry.exactRetryAt ?? 0) > now) continue;
+      const reach = (entry.step * pixelScale) / EXACT_STEP_PX; // farther than this, a step is too small to see
+      if (boxDistance(cam, entry.origin, entry.side) >= reach) continue;
+      const nearest = nearestPointDistance(cam, entry);
+      if (nearest < reach) candidates.push([nearest, entry]);
+    }
+    candidates.sort((a, b) => a[0] - b[0]);
+    for (const [, entry] of candidates) {
+      if (this.exactRequests.size >= EXACT_IN_FLIGHT) break;
+      this.fetchExact(entry);
+    }
+  }
+
+  async fetchExact(entry) {
+    const key = entry.node.key;
+    const controller = new AbortController();
+    this.exactRequests.set(key, controller);
+    try {
+      const path = `/api/v1/chunks/${entry.node.level}/${entry.node.cell}/exact${galaxyQuery()}`;
+      const res = await api(path, { raw: true, signal: controller.signal });
+      const buffer = await res.arrayBuffer();
+      this.bytesReceived += Number(res.headers.get("content-length")) || buffer.byteLength;
+      const exact = decodeExact(buffer, { centre: this.octree.centre, halfSize: this.octree.halfSize, relative: true });
+      // Only for the chunk it was read with: a node that changed meanwhile is fetched anew anyway.
+      if (this.chunks.get(key) !== entry || exact.version !== entry.version || exact.count !== entry.count) {
+        entry.exactRetryAt = performance.now() + EXACT_RETRY_MS;
+        return;
+      }
+      entry.positions.set(exact.positions);
+      entry.geometry.attributes.position.needsUpdate = true;
+      entry.step = exact.step;
+      entry.exact = true;
+      this.exactLoaded += 1;
+    } catch (err) {
+      if (err?.name === "AbortError" || controller.signal.aborted) return;
+      entry.exactRetryAt = performance.now() + EXACT_RETRY_MS;
+      setTimeout(() => this.closed || this.onChange({ tree: true }), EXACT_RETRY_MS + 20);
+    } finally {
+      if (this.exactRequests.get(key) === controller) this.exactRequests.delete(key);
+      // the map selects again, and so refines the next chunk the camera is close to
+      if (!this.closed) this.onChange({ chunks: true, tree: true });
+    }
+  }
+
   evict(entry) {
     if (!this.chunks.delete(entry.node.key)) return;
     this.group.remove(entry.points);
@@ -428,6 +497,7 @@ export class ChunkLoader {
     this.closed = true;
     this.stopRetries();
     for (const req of this.requests.values()) req.controller.abort();
+    for (const controller of this.exactRequests.values()) controller.abort();
     const entries = [...this.chunks.values()];
     this.chunks.clear();
     this.loadedPoints = 0;
@@ -438,6 +508,37 @@ export class ChunkLoader {
     this.closed = true;
     this.stopRetries();
     for (const req of this.requests.values()) req.controller.abort();
+    for (const controller of this.exactRequests.values()) controller.abort();
     for (const entry of [...this.chunks.values()]) this.evict(entry);
   }
+}
+
+/** Distance from point `p` to the cube [origin, origin + side] (0 inside it). */
+export function boxDistance(p, origin, side) {
+  let d2 = 0;
+  for (let a = 0; a < 3; a++) {
+    const lo = origin[a];
+    const hi = lo + side;
+    const d = p[a] < lo ? lo - p[a] : p[a] > hi ? p[a] - hi : 0;
+    d2 += d * d;
+  }
+  return Math.sqrt(d2);
+}
+
+/** Distance from point `p` to the nearest star of a loaded chunk entry. */
+export function nearestPointDistance(p, entry) {
+  const q = entry.positions;
+  const o = entry.origin;
+  const x = p[0] - o[0];
+  const y = p[1] - o[1];
+  const z = p[2] - o[2];
+  let best = Infinity;
+  for (let j = 0; j < 3 * entry.count; j += 3) {
+    const dx = q[j] - x;
+    const dy = q[j + 1] - y;
+    const dz = q[j + 2] - z;
+    const d2 = dx * dx + dy * dy + dz * dz;
+    if (d2 < best) best = d2;
+  }
+  return Math.sqrt(best);
 }

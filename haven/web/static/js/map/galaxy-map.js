@@ -420,6 +420,8 @@ export class GalaxyMap {
     const heightPx = this.renderer.domElement.height;
     this.selection = selectNodes(this.octree, this.camera, { budget: this.budget, heightPx });
     this.loader.setWanted(this.selection);
+    const pixelScale = heightPx / 2 / Math.tan(THREE.MathUtils.degToRad(this.camera.fov) / 2);
+    this.loader.refine(this.camera.position, pixelScale);
   }
 
   render(now) {
@@ -600,7 +602,8 @@ export class GalaxyMap {
       wantedSystems: this.selection ? this.selection.points : 0,
       pending: l ? l.pending : 1,
       // Not before the first selection has run: until then `pending` does not know what the view needs.
-      settled: !!l && !this.viewDirty && l.inFlight === 0 && l.pending === 0 && !this.controls.flight && this.retired.size === 0,
+      settled: !!l && !this.viewDirty && l.inFlight === 0 && l.pending === 0 && l.exactRequests.size === 0 &&
+        !this.controls.flight && this.retired.size === 0,
       bytesReceived: l ? l.bytesReceived : 0,
       fps: this.fps,
       liveClock: this.liveClock,
@@ -610,6 +613,8 @@ export class GalaxyMap {
       liveSocketFailures: this.liveSocketFailures,
       liveNextSocketTryMs: this.liveNextSocketTryMs,
       chunkRefreshes: l ? l.refreshes : 0,
+      exactChunks: l ? [...l.chunks.values()].filter((e) => e.exact).length : 0, // redrawn at 32 bits per axis
+      exactLoaded: l ? l.exactLoaded : 0,
       rendering: performance.now() - this.lastRender < 300,
       decoder: this.decoder.kind,
       geometries: this.renderer.info.memory.geometries,

@@ -101,7 +101,8 @@ export function findLoadedPoint(chunks, x, y, z) {
     if (!entry.positions) continue;
     const o = entry.origin;
     const s = entry.side;
-    const tol = entry.step + 1e-6 * Math.max(1, Math.abs(x) + Math.abs(y) + Math.abs(z));
+    // the step, plus float32's own rounding of positions up to `side` from the origin
+    const tol = entry.step + s * 2 ** -22 + 1e-6 * Math.max(1, Math.abs(x) + Math.abs(y) + Math.abs(z));
     if (x < o[0] - tol || y < o[1] - tol || z < o[2] - tol) continue;
     if (x > o[0] + s + tol || y > o[1] + s + tol || z > o[2] + s + tol) continue;
     const lx = x - o[0];
