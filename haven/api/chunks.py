@@ -83,15 +83,15 @@ def hierarchy(
 ) -> Response:
     store = get_store(request)
     name = request_galaxy(request, galaxy)
-    nodes = store.lod_hierarchy(name, level, cell, depth)
-    g = store.galaxy(name)
+    tree = store.lod_hierarchy(name, level, cell, depth)  # nodes, clock and count of one snapshot
+    g = store.galaxy(name)  # what never changes: the cube and the capacity
     return json_response({
         "galaxy": g["name"],
         "cube": {"centre_ly": [g["centre_x_ly"], g["centre_y_ly"], g["centre_z_ly"]], "half_size_ly": g["half_size_ly"]},
         "capacity": g["lod_capacity"],
-        "total_systems": g["system_count"],
-        "clock": g["lod_clock"],  # where a live map starts following /changes
-        "nodes": nodes,
+        "total_systems": tree["total_systems"],
+        "clock": tree["clock"],  # where a live map starts following /changes
+        "nodes": tree["nodes"],
     })
 
 

@@ -202,7 +202,7 @@ def make_params(store: SQLiteStore, cfg: BenchConfig) -> Params:
             rare.append(token)
     detail_ids = [next(take)["id"] for _ in range(cfg.calls)]
     centres = [(r["x"], r["y"], r["z"]) for r in (next(take) for _ in range(cfg.calls))]
-    nodes = [(n["level"], n["cell"]) for n in store.lod_hierarchy(cfg.galaxy, 0, 0, 4)]
+    nodes = [(n["level"], n["cell"]) for n in store.lod_hierarchy(cfg.galaxy, 0, 0, 4)["nodes"]]
     rng.shuffle(nodes)
     return Params(names, regions, rare, detail_ids, centres, nodes[: cfg.calls], nodes[:CHUNK_SIZE_SAMPLE])
 

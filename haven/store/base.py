@@ -132,8 +132,9 @@ class Store(Protocol):
     def lod_node(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
         """A node's metadata: member count and version (``NotFound`` when it holds nothing)."""
 
-    def lod_hierarchy(self, galaxy: str, level: int, cell: int, depth: int) -> list[dict[str, Any]]:
-        """Metadata of a node and its descendants down to ``depth`` levels below it."""
+    def lod_hierarchy(self, galaxy: str, level: int, cell: int, depth: int) -> dict[str, Any]:
+        """``{"clock", "total_systems", "nodes"}``: a node and its descendants down to ``depth``
+        levels below it, with the galaxy's clock and count, all from one snapshot."""
 
     def lod_members(self, galaxy: str, level: int, cell: int) -> dict[str, Any]:
         """Positions, region ids and system ids of a node's members, highest priority first."""

@@ -30,7 +30,7 @@ def decode(store, chunk, level, cell):
 def test_every_system_is_in_exactly_one_chunk_within_quantization(store):
     load(store)
     svc = ChunkService(store)
-    nodes = store.lod_hierarchy("G", 0, 0, 4)
+    nodes = store.lod_hierarchy("G", 0, 0, 4)["nodes"]
     positions = {}
     for node in nodes:
         chunk = svc.get("G", node["level"], node["cell"])

@@ -170,3 +170,35 @@ def test_a_change_the_chunk_shows_stamps_the_system_node_even_when_it_stays(stor
     feed = store.changed_nodes(G, clock)
     assert [(n["level"], n["cell"]) for n in feed["nodes"]] == [(node[0], node[1])]
     assert feed["nodes"][0]["version"] > clock
+
+
+def test_the_hierarchy_clock_is_the_clock_of_its_nodes_while_another_thread_writes(store, db_url):
+    """A map follows the feed from the hierarchy's clock: a write between reading the nodes and
+    the clock would be in neither. One node (capacity 10, 3 systems): its version is the clock."""
+    import threading
+
+    from haven.store import open_store
+
+    store.ensure_galaxy("One", half_size_ly=4096.0, lod_capacity=10)
+    ids = [store.create("One", validate_system({"name": f"O{i}", "x": i, "y": 0.0, "z": 0.0}))["id"]
+           for i in range(3)]
+    writer = open_store(db_url)
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            writer.patch(ids[n % 3], validate_patch({"fauna": f"F{n}"}))
+            n += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        for _ in range(400):
+            tree = store.lod_hierarchy("One", 0, 0, 0)
+            assert [n["version"] for n in tree["nodes"]] == [tree["clock"]]
+            assert tree["total_systems"] == 3
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()

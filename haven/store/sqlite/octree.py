@@ -115,14 +115,23 @@ class Octree:
             raise NotFound(f"node {level}/{cell} has no system at index {index}", field="index")
         return self.system(row["id"])
 
-    def lod_hierarchy(self, galaxy: str, level: int, cell: int, depth: int) -> list[dict[str, Any]]:
-        """Metadata of a node and its descendants down to ``depth`` levels below it."""
+    def lod_hierarchy(self, galaxy: str, level: int, cell: int, depth: int) -> dict[str, Any]:
+        """Metadata of a node and its descendants down to ``depth`` levels below it.
+
+        Returns ``{"clock", "total_systems", "nodes"}`` from one snapshot: a live map
+        follows the change feed from ``clock``, so it must be the clock of exactly
+        these node versions (read apart, a write committed in between would be in
+        neither the nodes nor the feed after the clock).
+        """
         self._check_node(level, cell)
         if not 0 <= depth <= 4:
             raise InvalidInput("depth must be between 0 and 4", field="depth")
         galaxy_id = self._galaxy_key(galaxy).id
         out: list[dict[str, Any]] = []
         with self._read() as conn:
+            row = conn.execute("SELECT lod_clock, system_count FROM galaxy WHERE id = ?", (galaxy_id,)).fetchone()
+            if row is None:  # removed since its key was cached
+                raise NotFound(f"no galaxy named {galaxy!r}", field="galaxy")
             for d in range(depth + 1):
                 lvl = level + d
                 if lvl > MAX_LEVEL:
@@ -133,7 +142,7 @@ class Octree:
                     "WHERE galaxy_id = ? AND level = ? AND cell BETWEEN ? AND ? AND count > 0 ORDER BY cell",
                     (galaxy_id, lvl, lo, hi),
                 )]
-        return out
+        return {"clock": row[0], "total_systems": row[1], "nodes": out}
 
     def changed_nodes(self, galaxy: str, since_version: int, *, limit: int = 1000) -> dict[str, Any]:
         """Octree nodes changed after ``since_version``: the change feed of live maps.
